@@ -1,0 +1,115 @@
+"""The one normalised release record every reader produces, and a user's collection item."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+
+@dataclass
+class Release:
+    """A Discogs release, normalised from any source.
+
+    Optional fields are ``None`` (or empty lists) when the source does not carry them; never guessed.
+    """
+
+    id: int
+    title: str = ""
+    artists: list[str] = field(default_factory=list)
+    year: int | None = None
+    master_id: int | None = None
+    labels: list[str] = field(default_factory=list)
+    catnos: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)          # e.g. ["Vinyl"]
+    format_descriptions: list[str] = field(default_factory=list)  # e.g. ["LP", "Album"]
+    country: str | None = None
+    genres: list[str] = field(default_factory=list)
+    styles: list[str] = field(default_factory=list)
+    have: int | None = None
+    want: int | None = None
+    community_rating: float | None = None
+    lowest_price: float | None = None
+    price_currency: str | None = None
+    barcodes: list[str] = field(default_factory=list)
+    thumb: str | None = None
+
+    @property
+    def artist(self) -> str:
+        return ", ".join(self.artists) if self.artists else "Unknown Artist"
+
+    @property
+    def display(self) -> str:
+        y = f" ({self.year})" if self.year else ""
+        return f"{self.artist} – {self.title}{y}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Release":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def merged_with(self, other: "Release") -> "Release":
+        """Fill this record's missing fields from ``other`` (same release id)."""
+        out = self.to_dict()
+        for k, v in other.to_dict().items():
+            if out.get(k) in (None, "", []) and v not in (None, "", []):
+                out[k] = v
+        return Release.from_dict(out)
+
+
+@dataclass
+class CollectionItem:
+    """One row of a user's collection or wantlist."""
+
+    release: Release
+    date_added: date | None = None
+    rating: int | None = None          # 1..5, None when unrated
+    source: str = ""                   # e.g. "csv", "api-page", "lanebecker-json"
+    list_name: str = "collection"      # "collection" or "wantlist"
+    price_paid: float | None = None
+    currency: str | None = None
+
+
+@dataclass
+class ImportResult:
+    """What a reader produced, and what it skipped (with reasons)."""
+
+    items: list[CollectionItem] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (row locator, reason)
+    source: str = ""
+    unresolved: list[dict[str, Any]] = field(default_factory=list)  # e.g. master-only refs to resolve later
+
+    def summary(self) -> str:
+        lines = [f"imported {len(self.items)} records from {self.source or 'file'}"]
+        if self.skipped:
+            reasons: dict[str, int] = {}
+            for _, why in self.skipped:
+                reasons[why] = reasons.get(why, 0) + 1
+            lines.append(f"skipped {len(self.skipped)}: " + "; ".join(f"{n}× {r}" for r, n in sorted(reasons.items())))
+        return "\n".join(lines)
+
+
+_ws = re.compile(r"\s+")
+_paren = re.compile(r"\s*\(\d+\)$")  # Discogs disambiguation suffix: "Nirvana (2)"
+
+
+def norm_text(s: str) -> str:
+    """Lower-case, accent-folded, whitespace-collapsed text for matching names."""
+    s = unicodedata.normalize("NFKD", s or "")
+    s = "".join(c for c in s if not unicodedata.combining(c))
+    return _ws.sub(" ", s).strip().lower()
+
+
+def clean_artist(name: str) -> str:
+    """Drop Discogs' "(2)" disambiguation suffix and a trailing '*' (ANV marker)."""
+    name = (name or "").strip().rstrip("*").strip()
+    return _paren.sub("", name)
+
+
+def album_key(r: Release) -> str:
+    """Normalised artist+title: another pressing of the same album shares this key."""
+    return norm_text(r.artist) + " | " + norm_text(r.title)
