@@ -1,0 +1,52 @@
+"""Turn raw classifier scores into probabilities that mean what they say.
+
+Platt scaling on held-out (out-of-fold) scores, then a prior shift from the training sample's positive rate
+to the configured ``base_rate`` — the share of candidate records a collector would buy. Negative sampling
+fixes the training rate arbitrarily; the prior shift removes that arbitrariness (Bayes' rule on the odds).
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+class PlattCalibrator:
+    def __init__(self, base_rate: float | None = None) -> None:
+        self.base_rate = base_rate
+        self.a, self.b, self.shift = 1.0, 0.0, 0.0
+
+    def fit(self, raw: np.ndarray, y: np.ndarray) -> "PlattCalibrator":
+        z = logit(raw).reshape(-1, 1)
+        lr = LogisticRegression(C=1e4, max_iter=1000).fit(z, y)
+        self.a, self.b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        rate = float(np.mean(y))
+        if self.base_rate is not None and 0 < rate < 1:
+            self.shift = float(logit(np.array([self.base_rate]))[0] - logit(np.array([rate]))[0])
+        return self
+
+    def transform(self, raw: np.ndarray) -> np.ndarray:
+        z = self.a * logit(raw) + self.b + self.shift
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_dict(self) -> dict:
+        return {"a": self.a, "b": self.b, "shift": self.shift, "base_rate": self.base_rate}
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """ECE over equal-width bins: sum over bins of |mean(p) - mean(y)| weighted by bin share."""
+    p, y = np.asarray(p, float), np.asarray(y, float)
+    if len(p) == 0:
+        return float("nan")
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(p, edges[1:-1], right=False), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            ece += m.mean() * abs(p[m].mean() - y[m].mean())
+    return float(ece)

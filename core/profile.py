@@ -1,0 +1,178 @@
+"""A collection as the recommender sees it: counts, a TF-IDF style profile and a FAISS index of embeddings.
+
+Every collection-derived feature of a candidate is computed against the collection *minus every owned
+pressing of the candidate's album* (same normalised artist + title), so a training row — a record in the
+collection — never sees itself (leave-one-out), and a candidate that is another pressing of something owned
+is described the same way at scoring time.
+
+Training rows additionally leave out one fold of the collection (``folds``): a positive its own fold, a
+negative a random one. Plain leave-one-out would let a classifier read the label off the features — every
+positive's style count is exactly one lower than a negative's with the same style — so both classes are
+described against equally reduced collections instead.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from .release import Release, album_key, norm_text
+
+VARIOUS = {"various", "various artists", "unknown artist", ""}
+
+
+def artist_keys(r: Release) -> list[str]:
+    return sorted({norm_text(a) for a in r.artists} - VARIOUS)
+
+
+def label_keys(r: Release) -> list[str]:
+    return sorted({norm_text(l) for l in r.labels if norm_text(l) not in {"not on label", ""}})
+
+
+def profile_tokens(r: Release) -> list[str]:
+    """Tokens of the style-profile vector: genres, styles, labels and artists."""
+    toks = [f"g:{g}" for g in r.genres] + [f"s:{s}" for s in r.styles]
+    toks += [f"l:{l}" for l in label_keys(r)] + [f"a:{a}" for a in artist_keys(r)]
+    return toks
+
+
+@dataclass
+class Neighbour:
+    position: int
+    similarity: float
+
+
+class CollectionProfile:
+    """Precomputed view of the owned records used for features and reasons."""
+
+    def __init__(self, releases: list[Release], embeddings: np.ndarray) -> None:
+        self.releases = releases
+        self.n = len(releases)
+        self.emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        self.album_of = [album_key(r) for r in releases]
+        self.album_positions: dict[str, list[int]] = defaultdict(list)
+        self.artist_positions: dict[str, set[int]] = defaultdict(set)
+        self.label_positions: dict[str, set[int]] = defaultdict(set)
+        self.style_positions: dict[str, set[int]] = defaultdict(set)
+        self.genre_positions: dict[str, set[int]] = defaultdict(set)
+        for i, r in enumerate(releases):
+            self.album_positions[self.album_of[i]].append(i)
+            for a in artist_keys(r):
+                self.artist_positions[a].add(i)
+            for l in label_keys(r):
+                self.label_positions[l].add(i)
+            for s in set(r.styles):
+                self.style_positions[s].add(i)
+            for g in set(r.genres):
+                self.genre_positions[g].add(i)
+        self.years = np.array([r.year if r.year else np.nan for r in releases], dtype=float)
+        # FAISS inner-product index over normalised embeddings = cosine similarity
+        self.index = faiss.IndexFlatIP(self.emb.shape[1] if self.emb.ndim == 2 and self.emb.size else 384)
+        if self.n:
+            self.index.add(self.emb)
+        # TF-IDF profile
+        self.tfidf = TfidfVectorizer(analyzer=lambda toks: toks, norm="l2", sublinear_tf=True)
+        docs = [profile_tokens(r) for r in releases] or [["_empty_"]]
+        self.X = self.tfidf.fit_transform(docs).tocsr()
+        self.X_sum = np.asarray(self.X.sum(axis=0)).ravel()
+        self.max_album_group = max((len(v) for v in self.album_positions.values()), default=1)
+        self.folds: list[set[int]] = []
+        self.fold_sums: list[np.ndarray] = []
+        self.fold_of: np.ndarray = np.zeros(self.n, dtype=int)
+
+    def assign_folds(self, n_folds: int, seed: int = 0) -> None:
+        """Partition the owned records into ``n_folds`` random folds (for training-row features)."""
+        rng = np.random.default_rng(seed)
+        self.fold_of = rng.permutation(self.n) % max(n_folds, 1)
+        self.folds = [set(np.flatnonzero(self.fold_of == f).tolist()) for f in range(n_folds)]
+        self.fold_sums = [np.asarray(self.X[sorted(f)].sum(axis=0)).ravel() if f else np.zeros_like(self.X_sum)
+                          for f in self.folds]
+
+    # -- exclusions ---------------------------------------------------------------------------------
+    def excluded(self, r: Release, fold: int | None = None) -> list[int]:
+        ex = self.album_positions.get(album_key(r), [])
+        if fold is None or not self.folds:
+            return list(ex)
+        return sorted(self.folds[fold].union(ex))
+
+    # -- neighbours --------------------------------------------------------------------------------
+    def neighbours_batch(self, emb: np.ndarray, excluded: list[list[int]], k: int) -> list[list[Neighbour]]:
+        if self.n == 0 or len(emb) == 0:
+            return [[] for _ in range(len(emb))]
+        longest = max((len(e) for e in excluded), default=0)
+        kk = min(self.n, k + longest)
+        sims, idx = self.index.search(np.ascontiguousarray(emb, dtype=np.float32), kk)
+        out: list[list[Neighbour]] = []
+        for row_s, row_i, ex in zip(sims, idx, excluded):
+            exs = set(ex)
+            nb = [Neighbour(int(i), float(s)) for s, i in zip(row_s, row_i) if i >= 0 and int(i) not in exs]
+            out.append(nb[:k])
+        return out
+
+    # -- counts --------------------------------------------------------------------------------------
+    def artist_count(self, r: Release, ex: set[int]) -> int:
+        pos: set[int] = set()
+        for a in artist_keys(r):
+            pos |= self.artist_positions.get(a, set())
+        return len(pos - ex)
+
+    def label_count(self, r: Release, ex: set[int]) -> float:
+        keys = label_keys(r)
+        if not keys:
+            return float("nan")
+        pos: set[int] = set()
+        for l in keys:
+            pos |= self.label_positions.get(l, set())
+        return float(len(pos - ex))
+
+    def style_counts(self, r: Release, ex: set[int]) -> dict[str, int]:
+        return {s: len(self.style_positions.get(s, set()) - ex) for s in r.styles}
+
+    def genre_counts(self, r: Release, ex: set[int]) -> dict[str, int]:
+        return {g: len(self.genre_positions.get(g, set()) - ex) for g in r.genres}
+
+    def profile_cosine(self, rows: sparse.csr_matrix, excluded: list[list[int]],
+                       folds: list[int | None] | None = None) -> np.ndarray:
+        """Cosine between each candidate's TF-IDF vector and the sum over the collection minus exclusions."""
+        out = np.zeros(rows.shape[0])
+        S = self.X_sum
+        s_norm2 = float(S @ S)
+        for i in range(rows.shape[0]):
+            x = rows.getrow(i)
+            if x.nnz == 0:
+                continue
+            ex = excluded[i]
+            dot = float(x.dot(S)[0])
+            n2 = s_norm2
+            if ex:
+                f = folds[i] if folds is not None else None
+                if f is not None and self.folds:
+                    rest = [j for j in ex if j not in self.folds[f]]
+                    E = self.fold_sums[f] + (np.asarray(self.X[rest].sum(axis=0)).ravel() if rest else 0)
+                else:
+                    E = np.asarray(self.X[ex].sum(axis=0)).ravel()
+                dot -= float(x.dot(E)[0])
+                n2 = float((S - E) @ (S - E))
+            if n2 <= 0:
+                continue
+            out[i] = dot / (np.sqrt(n2) * np.sqrt(x.multiply(x).sum()))
+        return out
+
+    def transform_tokens(self, releases: list[Release]) -> sparse.csr_matrix:
+        return self.tfidf.transform([profile_tokens(r) for r in releases]).tocsr()
+
+    def year_density(self, year: int | None, ex: set[int], window: int = 2) -> float:
+        if not year or self.n == 0:
+            return float("nan")
+        mask = np.abs(self.years - year) <= window
+        if ex:
+            mask[np.fromiter(ex, dtype=int)] = False
+        denom = np.sum(~np.isnan(self.years)) - sum(1 for i in ex if not np.isnan(self.years[i]))
+        return float(mask.sum() / denom) if denom > 0 else float("nan")
+
+    def top_styles(self, n: int = 5) -> list[tuple[str, int]]:
+        return Counter({s: len(p) for s, p in self.style_positions.items()}).most_common(n)

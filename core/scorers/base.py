@@ -1,0 +1,39 @@
+"""One scorer interface: every scorer (baselines, cold start, CatBoost) is fitted on the same training set
+and scores any list of releases; one contract test (tests/test_scorer_contract.py) holds them all to it."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable
+
+import numpy as np
+
+from ..release import Release
+
+Embedder = Callable[[list[Release]], np.ndarray]
+
+
+@dataclass
+class TrainingSet:
+    """Train positives (what the user owns or wants) and train negatives (records others bought)."""
+
+    positives: list[Release]
+    negatives: list[Release]
+    embed: Embedder
+    config: dict[str, Any] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    positive_dates: list[date | None] | None = None  # when each positive was added, if known
+
+
+class Scorer(ABC):
+    name: str = "scorer"
+    probabilistic: bool = False   # True when score() returns calibrated probabilities
+
+    @abstractmethod
+    def fit(self, train: TrainingSet) -> "Scorer":
+        """Learn from the training set only."""
+
+    @abstractmethod
+    def score(self, releases: list[Release]) -> np.ndarray:
+        """One finite float per release, higher = more likely bought; in [0, 1] if probabilistic."""
