@@ -40,6 +40,10 @@ def profile_tokens(r: Release) -> list[str]:
     return toks
 
 
+def _identity(tokens: list[str]) -> list[str]:
+    return tokens
+
+
 @dataclass
 class Neighbour:
     position: int
@@ -75,7 +79,7 @@ class CollectionProfile:
         if self.n:
             self.index.add(self.emb)
         # TF-IDF profile
-        self.tfidf = TfidfVectorizer(analyzer=lambda toks: toks, norm="l2", sublinear_tf=True)
+        self.tfidf = TfidfVectorizer(analyzer=_identity, norm="l2", sublinear_tf=True)
         docs = [profile_tokens(r) for r in releases] or [["_empty_"]]
         self.X = self.tfidf.fit_transform(docs).tocsr()
         self.X_sum = np.asarray(self.X.sum(axis=0)).ravel()
@@ -91,6 +95,18 @@ class CollectionProfile:
         self.folds = [set(np.flatnonzero(self.fold_of == f).tolist()) for f in range(n_folds)]
         self.fold_sums = [np.asarray(self.X[sorted(f)].sum(axis=0)).ravel() if f else np.zeros_like(self.X_sum)
                           for f in self.folds]
+
+    # FAISS indexes are not picklable: store the vectors and rebuild the flat index on load
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("index", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.index = faiss.IndexFlatIP(self.emb.shape[1] if self.emb.ndim == 2 and self.emb.size else 384)
+        if self.n:
+            self.index.add(self.emb)
 
     # -- exclusions ---------------------------------------------------------------------------------
     def excluded(self, r: Release, fold: int | None = None) -> list[int]:

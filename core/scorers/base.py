@@ -30,6 +30,16 @@ class Scorer(ABC):
     name: str = "scorer"
     probabilistic: bool = False   # True when score() returns calibrated probabilities
 
+    def __getstate__(self) -> dict:
+        # the embedder is a live object (model, cache, database): re-attached on load, never pickled
+        state = self.__dict__.copy()
+        state.pop("embed", None)
+        return state
+
+    def attach(self, embed: Embedder) -> "Scorer":
+        self.embed = embed
+        return self
+
     @abstractmethod
     def fit(self, train: TrainingSet) -> "Scorer":
         """Learn from the training set only."""

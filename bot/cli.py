@@ -1,0 +1,262 @@
+"""`crate`: the command-line adapter. It parses arguments, calls core, and prints what core returns."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Sequence
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+log = logging.getLogger("crate")
+
+
+def _progress(msg: str) -> None:
+    print(f"  … {msg}", flush=True)
+
+
+def _recommender(args: argparse.Namespace):
+    from core.recommender import Recommender
+    from core.storage import Store
+
+    return Recommender(Store(args.database) if getattr(args, "database", None) else None)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from core.readers import ReaderError
+
+    rec = _recommender(args)
+    try:
+        result = rec.import_file(args.user, args.file)
+    except ReaderError as exc:
+        print(f"Could not import {args.file}: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    for where, why in result.skipped[:10]:
+        print(f"  skipped {where}: {why}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    rec = _recommender(args)
+    try:
+        report = rec.train(args.user, progress=_progress)
+    except LookupError as exc:
+        print(f"Nothing to train on: {exc}. Run `crate import FILE --user {args.user}` first.", file=sys.stderr)
+        return 2
+    for line in report.log:
+        print(f"  note: {line}")
+    if report.cold_start:
+        print(f"{args.user}: cold start ({report.n_positives} records) — no model trained yet.")
+    else:
+        print(f"{args.user}: model {report.version} trained on {report.n_positives} records and "
+              f"{report.n_negatives} negatives in {report.seconds:.1f} s")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from core.cards import render_card
+    from core.recommender import UnknownRelease
+    from core.refs import NotDiscogsLink, parse_ref_strict
+
+    try:
+        ref = parse_ref_strict(args.ref)
+    except (NotDiscogsLink, ValueError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    rec = _recommender(args)
+    if not rec.owned(args.user):
+        print(f"No collection for {args.user}: run `crate import FILE --user {args.user}` first.", file=sys.stderr)
+        return 2
+    try:
+        card = rec.score(args.user, ref)
+    except UnknownRelease as exc:
+        print(str(exc), file=sys.stderr)
+        return 3
+    print(render_card(card))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.terminal import run_chat
+    from core.conversation import Conversation
+
+    run_chat(Conversation(_recommender(args)), args.user)
+    return 0
+
+
+def _load_eval_inputs(args: argparse.Namespace):
+    from core.readers import read_collection
+    from core.readers.catalogue import load_catalogue
+    from core.recommender import _catalogue_paths
+    from core.config import get_config
+
+    if args.catalogue:
+        catalogue = load_catalogue(args.catalogue)
+    else:
+        catalogue = load_catalogue(*_catalogue_paths(get_config()))
+    users = []
+    for path in args.collection:
+        res = read_collection(path, catalogue=catalogue)
+        name = Path(path).parent.name if Path(path).is_file() else Path(path).name
+        coll = [it for it in res.items if it.list_name == "collection"]
+        want = [it for it in res.items if it.list_name == "wantlist"]
+        users.append((name, coll, want))
+    if args.wantlist:
+        res = read_collection(args.wantlist, catalogue=catalogue, list_name="wantlist")
+        if len(users) == 1:
+            users[0][2].extend(res.items)
+    return catalogue, users
+
+
+def run_eval(collections: Sequence[str], catalogue_path: str | None, variants: Sequence[str],
+             json_out: str | None = None, wantlist: str | None = None, quiet: bool = False) -> dict:
+    from core.config import get_config
+    from core.embeddings import default_cache
+    from core.evaluation import evaluate_user, format_table, summarise
+
+    ns = argparse.Namespace(collection=list(collections), catalogue=catalogue_path, wantlist=wantlist)
+    catalogue, users = _load_eval_inputs(ns)
+    cfg = get_config()
+    cache = default_cache()
+    if not quiet:
+        _progress(f"embedding {len(catalogue)} catalogue releases (cached after the first run)…")
+    cache.embed_releases(list(catalogue.values()))
+    cache.save()
+    out: dict = {"variants": {}}
+    for variant in variants:
+        results = []
+        for name, coll, want in users:
+            results.append(evaluate_user(name, coll, catalogue, cache.embed_releases, cfg, want or None,
+                                         variant, progress=None if quiet else _progress))
+        cache.save()
+        summary = summarise(results, int(cfg["eval"]["k"]))
+        out["variants"][variant] = {"users": results, "summary": summary}
+        print(f"\n== evaluation ({variant}) ==")
+        print(format_table(results, summary, int(cfg["eval"]["k"])))
+        for r in results:
+            for note in sorted(set(r.get("training_log", []))):
+                print(f"  [{r['user']}] {note}")
+            if "popularity_coverage" in r:
+                print(f"  [{r['user']}] popularity baseline: community 'have' known for "
+                      f"{r['popularity_coverage']:.0%} of the test releases")
+    if json_out:
+        Path(json_out).write_text(json.dumps(out, indent=2, default=_json_safe))
+        print(f"\nwrote {json_out}")
+    return out
+
+
+def _json_safe(o):
+    if isinstance(o, float) and math.isnan(o):
+        return None
+    return str(o)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    variants = ["main", "yearmatch"] if args.variant == "both" else [args.variant]
+    run_eval(args.collection, args.catalogue, variants, args.json, args.wantlist)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from core.cards import render_card
+    from core.config import get_config, resolve_path
+    from core.recommender import Recommender
+    from core.storage import Store
+
+    t0 = time.perf_counter()
+    cfg = get_config()
+    user = cfg["demo"]["user"]
+    path = resolve_path(cfg["demo"]["collection"])
+    db = args.database or f"sqlite:///{resolve_path(cfg['paths']['models_dir']) / 'demo.db'}"
+    rec = Recommender(Store(db))
+    print(f"Crate Digger demo — collector '{user}' (real public Discogs collection, MIT licence)")
+    print("[1/4] importing the collection…", flush=True)
+    result = rec.import_file(user, path)
+    print("  " + result.summary().replace("\n", "\n  "))
+    owned = rec.owned(user)
+    dated = sorted(it.date_added for it in owned if it.date_added)
+    cutoff = dated[int(len(dated) * 0.8)]
+    print(f"[2/4] training on what {user} owned before {cutoff} (the rest is the 'future')…", flush=True)
+    report = rec.train(user, progress=_progress, before=cutoff)
+    for note in report.log:
+        print(f"  note: {note}")
+    print(f"  model {report.version}: {report.n_positives} records + {report.n_negatives} negatives, "
+          f"{report.seconds:.1f} s")
+    print("[3/4] scoring records: three the collector bought after the cut-off, three they never bought", flush=True)
+    bought_later = sorted((it for it in owned if it.date_added and it.date_added >= cutoff
+                           and it.release.id in rec.catalogue), key=lambda it: it.release.id)
+    owned_ids = {it.release.id for it in owned}
+    others = [r for rid, r in sorted(rec.catalogue.items()) if rid not in owned_ids]
+    import random
+    rng = random.Random(7)
+    picks = [("bought later", it.release.id) for it in rng.sample(bought_later, 3)]
+    picks += [("never bought", r.id) for r in rng.sample(others, 3)]
+    for why, rid in picks:
+        card = rec.score(user, rid)
+        print(f"\n--- {why} (release {rid}) ---")
+        print(render_card(card))
+    print("\n[4/4] evaluation on the bundled data (docs/EVALUATION.md protocol)…", flush=True)
+    run_eval([str(path)], None, ["main", "yearmatch"], None, quiet=True)
+    print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from core.config import get_config
+
+    default_user = get_config()["demo"]["user"]
+    p = argparse.ArgumentParser(prog="crate", description="Crate Digger: is this record worth buying for you?")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p.add_argument("--database", help="database URL (default: configs/default.yaml or DATABASE_URL)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("import", help="import a collection or wantlist file (CSV export, API pages, JSON, dump XML)")
+    s.add_argument("file")
+    s.add_argument("--user", default=default_user)
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("train", help="train the user's model")
+    s.add_argument("--user", default=default_user)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("score", help="score a release: URL, master URL or release id")
+    s.add_argument("ref")
+    s.add_argument("--user", default=default_user)
+    s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("chat", help="chat in the terminal, as the bots do")
+    s.add_argument("--user", default=default_user)
+    s.set_defaults(func=cmd_chat)
+
+    s = sub.add_parser("demo", help="import, train, score and evaluate on the bundled data")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("eval", help="offline evaluation (docs/EVALUATION.md)")
+    s.add_argument("--collection", action="append", required=True, help="collection file (repeatable)")
+    s.add_argument("--catalogue", help="JSON Lines catalogue (default: the bundled one)")
+    s.add_argument("--wantlist", help="wantlist file (joins the train positives)")
+    s.add_argument("--variant", choices=["main", "yearmatch", "both"], default="both")
+    s.add_argument("--json", help="write results as JSON here")
+    s.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

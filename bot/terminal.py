@@ -1,0 +1,20 @@
+"""Terminal chat adapter: the same conversation the Telegram and Discord bots speak, on stdin/stdout."""
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from core.conversation import Conversation
+
+
+def run_chat(conversation: Conversation, user: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    stdout.write(f"Crate Digger — chatting as {user}. Paste a Discogs link, 👍 / 👎 / bought, or 'quit'.\n")
+    stdout.flush()
+    for line in stdin:
+        text = line.strip()
+        if text.lower() in {"quit", "exit", "/quit"}:
+            break
+        for reply in conversation.handle(user, text):
+            stdout.write(reply.text + "\n\n")
+        stdout.flush()
+    stdout.write("bye\n")

@@ -1,0 +1,154 @@
+"""Reasons: 2–4 short statements that are true of this release and this collection, and a score type.
+
+Every statement is built from the collection itself (owned titles, counts) or the release's own data, so it
+can be checked; a feature pulling the score down is only put into words when its condition really holds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .profile import CollectionProfile, artist_keys, label_keys
+from .release import Release, album_key
+
+SIMILAR = "similar to records you own"
+EXPLORATION = "genre exploration"
+RARE = "rare find"
+
+
+@dataclass
+class Explanation:
+    reasons: list[str]
+    score_type: str
+
+
+def _titles(profile: CollectionProfile, positions: list[int], n: int = 2) -> str:
+    names = []
+    for p in positions[:n]:
+        r = profile.releases[p]
+        names.append(f"{r.artist} – {r.title}")
+    return " and ".join(names)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def rarity_ratio(r: Release) -> float | None:
+    if r.have is None or r.want is None or r.have <= 0:
+        return None
+    return r.want / r.have
+
+
+def explain(release: Release, profile: CollectionProfile, row: pd.Series, neighbours: list,
+            contributions: pd.Series | None = None, max_reasons: int = 4) -> Explanation:
+    ex = set(profile.excluded(release))
+    pros: list[tuple[float, str]] = []   # (strength, text)
+    cons: list[tuple[float, str]] = []
+
+    if ex:
+        pros.append((10.0, f"you already own a pressing of this album ({_titles(profile, sorted(ex), 1)})"))
+
+    # same artist
+    art_pos: set[int] = set()
+    for a in artist_keys(release):
+        art_pos |= profile.artist_positions.get(a, set())
+    art_pos -= ex
+    if art_pos:
+        n = len(art_pos)
+        pros.append((5.0 + n, f"like {_plural(n, 'record')} you own by {release.artist}"
+                             f" ({_titles(profile, sorted(art_pos), 2)})"))
+
+    # nearest owned records (by sentence embedding)
+    close = [nb for nb in neighbours if nb.similarity >= 0.6 and nb.position not in art_pos][:2]
+    if close:
+        pros.append((4.0 * close[0].similarity, "close to " + _titles(profile, [nb.position for nb in close], 2)
+                     + " in your collection"))
+
+    # styles
+    counts = {s: len(profile.style_positions.get(s, set()) - ex) for s in release.styles}
+    owned = sorted(((c, s) for s, c in counts.items() if c > 0), reverse=True)
+    if owned:
+        c, s = owned[0]
+        extra = f" and {owned[1][1]} ({owned[1][0]})" if len(owned) > 1 else ""
+        pros.append((2.0 + 10 * c / max(profile.n, 1), f"style you collect: {s} ({_plural(c, 'record')}){extra}"))
+    new_styles = [s for s, c in counts.items() if c == 0]
+    if new_styles and profile.n:
+        cons.append((1.0, f"new style for you: {', '.join(new_styles[:2])}"))
+
+    # label
+    lab_pos: set[int] = set()
+    for l in label_keys(release):
+        lab_pos |= profile.label_positions.get(l, set())
+    lab_pos -= ex
+    if lab_pos and release.labels:
+        pros.append((1.5 + len(lab_pos) / 10, f"on {release.labels[0]}, like {_plural(len(lab_pos), 'record')} you own"))
+
+    # rarity and price: facts of the release itself
+    ratio = rarity_ratio(release)
+    if ratio is not None:
+        if ratio >= 1.0:
+            pros.append((3.0 + ratio, f"rare: {release.have:,} have / {release.want:,} want"))
+        elif release.have >= 5000:
+            cons.append((0.5, f"easy to find: {release.have:,} have / {release.want:,} want"))
+    if release.lowest_price is not None:
+        cur = f" {release.price_currency}" if release.price_currency else ""
+        pros.append((0.8, f"lowest price {release.lowest_price:,.2f}{cur}"))
+
+    # what pulls the score down, from the model's per-feature contributions, only when true
+    if contributions is not None:
+        for feat, val in contributions.sort_values().items():
+            if val > -0.25:
+                break
+            text = _down_reason(feat, row, release, profile, neighbours, art_pos)
+            if text:
+                cons.append((10.0 - val, "holds it back: " + text))
+                break
+
+    pros.sort(key=lambda t: -t[0])
+    cons.sort(key=lambda t: -t[0])
+    reasons = [t for _, t in pros[: max_reasons - 1]]
+    if cons:
+        reasons.append(cons[0][1])
+    for _, t in pros[max_reasons - 1:] + cons[1:]:
+        if len(reasons) >= 2:
+            break
+        reasons.append(t)
+    if len(reasons) < 2 and profile.n:
+        top = ", ".join(s for s, _ in profile.top_styles(2))
+        reasons.append(f"your collection: {_plural(profile.n, 'record')}, mostly {top or 'unstyled'}")
+    reasons = reasons[:max_reasons]
+
+    if ratio is not None and ratio >= 1.0:
+        kind = RARE
+    elif art_pos or (neighbours and neighbours[0].similarity >= 0.7) or float(row.get("style_max_share", 0)) >= 0.1:
+        kind = SIMILAR
+    else:
+        kind = EXPLORATION
+    return Explanation(reasons, kind)
+
+
+def _down_reason(feat: str, row: pd.Series, release: Release, profile: CollectionProfile,
+                 neighbours: list, art_pos: set[int]) -> str | None:
+    v = row.get(feat)
+    if feat in ("knn_max", "knn_mean") and neighbours:
+        nb = neighbours[0]
+        return f"not much like anything you own (closest: {_titles(profile, [nb.position], 1)})"
+    if feat == "artist_count" and not art_pos:
+        return f"you own nothing else by {release.artist}"
+    if feat in ("style_max_share", "style_mean_share", "style_known_frac", "profile_cos") and release.styles:
+        counts = {s: len(profile.style_positions.get(s, set())) for s in release.styles}
+        s, c = max(counts.items(), key=lambda kv: kv[1])
+        if c / max(profile.n, 1) < 0.05:
+            return f"its styles are rare in your collection ({s}: {_plural(c, 'record')})"
+    if feat == "genre_max_share" and release.genres:
+        counts = {g: len(profile.genre_positions.get(g, set())) for g in release.genres}
+        g, c = max(counts.items(), key=lambda kv: kv[1])
+        if c / max(profile.n, 1) < 0.2:
+            return f"{g} is a small part of your collection ({_plural(c, 'record')})"
+    if feat == "year_density" and release.year and v is not None and v == v and v < 0.1:
+        return f"you own few records from around {release.year}"
+    if feat == "label_count" and release.labels and v == 0:
+        return f"you own nothing on {release.labels[0]}"
+    return None

@@ -1,0 +1,245 @@
+"""The recommender service: import, train and score for one user. Knows no chat platform.
+
+Adapters (terminal chat, Telegram, Discord, the CLI) call this and render what it returns.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import get_config, resolve_path
+from .embeddings import EmbeddingCache, default_cache
+from .reasons import explain
+from .readers import read_collection
+from .readers.catalogue import enrich_from_catalogue, load_catalogue
+from .refs import DiscogsRef
+from .release import CollectionItem, ImportResult, Release, album_key
+from .scorers.base import Scorer, TrainingSet
+from .scorers.catboost_model import CatBoostScorer
+from .scorers.cold_start import ColdStartScorer
+from .storage import Store
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+class UnknownRelease(LookupError):
+    """A reference that the local catalogue (and cache) cannot resolve."""
+
+
+@dataclass
+class ScoreCard:
+    release: Release
+    probability: float
+    verdict: str            # "buy" | "maybe" | "skip"
+    score_type: str
+    reasons: list[str]
+    cold_start: bool
+    model_version: str | None
+    score_id: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def emoji(self) -> str:
+        return {"buy": "🟢", "maybe": "🟡"}.get(self.verdict, "🔴")
+
+
+@dataclass
+class TrainReport:
+    user: str
+    version: str | None
+    n_positives: int
+    n_negatives: int
+    seconds: float
+    cold_start: bool
+    log: list[str]
+
+
+def _catalogue_paths(cfg: dict) -> tuple[Path, Path, Path]:
+    p = cfg["paths"]
+    return resolve_path(p["catalogue"]), resolve_path(p["catalogue_labels"]), resolve_path(p["catalogue_community"])
+
+
+class Recommender:
+    def __init__(self, store: Store | None = None, catalogue: dict[int, Release] | None = None,
+                 cfg: dict[str, Any] | None = None, embeddings: EmbeddingCache | None = None,
+                 models_dir: Path | None = None) -> None:
+        self.cfg = cfg or get_config()
+        self.store = store or Store()
+        self._catalogue = catalogue
+        self.embeddings = embeddings or default_cache()
+        self.models_dir = models_dir or resolve_path(self.cfg["paths"]["models_dir"])
+        self._models: dict[str, tuple[str, Scorer]] = {}
+
+    # -- data ---------------------------------------------------------------------------------------
+    @property
+    def catalogue(self) -> dict[int, Release]:
+        if self._catalogue is None:
+            self._catalogue = load_catalogue(*_catalogue_paths(self.cfg))
+        return self._catalogue
+
+    def embed(self, releases: list[Release]) -> np.ndarray:
+        return self.embeddings.embed_releases(releases)
+
+    def import_file(self, user: str, path: str | Path) -> ImportResult:
+        """Read a collection/wantlist file, enrich it from the catalogue and store it (atomically)."""
+        result = read_collection(path, catalogue=self.catalogue)
+        items = enrich_from_catalogue(result.items, self.catalogue)
+        for list_name in ("collection", "wantlist"):
+            part = [it for it in items if it.list_name == list_name]
+            if part:
+                self.store.replace_collection(user, part, list_name=list_name, source=result.source)
+        return result
+
+    def owned(self, user: str) -> list[CollectionItem]:
+        return self.store.collection(user)
+
+    # -- training -----------------------------------------------------------------------------------
+    def _negatives(self, owned: list[Release], n: int, seed: int) -> list[Release]:
+        ids = {r.id for r in owned}
+        masters = {r.master_id for r in owned if r.master_id}
+        albums = {album_key(r) for r in owned}
+        pool = [r for rid, r in sorted(self.catalogue.items()) if rid not in ids
+                and not (r.master_id and r.master_id in masters) and album_key(r) not in albums]
+        return random.Random(seed).sample(pool, min(n, len(pool)))
+
+    def _positives(self, user: str, before: date | None = None) -> tuple[list[Release], list]:
+        seen: dict[int, CollectionItem] = {}
+        for it in self.owned(user):
+            if before is not None and (it.date_added is None or it.date_added >= before):
+                continue
+            seen.setdefault(it.release.id, it)
+        rel, dates = [], []
+        for it in seen.values():
+            r = it.release
+            if r.id in self.catalogue:
+                r = r.merged_with(self.catalogue[r.id])
+            rel.append(r)
+            dates.append(it.date_added if it.list_name == "collection" else None)
+        return rel, dates
+
+    def train(self, user: str, progress: Progress | None = None, before: date | None = None) -> TrainReport:
+        """Train and activate a new model version; ``before`` trains on records added before that day only."""
+        t0 = time.perf_counter()
+        say = progress or (lambda msg: None)
+        mcfg = dict(self.cfg["model"])
+        positives, dates = self._positives(user, before)
+        if not positives:
+            raise LookupError(f"no collection imported for {user!r} yet")
+        if len(positives) < int(mcfg["min_records"]):
+            return TrainReport(user, None, len(positives), 0, time.perf_counter() - t0, True,
+                               [f"{len(positives)} records is below {mcfg['min_records']}: "
+                                "scores come from content neighbours until there are more"])
+        negatives = self._negatives(positives, int(round(float(mcfg["negative_ratio"]) * len(positives))),
+                                    int(mcfg["seed"]))
+        say(f"embedding {len(positives) + len(negatives)} releases…")
+        self.embed(positives + negatives)
+        self.embeddings.save()
+        say(f"training on {len(positives)} of your records and {len(negatives)} records others bought…")
+        ts = TrainingSet(positives, negatives, self.embed, mcfg, positive_dates=dates)
+        scorer = CatBoostScorer().fit(ts)
+        version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        path = self._save(user, version, scorer)
+        self.store.register_model(user, version, str(path), {"log": ts.log,
+                                  "calibration": scorer.calibrator.to_dict(),
+                                  "features": scorer.columns}, len(positives), len(negatives))
+        self._models[user] = (version, scorer)
+        return TrainReport(user, version, len(positives), len(negatives), time.perf_counter() - t0, False, ts.log)
+
+    def _save(self, user: str, version: str, scorer: Scorer) -> Path:
+        """Write atomically: a temp file in the same folder, fsync, then rename."""
+        folder = self.models_dir / _safe(user)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{version}.pkl"
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(scorer, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return final
+
+    def model_for(self, user: str) -> tuple[str | None, Scorer]:
+        """The user's active model (loaded lazily), or a cold-start scorer."""
+        active = self.store.active_model(user)
+        if active is not None:
+            cached = self._models.get(user)
+            if cached and cached[0] == active.version:
+                return cached
+            try:
+                with open(active.path, "rb") as fh:
+                    scorer = pickle.load(fh).attach(self.embed)
+                self._models[user] = (active.version, scorer)
+                return active.version, scorer
+            except (OSError, pickle.UnpicklingError, EOFError) as exc:
+                log.warning("model %s for %s unreadable (%s): falling back to cold start", active.version,
+                            user, exc)
+        positives, _ = self._positives(user)
+        cold = ColdStartScorer().fit(TrainingSet(positives, [], self.embed, dict(self.cfg["model"])))
+        return None, cold
+
+    # -- scoring ------------------------------------------------------------------------------------
+    def resolve(self, ref: DiscogsRef | int) -> Release:
+        if isinstance(ref, int):
+            ref = DiscogsRef("release", ref)
+        if ref.kind == "release":
+            r = self.catalogue.get(ref.id) or self.store.get_release(ref.id)
+            if r is None:
+                raise UnknownRelease(f"I don't know release {ref.id} offline yet — live Discogs look-ups are "
+                                     "not switched on here.")
+            return r
+        if ref.kind == "master":
+            mains = sorted((r for r in self.catalogue.values() if r.master_id == ref.id), key=lambda r: r.id)
+            if mains:
+                return mains[0]
+            raise UnknownRelease(f"I can't resolve master {ref.id} to its main release offline.")
+        raise UnknownRelease("Marketplace listings can't be looked up offline yet — paste the release link.")
+
+    def score(self, user: str, ref: DiscogsRef | int | Release, record: bool = True) -> ScoreCard:
+        release = ref if isinstance(ref, Release) else self.resolve(ref)
+        version, scorer = self.model_for(user)
+        ff = scorer.features([release])
+        row = ff.X.iloc[0]
+        p = float(scorer.score_frame(ff.X)[0])
+        contrib = scorer.contributions(ff.X).iloc[0] if isinstance(scorer, CatBoostScorer) else None
+        exp = explain(release, scorer.profile, row, ff.neighbours[0], contrib,
+                      int(self.cfg["scoring"]["max_reasons"]))
+        sc = self.cfg["scoring"]
+        verdict = "buy" if p >= float(sc["buy_threshold"]) else "maybe" if p >= float(sc["maybe_threshold"]) else "skip"
+        notes = []
+        if version is None:
+            notes.append(f"Early days: I only know {scorer.profile.n} of your records, so this is a rough "
+                         "estimate from similar records (a personal model comes at "
+                         f"{self.cfg['model']['min_records']}).")
+        card = ScoreCard(release, p, verdict, exp.score_type, exp.reasons, version is None, version, None, notes)
+        if record:
+            self.store.cache_releases([release], source="scored")
+            card.score_id = self.store.record_score(user, release.id, p, verdict, exp.score_type, exp.reasons,
+                                                    version)
+        return card
+
+    def feedback(self, user: str, kind: str, score_id: int | None = None) -> tuple[str, Release | None]:
+        """Store 👍/👎/bought for the given (or the last) score served to this user."""
+        served = self.store.get_score(score_id) if score_id else self.store.last_score(user)
+        if served is None:
+            raise LookupError("nothing scored yet")
+        self.store.add_feedback(user, served.release_id, kind, served.id)
+        return kind, self.store.get_release(served.release_id) or self.catalogue.get(served.release_id)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "user"

@@ -1,0 +1,41 @@
+"""Cold start: fewer owned records than a CatBoost model needs. Score from content neighbours and a
+catalogue prior, with fixed, documented weights (there is no per-user data to fit them on)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..calibration import logit
+from ..features import build_features
+from ..profile import CollectionProfile
+from ..release import Release
+from .base import Scorer, TrainingSet
+
+
+class ColdStartScorer(Scorer):
+    """p = sigmoid(logit(base_rate) + 8·(knn_max − 0.65) + 4·style_max_share + 1.5·[same artist owned])."""
+
+    name = "cold_start"
+    probabilistic = True
+
+    def fit(self, train: TrainingSet) -> "ColdStartScorer":
+        self.embed = train.embed
+        self.k = int(train.config.get("neighbours_k", 5))
+        self.base_rate = float(train.config.get("base_rate", 0.2))
+        self.profile = CollectionProfile(train.positives, train.embed(train.positives) if train.positives
+                                         else np.zeros((0, 384), np.float32))
+        return self
+
+    def features(self, releases: list[Release]):
+        return build_features(self.profile, releases, self.embed(releases), self.k)
+
+    def score_frame(self, X) -> np.ndarray:
+        z = (logit(np.array([self.base_rate]))[0] + 8.0 * (X["knn_max"].to_numpy() - 0.65)
+             + 4.0 * X["style_max_share"].to_numpy() + 1.5 * (X["artist_count"].to_numpy() > 0))
+        if self.profile.n == 0:
+            z = np.full(len(X), logit(np.array([self.base_rate]))[0])
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def score(self, releases: list[Release]) -> np.ndarray:
+        if not releases:
+            return np.zeros(0)
+        return self.score_frame(self.features(releases).X)
