@@ -57,8 +57,13 @@ class CatBoostScorer(Scorer):
         X = ff.X[self.columns]
         params = self._params(cfg)
         raw, y_cal = self._held_out_scores(X, y, train, params, cfg)
-        self.calibrator = PlattCalibrator(cfg.get("base_rate")).fit(raw, y_cal)
-        self.model = CatBoostClassifier(**params).fit(X, y)
+        self.calibrator = PlattCalibrator(cfg.get("base_rate"), cfg.get("calibration_method", "platt")).fit(raw, y_cal)
+        if cfg.get("refit_after_calibration", True) or self._held_out_model is None:
+            self.model = CatBoostClassifier(**params).fit(X, y)
+        else:
+            # the calibrator was fitted on exactly this model's held-out scores; the latest records still
+            # shape every feature through the profile, only the tree weights don't see them
+            self.model = self._held_out_model
         self.train_rate = float(y.mean())
         return self
 
@@ -70,6 +75,7 @@ class CatBoostScorer(Scorer):
         always about a *future* purchase, and recent additions drift from older taste — with a random share
         of the negatives. Otherwise out-of-fold predictions of a stratified k-fold.
         """
+        self._held_out_model = None
         frac = float(cfg.get("calibration_fraction", 0.2))
         dates = train.positive_dates or []
         n_pos = len(train.positives)
@@ -84,6 +90,7 @@ class CatBoostScorer(Scorer):
             cal[cal_pos] = True
             cal[cal_neg] = True
             m = CatBoostClassifier(**params).fit(X[~cal], y[~cal])
+            self._held_out_model = m
             self.calibration_kind = "time held-out"
             return m.predict_proba(X[cal])[:, 1], y[cal]
         folds = int(cfg.get("calibration_folds", 3))
