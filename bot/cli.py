@@ -148,9 +148,20 @@ def run_eval(collections: Sequence[str], catalogue_path: str | None, variants: S
                 print(f"  [{r['user']}] popularity baseline: community 'have' known for "
                       f"{r['popularity_coverage']:.0%} of the test releases")
     if json_out:
-        Path(json_out).write_text(json.dumps(out, indent=2, default=_json_safe))
+        Path(json_out).write_text(json.dumps(_nan_to_none(out), indent=2, default=_json_safe))
         print(f"\nwrote {json_out}")
     return out
+
+
+def _nan_to_none(o):
+    """NaN -> None throughout (json.dumps writes floats itself, as the non-JSON token NaN: never via default=)."""
+    if isinstance(o, float) and math.isnan(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _nan_to_none(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_nan_to_none(v) for v in o]
+    return o
 
 
 def _json_safe(o):

@@ -7,7 +7,10 @@ from typing import TextIO
 from core.conversation import Conversation
 
 
-def run_chat(conversation: Conversation, user: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+def run_chat(conversation: Conversation, user: str, stdin: TextIO | None = None,
+             stdout: TextIO | None = None) -> None:
+    stdin = sys.stdin if stdin is None else stdin      # looked up per call: a default bound at import time
+    stdout = sys.stdout if stdout is None else stdout  # would ignore later redirection of sys.stdin/stdout
     stdout.write(f"Crate Digger — chatting as {user}. Paste a Discogs link, 👍 / 👎 / bought, or 'quit'.\n")
     stdout.flush()
     for line in stdin:

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 # Features that describe where a record's *data* came from as much as the record itself: their presence is
 # checked per training set and a feature is left out when it separates the classes by itself.
-OPTIONAL_FEATURES = ["label_count", "year_density", "have_log", "want_log", "want_have_ratio",
+OPTIONAL_FEATURES = ["style_mean_share", "style_max_share", "style_known_frac", "genre_max_share", "n_styles",
+                     "label_count", "year_density", "have_log", "want_log", "want_have_ratio",
                      "community_rating", "lowest_price_log", "n_formats"]
 
 # Human wording for each feature, used when a feature pulls a score down.
@@ -74,18 +75,20 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
         shares = [c / n_eff for c in sc.values()]
         gshares = [c / n_eff for c in gc.values()]
         have, want = r.have, r.want
+        nan = float("nan")
+        tagged = bool(r.styles or r.genres)  # untagged means *unknown* (e.g. a CSV export row), not "no style"
         rows.append({
             "knn_max": sims[0] if sims else 0.0,
             "knn_mean": float(np.mean(sims)) if sims else 0.0,
             "artist_count": float(profile.artist_count(r, ex)),
             "label_count": profile.label_count(r, ex),
-            "style_mean_share": float(np.mean(shares)) if shares else 0.0,
-            "style_max_share": float(np.max(shares)) if shares else 0.0,
-            "style_known_frac": float(np.mean([c > 0 for c in sc.values()])) if sc else 0.0,
-            "genre_max_share": float(np.max(gshares)) if gshares else 0.0,
+            "style_mean_share": float(np.mean(shares)) if shares else (0.0 if tagged else nan),
+            "style_max_share": float(np.max(shares)) if shares else (0.0 if tagged else nan),
+            "style_known_frac": float(np.mean([c > 0 for c in sc.values()])) if sc else (0.0 if tagged else nan),
+            "genre_max_share": float(np.max(gshares)) if gshares else (0.0 if tagged else nan),
             "profile_cos": float(pc),
             "year_density": profile.year_density(r.year, ex),
-            "n_styles": float(len(r.styles)),
+            "n_styles": float(len(r.styles)) if tagged else nan,
             "n_formats": float(len(r.format_descriptions)) if (r.formats or r.format_descriptions) else float("nan"),
             "have_log": _log1p(have),
             "want_log": _log1p(want),

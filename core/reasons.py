@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from .profile import CollectionProfile, artist_keys, label_keys
@@ -115,14 +116,29 @@ def explain(release: Release, profile: CollectionProfile, row: pd.Series, neighb
         if len(reasons) >= 2:
             break
         reasons.append(t)
-    if len(reasons) < 2 and profile.n:
+    # too little to say (e.g. a release with no tags): plain facts, so there are always at least two
+    fillers = []
+    if profile.n:
         top = ", ".join(s for s, _ in profile.top_styles(2))
-        reasons.append(f"your collection: {_plural(profile.n, 'record')}, mostly {top or 'unstyled'}")
+        fillers.append(f"your collection: {_plural(profile.n, 'record')}, mostly {top or 'unstyled'}")
+    else:
+        fillers.append("your collection is empty: a rough estimate")
+    if neighbours:
+        fillers.append(f"nearest record you own: {_titles(profile, [neighbours[0].position], 1)}")
+    if not (release.genres or release.styles):
+        fillers.append("no genres or styles known for this release")
+    else:
+        tags = release.styles or release.genres
+        fillers.append(f"its {'styles' if release.styles else 'genres'}: {', '.join(tags[:3])}")
+    for t in fillers:
+        if len(reasons) >= 2:
+            break
+        reasons.append(t)
     reasons = reasons[:max_reasons]
 
     if ratio is not None and ratio >= 1.0:
         kind = RARE
-    elif art_pos or (neighbours and neighbours[0].similarity >= 0.7) or float(row.get("style_max_share", 0)) >= 0.1:
+    elif art_pos or (neighbours and neighbours[0].similarity >= 0.7) or float(np.nan_to_num(row.get("style_max_share", 0))) >= 0.1:
         kind = SIMILAR
     else:
         kind = EXPLORATION

@@ -88,7 +88,7 @@ def _layout(header: list[str], name: str) -> Layout:
         elif k.startswith("collection") and any(w in k for w in ("price", "paid", "cost")):
             price_columns.append(i)
     if "release_id" not in columns:
-        shown = ", ".join(repr(h) for h in header[:8])
+        shown = ", ".join(repr(h if len(h) <= 40 else h[:40] + "…") for h in header[:8])
         if not _DISCOGS_HINTS & set(columns):
             raise ReaderError(f"{name}: not a Discogs CSV export (header: {shown})")
         raise ReaderError(f"{name}: Discogs CSV export without a release_id column (header: {shown})")

@@ -34,6 +34,8 @@ class StyleProfileScorer(Scorer):
         return self
 
     def score(self, releases: list[Release]) -> np.ndarray:
+        if not releases:
+            return np.zeros(0)
         X = self.profile.transform_tokens(releases)
         return self.profile.profile_cosine(X, [[] for _ in releases])
 

@@ -30,7 +30,7 @@ class ColdStartScorer(Scorer):
 
     def score_frame(self, X) -> np.ndarray:
         z = (logit(np.array([self.base_rate]))[0] + 8.0 * (X["knn_max"].to_numpy() - 0.65)
-             + 4.0 * X["style_max_share"].to_numpy() + 1.5 * (X["artist_count"].to_numpy() > 0))
+             + 4.0 * np.nan_to_num(X["style_max_share"].to_numpy()) + 1.5 * (X["artist_count"].to_numpy() > 0))
         if self.profile.n == 0:
             z = np.full(len(X), logit(np.array([self.base_rate]))[0])
         return 1.0 / (1.0 + np.exp(-z))

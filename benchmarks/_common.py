@@ -1,0 +1,40 @@
+"""Shared set-up for the benchmarks: a throw-away database and models folder, the real catalogue and the
+configured (persistent) embedding cache, so a second run measures the service, not the first embedding."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
+
+
+def fresh_recommender(prefix: str):
+    """(Recommender on a temp SQLite DB + temp models dir, the temp dir)."""
+    from core.recommender import Recommender
+    from core.storage import Store
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"crate-{prefix}-"))
+    rec = Recommender(Store(f"sqlite:///{tmp / 'bench.db'}"), models_dir=tmp / "models")
+    return rec, tmp
+
+
+def warm_embeddings(rec, releases) -> float:
+    """Embed (and persist) anything not cached yet; returns the seconds it took (0-ish when warm)."""
+    t0 = time.perf_counter()
+    rec.embed(list(releases))
+    rec.embeddings.save()
+    return time.perf_counter() - t0
+
+
+def machine() -> str:
+    import platform
+
+    return f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs visible"

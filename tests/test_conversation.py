@@ -1,0 +1,216 @@
+"""The platform-agnostic Conversation over a real Recommender: real Store (SQLite in tmp), the bundled
+catalogue, the real sentence-embedding cache (tmp dir) and a CatBoost model trained on 300 of lanebecker's
+records imported through the reader."""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from core.cards import ATTRIBUTION
+from core.config import get_config, resolve_path
+from core.conversation import Conversation
+from core.embeddings import EmbeddingCache
+from core.recommender import Recommender
+from core.refs import NOT_DISCOGS_MESSAGE
+from core.scorers.catboost_model import CatBoostScorer
+from core.storage import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
+USER = "lane300"
+VERDICT_LINE = re.compile(r"^(🟢|🟡|🔴) (\d{1,3})% match — (buy|maybe|skip)$")
+
+
+def shared_embedding_dir(tmp_path_factory) -> Path:
+    """One embedding-cache folder for this session's conversation and CLI tests.
+
+    Keys are hashes of the embedded text, so a copy of the configured cache (when this machine has one) is a
+    valid warm start; without it the releases are embedded here (slower, same results).
+    """
+    d = tmp_path_factory.getbasetemp() / "crate-embedding-cache"
+    if not d.exists():
+        d.mkdir()
+        src = resolve_path(get_config()["paths"]["cache_dir"]) / "embeddings.npz"
+        if src.is_file() and not os.environ.get("CRATE_TEST_COLD_CACHE"):
+            shutil.copy(src, d / "embeddings.npz")
+    return d
+
+
+def release_url(rid: int) -> str:
+    return f"https://www.discogs.com/release/{rid}-Some-Artist-Some-Title"
+
+
+def bullets(text: str) -> list[str]:
+    return [line[2:] for line in text.splitlines() if line.startswith("• ")]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, catalogue):
+    tmp = tmp_path_factory.mktemp("conversation")
+    cfg = copy.deepcopy(get_config())
+    cfg["model"]["catboost"]["iterations"] = 60
+    records = json.loads(LANEBECKER.read_text(encoding="utf-8"))
+    subset = records[::6][:300]
+    path = tmp / "lane300.json"
+    path.write_text(json.dumps(subset), encoding="utf-8")
+    url = f"sqlite:///{tmp / 'crate.db'}"
+    cache_dir = shared_embedding_dir(tmp_path_factory)
+    models_dir = tmp / "models"
+    rec = Recommender(Store(url), catalogue, cfg, EmbeddingCache(cache_dir), models_dir)
+    imported = rec.import_file(USER, path)
+    report = rec.train(USER)
+    owned = {r["id"] for r in records}
+    not_owned = [rid for rid in sorted(catalogue) if rid not in owned]
+    return SimpleNamespace(rec=rec, conv=Conversation(rec), store=rec.store, url=url, cfg=cfg, catalogue=catalogue,
+                           cache_dir=cache_dir, models_dir=models_dir, subset=subset, imported=imported,
+                           report=report, targets=not_owned[::97][:6], tmp=tmp)
+
+
+def last_score_id(store: Store, user: str) -> int | None:
+    row = store.last_score(user)
+    return row.id if row else None
+
+
+def test_trained_on_the_imported_subset(world):
+    assert len(world.imported.items) == 300
+    assert len(world.rec.owned(USER)) == 300
+    assert not world.report.cold_start and world.report.version
+    assert world.report.n_positives == 300 and world.report.n_negatives == 900
+    assert world.store.active_model(USER).version == world.report.version
+
+
+def test_release_url_gets_a_score_card(world):
+    rid = world.targets[0]
+    replies = world.conv.handle(USER, f"what about {release_url(rid)} ?")
+    assert len(replies) == 1
+    reply = replies[0]
+    lines = reply.text.splitlines()
+    m = VERDICT_LINE.match(lines[0])
+    assert m, lines[0]
+    assert world.catalogue[rid].display in reply.text
+    reasons = bullets(reply.text)
+    assert 2 <= len(reasons) <= 4, reply.text
+    assert ATTRIBUTION in reply.text and "Discogs" in ATTRIBUTION
+    assert "Early days" not in reply.text
+    assert "Traceback" not in reply.text
+
+    assert reply.score_id is not None
+    row = world.store.get_score(reply.score_id)
+    assert row.release_id == rid
+    assert row.label == m.group(3)
+    assert f"{row.probability:.0%}" == f"{m.group(2)}%"
+    sc = world.cfg["scoring"]
+    expected = "buy" if row.probability >= sc["buy_threshold"] else \
+        "maybe" if row.probability >= sc["maybe_threshold"] else "skip"
+    assert row.label == expected
+    assert row.reasons_list == reasons
+    assert row.model_version == world.report.version
+    assert world.store.get_release(rid) is not None  # the scored release is cached for later feedback
+
+
+def test_like_then_bought_are_stored_against_that_score(world):
+    rid = world.targets[1]
+    (card,) = world.conv.handle(USER, release_url(rid))
+    assert card.score_id is not None
+    display = world.catalogue[rid].display
+
+    (liked,) = world.conv.handle(USER, "👍")
+    assert liked.text.startswith("Noted 👍 for") and display in liked.text
+    (bought,) = world.conv.handle(USER, "bought")
+    assert bought.text.startswith("Congrats on buying") and display in bought.text
+
+    rows = [f for f in world.store.feedback(USER) if f.score_id == card.score_id]
+    assert [f.kind for f in rows] == ["like", "bought"]
+    assert {f.release_id for f in rows} == {rid}
+
+
+def test_feedback_before_any_score_is_a_friendly_message(world):
+    for text in ("👍", "👎", "bought"):
+        (reply,) = world.conv.handle("nobody-scored-yet", text)
+        assert reply.text.startswith("Paste a Discogs link first"), reply.text
+        assert reply.score_id is None
+    assert world.store.feedback("nobody-scored-yet") == []
+
+
+def test_youtube_link_is_not_a_discogs_link(world):
+    before = last_score_id(world.store, USER)
+    (reply,) = world.conv.handle(USER, "https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+    assert reply.text == NOT_DISCOGS_MESSAGE
+    assert reply.score_id is None
+    assert last_score_id(world.store, USER) == before
+
+
+@pytest.mark.parametrize("text", ["9999999999", release_url(9999999999)])
+def test_unknown_release_gets_a_clear_message(world, text):
+    assert 9999999999 not in world.catalogue
+    before = last_score_id(world.store, USER)
+    (reply,) = world.conv.handle(USER, text)
+    assert "9999999999" in reply.text and "don't know release" in reply.text
+    assert not reply.text.startswith("Sorry")
+    assert reply.score_id is None
+    assert last_score_id(world.store, USER) == before
+
+
+@pytest.mark.parametrize("text, method", [(release_url(1), "score"), ("👍", "feedback")])
+def test_unexpected_failure_becomes_an_apology(world, monkeypatch, caplog, text, method):
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire at /var/secret/path")
+
+    monkeypatch.setattr(world.rec, method, boom)
+    with caplog.at_level(logging.ERROR, logger="core.conversation"):
+        replies = world.conv.handle(USER, text)
+    assert len(replies) == 1
+    assert replies[0].text.startswith("Sorry — something went wrong")
+    assert "Traceback" not in replies[0].text and "disk on fire" not in replies[0].text
+    assert any(r.exc_info and "disk on fire" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_cold_start_user_gets_early_days_card(world):
+    path = world.tmp / "ten.json"
+    path.write_text(json.dumps(world.subset[:10]), encoding="utf-8")
+    world.rec.import_file("newbie", path)
+    report = world.rec.train("newbie")
+    assert report.cold_start and report.version is None and report.n_positives == 10
+    assert world.store.active_model("newbie") is None
+
+    (reply,) = world.conv.handle("newbie", release_url(world.targets[2]))
+    assert VERDICT_LINE.match(reply.text.splitlines()[0]), reply.text
+    assert "Early days" in reply.text and "10 of your records" in reply.text
+    assert 2 <= len(bullets(reply.text)) <= 4
+    assert ATTRIBUTION in reply.text
+    row = world.store.get_score(reply.score_id)
+    assert row.model_version is None and row.user_id != world.store.get_or_create_user(USER).id
+
+
+def test_restart_loads_the_saved_model_lazily(world, monkeypatch):
+    rid = world.targets[3]
+    before = world.rec.score(USER, rid, record=False)
+    assert before.model_version == world.report.version
+
+    def no_training(*a, **k):
+        raise AssertionError("a restart must load the saved model, not retrain")
+
+    monkeypatch.setattr(CatBoostScorer, "fit", no_training)
+    store2 = Store(world.url)
+    try:
+        rec2 = Recommender(store2, world.catalogue, world.cfg, EmbeddingCache(world.cache_dir), world.models_dir)
+        assert USER not in rec2._models  # nothing loaded until the first score
+        active = store2.active_model(USER)
+        assert active.version == world.report.version and Path(active.path).is_file()
+
+        after = rec2.score(USER, rid, record=False)
+        assert after.model_version == world.report.version
+        assert after.probability == pytest.approx(before.probability, abs=1e-9)
+        assert after.reasons == before.reasons and after.verdict == before.verdict
+        assert rec2._models[USER][0] == world.report.version
+        assert rec2._models[USER][1] is not world.rec._models[USER][1]
+    finally:
+        store2.close()
