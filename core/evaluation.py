@@ -81,12 +81,7 @@ def split_user(items: list[CollectionItem], catalogue: dict[int, Release], cfg: 
             for d in [_describe(it, catalogue)] if d is not None]
     train_pos += want
     train_dates += [None] * len(want)
-    # another pressing of an album already in training is a re-buy, not a taste prediction (and in a random
-    # split a leak): the kNN baseline finds it at similarity 1 while the model is told to ignore it. Left out.
-    train_albums = {album_key(r) for r in train_pos}
-    train_masters = {r.master_id for r in train_pos if r.master_id}
-    test_pos = [r for r in test_pos if album_key(r) not in train_albums
-                and not (r.master_id and r.master_id in train_masters)]
+    # Test positives stay exactly as the protocol splits them, re-pressings of albums in training included.
     owned_ids = set(seen) | {r.id for r in want}
     all_user = [it.release for it in seen.values()] + [it.release for it in (wantlist or [])]
     masters = {r.master_id for r in all_user if r.master_id} | {catalogue[i].master_id for i in owned_ids

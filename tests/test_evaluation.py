@@ -64,11 +64,14 @@ def test_every_release_is_described_by_its_catalogue_record(lane_split, catalogu
             assert r.labels == [] and r.have is None and r.want is None and r.lowest_price is None
 
 
-def test_no_test_release_or_album_reaches_training(lane_split):
+def test_no_test_release_reaches_training(lane_split):
     train_ids = {r.id for r in lane_split.train_pos}
     train_albums = {album_key(r) for r in lane_split.train_pos}
     assert not {r.id for r in lane_split.test_pos} & train_ids
-    assert not {album_key(r) for r in lane_split.test_pos} & train_albums
+    # the protocol keeps re-pressings of owned albums among the test positives (lanebecker re-bought a few
+    # 2026 represses): they are other releases, so allowed, but only a handful
+    repressings = [r for r in lane_split.test_pos if album_key(r) in train_albums]
+    assert len(repressings) <= 0.05 * len(lane_split.test_pos)
     assert len({r.id for r in lane_split.test_pos}) == len(lane_split.test_pos)
 
 
