@@ -156,7 +156,7 @@ def _down_reason(feat: str, row: pd.Series, release: Release, profile: Collectio
     if feat in ("style_max_share", "style_mean_share", "style_known_frac", "profile_cos") and release.styles:
         counts = {s: len(profile.style_positions.get(s, set())) for s in release.styles}
         s, c = max(counts.items(), key=lambda kv: kv[1])
-        if c / max(profile.n, 1) < 0.05:
+        if c <= 2:  # only when really rare: "a style you collect" may be said of it too otherwise
             return f"its styles are rare in your collection ({s}: {_plural(c, 'record')})"
     if feat == "genre_max_share" and release.genres:
         counts = {g: len(profile.genre_positions.get(g, set())) for g in release.genres}
