@@ -75,10 +75,15 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not rec.owned(args.user):
         print(f"No collection for {args.user}: run `crate import FILE --user {args.user}` first.", file=sys.stderr)
         return 2
+    from core.discogs.gateway import DiscogsError
+
     try:
         card = rec.score(args.user, ref)
     except UnknownRelease as exc:
         print(str(exc), file=sys.stderr)
+        return 3
+    except DiscogsError as exc:
+        print(exc.user_message, file=sys.stderr)
         return 3
     print(render_card(card))
     return 0
@@ -89,6 +94,120 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from core.conversation import Conversation
 
     run_chat(Conversation(_recommender(args)), args.user)
+    return 0
+
+
+def _discogs_error(exc: Exception) -> int:
+    print(getattr(exc, "user_message", str(exc)), file=sys.stderr)
+    return 4
+
+
+def _read_secret(prompt: str) -> str:
+    """A secret from stdin (piped) or a hidden prompt: never from argv, where `ps` would show it."""
+    import getpass
+
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt).strip()
+    return sys.stdin.readline().strip()
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    from core.discogs.gateway import DiscogsError, DiscogsGateway
+
+    rec = _recommender(args)
+    box = rec.secret_box
+    try:
+        if args.oauth:
+            key, secret = os.environ.get("DISCOGS_CONSUMER_KEY"), os.environ.get("DISCOGS_CONSUMER_SECRET")
+            if not key or not secret:
+                print("OAuth needs DISCOGS_CONSUMER_KEY and DISCOGS_CONSUMER_SECRET (register an app on Discogs → "
+                      "Settings → Developers).", file=sys.stderr)
+                return 2
+            gw = DiscogsGateway(oauth=(key, secret, "", ""), cfg=rec.cfg)
+            req_token, req_secret, url = gw.client.get_authorize_url()
+            print(f"Open this page, allow Crate Digger, and paste the code Discogs shows you:\n  {url}")
+            verifier = _read_secret("verification code: ")
+            token, token_secret = gw.client.get_access_token(verifier)
+            gw = DiscogsGateway(oauth=(key, secret, token, token_secret), cfg=rec.cfg)
+            username = gw.identity()
+            rec.store.link_account(args.user, username, "oauth", oauth_token=token, oauth_secret=token_secret,
+                                   box=box)
+        elif args.token_stdin:
+            token = _read_secret("Discogs personal access token: ")
+            if not token:
+                print("No token given.", file=sys.stderr)
+                return 2
+            username = DiscogsGateway(token=token, cfg=rec.cfg).identity()
+            if args.username and args.username.lower() != username.lower():
+                print(f"That token belongs to {username}, not {args.username}.", file=sys.stderr)
+                return 2
+            rec.store.link_account(args.user, username, "token", token=token, box=box)
+        else:
+            if not args.username:
+                print("Give a Discogs username, or --token-stdin / --oauth.", file=sys.stderr)
+                return 2
+            username = args.username
+            DiscogsGateway(cfg=rec.cfg).collection_page(username, 1, per_page=1)  # public and existing?
+            rec.store.link_account(args.user, username, "username", box=box)
+    except DiscogsError as exc:
+        return _discogs_error(exc)
+    if args.currency:
+        acct = rec.store.linked_account(args.user)
+        if acct is not None:
+            rec.store.link_account(args.user, acct.discogs_username, acct.auth_kind,
+                                   **rec.store.account_secrets(args.user, box), box=box,
+                                   currency=args.currency.upper())
+    print(f"Linked {args.user} to Discogs user {username}. Run `crate sync --user {args.user}` to read the "
+          "collection. Data provided by Discogs.")
+    return 0
+
+
+def cmd_unlink(args: argparse.Namespace) -> int:
+    rec = _recommender(args)
+    rec.store.unlink_account(args.user)
+    print(f"Removed the Discogs link and every stored token of {args.user}.")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from datetime import datetime, timedelta, timezone
+
+    from core.discogs.gateway import DiscogsError
+    from core.sync import CollectionSync, Enricher
+
+    rec = _recommender(args)
+    acct = rec.store.linked_account(args.user)
+    if acct is None:
+        print(f"{args.user} is not linked to Discogs: run `crate link USERNAME --user {args.user}` first.",
+              file=sys.stderr)
+        return 2
+    gw = rec.gateway_for(args.user)
+    if gw is None:
+        print("Live Discogs is switched off (discogs.live: false).", file=sys.stderr)
+        return 2
+    state = dict(acct.sync_state_dict) if hasattr(acct, "sync_state_dict") else {}
+    last = {"n": -1}
+
+    def progress(list_name: str, done: int, total: int) -> None:
+        if done != last["n"]:
+            last["n"] = done
+            print(f"  … {list_name}: {done} of {total}", flush=True)
+
+    try:
+        reports = CollectionSync(gw, rec.store, int(rec.cfg["discogs"].get("per_page", 100))).sync(
+            args.user, acct.discogs_username, full=args.full, progress=progress, state=state)
+    except DiscogsError as exc:
+        return _discogs_error(exc)
+    rec.store.set_sync_state(args.user, state, datetime.now(timezone.utc))
+    for r in reports:
+        kind = "full read" if r.full else "incremental"
+        print(f"{r.list_name}: {r.total} on Discogs, {r.added} new ({kind}, {r.requests} requests, {r.seconds:.1f} s)")
+    if args.enrich:
+        ids = [it.release.id for it in rec.store.collection(args.user)][: args.enrich]
+        enr = Enricher(gw, rec.store, timedelta(days=float(rec.cfg["discogs"].get("refresh_after_days", 30))),
+                       currency=getattr(acct, "currency", None))
+        enr.run(ids, progress=lambda n, t: print(f"  … details {n} of {t}", flush=True) if n % 10 == 0 or n == t else None)
+        print(f"details: {enr.done} fetched, {enr.failed} failed. Data provided by Discogs.")
     return 0
 
 
@@ -187,7 +306,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     user = cfg["demo"]["user"]
     path = resolve_path(cfg["demo"]["collection"])
     db = args.database or f"sqlite:///{resolve_path(cfg['paths']['models_dir']) / 'demo.db'}"
-    rec = Recommender(Store(db))
+    cfg = {**cfg, "discogs": {**cfg.get("discogs", {}), "live": False}}   # the demo is offline by design
+    rec = Recommender(Store(db), cfg=cfg)
     print(f"Crate Digger demo — collector '{user}' (real public Discogs collection, MIT licence)")
     print("[1/4] importing the collection…", flush=True)
     result = rec.import_file(user, path)
@@ -243,6 +363,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--user", default=default_user)
     s.set_defaults(func=cmd_score)
 
+    s = sub.add_parser("link", help="link a Discogs account: by username, personal token (stdin) or OAuth")
+    s.add_argument("username", nargs="?", help="Discogs username (public collection)")
+    s.add_argument("--token-stdin", action="store_true", help="read a personal access token from stdin")
+    s.add_argument("--oauth", action="store_true", help="authorise with OAuth 1.0a (paste the verifier)")
+    s.add_argument("--currency", help="currency for prices, e.g. EUR, USD, GBP")
+    s.add_argument("--user", default=default_user)
+    s.set_defaults(func=cmd_link)
+
+    s = sub.add_parser("unlink", help="remove the Discogs link and its stored tokens")
+    s.add_argument("--user", default=default_user)
+    s.set_defaults(func=cmd_unlink)
+
+    s = sub.add_parser("sync", help="sync the linked collection and wantlist from Discogs")
+    s.add_argument("--user", default=default_user)
+    s.add_argument("--full", action="store_true", help="re-read everything instead of only what changed")
+    s.add_argument("--enrich", type=int, default=0, metavar="N",
+                   help="also fetch details (have/want, price) of up to N records, at the rate limit's pace")
+    s.set_defaults(func=cmd_sync)
+
     s = sub.add_parser("chat", help="chat in the terminal, as the bots do")
     s.add_argument("--user", default=default_user)
     s.set_defaults(func=cmd_chat)
@@ -264,8 +403,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
+    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from core.secrets import install_redaction
+
+    install_redaction()   # tokens never reach a log line
     return int(args.func(args) or 0)
 
 

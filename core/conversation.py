@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from .cards import render_card
+from .discogs.gateway import DiscogsError
 from .recommender import Recommender, UnknownRelease
 from .refs import NotDiscogsLink, find_refs, parse_ref_strict
 
@@ -62,6 +63,8 @@ class Conversation:
                 replies.append(Reply(render_card(card), card.score_id))
             except UnknownRelease as exc:
                 replies.append(Reply(str(exc)))
+            except DiscogsError as exc:   # deleted release, Discogs down or rate-limiting: its own message
+                replies.append(Reply(exc.user_message))
         return replies
 
     def _feedback(self, user: str, kind: str, score_id: int | None) -> Reply:

@@ -80,6 +80,8 @@ class Recommender:
         self.embeddings = embeddings or default_cache()
         self.models_dir = models_dir or resolve_path(self.cfg["paths"]["models_dir"])
         self._models: dict[str, tuple[str, Scorer]] = {}
+        self._gateways: dict[str, Any] = {}
+        self._secret_box = None
 
     # -- data ---------------------------------------------------------------------------------------
     @property
@@ -193,24 +195,92 @@ class Recommender:
         return None, cold
 
     # -- scoring ------------------------------------------------------------------------------------
-    def resolve(self, ref: DiscogsRef | int) -> Release:
+    # -- live Discogs -------------------------------------------------------------------------------
+    @property
+    def live(self) -> bool:
+        return bool(self.cfg.get("discogs", {}).get("live", True))
+
+    def gateway_for(self, user: str | None = None):
+        """The user's gateway (their token's rate budget) or the shared anonymous one; None when offline."""
+        if not self.live:
+            return None
+        from .discogs.gateway import DiscogsGateway
+
+        secrets = {}
+        acct = self.store.linked_account(user) if user else None
+        if acct is not None and acct.has_secrets:
+            try:
+                secrets = self.store.account_secrets(user, self.secret_box) or {}
+            except Exception as exc:  # a broken key must not stop anonymous look-ups
+                log.warning("could not read %s's Discogs credentials: %s", user, type(exc).__name__)
+        key = secrets.get("token") or secrets.get("oauth_token") or ""
+        cache_key = f"{user}:{hash(key)}" if key else "anonymous"
+        gw = self._gateways.get(cache_key)
+        if gw is None:
+            oauth = None
+            if secrets.get("oauth_token"):
+                dcfg = self.cfg.get("discogs", {})
+                oauth = (os.environ.get("DISCOGS_CONSUMER_KEY", dcfg.get("consumer_key", "")),
+                         os.environ.get("DISCOGS_CONSUMER_SECRET", ""), secrets["oauth_token"],
+                         secrets.get("oauth_secret", ""))
+            gw = DiscogsGateway(token=secrets.get("token"), oauth=oauth, cfg=self.cfg)
+            self._gateways[cache_key] = gw
+        return gw
+
+    @property
+    def secret_box(self):
+        if self._secret_box is None:
+            from .secrets import SecretBox
+
+            self._secret_box = SecretBox()
+        return self._secret_box
+
+    def resolve(self, ref: DiscogsRef | int, user: str | None = None) -> Release:
+        """A release from the local catalogue or cache, else (live) from Discogs, cached for next time."""
         if isinstance(ref, int):
             ref = DiscogsRef("release", ref)
         if ref.kind == "release":
-            r = self.catalogue.get(ref.id) or self.store.get_release(ref.id)
-            if r is None:
-                raise UnknownRelease(f"I don't know release {ref.id} offline yet — live Discogs look-ups are "
-                                     "not switched on here.")
-            return r
-        if ref.kind == "master":
+            cached, local = self.store.get_release(ref.id), self.catalogue.get(ref.id)
+            if cached is not None and local is not None:
+                return cached.merged_with(local)
+            if cached is not None or local is not None:
+                return cached or local
+        elif ref.kind == "master":
             mains = sorted((r for r in self.catalogue.values() if r.master_id == ref.id), key=lambda r: r.id)
             if mains:
                 return mains[0]
-            raise UnknownRelease(f"I can't resolve master {ref.id} to its main release offline.")
-        raise UnknownRelease("Marketplace listings can't be looked up offline yet — paste the release link.")
+        gw = self.gateway_for(user)
+        if gw is None:
+            what = {"release": f"release {ref.id}", "master": f"master {ref.id}",
+                    "listing": f"marketplace listing {ref.id}"}[ref.kind]
+            raise UnknownRelease(f"I don't know {what} offline, and live Discogs look-ups are switched off.")
+        release = gw.resolve(ref)   # DiscogsError subclasses carry a user-facing message
+        self.store.cache_releases([release], source="discogs-api")
+        return release
+
+    def _with_price(self, user: str, release: Release) -> Release:
+        """Add the lowest marketplace price in the user's currency when Discogs can tell (never fatal)."""
+        gw = self.gateway_for(user)
+        if gw is None or release.lowest_price is not None:
+            return release
+        from .discogs.gateway import DiscogsError
+
+        currency = "EUR"
+        acct = self.store.linked_account(user)
+        currency = getattr(acct, "currency", None) or currency
+        try:
+            price = gw.price(release.id, currency)
+        except DiscogsError as exc:
+            log.info("no price for %s: %s", release.id, type(exc).__name__)
+            return release
+        if price:
+            release = Release.from_dict({**release.to_dict(), "lowest_price": price[0], "price_currency": price[1]})
+        return release
 
     def score(self, user: str, ref: DiscogsRef | int | Release, record: bool = True) -> ScoreCard:
-        release = ref if isinstance(ref, Release) else self.resolve(ref)
+        release = ref if isinstance(ref, Release) else self.resolve(ref, user)
+        if self.live and self.cfg.get("discogs", {}).get("prices", True):
+            release = self._with_price(user, release)
         version, scorer = self.model_for(user)
         ff = scorer.features([release])
         row = ff.X.iloc[0]

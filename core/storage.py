@@ -1,4 +1,5 @@
-"""Persistence layer: users, cached releases, collections, served scores, feedback and model versions.
+"""Persistence layer: users, cached releases, collections, served scores, feedback, model versions and linked
+Discogs accounts.
 
 SQLModel over SQLite by default (URL from :func:`core.config.database_url`); ``DATABASE_URL`` may select
 PostgreSQL, so only portable SQL is used (no dialect-specific upserts; upserts are read-then-write in one
@@ -7,15 +8,21 @@ transaction, so an exception part-way leaves the previous state intact.
 
 JSON payloads (release data, settings, reasons, metrics) are stored as text. Timestamps are timezone-aware
 UTC on every backend (naive values given to the store are taken as UTC).
+
+Discogs credentials are stored only encrypted (by a :class:`core.secrets.SecretBox` the caller passes in); the
+plaintext never reaches the database. On SQLite, ``secure_delete`` is on (deleted/overwritten content is zeroed)
+and removing credentials or a user checkpoints and truncates the WAL, so unlinked secrets do not linger in the
+file.
 """
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime, timezone
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Text, TypeDecorator, UniqueConstraint, event, update
 from sqlalchemy.engine import Engine, make_url
@@ -25,10 +32,14 @@ from sqlmodel import Field, Session, SQLModel, create_engine, delete, select
 
 from core.release import CollectionItem, Release
 
+if TYPE_CHECKING:
+    from core.secrets import SecretBox
+
 log = logging.getLogger(__name__)
 
 LIST_NAMES: tuple[str, ...] = ("collection", "wantlist")
 FEEDBACK_KINDS: tuple[str, ...] = ("like", "dislike", "bought")
+AUTH_KINDS: tuple[str, ...] = ("username", "token", "oauth")
 _CHUNK = 500  # ids per IN (...) clause: stays under every backend's bound-parameter limit
 
 
@@ -194,6 +205,49 @@ class ModelVersion(SQLModel, table=True):
         return _loads(self.metrics, {})
 
 
+class LinkedAccount(SQLModel, table=True):
+    """A user's Discogs account: username, how the bot authenticates, encrypted credentials and sync progress.
+
+    ``auth_kind`` is ``username`` (public data only, no secrets), ``token`` (personal access token in
+    ``token_enc``) or ``oauth`` (``oauth_token_enc`` + ``oauth_secret_enc``). The ``*_enc`` columns hold
+    :meth:`core.secrets.SecretBox.encrypt` output, never plaintext.
+    """
+
+    __tablename__ = "linked_accounts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", unique=True, index=True)
+    discogs_username: str
+    auth_kind: str = "username"
+    token_enc: str | None = Field(default=None, sa_type=Text, repr=False)
+    oauth_token_enc: str | None = Field(default=None, sa_type=Text, repr=False)
+    oauth_secret_enc: str | None = Field(default=None, sa_type=Text, repr=False)
+    currency: str = "EUR"
+    linked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_sync_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sync_state: str = Field(default="{}", sa_type=Text)  # JSON object (newest date_added seen, counts, ...)
+
+    @property
+    def sync_state_dict(self) -> dict[str, Any]:
+        return _loads(self.sync_state, {})
+
+    @property
+    def has_secrets(self) -> bool:
+        """Whether any encrypted credential is stored."""
+        return any((self.token_enc, self.oauth_token_enc, self.oauth_secret_enc))
+
+
+@dataclass
+class ForgetReport:
+    """What :meth:`Store.forget_user` deleted: rows per table and the model artefact paths the caller should
+    delete from disk (the store does not touch files)."""
+
+    user_name: str
+    found: bool
+    deleted: dict[str, int] = field(default_factory=dict)
+    model_paths: list[str] = field(default_factory=list)
+
+
 # ---------------------------------------------------------------------------------------------- store
 
 
@@ -204,6 +258,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur.execute("PRAGMA journal_mode=WAL")  # a no-op ("memory") for in-memory databases
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA secure_delete=ON")  # zero deleted content (unlinked credentials, forgotten users)
     finally:
         cur.close()
 
@@ -259,6 +314,22 @@ class Store:
     @staticmethod
     def _find_user(s: Session, name: str) -> User | None:
         return s.exec(select(User).where(User.name == name)).first()
+
+    def _scrub_sqlite(self) -> None:
+        """SQLite: checkpoint and truncate the WAL so removed secrets leave no old page copies in ``-wal``.
+
+        Best effort: with other connections reading, the checkpoint may be partial (the WAL is then truncated by
+        a later checkpoint or when the last connection closes). ``secure_delete`` already zeroes the pages.
+        """
+        if self.engine.dialect.name != "sqlite" or self.engine.url.database in (None, "", ":memory:"):
+            return
+        try:
+            with self.engine.connect() as conn:
+                busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+            if busy and busy[0]:
+                log.debug("WAL checkpoint incomplete (database busy); it will be truncated later")
+        except Exception as e:  # never fail the (already committed) removal because of it
+            log.debug("WAL checkpoint failed: %s", e)
 
     @classmethod
     def _ensure_user(cls, s: Session, name: str) -> User:
@@ -356,6 +427,41 @@ class Store:
                 for row in s.exec(select(CachedRelease).where(CachedRelease.release_id.in_(chunk))):
                     out[row.release_id] = row.release
         return out
+
+    def releases_older_than(self, age: timedelta, ids: Iterable[int] | None = None, *,
+                            now: datetime | None = None) -> list[int]:
+        """Ids of cached releases fetched more than ``age`` ago (among ``ids`` if given), oldest fetch first.
+
+        For a refresh policy: ids that are not cached at all are not returned (they need a first fetch, not a
+        refresh). Note that :meth:`cache_releases` keeps ``fetched_at`` when the data did not change; call
+        :meth:`touch_releases` after re-fetching from the source so unchanged releases count as fresh.
+        """
+        if age < timedelta(0):
+            raise ValueError("age must not be negative")
+        cutoff = (now or utcnow()) - age
+        rows: list[tuple[int, datetime]] = []
+        with self._session() as s:
+            base = select(CachedRelease.release_id, CachedRelease.fetched_at).where(CachedRelease.fetched_at < cutoff)
+            if ids is None:
+                rows.extend(s.exec(base).all())
+            else:
+                wanted = list(dict.fromkeys(int(i) for i in ids))
+                for chunk in _chunks(wanted):
+                    rows.extend(s.exec(base.where(CachedRelease.release_id.in_(chunk))).all())
+        rows.sort(key=lambda r: (r[1], r[0]))
+        return [rid for rid, _ in rows]
+
+    def touch_releases(self, ids: Iterable[int], when: datetime | None = None) -> int:
+        """Mark cached releases as fetched at ``when`` (default now), one transaction; returns rows updated."""
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        stamp = when or utcnow()
+        n = 0
+        with self._session() as s, s.begin():
+            for chunk in _chunks(wanted):
+                res = s.exec(update(CachedRelease).where(CachedRelease.release_id.in_(chunk))
+                             .values(fetched_at=stamp))
+                n += res.rowcount or 0
+        return n
 
     # -- collections
 
@@ -553,3 +659,151 @@ class Store:
                 return []
             return list(s.exec(select(ModelVersion).where(ModelVersion.user_id == user.id)
                                .order_by(ModelVersion.id)).all())
+
+    # -- linked Discogs accounts
+
+    @staticmethod
+    def _find_link(s: Session, user_id: int | None) -> LinkedAccount | None:
+        return s.exec(select(LinkedAccount).where(LinkedAccount.user_id == user_id)).first()
+
+    def link_account(self, user_name: str, discogs_username: str, auth_kind: str, *, token: str | None = None,
+                     oauth_token: str | None = None, oauth_secret: str | None = None,
+                     box: SecretBox | None = None, currency: str | None = None) -> LinkedAccount:
+        """Link (or re-link) the user's Discogs account, replacing any previous link; returns the stored row.
+
+        ``auth_kind``: ``username`` (no secrets), ``token`` (needs ``token``) or ``oauth`` (needs ``oauth_token``
+        and ``oauth_secret``). Secrets are encrypted with ``box`` before anything is written (required whenever a
+        secret is given); credentials of the previous link are dropped. Re-linking the same Discogs username keeps
+        the sync state and currency; another username starts afresh. ``currency`` (ISO code) defaults to the
+        previous link's, else EUR.
+        """
+        if auth_kind not in AUTH_KINDS:
+            raise ValueError(f"auth_kind must be one of {AUTH_KINDS}, got {auth_kind!r}")
+        discogs_username = (discogs_username or "").strip()
+        if not discogs_username:
+            raise ValueError("discogs_username must be non-empty")
+        given = {k: (v.strip() if isinstance(v, str) else v)
+                 for k, v in (("token", token), ("oauth_token", oauth_token), ("oauth_secret", oauth_secret))}
+        needed = {"username": set(), "token": {"token"}, "oauth": {"oauth_token", "oauth_secret"}}[auth_kind]
+        missing = sorted(k for k in needed if not given[k])
+        extra = sorted(k for k, v in given.items() if v is not None and k not in needed)
+        if missing:
+            raise ValueError(f"auth_kind {auth_kind!r} needs {', '.join(missing)}")
+        if extra:
+            raise ValueError(f"auth_kind {auth_kind!r} takes no {', '.join(extra)}")
+        if needed and box is None:
+            raise ValueError("a SecretBox is needed to store Discogs credentials")
+        enc = {k: (box.encrypt(given[k]) if k in needed and box is not None else None) for k in given}
+        if currency is not None and not currency.strip():
+            raise ValueError("currency must be non-empty")
+        replaced_secrets = False
+        with self._session() as s, s.begin():
+            user = self._ensure_user(s, user_name)
+            row = self._find_link(s, user.id)
+            if row is None:
+                row = LinkedAccount(user_id=user.id, discogs_username=discogs_username, auth_kind=auth_kind)
+            else:
+                replaced_secrets = row.has_secrets
+                if row.discogs_username.casefold() != discogs_username.casefold():
+                    row.sync_state, row.last_sync_at = "{}", None
+            row.discogs_username, row.auth_kind = discogs_username, auth_kind
+            row.token_enc, row.oauth_token_enc, row.oauth_secret_enc = (
+                enc["token"], enc["oauth_token"], enc["oauth_secret"])
+            if currency is not None:
+                row.currency = currency.strip().upper()
+            row.linked_at = utcnow()
+            s.add(row)
+            s.flush()
+        if replaced_secrets:
+            self._scrub_sqlite()
+        log.info("linked %s to Discogs user %s (%s)", user_name, discogs_username, auth_kind)
+        return row
+
+    def linked_account(self, user_name: str) -> LinkedAccount | None:
+        """The user's linked Discogs account (credentials still encrypted), or ``None``."""
+        with self._session() as s:
+            user = self._find_user(s, user_name)
+            return self._find_link(s, user.id) if user else None
+
+    def linked_users(self) -> list[str]:
+        """Names of users with a linked Discogs account, sorted (e.g. for a periodic sync)."""
+        with self._session() as s:
+            q = select(User.name).join(LinkedAccount, LinkedAccount.user_id == User.id).order_by(User.name)
+            return list(s.exec(q).all())
+
+    def account_secrets(self, user_name: str, box: SecretBox) -> dict[str, str | None]:
+        """Decrypted credentials: ``{"token", "oauth_token", "oauth_secret"}`` (``None`` where absent, all
+        ``None`` if not linked). Raises :class:`core.secrets.SecretError` if ``box`` holds the wrong key."""
+        row = self.linked_account(user_name)
+        out: dict[str, str | None] = {"token": None, "oauth_token": None, "oauth_secret": None}
+        if row is None:
+            return out
+        for key, value in (("token", row.token_enc), ("oauth_token", row.oauth_token_enc),
+                           ("oauth_secret", row.oauth_secret_enc)):
+            out[key] = box.decrypt(value) if value else None
+        return out
+
+    def unlink_account(self, user_name: str, *, keep_username: bool = False) -> bool:
+        """Remove the user's Discogs credentials; returns whether there was a link.
+
+        ``keep_username=False`` deletes the link entirely; ``True`` keeps the username (and sync state) as a
+        public-data-only link (``auth_kind="username"``). Either way no ciphertext remains in the row, and on
+        SQLite the zeroed pages are checkpointed out of the WAL.
+        """
+        with self._session() as s, s.begin():
+            user = self._find_user(s, user_name)
+            row = self._find_link(s, user.id) if user else None
+            if row is None:
+                return False
+            if keep_username:
+                row.token_enc = row.oauth_token_enc = row.oauth_secret_enc = None
+                row.auth_kind = "username"
+                s.add(row)
+            else:
+                s.exec(delete(LinkedAccount).where(LinkedAccount.id == row.id))
+        self._scrub_sqlite()
+        log.info("unlinked Discogs account of %s%s", user_name, " (username kept)" if keep_username else "")
+        return True
+
+    def set_sync_state(self, user_name: str, state: dict[str, Any], last_sync_at: datetime | None = None) -> None:
+        """Replace the linked account's sync state (JSON) and set ``last_sync_at`` (default now).
+
+        Raises ``ValueError`` if the user has no linked account.
+        """
+        with self._session() as s, s.begin():
+            user = self._find_user(s, user_name)
+            row = self._find_link(s, user.id) if user else None
+            if row is None:
+                raise ValueError(f"{user_name!r} has no linked Discogs account")
+            row.sync_state = _dumps(state)
+            row.last_sync_at = last_sync_at or utcnow()
+            s.add(row)
+
+    # -- erasure
+
+    def forget_user(self, user_name: str) -> ForgetReport:
+        """Delete every row of the user (feedback, served scores, collection entries, model versions, linked
+        account, the user) in ONE transaction. Shared cached releases stay. Model artefact files are not touched:
+        their paths are returned in the report for the caller to delete."""
+        report = ForgetReport(user_name=user_name, found=False)
+        with self._session() as s, s.begin():
+            user = self._find_user(s, user_name)
+            if user is None:
+                return report
+            uid = user.id
+            report.found = True
+            report.model_paths = list(s.exec(select(ModelVersion.path).where(ModelVersion.user_id == uid)).all())
+            own_scores = select(ScoreServed.id).where(ScoreServed.user_id == uid)
+            # defensive: another user's feedback pointing at this user's scores loses the reference, not the row
+            s.exec(update(Feedback).where(Feedback.user_id != uid, Feedback.score_id.in_(own_scores))
+                   .values(score_id=None))
+            for table, model in (("feedback", Feedback), ("scores_served", ScoreServed),
+                                 ("collection_entries", CollectionEntry), ("model_versions", ModelVersion),
+                                 ("linked_accounts", LinkedAccount)):
+                res = s.exec(delete(model).where(model.user_id == uid))
+                report.deleted[table] = res.rowcount or 0
+            res = s.exec(delete(User).where(User.id == uid))
+            report.deleted["users"] = res.rowcount or 0
+        self._scrub_sqlite()
+        log.info("forgot user %s: %s", user_name, report.deleted)
+        return report

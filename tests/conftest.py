@@ -12,6 +12,10 @@ from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Tests never touch the network: live Discogs look-ups are off unless a test builds a gateway to the local
+# fake server itself, and the default API address points at a closed local port as a safety net.
+os.environ["CRATE_DISCOGS__LIVE"] = "false"
+os.environ["DISCOGS_API_BASE_URL"] = "http://127.0.0.1:9"
 
 import pytest  # noqa: E402
 

@@ -1,0 +1,102 @@
+"""A moving-window rate limiter shared by everything that uses one Discogs token.
+
+Discogs counts requests per token (per IP when anonymous) in a moving 60-second window and reports the count
+in ``X-Discogs-Ratelimit*`` headers. The limiter keeps its own record of send times, never lets more than
+``limit`` requests into any window, and trusts the server when it reports more use than we know of (another
+process with the same token). Clock and sleep are injectable for tests.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    def __init__(self, limit: int = 60, window: float = 60.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        self.limit = int(limit)
+        self.window = float(window)
+        self.clock = clock
+        self._sleep = sleep
+        self._cond = threading.Condition()
+        self._sent: deque[float] = deque()
+        self._blocked_until = 0.0
+        self.waited = 0.0          # total seconds callers spent waiting for a slot
+        self.acquired = 0
+
+    def _prune(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - self.window:
+            self._sent.popleft()
+
+    def _wait(self, seconds: float) -> None:
+        if self._sleep is not None:   # injected sleep (tests): release the lock while "sleeping"
+            self._cond.release()
+            try:
+                self._sleep(seconds)
+            finally:
+                self._cond.acquire()
+        else:
+            self._cond.wait(timeout=seconds)
+
+    def acquire(self) -> float:
+        """Block until a request may be sent; return the seconds waited."""
+        start = self.clock()
+        with self._cond:
+            while True:
+                now = self.clock()
+                self._prune(now)
+                if now < self._blocked_until:
+                    self._wait(self._blocked_until - now)
+                    continue
+                if len(self._sent) < self.limit:
+                    self._sent.append(now)
+                    self.acquired += 1
+                    waited = now - start
+                    self.waited += waited
+                    return waited
+                self._wait(max(self._sent[0] + self.window - now, 0.001))
+
+    def update(self, limit: int | None = None, used: int | None = None, remaining: int | None = None) -> None:
+        """Align with the server's view from the response headers."""
+        with self._cond:
+            now = self.clock()
+            self._prune(now)
+            if limit:
+                self.limit = int(limit)
+            if used is not None and used > len(self._sent):
+                # someone else used this token too: count their requests as sent now (conservative)
+                for _ in range(int(used) - len(self._sent)):
+                    self._sent.append(now)
+            if remaining is not None and remaining <= 0:
+                self._blocked_until = max(self._blocked_until, (self._sent[0] + self.window) if self._sent
+                                          else now + self.window / max(self.limit, 1))
+            self._cond.notify_all()
+
+    def block_for(self, seconds: float) -> None:
+        """After a 429: nobody sends for ``seconds``."""
+        with self._cond:
+            self._blocked_until = max(self._blocked_until, self.clock() + seconds)
+
+    @property
+    def in_window(self) -> int:
+        with self._cond:
+            self._prune(self.clock())
+            return len(self._sent)
+
+
+_registry: dict[str, RateLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def limiter_for(key: str, limit: int, window: float = 60.0) -> RateLimiter:
+    """One limiter per token (or per anonymous client), shared across all concurrent work."""
+    with _registry_lock:
+        lim = _registry.get(key)
+        if lim is None or lim.window != window:
+            lim = _registry[key] = RateLimiter(limit, window)
+        return lim
