@@ -123,10 +123,11 @@ class LimitedFetcher:
     def fetch(self, client: Any, method: str, url: str, data: Any = None, headers: Any = None, **kw: Any):
         last_status: int | None = None
         for attempt in range(self.policy.attempts):
-            self.limiter.acquire()
+            slot = self.limiter.acquire()
             try:
                 content, status = self.inner.fetch(client, method, url, data=data, headers=headers, **kw)
             except (requests.Timeout, requests.ConnectionError) as exc:
+                self.limiter.settle(slot)
                 log.info("Discogs %s %s: %s (attempt %d)", method, _path(url), type(exc).__name__, attempt + 1)
                 # a refused connection (host down, no network) is retried once; timeouts get every attempt
                 limit = self.policy.attempts if isinstance(exc, requests.Timeout) else min(2, self.policy.attempts)
@@ -135,6 +136,7 @@ class LimitedFetcher:
                 self.retries += 1
                 self.sleep(self.policy.delay(attempt, self.rng))
                 continue
+            self.limiter.settle(slot)
             self.limiter.update(_int(getattr(self.inner, "rate_limit", None)),
                                 _int(getattr(self.inner, "rate_limit_used", None)),
                                 _int(getattr(self.inner, "rate_limit_remaining", None)))

@@ -24,14 +24,17 @@ class RateLimiter:
         self.clock = clock
         self._sleep = sleep
         self._cond = threading.Condition()
-        self._sent: deque[float] = deque()
+        self._sent: deque[list[float]] = deque()   # one [time] cell per request in the window
         self._blocked_until = 0.0
         self.waited = 0.0          # total seconds callers spent waiting for a slot
         self.acquired = 0
 
     def _prune(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self.window:
-            self._sent.popleft()
+        if any(c[0] <= now - self.window for c in self._sent):
+            self._sent = deque(c for c in self._sent if c[0] > now - self.window)
+
+    def _next_free(self, now: float) -> float:
+        return max(min(c[0] for c in self._sent) + self.window - now, 0.001)
 
     def _wait(self, seconds: float) -> None:
         if self._sleep is not None:   # injected sleep (tests): release the lock while "sleeping"
@@ -43,8 +46,13 @@ class RateLimiter:
         else:
             self._cond.wait(timeout=seconds)
 
-    def acquire(self) -> float:
-        """Block until a request may be sent; return the seconds waited."""
+    def acquire(self) -> list[float]:
+        """Block until a request may be sent; return its slot (pass it to :meth:`settle` when answered).
+
+        The slot's time is the send time until settled; settling moves it to the answer's time, because the
+        server counts the request when it *arrives*, a little after we sent it: expiring our record by the
+        send time would free the slot early and let a burst over the server's limit.
+        """
         start = self.clock()
         with self._cond:
             while True:
@@ -54,12 +62,17 @@ class RateLimiter:
                     self._wait(self._blocked_until - now)
                     continue
                 if len(self._sent) < self.limit:
-                    self._sent.append(now)
+                    cell = [now]
+                    self._sent.append(cell)
                     self.acquired += 1
-                    waited = now - start
-                    self.waited += waited
-                    return waited
-                self._wait(max(self._sent[0] + self.window - now, 0.001))
+                    self.waited += now - start
+                    return cell
+                self._wait(self._next_free(now))
+
+    def settle(self, cell: list[float]) -> None:
+        """The request in ``cell`` was answered now."""
+        with self._cond:
+            cell[0] = max(cell[0], self.clock())
 
     def update(self, limit: int | None = None, used: int | None = None, remaining: int | None = None) -> None:
         """Align with the server's view from the response headers."""
@@ -71,9 +84,9 @@ class RateLimiter:
             if used is not None and used > len(self._sent):
                 # someone else used this token too: count their requests as sent now (conservative)
                 for _ in range(int(used) - len(self._sent)):
-                    self._sent.append(now)
+                    self._sent.append([now])
             if remaining is not None and remaining <= 0:
-                self._blocked_until = max(self._blocked_until, (self._sent[0] + self.window) if self._sent
+                self._blocked_until = max(self._blocked_until, now + self._next_free(now) if self._sent
                                           else now + self.window / max(self.limit, 1))
             self._cond.notify_all()
 

@@ -463,7 +463,9 @@ class Dataset:
     catalogue_ids: list[int] = field(default_factory=list)
     dump_ids: list[int] = field(default_factory=list)
     fixture_release_ids: list[int] = field(default_factory=list)
+    fixture_listings: list[dict[str, Any]] = field(default_factory=list)
     _search_docs: dict[int, SearchDoc] | None = None
+    _master_texts: dict[int, str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -473,6 +475,16 @@ class Dataset:
             if self._search_docs is None:
                 self._search_docs = {rid: search_doc(rel) for rid, rel in self.releases.items()}
             return self._search_docs
+
+    @property
+    def master_search_texts(self) -> dict[int, str]:
+        """Normalised "artists title" of every master, for text search; built on first use."""
+        with self._lock:
+            if self._master_texts is None:
+                self._master_texts = {
+                    mid: norm(" ".join([" ".join(a.get("name", "") for a in m.get("artists") or []), m.get("title", "")]))
+                    for mid, m in self.masters.items()}
+            return self._master_texts
 
     @property
     def pool_ids(self) -> list[int]:
@@ -576,6 +588,8 @@ def load_dataset() -> Dataset:
     for path in sorted((FIXTURES / "artists").glob("*.json")):
         obj = _load_json(path)
         ds.artists[obj["id"]] = obj
+    inventory = _load_json(FIXTURES / "users" / "example" / "inventory_per_page=50&page=1.json")
+    ds.fixture_listings = list(inventory.get("listings") or [])
     for path in sorted((FIXTURES / "labels").glob("*.json")):
         obj = _load_json(path)
         ds.labels[obj["id"]] = obj
