@@ -75,8 +75,8 @@ class CollectionSync:
             fetched += items
             if progress:
                 progress(list_name, len(fetched), total)
-            if incremental and items and all(it.release.id in known_ids for it in items):
-                stopped_early = True   # newest first: everything older is already known
+            if incremental and any(it.release.id in known_ids for it in items):
+                stopped_early = True   # newest first: from the first known record on, everything is known
                 break
             page += 1
         state[list_name] = {"items": total, "synced_at": datetime.now(timezone.utc).isoformat()}
