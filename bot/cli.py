@@ -123,11 +123,23 @@ def cmd_link(args: argparse.Namespace) -> int:
                 print("OAuth needs DISCOGS_CONSUMER_KEY and DISCOGS_CONSUMER_SECRET (register an app on Discogs → "
                       "Settings → Developers).", file=sys.stderr)
                 return 2
+            from discogs_client.exceptions import HTTPError as ClientHTTPError
+
             gw = DiscogsGateway(oauth=(key, secret, "", ""), cfg=rec.cfg)
-            req_token, req_secret, url = gw.client.get_authorize_url()
+            try:
+                req_token, req_secret, url = gw.client.get_authorize_url()
+            except ClientHTTPError:
+                print("Discogs refused the app's consumer key or secret (DISCOGS_CONSUMER_KEY / "
+                      "DISCOGS_CONSUMER_SECRET).", file=sys.stderr)
+                return 4
             print(f"Open this page, allow Crate Digger, and paste the code Discogs shows you:\n  {url}")
             verifier = _read_secret("verification code: ")
-            token, token_secret = gw.client.get_access_token(verifier)
+            try:
+                token, token_secret = gw.client.get_access_token(verifier)
+            except ClientHTTPError:
+                print("Discogs didn't accept that verification code. Run `crate link --oauth` again and paste the "
+                      "code shown after you allow access.", file=sys.stderr)
+                return 4
             gw = DiscogsGateway(oauth=(key, secret, token, token_secret), cfg=rec.cfg)
             username = gw.identity()
             rec.store.link_account(args.user, username, "oauth", oauth_token=token, oauth_secret=token_secret,

@@ -130,33 +130,53 @@ class Recommender:
             dates.append(it.date_added if it.list_name == "collection" else None)
         return rel, dates
 
-    def train(self, user: str, progress: Progress | None = None, before: date | None = None) -> TrainReport:
-        """Train and activate a new model version; ``before`` trains on records added before that day only."""
+    def train(self, user: str, progress: Progress | None = None, before: date | None = None, *,
+              activate: bool = True, status: str = "active", note: str | None = None,
+              extra_metrics: dict | None = None) -> TrainReport:
+        """Train a new model version on the collection, wantlist and feedback, and (by default) activate it.
+
+        ``before`` trains on records added before that day only. The artefact is written atomically before
+        the version is registered, so a crash mid-training leaves the current model in place.
+        """
+        from .learning import build_training_set
+
         t0 = time.perf_counter()
         say = progress or (lambda msg: None)
         mcfg = dict(self.cfg["model"])
-        positives, dates = self._positives(user, before)
+        positives, _ = self._positives(user, before)
         if not positives:
             raise LookupError(f"no collection imported for {user!r} yet")
-        if len(positives) < int(mcfg["min_records"]):
+        ts = build_training_set(self, user, before=before)
+        if ts is None:
             return TrainReport(user, None, len(positives), 0, time.perf_counter() - t0, True,
                                [f"{len(positives)} records is below {mcfg['min_records']}: "
                                 "scores come from content neighbours until there are more"])
-        negatives = self._negatives(positives, int(round(float(mcfg["negative_ratio"]) * len(positives))),
-                                    int(mcfg["seed"]))
-        say(f"embedding {len(positives) + len(negatives)} releases…")
-        self.embed(positives + negatives)
+        n_rows = len(ts.positives) + len(ts.extra_positives) + len(ts.negatives)
+        say(f"embedding {n_rows} releases…")
+        self.embed(ts.positives + ts.extra_positives + ts.negatives)
         self.embeddings.save()
-        say(f"training on {len(positives)} of your records and {len(negatives)} records others bought…")
-        ts = TrainingSet(positives, negatives, self.embed, mcfg, positive_dates=dates)
+        say(f"training on {len(ts.positives)} of your records, {len(ts.extra_positives)} liked or bought and "
+            f"{len(ts.negatives)} records others bought or you turned down…")
         scorer = CatBoostScorer().fit(ts)
+        scorer.weights = None   # not needed after training; keeps the artefact small
         version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         path = self._save(user, version, scorer)
-        self.store.register_model(user, version, str(path), {"log": ts.log,
-                                  "calibration": scorer.calibrator.to_dict(),
-                                  "features": scorer.columns}, len(positives), len(negatives))
-        self._models[user] = (version, scorer)
-        return TrainReport(user, version, len(positives), len(negatives), time.perf_counter() - t0, False, ts.log)
+        metrics = {"log": ts.log, "calibration": scorer.calibrator.to_dict(), "features": scorer.columns,
+                   "importance": dict(zip(scorer.columns, map(float, scorer.model.get_feature_importance())))}
+        metrics.update(extra_metrics or {})
+        n_pos = len(ts.positives) + len(ts.extra_positives)
+        kwargs = {"activate": activate, "status": status, "note": note} if (not activate or note) else {}
+        self.store.register_model(user, version, str(path), metrics, n_pos, len(ts.negatives), **kwargs)
+        if activate:
+            self._models[user] = (version, scorer)
+        return TrainReport(user, version, n_pos, len(ts.negatives), time.perf_counter() - t0, False, ts.log)
+
+    def resolve_local(self, release_id: int) -> Release | None:
+        """A release from the cache and/or the catalogue, never from the network."""
+        cached, local = self.store.get_release(release_id), self.catalogue.get(release_id)
+        if cached is not None and local is not None:
+            return cached.merged_with(local)
+        return cached or local
 
     def _save(self, user: str, version: str, scorer: Scorer) -> Path:
         """Write atomically: a temp file in the same folder, fsync, then rename."""
@@ -261,13 +281,14 @@ class Recommender:
     def _with_price(self, user: str, release: Release) -> Release:
         """Add the lowest marketplace price in the user's currency when Discogs can tell (never fatal)."""
         gw = self.gateway_for(user)
-        if gw is None or release.lowest_price is not None:
+        if gw is None:
             return release
         from .discogs.gateway import DiscogsError
 
-        currency = "EUR"
         acct = self.store.linked_account(user)
-        currency = getattr(acct, "currency", None) or currency
+        currency = (getattr(acct, "currency", None) or "EUR").upper()
+        if release.lowest_price is not None and (release.price_currency or "").upper() == currency:
+            return release   # already priced in the user's currency (a /releases price has no currency)
         try:
             price = gw.price(release.id, currency)
         except DiscogsError as exc:

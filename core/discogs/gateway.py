@@ -228,6 +228,8 @@ class DiscogsGateway:
         client._base_url = self.base_url
         client._request_token_url = f"{self.base_url}/oauth/request_token"
         client._access_token_url = f"{self.base_url}/oauth/access_token"
+        if self.base_url != "https://api.discogs.com":   # a proxy or local fake serves its own authorize page
+            client._authorize_url = f"{self.base_url}/oauth/authorize"
         client._fetcher = LimitedFetcher(client._fetcher, self.limiter, policy, self.sleep)
         client.set_timeout(connect=float(cfg.get("connect_timeout_s", 5)), read=float(cfg.get("read_timeout_s", 10)))
         self.client = client

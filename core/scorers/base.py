@@ -24,6 +24,10 @@ class TrainingSet:
     config: dict[str, Any] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     positive_dates: list[date | None] | None = None  # when each positive was added, if known
+    # feedback: releases the user liked or bought that are not (yet) in the collection, and the weight of
+    # every row in the order positives + extra_positives + negatives (None: all 1)
+    extra_positives: list[Release] = field(default_factory=list)
+    weights: list[float] | None = None
 
 
 class Scorer(ABC):

@@ -40,26 +40,34 @@ class CatBoostScorer(Scorer):
         self.embed = train.embed
         self.k = int(cfg.get("neighbours_k", 5))
         self.profile = CollectionProfile(train.positives, train.embed(train.positives))
-        rows = train.positives + train.negatives
-        y = np.array([1] * len(train.positives) + [0] * len(train.negatives))
+        extra = list(train.extra_positives)
+        rows = train.positives + extra + train.negatives
+        y = np.array([1] * (len(train.positives) + len(extra)) + [0] * len(train.negatives))
+        w = np.asarray(train.weights if train.weights is not None else np.ones(len(rows)), dtype=float)
+        if len(w) != len(rows):
+            raise ValueError(f"{len(w)} weights for {len(rows)} training rows")
         # training rows: a positive is described without its own fold of the collection, a negative
-        # without a random fold (see core/profile.py for why plain leave-one-out leaks the label)
+        # without a random fold (see core/profile.py for why plain leave-one-out leaks the label); a liked
+        # record that is not owned is described like a negative: against a random fold
         n_folds = int(cfg.get("feature_folds", 10))
         self.profile.assign_folds(n_folds, int(cfg.get("seed", 0)))
         rng = np.random.default_rng(int(cfg.get("seed", 0)) + 1)
-        folds = [int(f) for f in self.profile.fold_of] + [int(f) for f in rng.integers(0, n_folds, len(train.negatives))]
-        ff = build_features(self.profile, rows, np.vstack([self.profile.emb, train.embed(train.negatives)])
-                            if train.negatives else self.profile.emb, self.k, folds)
+        folds = [int(f) for f in self.profile.fold_of] + \
+                [int(f) for f in rng.integers(0, n_folds, len(extra) + len(train.negatives))]
+        others = extra + train.negatives
+        emb = np.vstack([self.profile.emb, train.embed(others)]) if others else self.profile.emb
+        ff = build_features(self.profile, rows, emb, self.k, folds)
         self.columns, self.notes = presence_report(ff.X, y, float(cfg.get("presence_gap", 0.25)))
         for n in self.notes:
             log.info("training: %s", n)
             train.log.append(n)
         X = ff.X[self.columns]
         params = self._params(cfg)
+        self.weights = w
         raw, y_cal = self._held_out_scores(X, y, train, params, cfg)
         self.calibrator = PlattCalibrator(cfg.get("base_rate"), cfg.get("calibration_method", "platt")).fit(raw, y_cal)
         if cfg.get("refit_after_calibration", True) or self._held_out_model is None:
-            self.model = CatBoostClassifier(**params).fit(X, y)
+            self.model = CatBoostClassifier(**params).fit(X, y, sample_weight=self.weights)
         else:
             # the calibrator was fitted on exactly this model's held-out scores; the latest records still
             # shape every feature through the profile, only the tree weights don't see them
@@ -84,12 +92,12 @@ class CatBoostScorer(Scorer):
             order = sorted(dated, key=lambda i: (dates[i], i))
             cal_pos = order[len(order) - max(1, int(round(frac * len(order)))):]
             rng = np.random.default_rng(params["random_seed"])
-            neg_idx = np.arange(n_pos, len(y))
+            neg_idx = np.flatnonzero(y == 0)
             cal_neg = rng.choice(neg_idx, size=max(1, int(round(frac * len(neg_idx)))), replace=False)
             cal = np.zeros(len(y), dtype=bool)
             cal[cal_pos] = True
             cal[cal_neg] = True
-            m = CatBoostClassifier(**params).fit(X[~cal], y[~cal])
+            m = CatBoostClassifier(**params).fit(X[~cal], y[~cal], sample_weight=self.weights[~cal])
             self._held_out_model = m
             self.calibration_kind = "time held-out"
             return m.predict_proba(X[cal])[:, 1], y[cal]
@@ -97,7 +105,7 @@ class CatBoostScorer(Scorer):
         oof = np.zeros(len(y))
         skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=params["random_seed"])
         for tr, te in skf.split(X, y):
-            m = CatBoostClassifier(**params).fit(X.iloc[tr], y[tr])
+            m = CatBoostClassifier(**params).fit(X.iloc[tr], y[tr], sample_weight=self.weights[tr])
             oof[te] = m.predict_proba(X.iloc[te])[:, 1]
         self.calibration_kind = "out-of-fold"
         return oof, y

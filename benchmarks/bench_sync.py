@@ -1,0 +1,144 @@
+"""A 5,000-record collection sync against the fake Discogs API with Discogs' real rate limit, vs the floor.
+
+Starts the local fake Discogs server (``tests/fakes``) with the real limit (60 requests a token in any moving
+60-s window, 429 beyond), a user with 5,000 distinct records and 100 wants, links them with a personal token
+(``/oauth/identity``) and runs :class:`core.sync.CollectionSync` (100 a page: 50 collection pages + 1 wantlist
+page = 51 requests) through a real :class:`core.discogs.gateway.DiscogsGateway`, twice:
+
+(a) fresh budget: only the link's identity request is in the window, so all 51 fit: the rate floor is 0 s and
+    the wall time is pure service time (the fake building pages, the client parsing them, the database write);
+(b) busy token: the link plus 59 quick release look-ups through the same gateway first use the whole window's
+    60 requests, then the sync: its k-th request cannot reach Discogs before the k-th of those 60 is 60 s old.
+
+The floor is the earliest the same request sequence could finish under the limit with zero service time,
+simulated from the server's own log of arrival times in the window when the sync started. Printed: pages
+requested, requests over the limit (the fake's ``over_limit``: must be 0), wall time, floor and ratio.
+Target: (b) within 10 % of the floor, zero over the limit.
+
+    python benchmarks/bench_sync.py                # the real 60-s window: about 1.5 minutes
+    python benchmarks/bench_sync.py --window 5     # a quick check with a 5-s window (same limit of 60)
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, machine
+
+import sys
+
+sys.path.insert(0, str(ROOT / "tests"))
+
+USERNAME = "digger5k"
+
+
+def rate_floor(prior: list[float], t0: float, n: int, limit: int, window: float) -> float:
+    """Seconds from ``t0`` until the last of ``n`` back-to-back requests can arrive, with zero service time,
+    given the arrival times ``prior`` already counted by the server (its moving window: a request arriving at
+    ``t`` counts those that arrived after ``t - window``)."""
+    times = sorted(t for t in prior if t > t0 - window)
+    s = t0
+    for _ in range(n):
+        while True:
+            inside = [t for t in times if s - window < t <= s]
+            if len(inside) < limit:
+                break
+            s = inside[-limit] + window        # the oldest that must leave the window before this one fits
+        times.append(s)
+    return s - t0
+
+
+def one_run(server, name: str, token: str, busy: bool, window: float, per_page: int) -> dict:
+    from core.config import get_config
+    from core.discogs.gateway import DiscogsGateway
+    from core.secrets import SecretBox
+    from core.storage import Store
+    from core.sync import CollectionSync
+
+    cfg = copy.deepcopy(get_config())
+    cfg["discogs"].update({"rate_window_s": window, "live": True})
+    limit = int(cfg["discogs"]["rate_limit_auth"])
+    tmp = Path(tempfile.mkdtemp(prefix="crate-sync-"))
+    store = Store(f"sqlite:///{tmp / 'bench.db'}")
+    try:
+        gw = DiscogsGateway(token=token, base_url=server.base_url, cfg=cfg)
+        # link: who does the token belong to? (1 request)
+        username = gw.identity()
+        store.link_account("bench", username, "token", token=token, box=SecretBox(key=SecretBox.generate_key()))
+        if busy:   # use up the rest of the window's budget through the same gateway (and limiter)
+            for rid in server.data.dump_ids[: limit - 1]:
+                gw.release(rid)
+        mine = lambda: [r for r in server.requests if r.token == token]  # noqa: E731
+        n_before = len(mine())
+        waited0 = gw.limiter.waited
+        t0 = time.monotonic()
+        reports = CollectionSync(gw, store, per_page).sync("bench", username, state={})
+        wall = time.monotonic() - t0
+        log = mine()
+        sync_reqs = log[n_before:]
+        prior = [r.time for r in log[:n_before]]
+        n = len(sync_reqs)
+        floor = rate_floor(prior, t0, n, limit, window)
+        stored = len(store.collection("bench", "collection")), len(store.collection("bench", "wantlist"))
+        return {
+            "name": name, "reports": reports, "n": n, "wall": wall, "floor": floor,
+            "last_arrival": sync_reqs[-1].time - t0 if sync_reqs else 0.0,
+            "in_window_at_start": sum(1 for t in prior if t > t0 - window),
+            "pages": {lst: sum(1 for r in sync_reqs if lst in r.path) for lst in ("collection", "wants")},
+            "statuses": sorted({r.status for r in sync_reqs}), "waited": gw.limiter.waited - waited0,
+            "retries": gw.client._fetcher.retries, "stored": stored,
+        }
+    finally:
+        store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--window", type=float, default=60.0, help="rate-limit window in seconds (Discogs: 60)")
+    ap.add_argument("--records", type=int, default=5000)
+    ap.add_argument("--wants", type=int, default=100)
+    ap.add_argument("--per-page", type=int, default=100)
+    args = ap.parse_args()
+
+    from fakes.discogs_server import FakeDiscogsServer
+
+    t = time.perf_counter()
+    server = FakeDiscogsServer(window_seconds=args.window, limit_authenticated=60).start()
+    try:
+        server.add_user(USERNAME, n_records=args.records, wants=args.wants)
+        assert len(set(server.user(USERNAME).collection_ids)) == args.records, "records are not distinct"
+        server.add_token("fresh-token", USERNAME)
+        server.add_token("busy-token", USERNAME)
+        print(f"fake Discogs: {args.records} records, {args.wants} wants, 60 requests a token per "
+              f"{args.window:g}-s window (set-up {time.perf_counter() - t:.1f} s; {machine()})")
+        results = [one_run(server, "(a) fresh budget", "fresh-token", False, args.window, args.per_page),
+                   one_run(server, "(b) busy token", "busy-token", True, args.window, args.per_page)]
+        for r in results:
+            coll = next(x for x in r["reports"] if x.list_name == "collection")
+            want = next((x for x in r["reports"] if x.list_name == "wantlist"), None)
+            ratio = r["wall"] / r["floor"] if r["floor"] >= 1.0 else None
+            print(f"\n{r['name']}: {r['in_window_at_start']} of 60 requests already in the window at the start")
+            print(f"  pages requested: {r['pages']['collection']} collection + {r['pages']['wants']} wantlist "
+                  f"= {r['n']} requests (statuses {r['statuses']}, client retries {r['retries']})")
+            print(f"  stored: {r['stored'][0]} collection, {r['stored'][1]} wantlist "
+                  f"(Discogs: {coll.total}, {want.total if want else '-'})")
+            print(f"  wall {r['wall']:.2f} s (waiting for the limiter {r['waited']:.2f} s); last request arrived "
+                  f"at {r['last_arrival']:.2f} s")
+            print(f"  floor {r['floor']:.2f} s" + (f"; wall / floor = {ratio:.3f} ({(ratio - 1) * 100:+.1f} %)"
+                                                  if ratio else " (all fit in the window: the wall time is "
+                                                  "service time alone)"))
+        print(f"\nrequests over the limit (429s counted by the fake): {server.over_limit}")
+        b = results[1]
+        ok = server.over_limit == 0 and b["floor"] >= 1.0 and b["wall"] <= 1.10 * b["floor"]
+        print(f"target (b) within 10 % of the floor and 0 over the limit: {'OK' if ok else 'MISSED'}")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

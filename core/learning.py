@@ -1,0 +1,229 @@
+"""The learning loop: feedback becomes training rows, and a retrain replaces the model only if not worse.
+
+Feedback weights (``learning.weights`` in configs/default.yaml):
+
+==================  ========  ==============================================================
+kind                label     why
+==================  ========  ==============================================================
+bought              positive  the strongest signal there is
+implicit_bought     positive  a scored release that later appeared in the synced collection
+like (👍)           positive  explicit, but cheaper than buying
+dislike (👎)        negative  explicit: stronger than a sampled negative
+weak_negative       negative  scored several times and never bought: weak evidence
+==================  ========  ==============================================================
+
+A disagreement (👎 on a score the model called a buy, 👍 on one it called a skip) is multiplied by
+``disagreement_boost``: that is where the model has most to learn.
+
+Retraining (``retrain``): the newest 20 % of the user's dated events (collection additions and feedback) are
+held out; a challenger trained on the rest and the current model (the champion) both score that hold-out
+(held-out positives vs a seeded sample of other collectors' records plus held-out 👎). The challenger's
+configuration becomes current — refitted on everything — only if its ROC-AUC is not worse than the
+champion's by more than ``tolerance``; otherwise the challenger is kept aside as "rejected" with the reason.
+The champion may have been trained on part of the hold-out (it is older than the hold-out's start only
+sometimes), which favours it: the gate is conservative by construction.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from .release import Release, album_key
+from .scorers.base import TrainingSet
+from .scorers.catboost_model import CatBoostScorer
+
+log = logging.getLogger(__name__)
+
+POSITIVE_KINDS = ("bought", "implicit_bought", "like")
+NEGATIVE_KINDS = ("dislike", "weak_negative")
+DEFAULT_WEIGHTS = {"bought": 2.0, "implicit_bought": 1.5, "like": 1.0, "dislike": 2.0, "weak_negative": 0.3,
+                   "disagreement_boost": 1.5, "collection": 1.0, "sampled_negative": 1.0}
+
+
+def weights(cfg: dict) -> dict[str, float]:
+    return {**DEFAULT_WEIGHTS, **{k: float(v) for k, v in (cfg.get("learning", {}).get("weights") or {}).items()}}
+
+
+def _day(x: Any) -> date | None:
+    if x is None:
+        return None
+    if isinstance(x, datetime):
+        return x.date()
+    return x
+
+
+@dataclass
+class FeedbackRows:
+    positives: list[Release] = field(default_factory=list)
+    positive_weights: list[float] = field(default_factory=list)
+    negatives: list[Release] = field(default_factory=list)
+    negative_weights: list[float] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def feedback_rows(rec, user: str, owned_ids: set[int], *, before: datetime | None = None,
+                  since: datetime | None = None) -> FeedbackRows:
+    """Training rows from the user's feedback in [since, before): latest vote per score, one row a release."""
+    w = weights(rec.cfg)
+    out = FeedbackRows()
+    seen: dict[int, tuple[str, float]] = {}
+    for fb in rec.store.feedback(user):
+        at = fb.updated_at if getattr(fb, "updated_at", None) else fb.created_at
+        if (before is not None and at >= before) or (since is not None and at < since):
+            continue
+        kind = fb.kind
+        if kind not in POSITIVE_KINDS + NEGATIVE_KINDS:
+            continue
+        wt = w[kind] * (w["disagreement_boost"] if getattr(fb, "disagreement", False) else 1.0)
+        prev = seen.get(fb.release_id)
+        # a purchase outranks a vote; otherwise the latest word on a release wins
+        if prev and prev[0] in ("bought", "implicit_bought") and kind not in ("bought", "implicit_bought"):
+            continue
+        seen[fb.release_id] = (kind, wt)
+    releases = rec.store.get_releases(list(seen))
+    for rid, (kind, wt) in seen.items():
+        out.counts[kind] = out.counts.get(kind, 0) + 1
+        if rid in owned_ids:
+            continue   # already a positive through the collection
+        r = releases.get(rid) or rec.catalogue.get(rid)
+        if r is None:
+            continue
+        if kind in POSITIVE_KINDS:
+            out.positives.append(r)
+            out.positive_weights.append(wt)
+        else:
+            out.negatives.append(r)
+            out.negative_weights.append(wt)
+    return out
+
+
+def build_training_set(rec, user: str, *, before: date | None = None,
+                       feedback_before: datetime | None = None) -> TrainingSet | None:
+    """Collection + wantlist positives (added before ``before``), feedback rows, sampled negatives."""
+    mcfg = dict(rec.cfg["model"])
+    w = weights(rec.cfg)
+    positives, dates = rec._positives(user, before)
+    if len(positives) < int(mcfg["min_records"]):
+        return None
+    owned = {r.id for r in positives}
+    fb = feedback_rows(rec, user, owned, before=feedback_before)
+    n_neg = int(round(float(mcfg["negative_ratio"]) * (len(positives) + len(fb.positives))))
+    avoid = positives + fb.positives + fb.negatives
+    sampled = rec._negatives(avoid, n_neg, int(mcfg["seed"]))
+    negatives = fb.negatives + sampled
+    wts = ([w["collection"]] * len(positives) + fb.positive_weights + fb.negative_weights
+           + [w["sampled_negative"]] * len(sampled))
+    ts = TrainingSet(positives, negatives, rec.embed, mcfg, positive_dates=dates,
+                     extra_positives=fb.positives, weights=wts)
+    ts.log.extend(f"feedback used: {n}× {k}" for k, n in sorted(fb.counts.items()))
+    return ts
+
+
+@dataclass
+class HoldoutScore:
+    auc: float | None
+    agreement: float | None   # share of held-out 👍/👎 the model agreed with (p ≥ 0.5 for 👍, < 0.5 for 👎)
+    n_pos: int
+    n_neg: int
+
+
+@dataclass
+class RetrainResult:
+    user: str
+    accepted: bool
+    version: str | None
+    champion_version: str | None
+    challenger: HoldoutScore | None
+    champion: HoldoutScore | None
+    reason: str
+    seconds: float
+    log: list[str] = field(default_factory=list)
+
+
+def _holdout_cut(rec, user: str, frac: float) -> tuple[date | None, datetime | None]:
+    """The day from which the newest ``frac`` of dated events (additions and feedback) are held out."""
+    days = [it.date_added for it in rec.store.collection(user) if it.date_added]
+    fbs = [fb.created_at for fb in rec.store.feedback(user)]
+    events = sorted(days + [d.date() for d in fbs])
+    if len(events) < 20:
+        return None, None
+    cut_day = events[int(len(events) * (1 - frac))]
+    return cut_day, datetime(cut_day.year, cut_day.month, cut_day.day, tzinfo=timezone.utc)
+
+
+def score_holdout(scorer, pos: list[Release], neg: list[Release], votes: list[tuple[Release, bool]]) -> HoldoutScore:
+    auc = None
+    if pos and neg:
+        s = scorer.score(pos + neg)
+        y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+        auc = float(roc_auc_score(y, s))
+    agreement = None
+    if votes:
+        p = scorer.score([r for r, _ in votes])
+        agreement = float(np.mean([(pi >= 0.5) == liked for pi, (_, liked) in zip(p, votes)]))
+    return HoldoutScore(auc, agreement, len(pos), len(neg))
+
+
+def retrain(rec, user: str, progress=None) -> RetrainResult:
+    """Train a challenger, compare it with the current model on a time hold-out, promote it if not worse."""
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: None)
+    lcfg = rec.cfg.get("learning", {})
+    tol = float(lcfg.get("tolerance", 0.01))
+    # implicit evidence first: scored-then-bought, scored-often-never-bought
+    if hasattr(rec.store, "record_implicit_purchases"):
+        rec.store.record_implicit_purchases(user)
+        rec.store.record_weak_negatives(user, int(lcfg.get("weak_negative_after", 3)))
+    champion_mv = rec.store.active_model(user)
+    champion_version = champion_mv.version if champion_mv else None
+    cut_day, cut_at = _holdout_cut(rec, user, float(lcfg.get("holdout_fraction", 0.2)))
+    challenger_score = champion_score = None
+    if champion_mv is not None and cut_day is not None:
+        say("training a challenger on everything before the hold-out…")
+        ts = build_training_set(rec, user, before=cut_day, feedback_before=cut_at)
+        if ts is not None:
+            challenger = CatBoostScorer().fit(ts)
+            owned_all = {it.release.id: it for it in rec.store.collection(user)}
+            hold_pos = [rec.resolve_local(i) for i, it in owned_all.items()
+                        if it.date_added and it.date_added >= cut_day]
+            hold_pos = [r for r in hold_pos if r is not None]
+            hold_fb = feedback_rows(rec, user, set(), since=cut_at)
+            votes = [(r, True) for r in hold_fb.positives] + [(r, False) for r in hold_fb.negatives]
+            hold_pos += [r for r in hold_fb.positives if r.id not in owned_all]
+            seed = int(rec.cfg["model"]["seed"])
+            avoid = [it.release for it in owned_all.values()] + hold_fb.positives + hold_fb.negatives
+            hold_neg = rec._negatives(avoid, max(5 * len(hold_pos), 50), seed + 17) + hold_fb.negatives
+            _, champion = rec.model_for(user)
+            challenger_score = score_holdout(challenger.attach(rec.embed), hold_pos, hold_neg, votes)
+            champion_score = score_holdout(champion, hold_pos, hold_neg, votes)
+    if champion_mv is None:
+        accepted, reason = True, "first model"
+    elif challenger_score is None or challenger_score.auc is None or champion_score.auc is None:
+        accepted, reason = True, "not enough dated history for a hold-out comparison"
+    elif challenger_score.auc + tol >= champion_score.auc:
+        accepted, reason = True, (f"hold-out ROC-AUC {challenger_score.auc:.3f} vs current "
+                                  f"{champion_score.auc:.3f}: not worse")
+    else:
+        accepted, reason = False, (f"hold-out ROC-AUC {challenger_score.auc:.3f} is worse than the current "
+                                   f"model's {champion_score.auc:.3f}: kept the current model")
+    say("training the new model on everything…" if accepted else "keeping the current model…")
+    metrics = {"holdout": {"challenger": challenger_score.__dict__ if challenger_score else None,
+                           "champion": champion_score.__dict__ if champion_score else None,
+                           "cut": str(cut_day) if cut_day else None},
+               "decision": reason}
+    report = rec.train(user, progress=progress, activate=accepted, status="active" if accepted else "rejected",
+                       note=reason, extra_metrics=metrics)
+    keep = int(lcfg.get("keep_versions", 5))
+    if hasattr(rec.store, "prune_models"):
+        for path in rec.store.prune_models(user, keep):
+            Path(path).unlink(missing_ok=True)
+    return RetrainResult(user, accepted, report.version, champion_version, challenger_score, champion_score,
+                         reason, time.perf_counter() - t0, report.log)
