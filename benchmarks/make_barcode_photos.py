@@ -120,6 +120,8 @@ def derived_short_code(base: RealCode, fmt: str) -> RealCode:
     else:   # UPC-E: number system 0, the first five manufacturer digits, last digit 5-9 (the "0000x" form)
         d = base.code[-11:] if len(base.code) >= 11 else base.code
         m = d[1:6]
+        if m[4] == "0":   # this zero-suppression form needs a non-zero fifth manufacturer digit
+            m = m[:4] + str(1 + int(m[0]) % 9)
         last = str(5 + int(d[6]) % 5)
         upca_body = f"0{m}0000{last}"
         code = f"0{m}{last}" + str(gs1_check_digit(upca_body))

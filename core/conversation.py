@@ -21,6 +21,71 @@ LIKE = {"👍", "+1", "like", "yes", "good", "love it"}
 DISLIKE = {"👎", "-1", "dislike", "no", "nope", "not for me"}
 BOUGHT = {"bought", "bought it", "i bought it", "purchased", "got it", "🛒"}
 
+#: canonical reasons (what the learning loop and digests count) and the phrasings that mean them
+REASONS: dict[str, tuple[str, ...]] = {
+    "already have it": ("already have it", "already have", "i already have it", "have it already",
+                        "already own it", "i already own it", "already got it", "got it already"),
+    "too expensive": ("too expensive", "too pricey", "too much", "overpriced", "expensive", "pricey"),
+    "not my style": ("not my style", "not my thing", "not my taste", "not my kind of thing", "not my genre"),
+}
+_REASON_OF = {phrase: canon for canon, phrases in REASONS.items() for phrase in phrases}
+MAX_REASON_CHARS = 200
+# words that may lead a reason after a plain space ("👎 too expensive", "dislike the pressing"); the others
+# ("no", "yes", "like", ...) need a separator ("no: too pricey", "like, great label") or a known reason, so
+# that ordinary sentences ("no idea", "like what?") are not taken as feedback
+_STRONG = {"👍", "👎", "🛒", "+1", "-1", "dislike", "not for me", "bought", "bought it", "i bought it", "purchased"}
+_LEADS = sorted(((w, k) for words, k in ((LIKE, "like"), (DISLIKE, "dislike"), (BOUGHT, "bought"))
+                 for w in words), key=lambda wk: (-len(wk[0]), wk[0]))  # longest first: "nope" before "no"
+_SEPARATORS = ":,;-–—"
+_BECAUSE = ("because ", "cause ", "coz ", "bc ", "as ")
+
+
+def _reason(text: str) -> tuple[str | None, bool]:
+    """(reason, known): a canonical reason when the text says one, else the cleaned free text."""
+    text = " ".join(text.split()).strip(" !.")
+    low = text.lower()
+    for lead in _BECAUSE:
+        if low.startswith(lead):
+            text, low = text[len(lead):].strip(), low[len(lead):].strip()
+            break
+    if not text:
+        return None, False
+    if low in _REASON_OF:
+        return _REASON_OF[low], True
+    return text[:MAX_REASON_CHARS], False
+
+
+def parse_feedback(text: str) -> tuple[str, str | None] | None:
+    """``(kind, reason)`` when the message is 👍 / 👎 / bought feedback, else ``None``.
+
+    "👍", "bought it" → no reason; "👎 too expensive", "dislike: not my style" → dislike with a reason (known
+    phrasings become the canonical "already have it" / "too expensive" / "not my style", anything else is
+    kept as free text); a known reason on its own ("not my style") is a 👎 with that reason.
+    """
+    raw = " ".join((text or "").split())
+    low = raw.lower().strip(" !.")
+    if not low:
+        return None
+    for words, kind in ((LIKE, "like"), (DISLIKE, "dislike"), (BOUGHT, "bought")):
+        if low in words:
+            return kind, None
+    reason, known = _reason(raw)
+    if known:
+        return "dislike", reason
+    for word, kind in _LEADS:
+        if raw[:len(word)].lower() != word:
+            continue
+        rest = raw[len(word):]
+        if word[-1].isalnum() and rest[:1].isalnum():
+            continue  # "nobody", "likewise": not the word itself
+        head = rest[:len(rest) - len(rest.lstrip(" " + _SEPARATORS))]
+        reason, known = _reason(rest[len(head):])
+        if reason is None:
+            continue
+        if known or word in _STRONG or any(c in _SEPARATORS for c in head):
+            return kind, reason
+    return None
+
 
 @dataclass
 class Reply:
@@ -32,22 +97,29 @@ class Conversation:
     def __init__(self, recommender: Recommender) -> None:
         self.rec = recommender
 
-    def handle(self, user: str, text: str, score_id: int | None = None) -> list[Reply]:
-        """Answer one message. Never raises: every failure becomes a friendly reply."""
+    def handle(self, user: str, text: str, score_id: int | None = None, *, event_id: str | int | None = None,
+               source: str = "chat") -> list[Reply]:
+        """Answer one message. Never raises: every failure becomes a friendly reply.
+
+        ``event_id`` (the platform's update/interaction id) and ``source`` (telegram, discord, cli, chat) go with
+        feedback to the store, so a redelivered event is recorded once.
+        """
         try:
-            return self._handle(user, (text or "").strip(), score_id)
+            return self._handle(user, (text or "").strip(), score_id, event_id, source)
         except Exception:  # the user gets a sentence, the log gets the trace
             log.exception("failed to handle a message")
             return [Reply("Sorry — something went wrong on my side while scoring that. Please try again.")]
 
-    def _handle(self, user: str, text: str, score_id: int | None) -> list[Reply]:
+    def _handle(self, user: str, text: str, score_id: int | None, event_id: str | int | None = None,
+                source: str = "chat") -> list[Reply]:
         low = text.lower().strip(" !.")
         if not text or low in {"/start", "/help", "help", "?"}:
             return [Reply(HELP)]
-        if low in LIKE or low in DISLIKE or low in BOUGHT:
-            kind = "like" if low in LIKE else "dislike" if low in DISLIKE else "bought"
-            return [self._feedback(user, kind, score_id)]
         refs = find_refs(text)
+        parsed = None if refs else parse_feedback(text)
+        if parsed is not None:
+            kind, reason = parsed
+            return [self._feedback(user, kind, score_id, reason=reason, event_id=event_id, source=source)]
         if not refs:
             try:
                 parse_ref_strict(text)
@@ -67,11 +139,16 @@ class Conversation:
                 replies.append(Reply(exc.user_message))
         return replies
 
-    def _feedback(self, user: str, kind: str, score_id: int | None) -> Reply:
+    def _feedback(self, user: str, kind: str, score_id: int | None, *, reason: str | None = None,
+                  event_id: str | int | None = None, source: str = "chat") -> Reply:
+        extra = {k: v for k, v in (("reason", reason), ("event_id", event_id)) if v is not None}
+        if source != "chat":
+            extra["source"] = source
         try:
-            _, release = self.rec.feedback(user, kind, score_id)
+            _, release = self.rec.feedback(user, kind, score_id, **extra)
         except LookupError:
             return Reply("Paste a Discogs link first — then I'll take your 👍 / 👎 on it.")
         what = release.display if release else "that record"
         words = {"like": "Noted 👍 for", "dislike": "Noted 👎 for", "bought": "Congrats on buying"}[kind]
-        return Reply(f"{words} {what}. I'll learn from it at the next retraining.")
+        why = f" ({reason})" if reason else ""
+        return Reply(f"{words} {what}{why}. I'll learn from it at the next retraining.")

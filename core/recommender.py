@@ -323,12 +323,16 @@ class Recommender:
                                                     version)
         return card
 
-    def feedback(self, user: str, kind: str, score_id: int | None = None) -> tuple[str, Release | None]:
-        """Store 👍/👎/bought for the given (or the last) score served to this user."""
+    def feedback(self, user: str, kind: str, score_id: int | None = None, reason: str | None = None,
+                 source: str = "chat", event_id: str | int | None = None) -> tuple[str, Release | None]:
+        """Store 👍/👎/bought for the given (or the last) score served to this user, exactly once per event."""
         served = self.store.get_score(score_id) if score_id else self.store.last_score(user)
         if served is None:
             raise LookupError("nothing scored yet")
-        self.store.add_feedback(user, served.release_id, kind, served.id)
+        sc = self.cfg["scoring"]
+        self.store.record_feedback(user, kind, score_id=served.id, release_id=served.release_id, reason=reason,
+                                   source=source, event_id=event_id, buy_threshold=float(sc["buy_threshold"]),
+                                   maybe_threshold=float(sc["maybe_threshold"]))
         return kind, self.store.get_release(served.release_id) or self.catalogue.get(served.release_id)
 
 

@@ -288,13 +288,16 @@ def test_link_with_oauth(live, capsys, monkeypatch):
     assert server.requests and all(r.token == access_token and r.status == 200 for r in server.requests)
 
 
-def test_oauth_with_a_wrong_verifier_is_a_clear_error(live, capsys, monkeypatch):
+@pytest.mark.parametrize("consumer_secret, expect", [(CONSUMER_SECRET, "didn't accept that verification code"),
+                                                      ("not-the-secret", "refused the app's consumer key")],
+                         ids=["wrong-verifier", "wrong-consumer-secret"])
+def test_oauth_failures_are_clear_errors(live, capsys, monkeypatch, consumer_secret, expect):
     monkeypatch.setenv("DISCOGS_CONSUMER_KEY", CONSUMER_KEY)
-    monkeypatch.setenv("DISCOGS_CONSUMER_SECRET", CONSUMER_SECRET)
+    monkeypatch.setenv("DISCOGS_CONSUMER_SECRET", consumer_secret)
     monkeypatch.setattr("bot.cli._read_secret", lambda prompt: "not-the-code")
     assert crate(live, "link", "--oauth", "--user", USER) == 4
     cap = capsys.readouterr()
-    assert "verification code" in cap.err and "Traceback" not in cap.err
+    assert expect in cap.err and "Traceback" not in cap.err
     store = store_of(live)
     try:
         assert store.linked_account(USER) is None

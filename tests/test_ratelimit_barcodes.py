@@ -50,6 +50,27 @@ def test_server_reported_use_is_respected():
     assert clock() - start == pytest.approx(60.0)
 
 
+def test_a_slow_answer_is_not_mistaken_for_someone_elses_use():
+    """The server counts ``used`` when a request arrives. By the time a slow answer is in, the oldest of our own
+    requests may have left our window: they must not come back as phantom "someone else's" requests, each
+    blocking a slot for a whole extra window."""
+    clock = FakeClock()
+    lim = RateLimiter(limit=3, window=10.0, clock=clock, sleep=clock.sleep)
+    for _ in range(3):                      # sent and answered at 1000, 1001, 1002
+        lim.settle(lim.acquire())
+        clock.t += 1.0
+    clock.t = 1010.5                        # 1000 has left the window
+    cell = lim.acquire()
+    sent = cell[0]
+    clock.t = 1011.5                        # a slow answer: meanwhile 1001 left our window too
+    lim.settle(cell)
+    lim.update(limit=3, used=3, remaining=0, sent_at=sent)   # what the server counted on arrival: 1001, 1002, this
+    assert lim.in_window == 2               # 1002 and this one: no phantom
+    lim.acquire()                           # when 1002 rolls out
+    lim.acquire()                           # and at once: a phantom would make this one wait until 1021.5
+    assert clock() == pytest.approx(1012.0)
+
+
 def test_remaining_zero_blocks_until_the_window_rolls():
     clock = FakeClock()
     lim = RateLimiter(limit=60, window=60.0, clock=clock, sleep=clock.sleep)

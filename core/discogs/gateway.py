@@ -124,6 +124,7 @@ class LimitedFetcher:
         last_status: int | None = None
         for attempt in range(self.policy.attempts):
             slot = self.limiter.acquire()
+            sent_at = slot[0]
             try:
                 content, status = self.inner.fetch(client, method, url, data=data, headers=headers, **kw)
             except (requests.Timeout, requests.ConnectionError) as exc:
@@ -139,7 +140,7 @@ class LimitedFetcher:
             self.limiter.settle(slot)
             self.limiter.update(_int(getattr(self.inner, "rate_limit", None)),
                                 _int(getattr(self.inner, "rate_limit_used", None)),
-                                _int(getattr(self.inner, "rate_limit_remaining", None)))
+                                _int(getattr(self.inner, "rate_limit_remaining", None)), sent_at=sent_at)
             last_status = status
             if status == 429 or status >= 500:
                 log.info("Discogs %s %s: HTTP %d (attempt %d)", method, _path(url), status, attempt + 1)

@@ -74,16 +74,25 @@ class RateLimiter:
         with self._cond:
             cell[0] = max(cell[0], self.clock())
 
-    def update(self, limit: int | None = None, used: int | None = None, remaining: int | None = None) -> None:
-        """Align with the server's view from the response headers."""
+    def update(self, limit: int | None = None, used: int | None = None, remaining: int | None = None,
+               sent_at: float | None = None) -> None:
+        """Align with the server's view from the response headers.
+
+        ``sent_at``: when the request that got these headers was sent. The server counted ``used`` when the
+        request arrived, so it is compared with what we had sent in the window ending then, not now: by the time
+        the answer is in, some of those have left our window (more so the slower the answer), and counting
+        them again as someone else's would block for a whole extra window.
+        """
         with self._cond:
             now = self.clock()
+            since = (now if sent_at is None else min(sent_at, now)) - self.window
+            known = sum(1 for c in self._sent if c[0] > since)
             self._prune(now)
             if limit:
                 self.limit = int(limit)
-            if used is not None and used > len(self._sent):
+            if used is not None and used > known:
                 # someone else used this token too: count their requests as sent now (conservative)
-                for _ in range(int(used) - len(self._sent)):
+                for _ in range(int(used) - known):
                     self._sent.append([now])
             if remaining is not None and remaining <= 0:
                 self._blocked_until = max(self._blocked_until, now + self._next_free(now) if self._sent
