@@ -23,15 +23,14 @@ from __future__ import annotations
 import argparse
 import copy
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from _common import ROOT, machine
 
-import sys
-
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))   # the fake Discogs server lives with the tests
 
 USERNAME = "digger5k"
 

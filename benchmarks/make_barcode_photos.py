@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.discogs.barcodes import gs1_check_digit, normalise_barcode  # noqa: E402
+from core.discogs.barcodes import gs1_check_digit, normalise_barcode, upce_to_upca  # noqa: E402
 
 DUMP = ROOT / "data" / "dump-sample" / "discogs_20200806_releases.xml.gz"
 API_RELEASES = ROOT / "data" / "discogs-api" / "discogs_client" / "tests" / "res" / "releases"
@@ -130,7 +130,7 @@ def derived_short_code(base: RealCode, fmt: str) -> RealCode:
 
 def truth_code(c: RealCode) -> str:
     """The canonical form a correct decoder must report for ``c`` (UPC-E expanded to its UPC-A)."""
-    norm = normalise_barcode(c.code)
+    norm = upce_to_upca(c.code) if c.fmt == "UPCE" else normalise_barcode(c.code)
     assert norm is not None, c
     return norm
 

@@ -1,0 +1,715 @@
+"""Barcode photos: read the EAN/UPC barcode(s) off a phone photo of a sleeve and find the pressing on Discogs.
+
+Reading (:func:`decode_photo`):
+
+1. **Guard and load.** The bytes must be an image (JPEG, PNG, WebP, …) of at most ``photo.max_bytes`` bytes and
+   ``photo.max_pixels`` pixels (default PIL's own ``Image.MAX_IMAGE_PIXELS``): decompression bombs, text files and
+   truncated files are refused with a :class:`PhotoError` whose ``user_message`` says what to do. A photo over the
+   pixel budget (``photo.pixel_budget``, default 40 MP) is downscaled while it is read (JPEG: decoded straight to
+   grey at a reduced scale). The EXIF orientation is applied (``ImageOps.exif_transpose``).
+2. **Cascade.** Cheap views first, fallbacks only when nothing has been read yet; the first strategy that yields a
+   confirmed code ends the search (every code that strategy confirmed is returned, so a photo with several
+   barcodes reports all of them):
+
+   ``plain`` (the grey photo, zxing-cpp's local-average binarizer, 0°/90°) → ``binarizers`` (global histogram;
+   fixed threshold after auto-contrast) → ``pyramid`` (½ and ¼ scale, which also averages sensor noise away;
+   ×2 for small photos) → ``regions`` (bar-like regions found from the image's gradient structure tensor are cut
+   out at full resolution, turned so the bars stand upright — de-rotation and de-skew — and read as they are,
+   squashed along the bars (noise), sharpened (``UnsharpMask``) and contrast-stretched (``autocontrast``)) →
+   ``rotations`` (the whole photo turned by 30° and 60°, for codes the region finder missed) → ``enhance``
+   (auto-contrast + unsharp mask on the whole photo) → ``tiles`` (overlapping tiles, enlarged: a small code in a
+   large photo).
+3. **Never a misread.** zxing-cpp only reports symbols whose EAN/UPC check digit is right and that it read on
+   two scan lines; on top of that every code found is re-read from a crop around where it was seen with other
+   binarizers/scales, and is returned only when at least two independent views agree on it and it leads any
+   other reading of the same spot by two votes. A damaged code gives the right code or nothing.
+
+:func:`decode_photo_async` runs the same work in a worker thread (``asyncio.to_thread``) for the chat adapters;
+:func:`find_pressings` maps each code to the candidate pressings through ``DiscogsGateway.search_barcode``.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import math
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+import numpy as np
+import zxingcpp
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from .discogs.barcodes import digits, is_valid_gs1, normalise_barcode, upce_to_upca
+
+if TYPE_CHECKING:   # pragma: no cover
+    from .discogs.gateway import Candidate, DiscogsGateway
+
+log = logging.getLogger(__name__)
+
+#: what to tell the user when no barcode could be read
+NO_BARCODE_HINT = ("I couldn't read a barcode in that photo. Try again a little closer so the barcode fills most "
+                   "of the frame, with the sleeve held flat and square to the camera, in good even light (no glare "
+                   "or shadow across the bars), and in focus.")
+NOT_AN_IMAGE = "That doesn't look like a photo I can open — send a JPEG or PNG picture of the barcode."
+DAMAGED = "That photo seems to be cut off or damaged — please send it again."
+
+_FORMATS = (zxingcpp.BarcodeFormat.EAN13, zxingcpp.BarcodeFormat.UPCA, zxingcpp.BarcodeFormat.EAN8,
+            zxingcpp.BarcodeFormat.UPCE)
+_ALLOWED = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"}
+_LA, _GH, _FT = zxingcpp.Binarizer.LocalAverage, zxingcpp.Binarizer.GlobalHistogram, zxingcpp.Binarizer.FixedThreshold
+
+
+class PhotoError(Exception):
+    """A photo that cannot be used; ``user_message`` is fit for a chat reply."""
+
+    user_message = NO_BARCODE_HINT
+
+    def __init__(self, detail: str = "", user_message: str | None = None) -> None:
+        super().__init__(detail or user_message or self.user_message)
+        if user_message:
+            self.user_message = user_message
+
+
+@dataclass(frozen=True)
+class PhotoLimits:
+    """Input limits and the decoder's budgets (``photo`` section of the config; every key optional)."""
+
+    max_bytes: int = 30_000_000          # larger uploads are refused outright
+    max_pixels: int = Image.MAX_IMAGE_PIXELS or 89_478_485   # more pixels than this: a decompression bomb
+    pixel_budget: int = 40_000_000       # photos over this are downscaled for decoding
+    time_budget_s: float = 3.0           # the cascade stops here (a last resort; typical photos take < 0.5 s)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any] | None = None) -> "PhotoLimits":
+        if cfg is None:
+            from .config import get_config
+
+            cfg = get_config()
+        sec = (cfg or {}).get("photo") or {}
+        d = cls()
+        return cls(max_bytes=int(sec.get("max_bytes", d.max_bytes)),
+                   max_pixels=int(sec.get("max_pixels", d.max_pixels)),
+                   pixel_budget=int(sec.get("pixel_budget", d.pixel_budget)),
+                   time_budget_s=float(sec.get("time_budget_s", d.time_budget_s)))
+
+
+@dataclass(frozen=True)
+class FoundCode:
+    """One barcode read off the photo."""
+
+    code: str                    # canonical form (core.discogs.barcodes.normalise_barcode): what to search for
+    printed: str                 # the digits as printed under the bars (8 for EAN-8 and UPC-E)
+    format: str                  # "EAN-13", "UPC-A", "EAN-8" or "UPC-E"
+    votes: int                   # independent views that read it
+    box: tuple[int, int, int, int]   # where, in the upright photo's pixels (x0, y0, x1, y1)
+
+
+@dataclass
+class DecodeResult:
+    """What :func:`decode_photo` read, how and how fast."""
+
+    codes: list[str]                     # canonical codes, each once, in reading order (left to right)
+    found: list[FoundCode]
+    strategy: str | None                 # the cascade step that read them (None: nothing read)
+    seconds: float
+    size: tuple[int, int]                # the photo's size, upright
+    decoded_size: tuple[int, int]        # the size the decoder worked at (smaller when over the pixel budget)
+    attempts: int = 0                    # zxing-cpp calls
+    timed_out: bool = False
+
+
+# -- loading ---------------------------------------------------------------------------------------------------
+def load_photo(data: bytes, limits: PhotoLimits | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """The photo as an upright greyscale image, downscaled to the pixel budget, and its upright full size.
+
+    Raises :class:`PhotoError` for anything that is not a usable image (empty, too many bytes, not an image,
+    a decompression bomb, truncated or corrupt data).
+    """
+    limits = limits or PhotoLimits.from_config()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"photo data must be bytes, not {type(data).__name__}")
+    n = len(data)
+    if n == 0:
+        raise PhotoError("empty upload", "That file is empty — please send the photo again.")
+    if n > limits.max_bytes:
+        raise PhotoError(f"{n} bytes > {limits.max_bytes}",
+                         f"That file is too large ({n / 1e6:.0f} MB). Send a photo under "
+                         f"{limits.max_bytes / 1e6:.0f} MB — an ordinary phone photo is fine.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # we check the size ourselves
+            im = Image.open(io.BytesIO(bytes(data)))
+    except Image.DecompressionBombError as exc:
+        raise PhotoError(f"decompression bomb: {exc}", _too_many_pixels()) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise PhotoError(f"not an image: {type(exc).__name__}", NOT_AN_IMAGE) from exc
+    if im.format not in _ALLOWED:
+        raise PhotoError(f"unsupported format {im.format}", NOT_AN_IMAGE)
+    w, h = im.size
+    if w <= 0 or h <= 0 or w * h > limits.max_pixels:
+        raise PhotoError(f"{w}x{h} pixels > {limits.max_pixels}", _too_many_pixels())
+    if min(w, h) < 16:
+        raise PhotoError(f"{w}x{h} is too small", "That picture is too small to hold a readable barcode — "
+                                                 "send the full-size photo.")
+    try:
+        orientation = int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:   # a broken EXIF block must not lose the photo
+        orientation = 1
+    upright = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    scale = math.sqrt(limits.pixel_budget / (w * h)) if w * h > limits.pixel_budget else 1.0
+    try:
+        if im.format in ("JPEG", "MPO"):
+            # decode straight to grey, at a reduced DCT scale when the photo is over budget
+            im.draft("L", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()
+        im = ImageOps.exif_transpose(im) if orientation != 1 else im
+        grey = im.convert("L") if im.mode != "L" else im
+    except Image.DecompressionBombError as exc:
+        raise PhotoError(f"decompression bomb: {exc}", _too_many_pixels()) from exc
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        raise PhotoError(f"cannot decode: {exc}", DAMAGED) from exc
+    if grey.width * grey.height > limits.pixel_budget:
+        f = math.sqrt(limits.pixel_budget / (grey.width * grey.height))
+        grey = grey.resize((max(1, int(grey.width * f)), max(1, int(grey.height * f))), Image.Resampling.BOX)
+    if grey.size != upright:
+        log.debug("photo %dx%d decoded at %dx%d", upright[0], upright[1], grey.width, grey.height)
+    return grey, upright
+
+
+def _too_many_pixels() -> str:
+    return ("That image has far too many pixels to be a photo (it may be a decompression bomb) — send an "
+            "ordinary photo of the barcode.")
+
+
+# -- geometry of views -------------------------------------------------------------------------------------------
+def _scale_m(s: float) -> np.ndarray:
+    """view = work · s  →  the view-to-work matrix."""
+    return np.array([[1 / s, 0, 0], [0, 1 / s, 0], [0, 0, 1]], float)
+
+
+def _rotation_m(src_size: tuple[int, int], out_size: tuple[int, int], angle: float) -> np.ndarray:
+    """View-to-source matrix of ``PIL.Image.rotate(angle, expand=True)`` (angle counter-clockwise, degrees)."""
+    t = math.radians(angle)
+    c, s = math.cos(t), math.sin(t)
+    cx, cy = src_size[0] / 2, src_size[1] / 2
+    ox, oy = out_size[0] / 2, out_size[1] / 2
+    # out = o + M (in - c), M = [[c, s], [-s, c]]  →  in = c + Mᵀ (out - o)
+    return np.array([[c, -s, cx - c * ox + s * oy], [s, c, cy - s * ox - c * oy], [0, 0, 1]], float)
+
+
+def _translate_m(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], float)
+
+
+@dataclass
+class _View:
+    """One image zxing-cpp reads, with the map from its pixels back to the working image's."""
+
+    name: str
+    img: Image.Image
+    to_work: np.ndarray
+    binarizer: Any = _LA
+    try_rotate: bool = True
+
+
+# -- votes ------------------------------------------------------------------------------------------------------
+@dataclass
+class _Spot:
+    """Every reading of one place in the photo: which codes, by how many independent views."""
+
+    center: np.ndarray
+    length: float
+    angle: float                      # of the code's reading direction, degrees (work coordinates)
+    quad: np.ndarray                  # 4×2, work coordinates
+    votes: Counter = field(default_factory=Counter)
+    views: dict[str, set[str]] = field(default_factory=dict)
+    meta: dict[str, tuple[str, str]] = field(default_factory=dict)   # code → (printed, format)
+    verified: bool = False
+
+    def add(self, code: str, printed: str, fmt: str, view: str) -> None:
+        seen = self.views.setdefault(code, set())
+        if view not in seen:
+            seen.add(view)
+            self.votes[code] += 1
+            self.meta.setdefault(code, (printed, fmt))
+
+    def winner(self) -> str | None:
+        """The code this spot shows: two independent views at least, and two votes ahead of any other code."""
+        if not self.votes:
+            return None
+        ranked = self.votes.most_common()
+        top, n = ranked[0]
+        second = ranked[1][1] if len(ranked) > 1 else 0
+        return top if n >= 2 and n - second >= 2 else None
+
+
+def _canonical(text: str, fmt: Any) -> tuple[str, str, str] | None:
+    """(canonical code, printed digits, format name) of a zxing reading, or None unless it checks out."""
+    d = digits(text)
+    if fmt == zxingcpp.BarcodeFormat.UPCE:
+        if len(d) == 8:
+            upca = upce_to_upca(d)
+            printed = d
+        else:
+            upca = normalise_barcode(d) if len(d) in (12, 13) and is_valid_gs1(d) else None
+            printed = _upca_to_upce(upca) if upca else None
+        if not upca or len(upca) != 12 or not printed:
+            return None
+        return upca, printed, "UPC-E"
+    if len(d) not in (8, 12, 13) or not is_valid_gs1(d):
+        return None
+    code = normalise_barcode(d)
+    if code is None:
+        return None
+    if len(d) == 8:
+        return code, d, "EAN-8"
+    return code, code, "UPC-A" if len(code) == 12 else "EAN-13"
+
+
+def _upca_to_upce(upca: str) -> str | None:
+    """The 8-digit UPC-E that expands to ``upca`` (None when it has no zero-suppressed form)."""
+    ns, m, chk = upca[0], upca[1:11], upca[11]
+    if ns not in "01":
+        return None
+    if m[2:5] in ("000", "100", "200"):
+        e = m[0:2] + m[7:10] + m[2]
+    elif m[3:8] == "00000":
+        e = m[0:3] + m[8:10] + "3"
+    elif m[4:9] == "00000":
+        e = m[0:4] + m[9] + "4"
+    elif m[5:9] == "0000" and m[9] in "56789":
+        e = m[0:5] + m[9]
+    else:
+        return None
+    out = ns + e + chk
+    return out if upce_to_upca(out) == upca else None
+
+
+# -- the reader ---------------------------------------------------------------------------------------------------
+class _Reader:
+    """Runs views through zxing-cpp, files every reading under its spot, and confirms spots by re-reading."""
+
+    def __init__(self, work: Image.Image, deadline: float) -> None:
+        self.work = work
+        self.deadline = deadline
+        self.spots: list[_Spot] = []
+        self.attempts = 0
+        self._cache: dict[str, Image.Image] = {}
+
+    # derived images, made once
+    def reduced(self, k: int) -> Image.Image:
+        key = f"r{k}"
+        if key not in self._cache:
+            self._cache[key] = self.work.reduce(k) if k > 1 else self.work
+        return self._cache[key]
+
+    def out_of_time(self) -> bool:
+        return time.perf_counter() > self.deadline
+
+    def read(self, view: _View, spots: list[_Spot] | None = None) -> list[_Spot]:
+        """Read ``view``; every valid EAN/UPC reading is filed under its spot. Returns the spots it touched."""
+        if view.img.width < 8 or view.img.height < 8:
+            return []
+        self.attempts += 1
+        try:
+            results = zxingcpp.read_barcodes(view.img, formats=_FORMATS, try_rotate=view.try_rotate,
+                                             try_downscale=False, try_invert=False, binarizer=view.binarizer)
+        except Exception as exc:   # zxing never should, but a reader bug must not lose the photo
+            log.warning("zxing-cpp failed on view %s: %s", view.name, exc)
+            return []
+        touched = []
+        for r in results:
+            if not r.valid or r.error is not None:
+                continue
+            can = _canonical(r.text, r.format)
+            if can is None:
+                continue
+            p = r.position
+            pts = np.array([[p.top_left.x, p.top_left.y], [p.top_right.x, p.top_right.y],
+                            [p.bottom_right.x, p.bottom_right.y], [p.bottom_left.x, p.bottom_left.y]], float)
+            quad = (view.to_work @ np.c_[pts, np.ones(4)].T).T[:, :2]
+            spot = self._spot(quad, spots)
+            spot.add(can[0], can[1], can[2], view.name)
+            touched.append(spot)
+        return touched
+
+    def _spot(self, quad: np.ndarray, within: list[_Spot] | None = None) -> _Spot:
+        center = quad.mean(axis=0)
+        vec = ((quad[1] - quad[0]) + (quad[2] - quad[3])) / 2
+        length = max(float(np.hypot(*vec)), 1.0)
+        for spot in (within if within is not None else self.spots):
+            if np.hypot(*(spot.center - center)) < 0.5 * max(spot.length, length):
+                return spot
+        spot = _Spot(center, length, math.degrees(math.atan2(vec[1], vec[0])), quad)
+        self.spots.append(spot)
+        if within is not None:
+            within.append(spot)
+        return spot
+
+    # -- confirming what was seen --------------------------------------------------------------------------
+    def confirm(self) -> None:
+        """Re-read, from a crop around it, every spot that has readings but no winner yet."""
+        for spot in list(self.spots):
+            if spot.winner() is not None or spot.verified or not spot.votes:
+                continue
+            spot.verified = True
+            for view in self._verify_views(spot):
+                if self.out_of_time():
+                    return
+                self.read(view, [spot])
+                if spot.winner() is not None:
+                    break
+
+    def _verify_views(self, spot: _Spot) -> Iterator[_View]:
+        """Other looks at the spot: the crop turned level, other binarizers, squashed, halved, sharpened."""
+        base, base_m = self._level_crop(spot.center, spot.length * 1.5, spot.length * 0.9, spot.angle)
+        if base is None:
+            return
+        yield _View("verify-gh", base, base_m, _GH, False)
+        yield _View("verify-la", base, base_m, _LA, False)
+        sq = base.resize((base.width, max(8, base.height // 4)), Image.Resampling.BOX)
+        sq_m = base_m @ np.diag([1.0, base.height / sq.height, 1.0])
+        yield _View("verify-squash", sq, sq_m, _LA, False)
+        yield _View("verify-squash-gh", sq, sq_m, _GH, False)
+        sharp = ImageOps.autocontrast(base, cutoff=1).filter(ImageFilter.UnsharpMask(2, 120, 2))
+        yield _View("verify-sharp", sharp, base_m, _LA, False)
+        if base.width >= 240:
+            half = base.reduce(2)
+            yield _View("verify-half", half, base_m @ _scale_m(0.5), _LA, False)
+        else:
+            dbl = base.resize((base.width * 2, base.height * 2), Image.Resampling.BICUBIC)
+            yield _View("verify-double", dbl, base_m @ _scale_m(2.0), _LA, False)
+
+    def _level_crop(self, center: np.ndarray, length: float, height: float, angle: float,
+                    max_px: int = 1_500_000) -> tuple[Image.Image | None, np.ndarray]:
+        """A crop of the working image around ``center`` turned so a code at ``angle`` reads left to right."""
+        half = 0.5 * math.hypot(length, height) + 4
+        k = 1
+        while (2 * half / k) ** 2 > max_px:
+            k *= 2
+        src = self.reduced(k)
+        cx, cy = center / k
+        hh = half / k
+        x0, y0 = max(0, int(cx - hh)), max(0, int(cy - hh))
+        x1, y1 = min(src.width, int(cx + hh) + 1), min(src.height, int(cy + hh) + 1)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None, np.eye(3)
+        crop = src.crop((x0, y0, x1, y1))
+        m = _scale_m(1 / k) @ _translate_m(x0, y0)
+        if abs(angle) > 1.0:
+            rot = crop.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=_border(crop))
+            m = m @ _rotation_m(crop.size, rot.size, angle)
+            crop = rot
+        # trim to the code's band (plus quiet zones and a little of what's around it)
+        w, h = crop.size
+        bw, bh = min(w, int(length / k) + 8), min(h, int(height / k) + 8)
+        bx, by = (w - bw) // 2, (h - bh) // 2
+        crop = crop.crop((bx, by, bx + bw, by + bh))
+        return crop, m @ _translate_m(bx, by)
+
+    def winners(self) -> list[FoundCode]:
+        out: dict[str, FoundCode] = {}
+        for spot in sorted(self.spots, key=lambda s: (float(s.center[0]), float(s.center[1]))):
+            code = spot.winner()
+            if code is None or code in out:
+                continue
+            printed, fmt = spot.meta[code]
+            q = spot.quad
+            box = (int(q[:, 0].min()), int(q[:, 1].min()), int(math.ceil(q[:, 0].max())), int(math.ceil(q[:, 1].max())))
+            out[code] = FoundCode(code, printed, fmt, spot.votes[code], box)
+        return list(out.values())
+
+
+def _border(img: Image.Image) -> int:
+    """A fill for rotated corners: the median grey of the image's edge (so no hard edge is invented)."""
+    a = np.asarray(img)
+    edge = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    return int(np.median(edge)) if edge.size else 255
+
+
+# -- strategies --------------------------------------------------------------------------------------------------
+def _s_plain(r: _Reader) -> Iterator[_View]:
+    yield _View("plain", r.work, np.eye(3), _LA)
+
+
+def _s_binarizers(r: _Reader) -> Iterator[_View]:
+    yield _View("global-histogram", r.work, np.eye(3), _GH)
+    k = 2 if r.work.width * r.work.height > 6_000_000 else 1
+    stretched = ImageOps.autocontrast(r.reduced(k), cutoff=1)
+    yield _View("fixed-threshold", stretched, _scale_m(1 / k), _FT)
+
+
+def _s_pyramid(r: _Reader) -> Iterator[_View]:
+    w, h = r.work.size
+    for k in (2, 4):
+        if min(w, h) // k >= 120:
+            yield _View(f"scale-1/{k}", r.reduced(k), _scale_m(1 / k), _LA)
+            yield _View(f"scale-1/{k}-gh", r.reduced(k), _scale_m(1 / k), _GH)
+    if w * h <= 3_000_000:
+        up = r.work.resize((w * 2, h * 2), Image.Resampling.BICUBIC)
+        yield _View("scale-2", up, _scale_m(2.0), _LA)
+
+
+def _bar_regions(img: Image.Image, block: int = 8, max_regions: int = 6) -> list[tuple[np.ndarray, float, float, float]]:
+    """Bar-like regions of ``img``: (center, extent along the gradient, extent across it, gradient angle°).
+
+    Per block of ``block``×``block`` pixels, the gradient structure tensor gives the edge energy and how much
+    of it runs one way (coherence); blocks that are both strong and coherent, joined with neighbours of a
+    similar orientation, are the candidate barcodes (text is strong but incoherent, flat print is weak).
+    """
+    a = np.asarray(img, dtype=np.float32)
+    gx = np.zeros_like(a)
+    gy = np.zeros_like(a)
+    gx[:, 1:-1] = a[:, 2:] - a[:, :-2]
+    gy[1:-1, :] = a[2:, :] - a[:-2, :]
+    H, W = a.shape
+    bh, bw = H // block, W // block
+    if bh < 3 or bw < 3:
+        return []
+
+    def bsum(x: np.ndarray) -> np.ndarray:
+        return x[:bh * block, :bw * block].reshape(bh, block, bw, block).sum(axis=(1, 3))
+
+    jxx, jyy, jxy = bsum(gx * gx), bsum(gy * gy), bsum(gx * gy)
+    energy = jxx + jyy
+    coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / (energy + 1e-6)
+    mean = bsum(a) / (block * block)
+    # edge energy relative to the local brightness: a flat, dim photo's bars still count
+    rel = np.sqrt(energy / (block * block)) / (mean + 20.0)
+    good = (coherence > 0.55) & (rel > max(0.08, float(np.percentile(rel, 60))))
+    theta = 0.5 * np.degrees(np.arctan2(2 * jxy, jxx - jyy))   # gradient direction, (-90, 90]
+    seen = np.zeros_like(good)
+    regions = []
+    for y0, x0 in zip(*np.nonzero(good)):
+        if seen[y0, x0]:
+            continue
+        seen[y0, x0] = True
+        stack, members = [(y0, x0)], []
+        t0 = theta[y0, x0]
+        while stack:
+            y, x = stack.pop()
+            members.append((y, x))
+            for yy, xx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1), (y - 1, x - 1), (y + 1, x + 1),
+                           (y - 1, x + 1), (y + 1, x - 1)):
+                if 0 <= yy < bh and 0 <= xx < bw and good[yy, xx] and not seen[yy, xx]:
+                    d = abs(theta[yy, xx] - t0) % 180
+                    if min(d, 180 - d) < 20:
+                        seen[yy, xx] = True
+                        stack.append((yy, xx))
+        if len(members) < 4:
+            continue
+        ys, xs = np.array(members).T
+        sxx, syy, sxy = jxx[ys, xs].sum(), jyy[ys, xs].sum(), jxy[ys, xs].sum()
+        ang = 0.5 * math.degrees(math.atan2(2 * sxy, sxx - syy))
+        pts = np.c_[(xs + 0.5) * block, (ys + 0.5) * block]
+        c = pts.mean(axis=0)
+        u = np.array([math.cos(math.radians(ang)), math.sin(math.radians(ang))])
+        v = np.array([-u[1], u[0]])
+        along = (pts - c) @ u
+        across = (pts - c) @ v
+        ext_u = float(along.max() - along.min()) + block
+        ext_v = float(across.max() - across.min()) + block
+        score = float((energy[ys, xs] * coherence[ys, xs]).sum())
+        regions.append((score, c, ext_u, ext_v, ang))
+    regions.sort(key=lambda t: -t[0])
+    return [(c, eu, ev, ang) for _, c, eu, ev, ang in regions[:max_regions]]
+
+
+def _regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
+    """Bar-like regions in working-image pixels, found at ~800 px (and ~1600 px for large photos, where a
+    small code's bars would merge at 800): (center, length along the gradient, height, gradient angle)."""
+    w, h = r.work.size
+    out: list[tuple[np.ndarray, float, float, float]] = []
+    for side in (800, 1600):
+        k = max(1, math.ceil(max(w, h) / side))
+        if side > 800 and max(w, h) <= 2000:
+            break
+        for c, ext_u, ext_v, ang in _bar_regions(r.reduced(k)):
+            c = c * k
+            if any(np.hypot(*(c - o[0])) < 0.5 * max(o[1], ext_u * k) for o in out):
+                continue
+            out.append((c, ext_u * k, ext_v * k, ang))
+    return out
+
+
+def _s_regions(r: _Reader) -> Iterator[_View]:
+    for i, (center, ext_u, ext_v, ang) in enumerate(_regions(r)):
+        length = ext_u * 1.35 + 24       # room for the quiet zones
+        height = max(ext_v * 1.1, length * 0.25)
+        crop, m = r._level_crop(center, length, height, ang)
+        if crop is None:
+            continue
+        name = f"region{i}"
+        yield _View(name, crop, m, _LA, False)
+        yield _View(f"{name}-gh", crop, m, _GH, False)
+        sq = crop.resize((crop.width, max(8, crop.height // 4)), Image.Resampling.BOX)
+        sq_m = m @ np.diag([1.0, crop.height / sq.height, 1.0])
+        yield _View(f"{name}-squash", sq, sq_m, _LA, False)
+        sharp = ImageOps.autocontrast(sq, cutoff=1).filter(ImageFilter.UnsharpMask(2, 150, 2))
+        yield _View(f"{name}-squash-sharp", sharp, sq_m, _LA, False)
+        if crop.width < 700:
+            dbl = sq.resize((sq.width * 2, sq.height), Image.Resampling.BICUBIC)
+            yield _View(f"{name}-squash-x2", dbl, sq_m @ np.diag([0.5, 1.0, 1.0]), _LA, False)
+        else:
+            half = sq.resize((sq.width // 2, sq.height), Image.Resampling.BOX)
+            yield _View(f"{name}-squash-half", half, sq_m @ np.diag([2.0, 1.0, 1.0]), _LA, False)
+
+
+def _s_rotations(r: _Reader) -> Iterator[_View]:
+    w, h = r.work.size
+    k = 1
+    while (w // k) * (h // k) > 2_500_000:
+        k *= 2
+    src = r.reduced(k)
+    for angle in (30, 60):
+        rot = src.rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=_border(src))
+        m = _scale_m(1 / k) @ _rotation_m(src.size, rot.size, angle)
+        yield _View(f"rotate-{angle}", rot, m, _LA)
+        yield _View(f"rotate-{angle}-gh", rot, m, _GH)
+
+
+def _s_enhance(r: _Reader) -> Iterator[_View]:
+    w, h = r.work.size
+    k = 2 if w * h > 4_000_000 else 1
+    src = r.reduced(k)
+    sharp = ImageOps.autocontrast(src, cutoff=1).filter(ImageFilter.UnsharpMask(3, 180, 2))
+    yield _View("enhance", sharp, _scale_m(1 / k), _LA)
+    yield _View("enhance-gh", sharp, _scale_m(1 / k), _GH)
+
+
+def _s_tiles(r: _Reader) -> Iterator[_View]:
+    w, h = r.work.size
+    tw, th = w // 2, h // 2
+    up = 2 if tw * th <= 1_500_000 else 1
+    for ty in range(3):
+        for tx in range(3):
+            x0, y0 = tx * w // 4, ty * h // 4
+            tile = r.work.crop((x0, y0, x0 + tw, y0 + th))
+            m = _translate_m(x0, y0)
+            if up > 1:
+                tile = tile.resize((tw * up, th * up), Image.Resampling.BICUBIC)
+                m = m @ _scale_m(float(up))
+            yield _View(f"tile{ty}{tx}", ImageOps.autocontrast(tile, cutoff=1), m, _LA)
+
+
+#: the cascade, cheapest first
+STRATEGIES: tuple[tuple[str, Callable[[_Reader], Iterable[_View]]], ...] = (
+    ("plain", _s_plain), ("binarizers", _s_binarizers), ("pyramid", _s_pyramid), ("regions", _s_regions),
+    ("rotations", _s_rotations), ("enhance", _s_enhance), ("tiles", _s_tiles))
+
+
+def decode_image(img: Image.Image, time_budget_s: float = 3.0, size: tuple[int, int] | None = None) -> DecodeResult:
+    """Run the cascade on an already-loaded image (any mode); see :func:`decode_photo`."""
+    t0 = time.perf_counter()
+    work = img.convert("L") if img.mode != "L" else img
+    reader = _Reader(work, t0 + time_budget_s)
+    strategy = None
+    found: list[FoundCode] = []
+    for name, make in STRATEGIES:
+        for view in make(reader):
+            reader.read(view)
+            if reader.out_of_time():
+                break
+        reader.confirm()
+        found = reader.winners()
+        if found:
+            strategy = name
+            break
+        if reader.out_of_time():
+            log.info("barcode photo: time budget of %.1f s spent after %s", time_budget_s, name)
+            break
+    seconds = time.perf_counter() - t0
+    log.debug("barcode photo: %s via %s in %.3f s (%d reads)", [f.code for f in found], strategy, seconds,
+              reader.attempts)
+    return DecodeResult([f.code for f in found], found, strategy, seconds, size or work.size, work.size,
+                        reader.attempts, reader.out_of_time() and not found)
+
+
+def decode_photo(data: bytes, limits: PhotoLimits | None = None) -> DecodeResult:
+    """Every EAN-13 / UPC-A / EAN-8 / UPC-E barcode readable in a photo (bytes of a JPEG, PNG, …).
+
+    Raises :class:`PhotoError` when the bytes are not a usable photo. Finding nothing is not an error here
+    (``codes`` is empty); :func:`find_pressings` turns that into a :class:`PhotoError` with what to try.
+    ``seconds`` covers loading as well as decoding.
+    """
+    limits = limits or PhotoLimits.from_config()
+    t0 = time.perf_counter()
+    grey, upright = load_photo(data, limits)
+    res = decode_image(grey, max(0.1, limits.time_budget_s - (time.perf_counter() - t0)), upright)
+    # boxes back in the photo's own pixels when it was read downscaled
+    if grey.size != upright:
+        fx, fy = upright[0] / grey.width, upright[1] / grey.height
+        res.found = [FoundCode(f.code, f.printed, f.format, f.votes,
+                               (int(f.box[0] * fx), int(f.box[1] * fy), int(f.box[2] * fx), int(f.box[3] * fy)))
+                     for f in res.found]
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+async def decode_photo_async(data: bytes, limits: PhotoLimits | None = None) -> DecodeResult:
+    """:func:`decode_photo` in a worker thread, so the event loop (the chat adapters') never blocks."""
+    return await asyncio.to_thread(decode_photo, data, limits)
+
+
+# -- from codes to pressings ------------------------------------------------------------------------------------
+@dataclass
+class CodeMatches:
+    """One code read off the photo and the pressings that carry it, best first."""
+
+    found: FoundCode
+    candidates: list["Candidate"]
+
+    @property
+    def code(self) -> str:
+        return self.found.code
+
+
+@dataclass
+class PhotoLookup:
+    """What :func:`find_pressings` found: per code, the candidate pressings."""
+
+    decode: DecodeResult
+    matches: list[CodeMatches]
+
+    @property
+    def codes(self) -> list[str]:
+        return self.decode.codes
+
+    def lines(self) -> list[str]:
+        """A plain-text rendering: each code, then its candidates numbered (what tells them apart)."""
+        out: list[str] = []
+        n = 0
+        for m in self.matches:
+            out.append(f"Barcode {m.found.printed} ({m.found.format})")
+            if not m.candidates:
+                out.append("  no release on Discogs carries this barcode")
+            for c in m.candidates:
+                n += 1
+                out.append(f"  {n}. {c.describe()}  [release {c.release_id}]")
+        return out
+
+
+def find_pressings(data: bytes, gateway: "DiscogsGateway", limit: int = 10,
+                   limits: PhotoLimits | None = None) -> PhotoLookup:
+    """Read the barcode(s) in a photo and look each one up on Discogs: candidate pressings, best first.
+
+    Raises :class:`PhotoError` (with what to try) when no barcode can be read, and lets the gateway's
+    ``DiscogsError`` through (its ``user_message`` is fit for a reply). Synchronous: call it from a worker thread.
+    """
+    result = decode_photo(data, limits)
+    if not result.codes:
+        raise PhotoError(f"no barcode found ({result.attempts} reads, {result.seconds:.2f} s)", NO_BARCODE_HINT)
+    matches = []
+    for f in result.found:
+        cands = gateway.search_barcode(f.code, limit=limit)
+        if not cands and f.printed != f.code and normalise_barcode(f.printed) not in (None, f.code):
+            cands = gateway.search_barcode(f.printed, limit=limit)   # a UPC-E stored as its 8 printed digits
+        matches.append(CodeMatches(f, cands[:limit]))
+    log.info("barcode photo: %s → %s", result.codes, [len(m.candidates) for m in matches])
+    return PhotoLookup(result, matches)

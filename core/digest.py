@@ -1,0 +1,423 @@
+"""The periodic digest: what happened to a user's collection, feedback and model since the last one.
+
+:func:`build_digest` reads the store only (no scoring, no training, no network) and returns a :class:`Digest`:
+
+* ``text``: a short plain-text message for a chat (a few lines, no tables);
+* ``chart_png``: a PNG (matplotlib, Agg, rendered in memory) with three panels — the user's styles by year
+  added, the scores shown in the period (👍/👎/bought marked), and agreement per model version;
+* ``data``: everything the text and chart were made from (for adapters and tests).
+
+The period runs from ``since`` (default: the user's ``last_digest_at``, else ``learning.digest_every_days``
+before ``now``) to ``now``. :func:`mark_sent` records ``now`` as the new ``last_digest_at``, so the next digest
+starts where this one ended. Collection additions are the entries the bot first stored in the period (the
+store keeps no upper bound for them); feedback, scores and models are bounded on both sides.
+
+**Agreement rule.** A 👍 agrees with the model when the score it was given was at least
+``scoring.maybe_threshold`` (the model called it a buy or a maybe); a 👎 agrees when the score was below it
+(the model called it a skip). One cut for both keeps the share symmetric; it is stricter than the store's
+``disagreement`` flag, which only marks confident misses (👎 on a buy, 👍 on a skip) and is reported
+separately as "clear misses". "bought" is not a vote and is left out; votes without a served score have no
+probability and are left out too.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Human wording for what *raises* a score (FEATURE_WORDS in core/features.py words what pulls one down).
+DRIVER_WORDS = {
+    "knn_max": "closeness to records you own",
+    "knn_mean": "closeness to your collection as a whole",
+    "artist_count": "artists you already collect",
+    "label_count": "labels you already buy from",
+    "style_mean_share": "how much of your collection shares its styles",
+    "style_max_share": "styles you collect a lot",
+    "style_known_frac": "styles you already know",
+    "genre_max_share": "the genres you buy most",
+    "profile_cos": "fit with your genre/style/label profile",
+    "year_density": "the eras you buy from",
+    "have_log": "how many people own it",
+    "want_log": "how many people want it",
+    "want_have_ratio": "demand (wants vs. haves)",
+    "community_rating": "its community rating",
+    "lowest_price_log": "its price",
+    "n_styles": "how many style tags it has",
+    "n_formats": "its format details",
+}
+
+PANEL_STYLES = "Your styles over time"
+PANEL_SCORES = "Scores shown"
+PANEL_AGREEMENT = "Agreement by model version"
+MAX_PNG_BYTES = 200_000
+TOP_STYLES = 5
+TOP_DRIVERS = 3
+
+
+@dataclass
+class Digest:
+    user: str
+    since: datetime
+    until: datetime
+    text: str
+    chart_png: bytes
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def quiet(self) -> bool:
+        return bool(self.data.get("quiet"))
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.utcoffset() is None else value.astimezone(timezone.utc)
+
+
+def _when(row: Any) -> datetime:
+    """When a feedback row was last written (a changed vote counts when it changed)."""
+    return _utc(getattr(row, "updated_at", None) or row.created_at)
+
+
+def _day(d: datetime, ref: datetime) -> str:
+    return f"{d.day} {d:%b}" + (f" {d.year}" if d.year != ref.year else "")
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0%}"
+
+
+def _auc(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def driver_phrase(feature: str) -> str:
+    return DRIVER_WORDS.get(feature, feature.replace("_", " "))
+
+
+def top_drivers(metrics: dict[str, Any], n: int = TOP_DRIVERS) -> list[dict[str, Any]]:
+    """The ``n`` most important features of a model's metrics, with their share of the total importance."""
+    imp = {k: float(v) for k, v in (metrics.get("importance") or {}).items()
+           if v is not None and not math.isnan(float(v))}
+    total = sum(v for v in imp.values() if v > 0)
+    ranked = sorted(imp.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return [{"feature": f, "phrase": driver_phrase(f), "share": (v / total) if total > 0 else None}
+            for f, v in ranked if v > 0]
+
+
+def vote_agrees(kind: str, probability: float, maybe_threshold: float) -> bool:
+    """The agreement rule (see the module docstring)."""
+    return probability >= maybe_threshold if kind == "like" else probability < maybe_threshold
+
+
+# --------------------------------------------------------------------------------------------- gathering
+
+
+def _period(rec, user: str, now: datetime | None, since: datetime | None) -> tuple[datetime, datetime]:
+    now = _utc(now) if now is not None else datetime.now(timezone.utc)
+    if since is None:
+        since = rec.store.last_digest_at(user)
+    if since is None:
+        days = float(rec.cfg.get("learning", {}).get("digest_every_days", 7))
+        since = now - timedelta(days=days)
+    return _utc(since), now
+
+
+def _added(rec, user: str, since: datetime) -> dict[str, Any]:
+    items = rec.store.collection_added_since(user, since)
+    newest = sorted(items, key=lambda it: (it.date_added is not None, it.date_added), reverse=True)
+    return {"count": len(items), "examples": [it.release.display for it in newest[:2]],
+            "ids": [it.release.id for it in items]}
+
+
+def _feedback(rows: list[Any]) -> dict[str, Any]:
+    counts = Counter(fb.kind for fb in rows)
+    reasons = [fb.reason for fb in rows if fb.reason and fb.source != "implicit"]
+    return {"like": counts.get("like", 0), "dislike": counts.get("dislike", 0), "bought": counts.get("bought", 0),
+            "implicit_bought": counts.get("implicit_bought", 0), "weak_negative": counts.get("weak_negative", 0),
+            "reasons": reasons, "total": len(rows)}
+
+
+def _agreement(rows: list[Any], maybe: float) -> dict[str, Any]:
+    votes = [fb for fb in rows if fb.kind in ("like", "dislike") and fb.probability is not None]
+    agreed = sum(vote_agrees(fb.kind, float(fb.probability), maybe) for fb in votes)
+    return {"votes": len(votes), "agreed": agreed, "rate": (agreed / len(votes)) if votes else None,
+            "clear_misses": sum(bool(fb.disagreement) for fb in votes),
+            "rule": f"👍 agrees if the score was ≥ {maybe:.0%}, 👎 if it was below"}
+
+
+def _model_summary(mv: Any) -> dict[str, Any]:
+    m = mv.metrics_dict
+    hold = m.get("holdout") or {}
+    return {"version": mv.version, "status": mv.status, "active": bool(mv.active),
+            "created_at": _utc(mv.created_at).isoformat(), "decision": m.get("decision") or mv.note,
+            "challenger": hold.get("challenger"), "champion": hold.get("champion"), "cut": hold.get("cut")}
+
+
+def _models(rec, user: str, since: datetime, now: datetime) -> dict[str, Any]:
+    models = rec.store.models(user)
+    earlier = [mv for mv in models if _utc(mv.created_at) < since and mv.was_active]
+    new = [mv for mv in models if since <= _utc(mv.created_at) <= now]
+    active = rec.store.active_model(user)
+    before = earlier[-1] if earlier else None
+    return {"before": before.version if before else None, "after": active.version if active else None,
+            "new": [_model_summary(mv) for mv in new],
+            "drivers": top_drivers(active.metrics_dict) if active else [],
+            "drivers_before": top_drivers(before.metrics_dict) if before else []}
+
+
+def _styles_by_year(rec, user: str) -> dict[str, Any]:
+    """Top styles (genres for an untagged collection) of the dated collection, counted per year added."""
+    dated = [it for it in rec.store.collection(user, "collection") if it.date_added]
+    attr = "styles" if any(it.release.styles for it in dated) else "genres"
+    totals: Counter[str] = Counter()
+    for it in dated:
+        totals.update(set(getattr(it.release, attr)))
+    top = [s for s, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_STYLES]]
+    years = sorted({it.date_added.year for it in dated})
+    per: dict[str, dict[int, int]] = {s: dict.fromkeys(years, 0) for s in top}
+    for it in dated:
+        for s in set(getattr(it.release, attr)) & set(top):
+            per[s][it.date_added.year] += 1
+    return {"kind": attr, "top": top, "years": years, "counts": {s: [per[s][y] for y in years] for s in top}}
+
+
+def _by_version(rec, user: str, maybe: float) -> list[dict[str, Any]]:
+    """Per model version (oldest first): live agreement with all-time 👍/👎 on its scores, hold-out metrics."""
+    served = {s.id: s.model_version for s in rec.store.scores(user)}
+    votes: dict[str | None, list[bool]] = defaultdict(list)
+    for fb in rec.store.feedback(user):
+        if fb.kind in ("like", "dislike") and fb.probability is not None and fb.score_id in served:
+            votes[served[fb.score_id]].append(vote_agrees(fb.kind, float(fb.probability), maybe))
+    models = {mv.version: mv for mv in rec.store.models(user)}
+    versions = sorted(set(models) | {v for v in votes if v is not None})
+    out = []
+    if votes.get(None):
+        out.append({"version": None, "label": "cold start", "status": "cold start", "active": False,
+                    "votes": len(votes[None]), "agreement": sum(votes[None]) / len(votes[None]), "holdout_auc": None})
+    for i, v in enumerate(versions, 1):
+        mv = models.get(v)
+        ch = ((mv.metrics_dict.get("holdout") or {}).get("challenger") or {}) if mv else {}
+        vs = votes.get(v, [])
+        out.append({"version": v, "label": f"v{i}", "status": mv.status if mv else "pruned",
+                    "active": bool(mv and mv.active), "votes": len(vs),
+                    "agreement": (sum(vs) / len(vs)) if vs else None, "holdout_auc": ch.get("auc"),
+                    "created_at": _utc(mv.created_at).isoformat() if mv else None})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- text
+
+
+def _text(user: str, d: dict[str, Any], since: datetime, now: datetime) -> str:
+    days = max((now - since).total_seconds() / 86400, 0.0)
+    head = f"📬 Crate Digger digest for {user} — since {_day(since, now)}"
+    drivers = d["model"]["drivers"]
+    driver_line = ("What drives your scores now: "
+                   + ", ".join(f"{x['phrase']}" + (f" ({x['share']:.0%})" if x["share"] is not None else "")
+                               for x in drivers) + "."
+                   if drivers else "No personal model yet: scores come from records similar to yours.")
+    if d["quiet"]:
+        word = "week" if 5 <= days <= 9 else "spell"
+        version = d["model"]["after"]
+        model = f" Still using model {version}." if version else ""
+        return "\n".join([head, f"Quiet {word}: no new records, nothing scored, no feedback and no new model "
+                                f"since {_day(since, now)}.{model}", driver_line])
+    lines = [head]
+    add = d["added"]
+    if add["count"]:
+        eg = "; ".join(add["examples"])
+        lines.append(f"• Added {add['count']} record{'s' * (add['count'] != 1)}" + (f", e.g. {eg}." if eg else "."))
+    else:
+        lines.append("• No new records in your collection.")
+    fb, n_scored = d["feedback"], d["scores"]["count"]
+    parts = [f"{fb['like']} 👍", f"{fb['dislike']} 👎", f"{fb['bought']} bought"]
+    scored = f"Scored {n_scored} record{'s' * (n_scored != 1)}"
+    if fb["like"] or fb["dislike"] or fb["bought"]:
+        line = f"• {scored}; your feedback: {', '.join(parts)}."
+        if fb["reasons"]:
+            line += " You said: " + ", ".join(f"“{r}”" for r in fb["reasons"][:2]) + "."
+    else:
+        line = f"• {scored}; no 👍/👎 from you."
+    implicit = [f"{fb['implicit_bought']} bought after I scored them"] if fb["implicit_bought"] else []
+    implicit += [f"{fb['weak_negative']} scored often but never bought"] if fb["weak_negative"] else []
+    if implicit:
+        line += " Noticed: " + ", ".join(implicit) + "."
+    lines.append(line)
+    ag = d["agreement"]
+    if ag["votes"]:
+        miss = f"; {ag['clear_misses']} clear miss{'es' * (ag['clear_misses'] != 1)}" if ag["clear_misses"] else ""
+        lines.append(f"• The model agreed with {ag['agreed']} of your {ag['votes']} 👍/👎 "
+                     f"({ag['rate']:.0%}){miss}.")
+    lines.extend(_model_lines(d["model"]))
+    top_now = drivers[0]["feature"] if drivers else None
+    before = d["model"]["drivers_before"]
+    if top_now and before and before[0]["feature"] != top_now:
+        driver_line = driver_line[:-1] + f" (top driver before: {before[0]['phrase']})."
+    lines.append(driver_line)
+    return "\n".join(lines)
+
+
+def _model_lines(m: dict[str, Any]) -> list[str]:
+    before, after, new = m["before"], m["after"], m["new"]
+    if not new:
+        return [f"• Model unchanged: {after}."] if after else ["• No personal model yet."]
+    lines = []
+    if before != after:
+        lines.append(f"• Model: {before or 'none'} → {after or 'none'}.")
+    else:
+        lines.append(f"• Model: still {after or 'none'}.")
+    for mv in new[-2:]:
+        ch, cp = mv["challenger"] or {}, mv["champion"] or {}
+        metrics = ""
+        if ch.get("auc") is not None or cp.get("auc") is not None:
+            metrics = f" Hold-out ROC-AUC {_auc(cp.get('auc'))} (old) → {_auc(ch.get('auc'))} (new)"
+            if ch.get("agreement") is not None or cp.get("agreement") is not None:
+                metrics += f", vote agreement {_pct(cp.get('agreement'))} → {_pct(ch.get('agreement'))}"
+            metrics += "."
+        why = f" ({mv['decision']})" if mv["decision"] else ""
+        if mv["status"] == "rejected":
+            lines.append(f"  New model {mv['version']} was rejected{why}; you keep {after or 'the current one'}."
+                         + metrics)
+        elif mv["status"] == "candidate":
+            lines.append(f"  New model {mv['version']} is stored but not in use yet{why}." + metrics)
+        else:
+            lines.append(f"  New model {mv['version']} accepted{why}." + metrics)
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------- chart
+
+
+def _chart(d: dict[str, Any], since: datetime, now: datetime, buy: float, maybe: float) -> tuple[bytes, dict]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 9.0))
+    FigureCanvasAgg(fig)
+    ax1, ax2, ax3 = fig.subplots(3, 1)
+    info: dict[str, Any] = {}
+
+    st = d["styles"]
+    ax1.set_title(PANEL_STYLES + (" (genres: no style tags)" if st["kind"] == "genres" else ""), loc="left")
+    if st["top"] and st["years"]:
+        for s in st["top"]:
+            ax1.plot(st["years"], st["counts"][s], marker="o", ms=3, lw=1.6, label=s)
+        ax1.set_xlabel("year added")
+        ax1.set_ylabel("records")
+        ax1.xaxis.get_major_locator().set_params(integer=True)
+        ax1.legend(fontsize=8, ncol=min(len(st["top"]), 3), frameon=False, loc="upper left")
+    else:
+        ax1.text(0.5, 0.5, "no dated records yet", ha="center", va="center", transform=ax1.transAxes)
+        ax1.set_xticks([])
+        ax1.set_yticks([])
+    info["styles"] = list(st["top"])
+
+    probs = d["scores"]["probabilities"]
+    ax2.set_title(f"{PANEL_SCORES} since {_day(since, now)} ({len(probs)})", loc="left")
+    ax2.set_xlim(0, 1)
+    ax2.axvspan(0, maybe, color="#d62728", alpha=0.06)
+    ax2.axvspan(maybe, buy, color="#ffbf00", alpha=0.08)
+    ax2.axvspan(buy, 1, color="#2ca02c", alpha=0.08)
+    if probs:
+        ax2.hist(probs, bins=20, range=(0, 1), color="#4c72b0", alpha=0.85, label="scored")
+        top = max(ax2.get_ylim()[1], 1)
+        marks = d["scores"]["marked"]
+        for kind, marker, colour, label in (("like", "^", "#2ca02c", "liked"), ("dislike", "v", "#d62728", "disliked"),
+                                            ("bought", "*", "#9467bd", "bought")):
+            xs = [p for k, p in marks if k == kind]
+            if xs:
+                ax2.scatter(xs, [top * 1.05] * len(xs), marker=marker, s=60, color=colour, label=label, zorder=3,
+                            clip_on=False)
+        ax2.set_ylim(0, top * 1.15)
+        ax2.legend(fontsize=8, frameon=False, loc="upper left", ncol=4)
+    else:
+        ax2.text(0.5, 0.5, "nothing scored in this period", ha="center", va="center", transform=ax2.transAxes)
+    ax2.set_xlabel("match probability (red: skip, yellow: maybe, green: buy)")
+    ax2.set_ylabel("records")
+    info["scores"] = len(probs)
+
+    vers = d["versions"]
+    ax3.set_title(PANEL_AGREEMENT, loc="left")
+    if vers:
+        xs = list(range(len(vers)))
+        agree = [v["agreement"] if v["agreement"] is not None else 0.0 for v in vers]
+        colours = ["#bbbbbb" if v["status"] == "rejected" else "#4c72b0" for v in vers]
+        ax3.bar(xs, agree, color=colours, width=0.6, label="agreed with your votes")
+        for x, v in zip(xs, vers):
+            note = f"{v['agreement']:.0%}\n(n={v['votes']})" if v["agreement"] is not None else "no votes"
+            ax3.text(x, (v["agreement"] or 0) + 0.03, note, ha="center", va="bottom", fontsize=7)
+        auc = [(x, v["holdout_auc"]) for x, v in zip(xs, vers) if v["holdout_auc"] is not None]
+        if auc:
+            ax3.plot([a for a, _ in auc], [b for _, b in auc], "D--", color="#dd8452", ms=5, label="hold-out ROC-AUC")
+        labels = []
+        for v in vers:
+            tag = " (now)" if v["active"] else " (rejected)" if v["status"] == "rejected" else ""
+            day = f"\n{datetime.fromisoformat(v['created_at']):%d %b}" if v.get("created_at") else ""
+            labels.append(v["label"] + tag + day)
+        ax3.set_xticks(xs, labels, fontsize=8)
+        ax3.set_ylim(0, 1.25)
+        ax3.set_ylabel("share")
+        ax3.legend(fontsize=8, frameon=False, loc="upper right", ncol=2)
+    else:
+        ax3.text(0.5, 0.5, "no model yet", ha="center", va="center", transform=ax3.transAxes)
+        ax3.set_xticks([])
+        ax3.set_yticks([])
+    info["versions"] = [v["label"] for v in vers]
+
+    fig.tight_layout()
+    info["panels"] = [ax.get_title(loc="left") for ax in (ax1, ax2, ax3)]
+    png = b""
+    for dpi in (100, 80, 64):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        png = buf.getvalue()
+        if len(png) <= MAX_PNG_BYTES:
+            break
+    info["dpi"], info["bytes"] = dpi, len(png)
+    return png, info
+
+
+# ------------------------------------------------------------------------------------------------ api
+
+
+def build_digest(rec, user: str, now: datetime | None = None, since: datetime | None = None) -> Digest:
+    """The user's digest for [``since``, ``now``] (defaults: the last digest, or ``digest_every_days`` ago; now).
+
+    Read-only: nothing is marked as sent (see :func:`mark_sent`).
+    """
+    since, now = _period(rec, user, now, since)
+    sc = rec.cfg["scoring"]
+    buy, maybe = float(sc["buy_threshold"]), float(sc["maybe_threshold"])
+    store = rec.store
+    fb_rows = [fb for fb in store.feedback(user, since) if _when(fb) <= now]
+    scores = [s for s in store.scores(user, since) if _utc(s.created_at) <= now]
+    marked = [(fb.kind, float(fb.probability)) for fb in fb_rows
+              if fb.kind in ("like", "dislike", "bought") and fb.probability is not None]
+    data: dict[str, Any] = {
+        "user": user, "since": since.isoformat(), "until": now.isoformat(),
+        "period_days": round((now - since).total_seconds() / 86400, 2),
+        "added": _added(rec, user, since),
+        "feedback": _feedback(fb_rows),
+        "scores": {"count": len(scores), "probabilities": [float(s.probability) for s in scores], "marked": marked,
+                   "labels": dict(Counter(s.label for s in scores))},
+        "agreement": _agreement(fb_rows, maybe),
+        "model": _models(rec, user, since, now),
+        "styles": _styles_by_year(rec, user),
+        "versions": _by_version(rec, user, maybe),
+        "thresholds": {"buy": buy, "maybe": maybe},
+    }
+    data["quiet"] = not (data["added"]["count"] or fb_rows or scores or data["model"]["new"])
+    text = _text(user, data, since, now)
+    png, info = _chart(data, since, now, buy, maybe)
+    data["chart"] = info
+    return Digest(user, since, now, text, png, data)
+
+
+def mark_sent(rec, user: str, now: datetime | None = None) -> None:
+    """Record that the user's digest was sent at ``now`` (default: now): the next one starts there."""
+    rec.store.set_last_digest_at(user, now)
