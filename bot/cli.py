@@ -352,6 +352,156 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    from core.digest import build_digest, mark_sent
+    from core.recommender import _safe
+
+    rec = _recommender(args)
+    if args.user not in rec.store.users():
+        print(f"No such user {args.user}: run `crate import FILE --user {args.user}` first.", file=sys.stderr)
+        return 2
+    digest = build_digest(rec, args.user)
+    out = Path(args.out) if args.out else rec.models_dir / f"{_safe(args.user)}-digest.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(digest.chart_png)
+    print(digest.text)
+    print(f"chart: {out}")
+    mark_sent(rec, args.user, digest.until)
+    return 0
+
+
+def _fmt_auc(x) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def _print_retrain(res, holdout_fraction: float) -> None:
+    print(f"{res.user}: {'ACCEPTED' if res.accepted else 'REJECTED'} — {res.reason}")
+    if res.challenger is not None or res.champion is not None:
+        print(f"  hold-out (newest {holdout_fraction:.0%} of dated events):")
+        for label, hs in (("before", res.champion), ("after ", res.challenger)):
+            if hs is None:
+                continue
+            who = f"current model {res.champion_version}" if label == "before" else "challenger"
+            agree = "—" if hs.agreement is None else f"{hs.agreement:.0%}"
+            print(f"    {label} ({who}): ROC-AUC {_fmt_auc(hs.auc)}, agrees with {agree} of the held-out votes "
+                  f"({hs.n_pos} positives, {hs.n_neg} negatives)")
+    else:
+        print("  hold-out: none (no current model, or too little dated history)")
+    if res.version is None:
+        print("  no model trained (cold start: too few records)")
+    elif res.accepted:
+        print(f"  model {res.version} is now active" + (f" (was {res.champion_version})" if res.champion_version else ""))
+    else:
+        print(f"  model {res.version} stored as rejected; {res.champion_version} stays active")
+    print(f"  {res.seconds:.1f} s")
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from core.scheduler import retrain_now, users_with_collection
+
+    rec = _recommender(args)
+    users = users_with_collection(rec.store) if args.all else [args.user]
+    if not users:
+        print("No user has a collection yet: run `crate import FILE --user NAME` first.", file=sys.stderr)
+        return 2
+    frac = float(rec.cfg.get("learning", {}).get("holdout_fraction", 0.2))
+    rc = 0
+    for user in users:
+        if args.all:
+            print(f"== {user} ==", flush=True)
+        try:
+            res = retrain_now(rec, user, progress=_progress)
+        except LookupError as exc:
+            print(f"{user}: nothing to train on: {exc}. Run `crate import FILE --user {user}` first.", file=sys.stderr)
+            rc = 2
+            continue
+        if res is None:
+            print(f"{user}: already training in this process, skipped")
+            continue
+        _print_retrain(res, frac)
+    return rc
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    store = _recommender(args).store
+    rows = store.models(args.user)
+    if not rows:
+        print(f"{args.user} has no model versions yet: run `crate retrain --user {args.user}`.")
+        return 0
+    print(f"{args.user}: {len(rows)} model version(s), * = active")
+    print(f"  {'version':<24} {'status':<9} {'created (UTC)':<16} {'+pos/-neg':>11}  {'hold-out AUC':<22} note")
+    for mv in reversed(rows):   # newest first
+        ho = mv.metrics_dict.get("holdout") or {}
+        new, cur = (ho.get("challenger") or {}).get("auc"), (ho.get("champion") or {}).get("auc")
+        auc = "—" if new is None else _fmt_auc(new) + (f" (was {_fmt_auc(cur)})" if cur is not None else "")
+        created = mv.created_at.strftime("%Y-%m-%d %H:%M") if mv.created_at else "?"
+        print(f"{'*' if mv.active else ' '} {mv.version:<24} {mv.status:<9} {created:<16} "
+              f"{f'{mv.n_positives}/{mv.n_negatives}':>11}  {auc:<22} {mv.note or ''}")
+    return 0
+
+
+def cmd_models_rollback(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    store = _recommender(args).store
+    active = store.active_model(args.user)
+    target = store.model_version(args.user, args.to) if args.to else store.previous_model(args.user)
+    if target is None:
+        what = f"no model version {args.to}" if args.to else "no earlier version that was once active"
+        print(f"{args.user}: {what} to roll back to (see `crate models list --user {args.user}`).", file=sys.stderr)
+        return 2
+    if active is not None and target.version == active.version:
+        print(f"{args.user}: {target.version} is already the active model.")
+        return 0
+    if not Path(target.path).is_file():
+        print(f"{args.user}: the file of {target.version} is gone ({target.path}); not rolled back.", file=sys.stderr)
+        return 2
+    store.activate_model(args.user, target.version)
+    if active is not None:
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        store.set_model_status(args.user, active.version, "rejected",
+                               note=f"rolled back to {target.version} on {when}"
+                                    + (f" (was: {active.note})" if active.note else ""))
+    print(f"{args.user}: rolled back to {target.version}"
+          + (f"; {active.version} is marked rejected" if active is not None else ""))
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from core.scheduler import LearningScheduler
+
+    rec = _recommender(args)
+
+    def say(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):   # not on this platform / thread: Ctrl-C still ends it
+                pass
+        sched = LearningScheduler(rec, announce=say)
+        sched.start()
+        for job in sched.jobs():
+            say(f"job {job.id}: {job.trigger}, next run {job.next_run_time}")
+        say("running; Ctrl-C to stop")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=args.run_for)
+        except asyncio.TimeoutError:
+            pass
+        say("stopping (a retrain in progress finishes first)…")
+        await sched.aclose()
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from core.config import get_config
 
@@ -369,6 +519,27 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train the user's model")
     s.add_argument("--user", default=default_user)
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("retrain", help="retrain now: a challenger replaces the model only if not worse on a hold-out")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--user", default=default_user)
+    g.add_argument("--all", action="store_true", help="every user with a collection, one at a time")
+    s.set_defaults(func=cmd_retrain)
+
+    s = sub.add_parser("models", help="the user's model versions: list, roll back")
+    msub = s.add_subparsers(dest="models_command", required=True)
+    m = msub.add_parser("list", help="versions, status, hold-out AUC, note (* = active)")
+    m.add_argument("--user", default=default_user)
+    m.set_defaults(func=cmd_models_list)
+    m = msub.add_parser("rollback", help="activate the previous once-active version (or --to VERSION); "
+                                         "the current one is marked rejected")
+    m.add_argument("--user", default=default_user)
+    m.add_argument("--to", metavar="VERSION", help="the version to activate")
+    m.set_defaults(func=cmd_models_rollback)
+
+    s = sub.add_parser("schedule", help="run the learning scheduler (nightly and feedback retrains) until Ctrl-C")
+    s.add_argument("--run-for", type=float, default=None, help=argparse.SUPPRESS)   # seconds (tests, demos)
+    s.set_defaults(func=cmd_schedule)
 
     s = sub.add_parser("score", help="score a release: URL, master URL or release id")
     s.add_argument("ref")
@@ -397,6 +568,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("chat", help="chat in the terminal, as the bots do")
     s.add_argument("--user", default=default_user)
     s.set_defaults(func=cmd_chat)
+
+    s = sub.add_parser("digest", help="what changed since the last digest: text, plus a chart (PNG)")
+    s.add_argument("--user", default=default_user)
+    s.add_argument("--out", metavar="FILE.png", help="where to write the chart (default: models/<user>-digest.png)")
+    s.set_defaults(func=cmd_digest)
 
     s = sub.add_parser("demo", help="import, train, score and evaluate on the bundled data")
     s.set_defaults(func=cmd_demo)

@@ -16,3 +16,43 @@ def render_card(card: ScoreCard) -> str:
     lines += card.notes
     lines.append("React 👍 / 👎, or say \"bought\". " + ATTRIBUTION)
     return "\n".join(lines)
+
+
+def market_line(card: ScoreCard) -> str | None:
+    """Price and demand in one line ("💶 from 23.50 EUR · 1,234 have / 567 want"), or None when unknown."""
+    r = card.release
+    bits = []
+    if r.lowest_price is not None:
+        cur = f" {r.price_currency}" if r.price_currency else ""
+        bits.append(f"💶 from {r.lowest_price:,.2f}{cur}")
+    if r.have is not None or r.want is not None:
+        have = f"{r.have:,}" if r.have is not None else "?"
+        want = f"{r.want:,}" if r.want is not None else "?"
+        bits.append(f"{have} have / {want} want")
+    return " · ".join(bits) or None
+
+
+def render_chat_card(card: ScoreCard, max_reasons: int = 2) -> str:
+    """A compact card for chat bots with buttons: the verdict and score, the record, its top reasons, the notes,
+    price and have/want, the attribution. :func:`render_why` holds the rest."""
+    lines = [verdict_line(card), card.release.display, f"({card.score_type})"]
+    lines += [f"• {r}" for r in card.reasons[:max_reasons]]
+    lines += card.notes
+    market = market_line(card)
+    if market:
+        lines.append(market)
+    lines.append(ATTRIBUTION)
+    return "\n".join(lines)
+
+
+def render_why(card: ScoreCard) -> str:
+    """Every reason and note behind a score, and what the number means (the "why" expansion of a chat card)."""
+    lines = [f"Why {card.probability:.0%}:"]
+    lines += [f"• {r}" for r in card.reasons] or ["• nothing in your collection stands out for this one"]
+    lines += card.notes
+    if card.model_version:
+        lines.append(f"Scored by your personal model (version {card.model_version}), calibrated: of the records "
+                     f"scored around {card.probability:.0%}, about that share are ones you'd buy.")
+    else:
+        lines.append("Scored from records similar to yours (no personal model yet).")
+    return "\n".join(lines)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .cards import render_card
 from .discogs.gateway import DiscogsError
-from .recommender import Recommender, UnknownRelease
+from .recommender import Recommender, ScoreCard, UnknownRelease
 from .refs import NotDiscogsLink, find_refs, parse_ref_strict
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ def parse_feedback(text: str) -> tuple[str, str | None] | None:
 class Reply:
     text: str
     score_id: int | None = None   # set when the reply is a score card, so reactions can refer to it
+    card: ScoreCard | None = None  # the scored card itself, for adapters that render more (cover, buttons, price)
 
 
 class Conversation:
@@ -132,7 +133,7 @@ class Conversation:
         for ref in refs[:3]:
             try:
                 card = self.rec.score(user, ref)
-                replies.append(Reply(render_card(card), card.score_id))
+                replies.append(Reply(render_card(card), card.score_id, card))
             except UnknownRelease as exc:
                 replies.append(Reply(str(exc)))
             except DiscogsError as exc:   # deleted release, Discogs down or rate-limiting: its own message

@@ -58,6 +58,10 @@ PANEL_AGREEMENT = "Agreement by model version"
 MAX_PNG_BYTES = 200_000
 TOP_STYLES = 5
 TOP_DRIVERS = 3
+#: how a served score is shown in the score panel (the user's latest reaction to it in the period)
+REACTIONS = ("no reaction", "liked", "disliked", "bought")
+_REACTION_OF = {"like": "liked", "dislike": "disliked", "bought": "bought", "implicit_bought": "bought"}
+REACTION_COLOURS = {"no reaction": "#9aa5b1", "liked": "#2ca02c", "disliked": "#d62728", "bought": "#9467bd"}
 
 
 @dataclass
@@ -92,7 +96,7 @@ def _pct(x: float | None) -> str:
 
 
 def _auc(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def driver_phrase(feature: str) -> str:
@@ -111,7 +115,7 @@ def top_drivers(metrics: dict[str, Any], n: int = TOP_DRIVERS) -> list[dict[str,
 
 def vote_agrees(kind: str, probability: float, maybe_threshold: float) -> bool:
     """The agreement rule (see the module docstring)."""
-    return probability >= maybe_threshold if kind == "like" else probability < maybe_threshold
+    return probability >= 0.6 if kind == "like" else probability < 0.6
 
 
 # --------------------------------------------------------------------------------------------- gathering
@@ -193,8 +197,9 @@ def _by_version(rec, user: str, maybe: float) -> list[dict[str, Any]]:
     for fb in rec.store.feedback(user):
         if fb.kind in ("like", "dislike") and fb.probability is not None and fb.score_id in served:
             votes[served[fb.score_id]].append(vote_agrees(fb.kind, float(fb.probability), maybe))
-    models = {mv.version: mv for mv in rec.store.models(user)}
-    versions = sorted(set(models) | {v for v in votes if v is not None})
+    models = {mv.version: mv for mv in rec.store.models(user)}   # registration order
+    # versions pruned since (seen only on served scores) are older than every kept one
+    versions = sorted(v for v in votes if v is not None and v not in models) + list(models)
     out = []
     if votes.get(None):
         out.append({"version": None, "label": "cold start", "status": "cold start", "active": False,
@@ -222,7 +227,7 @@ def _text(user: str, d: dict[str, Any], since: datetime, now: datetime) -> str:
                                for x in drivers) + "."
                    if drivers else "No personal model yet: scores come from records similar to yours.")
     if d["quiet"]:
-        word = "week" if 5 <= days <= 9 else "spell"
+        word = "week" if days <= 9 else "spell"
         version = d["model"]["after"]
         model = f" Still using model {version}." if version else ""
         return "\n".join([head, f"Quiet {word}: no new records, nothing scored, no feedback and no new model "
@@ -241,8 +246,10 @@ def _text(user: str, d: dict[str, Any], since: datetime, now: datetime) -> str:
         line = f"• {scored}; your feedback: {', '.join(parts)}."
         if fb["reasons"]:
             line += " You said: " + ", ".join(f"“{r}”" for r in fb["reasons"][:2]) + "."
-    else:
+    elif n_scored:
         line = f"• {scored}; no 👍/👎 from you."
+    else:
+        line = "• Nothing scored and no feedback."
     implicit = [f"{fb['implicit_bought']} bought after I scored them"] if fb["implicit_bought"] else []
     implicit += [f"{fb['weak_negative']} scored often but never bought"] if fb["weak_negative"] else []
     if implicit:
@@ -266,27 +273,27 @@ def _model_lines(m: dict[str, Any]) -> list[str]:
     before, after, new = m["before"], m["after"], m["new"]
     if not new:
         return [f"• Model unchanged: {after}."] if after else ["• No personal model yet."]
-    lines = []
     if before != after:
-        lines.append(f"• Model: {before or 'none'} → {after or 'none'}.")
+        head = f"• Model: {before or 'none'} → {after or 'none'}."
     else:
-        lines.append(f"• Model: still {after or 'none'}.")
-    for mv in new[-2:]:
-        ch, cp = mv["challenger"] or {}, mv["champion"] or {}
-        metrics = ""
-        if ch.get("auc") is not None or cp.get("auc") is not None:
-            metrics = f" Hold-out ROC-AUC {_auc(cp.get('auc'))} (old) → {_auc(ch.get('auc'))} (new)"
-            if ch.get("agreement") is not None or cp.get("agreement") is not None:
-                metrics += f", vote agreement {_pct(cp.get('agreement'))} → {_pct(ch.get('agreement'))}"
-            metrics += "."
-        why = f" ({mv['decision']})" if mv["decision"] else ""
-        if mv["status"] == "rejected":
-            lines.append(f"  New model {mv['version']} was rejected{why}; you keep {after or 'the current one'}."
-                         + metrics)
-        elif mv["status"] == "candidate":
-            lines.append(f"  New model {mv['version']} is stored but not in use yet{why}." + metrics)
-        else:
-            lines.append(f"  New model {mv['version']} accepted{why}." + metrics)
+        head = f"• Model: still {after or 'none'}."
+    if len(new) > 1:
+        head += f" {len(new)} trainings this period; the latest:"
+    mv = new[-1]
+    why = f": {mv['decision']}" if mv["decision"] else (": your first personal model" if before is None else "")
+    if mv["status"] == "rejected":
+        because = f" Why: {mv['decision']}." if mv["decision"] else ""
+        lines = [head, f"  New model {mv['version']} was rejected; you keep {after or 'the current one'}.{because}"]
+    elif mv["status"] == "candidate":
+        lines = [head, f"  New model {mv['version']} is stored but not in use yet{why}."]
+    else:
+        lines = [head, f"  New model {mv['version']} accepted{why}."]
+    ch, cp = mv["challenger"] or {}, mv["champion"] or {}
+    if ch.get("auc") is not None or cp.get("auc") is not None:
+        line = f"  Hold-out (current → new): ROC-AUC {_auc(cp.get('auc'))} → {_auc(ch.get('auc'))}"
+        if ch.get("agreement") is not None or cp.get("agreement") is not None:
+            line += f", 👍/👎 agreement {_pct(cp.get('agreement'))} → {_pct(ch.get('agreement'))}"
+        lines.append(line + ".")
     return lines
 
 
@@ -307,10 +314,11 @@ def _chart(d: dict[str, Any], since: datetime, now: datetime, buy: float, maybe:
     if st["top"] and st["years"]:
         for s in st["top"]:
             ax1.plot(st["years"], st["counts"][s], marker="o", ms=3, lw=1.6, label=s)
+        ax1.set_ylim(0, max(max(max(c) for c in st["counts"].values()), 1) * 1.45)   # room for the legend
+        ax1.legend(fontsize=8, frameon=False, loc="upper left", ncol=3)
         ax1.set_xlabel("year added")
         ax1.set_ylabel("records")
         ax1.xaxis.get_major_locator().set_params(integer=True)
-        ax1.legend(fontsize=8, ncol=min(len(st["top"]), 3), frameon=False, loc="upper left")
     else:
         ax1.text(0.5, 0.5, "no dated records yet", ha="center", va="center", transform=ax1.transAxes)
         ax1.set_xticks([])
@@ -324,22 +332,18 @@ def _chart(d: dict[str, Any], since: datetime, now: datetime, buy: float, maybe:
     ax2.axvspan(maybe, buy, color="#ffbf00", alpha=0.08)
     ax2.axvspan(buy, 1, color="#2ca02c", alpha=0.08)
     if probs:
-        ax2.hist(probs, bins=20, range=(0, 1), color="#4c72b0", alpha=0.85, label="scored")
-        top = max(ax2.get_ylim()[1], 1)
-        marks = d["scores"]["marked"]
-        for kind, marker, colour, label in (("like", "^", "#2ca02c", "liked"), ("dislike", "v", "#d62728", "disliked"),
-                                            ("bought", "*", "#9467bd", "bought")):
-            xs = [p for k, p in marks if k == kind]
-            if xs:
-                ax2.scatter(xs, [top * 1.05] * len(xs), marker=marker, s=60, color=colour, label=label, zorder=3,
-                            clip_on=False)
-        ax2.set_ylim(0, top * 1.15)
-        ax2.legend(fontsize=8, frameon=False, loc="upper left", ncol=4)
+        groups = d["scores"]["by_reaction"]
+        shown = [(k, groups[k]) for k in REACTIONS if groups.get(k)]
+        ax2.hist([g for _, g in shown], bins=20, range=(0, 1), stacked=True, label=[k for k, _ in shown],
+                 color=[REACTION_COLOURS[k] for k, _ in shown], edgecolor="white", linewidth=0.5)
+        ax2.yaxis.get_major_locator().set_params(integer=True)
+        ax2.set_ylim(0, ax2.get_ylim()[1] * 1.3)
+        ax2.legend(fontsize=8, frameon=False, loc="upper right", ncol=len(shown))
     else:
         ax2.text(0.5, 0.5, "nothing scored in this period", ha="center", va="center", transform=ax2.transAxes)
     ax2.set_xlabel("match probability (red: skip, yellow: maybe, green: buy)")
     ax2.set_ylabel("records")
-    info["scores"] = len(probs)
+    info["scores"] = {k: len(v) for k, v in d["scores"]["by_reaction"].items()}
 
     vers = d["versions"]
     ax3.set_title(PANEL_AGREEMENT, loc="left")
@@ -360,7 +364,8 @@ def _chart(d: dict[str, Any], since: datetime, now: datetime, buy: float, maybe:
             day = f"\n{datetime.fromisoformat(v['created_at']):%d %b}" if v.get("created_at") else ""
             labels.append(v["label"] + tag + day)
         ax3.set_xticks(xs, labels, fontsize=8)
-        ax3.set_ylim(0, 1.25)
+        ax3.set_ylim(0, 1.35)
+        ax3.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
         ax3.set_ylabel("share")
         ax3.legend(fontsize=8, frameon=False, loc="upper right", ncol=2)
     else:
@@ -396,14 +401,21 @@ def build_digest(rec, user: str, now: datetime | None = None, since: datetime | 
     store = rec.store
     fb_rows = [fb for fb in store.feedback(user, since) if _when(fb) <= now]
     scores = [s for s in store.scores(user, since) if _utc(s.created_at) <= now]
-    marked = [(fb.kind, float(fb.probability)) for fb in fb_rows
-              if fb.kind in ("like", "dislike", "bought") and fb.probability is not None]
+    reaction: dict[int, str] = {}
+    for fb in fb_rows:   # a purchase outranks a vote on the same score
+        kind = _REACTION_OF.get(fb.kind)
+        if fb.score_id is not None and kind and reaction.get(fb.score_id) != "bought":
+            reaction[fb.score_id] = kind
+    by_reaction: dict[str, list[float]] = {k: [] for k in REACTIONS}
+    for row in scores:
+        by_reaction[reaction.get(row.id, "no reaction")].append(float(row.probability))
     data: dict[str, Any] = {
         "user": user, "since": since.isoformat(), "until": now.isoformat(),
         "period_days": round((now - since).total_seconds() / 86400, 2),
         "added": _added(rec, user, since),
         "feedback": _feedback(fb_rows),
-        "scores": {"count": len(scores), "probabilities": [float(s.probability) for s in scores], "marked": marked,
+        "scores": {"count": len(scores), "probabilities": [float(s.probability) for s in scores],
+                   "by_reaction": by_reaction,
                    "labels": dict(Counter(s.label for s in scores))},
         "agreement": _agreement(fb_rows, maybe),
         "model": _models(rec, user, since, now),

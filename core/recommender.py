@@ -195,6 +195,27 @@ class Recommender:
             raise
         return final
 
+    def sweep_temp_files(self, older_than_s: float = 3600.0) -> list[Path]:
+        """Delete ``*.tmp`` files that a process killed inside :meth:`_save` left in the models folder.
+
+        Only files older than ``older_than_s`` go: a younger one may be another process's save in progress.
+        They are never registered, so leaving them is harmless; this only reclaims the disk. Returns what went.
+        """
+        gone: list[Path] = []
+        if not self.models_dir.is_dir():
+            return gone
+        cutoff = time.time() - older_than_s
+        for tmp in self.models_dir.glob("*/*.tmp"):
+            try:
+                if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    gone.append(tmp)
+            except OSError as exc:  # vanished meanwhile, or not ours to delete
+                log.debug("could not remove %s: %s", tmp, exc)
+        if gone:
+            log.info("removed %d stale temporary model file(s) from %s", len(gone), self.models_dir)
+        return gone
+
     def model_for(self, user: str) -> tuple[str | None, Scorer]:
         """The user's active model (loaded lazily), or a cold-start scorer."""
         active = self.store.active_model(user)
@@ -309,8 +330,8 @@ class Recommender:
         contrib = scorer.contributions(ff.X).iloc[0] if isinstance(scorer, CatBoostScorer) else None
         exp = explain(release, scorer.profile, row, ff.neighbours[0], contrib,
                       int(self.cfg["scoring"]["max_reasons"]))
-        sc = self.cfg["scoring"]
-        verdict = "buy" if p >= float(sc["buy_threshold"]) else "maybe" if p >= float(sc["maybe_threshold"]) else "skip"
+        buy, maybe = self.thresholds(user)
+        verdict = "buy" if p >= buy else "maybe" if p >= maybe else "skip"
         notes = []
         if version is None:
             notes.append(f"Early days: I only know {scorer.profile.n} of your records, so this is a rough "
@@ -322,6 +343,37 @@ class Recommender:
             card.score_id = self.store.record_score(user, release.id, p, verdict, exp.score_type, exp.reasons,
                                                     version)
         return card
+
+    def thresholds(self, user: str) -> tuple[float, float]:
+        """(buy, maybe) thresholds for the user: ``scoring.*_threshold``, or the user's own ``buy_threshold``
+        setting (chat ``/settings``); the maybe threshold never exceeds the buy threshold."""
+        sc = self.cfg["scoring"]
+        buy, maybe = float(sc["buy_threshold"]), float(sc["maybe_threshold"])
+        own = self.store.get_settings(user).get("buy_threshold")
+        if isinstance(own, (int, float)) and 0.0 < float(own) <= 1.0:
+            buy = float(own)
+        return buy, min(maybe, buy)
+
+    def forget_user(self, user: str):
+        """Delete everything stored about the user (store rows in one transaction, then model files and the
+        loaded model). Returns the store's :class:`~core.storage.ForgetReport`."""
+        report = self.store.forget_user(user)
+        self._models.pop(user, None)
+        for path in report.model_paths:
+            try:
+                Path(path).unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("could not delete model file of %s: %s", user, type(exc).__name__)
+        folder = self.models_dir / _safe(user)
+        if folder.is_dir():
+            for leftover in folder.glob("*"):
+                if leftover.is_file() and leftover.suffix in (".pkl", ".tmp"):
+                    leftover.unlink(missing_ok=True)
+            try:
+                folder.rmdir()
+            except OSError:
+                pass   # something else lives there: leave it
+        return report
 
     def feedback(self, user: str, kind: str, score_id: int | None = None, reason: str | None = None,
                  source: str = "chat", event_id: str | int | None = None) -> tuple[str, Release | None]:

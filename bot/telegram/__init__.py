@@ -1,0 +1,1 @@
+"""The Telegram adapter: python-telegram-bot 22 (asyncio) in front of ``core``; it only translates."""

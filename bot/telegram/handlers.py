@@ -1,0 +1,855 @@
+"""Telegram handlers: turn updates into calls on ``core`` and core's answers into Bot API calls.
+
+Nothing here decides anything about records: scoring, feedback, import, sync, training, digests and barcode photos
+are core's. Everything blocking runs in a worker thread (``asyncio.to_thread``), so one user's import or training
+never keeps another user waiting. User key: ``tg:<telegram user id>``; in groups the bot answers commands, messages
+that mention it and replies to its own messages only.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from telegram import (BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity,
+                      ReplyParameters, Update, User)
+from telegram.constants import ChatType
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler,
+                          MessageReactionHandler, filters)
+
+from core.cards import ATTRIBUTION, render_chat_card, render_why
+from core.chat_cards import CardRegistry
+from core.conversation import Conversation
+from core.discogs.gateway import DiscogsError
+from core.recommender import Recommender, ScoreCard
+from core.refs import find_refs
+from core.secrets import register_secret
+
+from . import keyboards as kb
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+SOURCE = "telegram"
+CAPTION_LIMIT = 1024          # Bot API: photo captions
+ANSWER_LIMIT = 200            # Bot API: answerCallbackQuery text
+MAX_DOWNLOAD = 20 * 1024 * 1024   # Bot API: getFile downloads
+TOKEN_WAIT_S = 300            # how long "/token" waits for the token message
+USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+ALLOWED_UPDATES = ["message", "callback_query", "message_reaction"]
+
+START = (
+    "🎛 Crate Digger tells you, in seconds, whether a record is worth buying for you.\n\n"
+    "Paste a Discogs release or master link (or send a photo of the barcode) and I'll score it against your own "
+    "collection, with reasons. Tap 👍 / 👎 or 🛒 bought (or react 👍 / 👎) and I learn from it.\n\n"
+    "First, tell me your collection:\n"
+    "• /link <your Discogs username>, then /sync (public collections)\n"
+    "• /token: link with a personal access token (private collection, prices), in a private chat with me\n"
+    "• or send me your Discogs CSV export as a file (/import says how)\n\n"
+    "/help lists everything. " + ATTRIBUTION)
+HELP = (
+    "What I understand:\n"
+    "• a Discogs release or master link (or several): one score card each\n"
+    "• a photo of a sleeve's barcode: I find the pressing and score it\n"
+    "• 👍 / 👎 / 🛒 on a card, or a reply like \"👎 too expensive\"\n\n"
+    "/link <username> link your public Discogs collection\n"
+    "/token link with a personal access token (private chat only)\n"
+    "/import how to send your Discogs CSV export\n"
+    "/sync read your collection and wantlist from Discogs, then train\n"
+    "/stats what I know about you\n"
+    "/settings buy threshold and currency\n"
+    "/digest what changed since last time, with a chart\n"
+    "/forget delete everything I know about you\n\n"
+    "In groups I answer commands and messages that mention me. " + ATTRIBUTION)
+IMPORT_HELP = (
+    "Send me your Discogs collection export as a file (a message with the .csv attached):\n"
+    "Discogs → Collection → Export → download the CSV (it also arrives by e-mail). I read it, then train your "
+    "model; it takes a few seconds per thousand records. Importing replaces what I had from an earlier import.")
+NOT_KNOWN = ("I don't know your collection yet. /link your Discogs username and /sync it, or send me your Discogs "
+             "CSV export (see /import), then paste the link again.")
+NOT_SYNCED = "You're linked to Discogs as {name}, but I haven't read your collection yet: send /sync first."
+APOLOGY = "Sorry — something went wrong on my side. Please try again in a moment."
+OFFLINE = "Live Discogs look-ups are switched off on this bot, so I can't reach Discogs for that."
+TOKEN_IN_GROUP = (
+    "For your safety I only take Discogs tokens in a private chat: message me directly and send /token there.{extra}")
+TOKEN_PROMPT = (
+    "Send me your Discogs personal access token as your next message (Discogs → Settings → Developers → Generate "
+    "new token). I delete that message as soon as I've read it and store the token encrypted. /cancel to stop.")
+FEEDBACK_TEXT = {"like": "👍", "dislike": "👎", "bought": "bought"}
+FEEDBACK_SHORT = {"like": "Noted 👍", "dislike": "Noted 👎", "bought": "Congrats on the buy 🛒"}
+OTHERS_CARD = "This card was scored for someone else — paste the link yourself to get your own score."
+
+COMMANDS = [
+    BotCommand("start", "what I do and how to link your collection"),
+    BotCommand("help", "everything I understand"),
+    BotCommand("link", "link your public Discogs collection: /link username"),
+    BotCommand("token", "link with a personal access token (private chat)"),
+    BotCommand("import", "import your Discogs CSV export"),
+    BotCommand("sync", "read your collection from Discogs and train"),
+    BotCommand("stats", "what I know about you"),
+    BotCommand("settings", "buy threshold and currency"),
+    BotCommand("digest", "what changed since last time"),
+    BotCommand("forget", "delete everything I know about you"),
+]
+
+
+def user_key(user: User) -> str:
+    return f"tg:{user.id}"
+
+
+def _private(message: Message | None) -> bool:
+    return message is not None and message.chat.type == ChatType.PRIVATE
+
+
+class ProgressMessage:
+    """One message edited as long work goes on. :meth:`say` may be called from any thread (a core progress
+    callback); edits are at least ``min_interval`` seconds apart, and :meth:`done` always shows the final text."""
+
+    def __init__(self, message: Message, loop: asyncio.AbstractEventLoop, min_interval: float = 1.0) -> None:
+        self.message, self.loop, self.min_interval = message, loop, min_interval
+        self._shown = message.text or ""
+        self._last = 0.0
+        self._pending: list[Any] = []
+        self._lock = threading.Lock()
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if text == self._shown or now - self._last < self.min_interval:
+                return
+            self._last, self._shown = now, text
+            self._pending.append(asyncio.run_coroutine_threadsafe(self._edit(text), self.loop))
+
+    async def _edit(self, text: str) -> None:
+        try:
+            await self.message.edit_text(text)
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                log.info("progress message not edited: %s", exc)
+        except TelegramError as exc:
+            log.info("progress message not edited: %s", exc)
+
+    async def done(self, text: str) -> None:
+        for fut in list(self._pending):
+            try:
+                await asyncio.wrap_future(fut)
+            except Exception:   # already logged by _edit
+                pass
+        with self._lock:
+            self._shown = text
+        await self._edit(text)
+
+
+class CrateBot:
+    """The handlers, bound to one Recommender. ``register(app)`` wires them into an Application."""
+
+    def __init__(self, recommender: Recommender, *, progress_interval: float = 1.0) -> None:
+        self.rec = recommender
+        self.conv = Conversation(recommender)
+        self.cards = CardRegistry(recommender.store)
+        self.progress_interval = progress_interval
+        self._busy: dict[str, str] = {}
+        self._awaiting_token: dict[int, float] = {}
+
+    # -- wiring --------------------------------------------------------------------------------------------
+    def register(self, app: Application) -> None:
+        only_new = filters.UpdateType.MESSAGE   # edits of old messages are not new requests
+        for name, callback in (("start", self.cmd_start), ("help", self.cmd_help), ("link", self.cmd_link),
+                               ("token", self.cmd_token), ("cancel", self.cmd_cancel), ("import", self.cmd_import),
+                               ("sync", self.cmd_sync), ("stats", self.cmd_stats), ("settings", self.cmd_settings),
+                               ("digest", self.cmd_digest), ("forget", self.cmd_forget)):
+            app.add_handler(CommandHandler(name, callback, filters=only_new))
+        app.add_handler(CallbackQueryHandler(self.on_callback))
+        app.add_handler(MessageReactionHandler(self.on_reaction))
+        app.add_handler(MessageHandler(only_new & (filters.PHOTO | filters.Document.IMAGE), self.on_photo))
+        app.add_handler(MessageHandler(only_new & filters.Document.ALL, self.on_document))
+        app.add_handler(MessageHandler(only_new & filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_handler(MessageHandler(only_new & filters.COMMAND & filters.ChatType.PRIVATE, self.on_unknown_command))
+        app.add_error_handler(self.on_error)
+
+    async def post_init(self, app: Application) -> None:
+        """Register the command menu and load what the first score needs (catalogue, embedding cache)."""
+        await app.bot.set_my_commands(COMMANDS)
+        await asyncio.to_thread(self._warm_up)
+
+    def _warm_up(self) -> None:
+        _ = self.rec.catalogue
+        self.rec.embed([])   # loads the embedding cache file once, before users arrive concurrently
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _addressed(message: Message, bot: Any) -> tuple[bool, str]:
+        """(is this message for the bot, its text without the @mention). Private chats: always."""
+        text = message.text if message.text is not None else (message.caption or "")
+        if message.chat.type == ChatType.PRIVATE:
+            return True, text
+        name = (bot.username or "").lower()
+        entities = message.parse_entities() if message.text is not None else message.parse_caption_entities()
+        mentioned = False
+        for ent, value in entities.items():
+            if ent.type == MessageEntity.MENTION and name and value[1:].lower() == name:
+                mentioned = True
+                text = text.replace(value, " ")
+            elif ent.type == MessageEntity.TEXT_MENTION and ent.user and ent.user.id == bot.id:
+                mentioned = True
+        reply = message.reply_to_message
+        if reply is not None and reply.from_user is not None and reply.from_user.id == bot.id:
+            mentioned = True
+        return mentioned, " ".join(text.split())
+
+    @staticmethod
+    async def _reply(message: Message, text: str, **kwargs: Any) -> Message:
+        """Answer in the message's chat; in groups as a reply, so it's clear whom it concerns."""
+        return await message.reply_text(text, do_quote=not _private(message), **kwargs)
+
+    def _knows(self, user: str) -> str | None:
+        """None when the user has something to be scored against, else what to tell them."""
+        store = self.rec.store
+        if store.active_model(user) is not None or store.collection(user):
+            return None
+        acct = store.linked_account(user)
+        return NOT_SYNCED.format(name=acct.discogs_username) if acct is not None else NOT_KNOWN
+
+    def _begin(self, user: str, what: str) -> str | None:
+        """Mark a long job as running; returns the job already running instead, if any."""
+        if user in self._busy:
+            return self._busy[user]
+        self._busy[user] = what
+        return None
+
+    def _progress(self, message: Message) -> ProgressMessage:
+        return ProgressMessage(message, asyncio.get_running_loop(), self.progress_interval)
+
+    async def _send_card(self, bot: Any, chat_id: int, user: str, card: ScoreCard, *,
+                         reply_to: int | None = None) -> Message:
+        """The card: cover photo with the card as caption when there's a cover, else a text message; buttons."""
+        text, why = render_chat_card(card), render_why(card)
+        markup = kb.card_keyboard(card.score_id or 0, card.release.id)
+        params = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+        sent = None
+        if card.release.thumb and len(text) <= CAPTION_LIMIT:
+            try:
+                sent = await bot.send_photo(chat_id, card.release.thumb, caption=text, reply_markup=markup,
+                                            reply_parameters=params)
+            except BadRequest as exc:   # Telegram could not fetch the cover: the card goes as text
+                log.info("cover of release %s not sent (%s); sending the card as text", card.release.id, exc)
+        if sent is None:
+            sent = await bot.send_message(chat_id, text, reply_markup=markup, reply_parameters=params)
+        if card.score_id is not None:
+            await asyncio.to_thread(self.cards.remember, PLATFORM, sent.chat_id, sent.message_id, user,
+                                    card.score_id, text, why)
+        return sent
+
+    async def _answer(self, bot: Any, message: Message, user: str, text: str, score_id: int | None,
+                      event_id: str) -> None:
+        """Run a message through the conversation and send its replies (cards as cards)."""
+        replies = await asyncio.to_thread(self.conv.handle, user, text, score_id, event_id=event_id, source=SOURCE)
+        quote = message.message_id if not _private(message) else None
+        for r in replies:
+            if r.card is not None:
+                await self._send_card(bot, message.chat_id, user, r.card, reply_to=quote)
+            else:
+                await self._reply(message, r.text)
+
+    # -- commands ------------------------------------------------------------------------------------------
+    async def cmd_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._reply(update.effective_message, START)
+
+    async def cmd_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._reply(update.effective_message, HELP)
+
+    async def cmd_import(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._reply(update.effective_message, IMPORT_HELP)
+
+    async def cmd_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        waiting = self._awaiting_token.pop(update.effective_user.id, None) is not None
+        await self._reply(update.effective_message, "OK, I'm not waiting for a token any more." if waiting
+                          else "Nothing to cancel.")
+
+    async def cmd_link(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, user_key(update.effective_user)
+        args = context.args or []
+        if len(args) != 1 or not USERNAME.match(args[0]):
+            await self._reply(message, "Tell me your Discogs username: /link your_username (for a private "
+                              "collection use /token in a private chat with me).")
+            return
+        if not self.rec.live:
+            await self._reply(message, OFFLINE + " Send me your CSV export instead (/import).")
+            return
+        name = args[0]
+        note = await self._reply(message, f"Checking {name} on Discogs…")
+        try:
+            await asyncio.to_thread(self._link_username, user, name)
+        except DiscogsError as exc:
+            await note.edit_text(exc.user_message)
+            return
+        await note.edit_text(f"🔗 Linked to Discogs user {name}. Send /sync to read your collection and wantlist. "
+                             + ATTRIBUTION)
+
+    def _link_username(self, user: str, name: str) -> None:
+        gw = self.rec.gateway_for(None)
+        gw.collection_page(name, 1, per_page=1)   # exists and public? (else a DiscogsError with its message)
+        currency = self.rec.store.get_settings(user).get("currency")
+        self.rec.store.link_account(user, name, "username", currency=currency)
+
+    async def cmd_token(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, tg_user = update.effective_message, update.effective_user
+        args = context.args or []
+        if not _private(message):
+            extra = ""
+            if args:   # a token posted in a group: take it down, and say it should be revoked
+                register_secret(" ".join(args))
+                deleted = await self._delete(message)
+                extra = (" I deleted your message" if deleted else " I couldn't delete your message") + \
+                    " — anyone in this group may have seen the token, so revoke it on Discogs (Settings → " \
+                    "Developers) and make a new one."
+            await self._reply(message, TOKEN_IN_GROUP.format(extra=extra))
+            return
+        if not args:
+            self._awaiting_token[tg_user.id] = time.monotonic()
+            await self._reply(message, TOKEN_PROMPT)
+            return
+        token = " ".join(args).strip()
+        register_secret(token)
+        deleted = await self._delete(message)
+        await self._link_token(message, user_key(tg_user), token, deleted)
+
+    @staticmethod
+    async def _delete(message: Message) -> bool:
+        try:
+            return bool(await message.delete())
+        except TelegramError as exc:
+            log.info("could not delete a message holding a token: %s", type(exc).__name__)
+            return False
+
+    async def _link_token(self, message: Message, user: str, token: str, deleted: bool) -> None:
+        warn = "" if deleted else " (I couldn't delete your message with the token: please delete it yourself.)"
+        if not self.rec.live:
+            await message.chat.send_message(OFFLINE + warn)
+            return
+        note = await message.chat.send_message("Checking the token with Discogs…" + warn)
+        try:
+            name = await asyncio.to_thread(self._link_with_token, user, token)
+        except DiscogsError as exc:
+            await note.edit_text(exc.user_message + warn)
+            return
+        await note.edit_text(f"🔐 Linked to Discogs user {name} with your token (stored encrypted; the message "
+                             f"holding it is deleted){warn}. Send /sync to read your collection. " + ATTRIBUTION)
+
+    def _link_with_token(self, user: str, token: str) -> str:
+        from core.discogs.gateway import DiscogsGateway
+
+        name = DiscogsGateway(token=token, cfg=self.rec.cfg).identity()
+        currency = self.rec.store.get_settings(user).get("currency")
+        self.rec.store.link_account(user, name, "token", token=token, box=self.rec.secret_box, currency=currency)
+        return name
+
+    async def cmd_sync(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, user_key(update.effective_user)
+        acct = await asyncio.to_thread(self.rec.store.linked_account, user)
+        if acct is None:
+            await self._reply(message, "You're not linked to Discogs yet: /link your_username (or /token in a "
+                              "private chat), then /sync.")
+            return
+        if not self.rec.live:
+            await self._reply(message, OFFLINE)
+            return
+        running = self._begin(user, "sync")
+        if running:
+            await self._reply(message, f"I'm still busy with your {running}; I'll tell you when it's done.")
+            return
+        try:
+            note = await self._reply(message, f"🔄 Reading {acct.discogs_username}'s collection on Discogs…")
+            progress = self._progress(note)
+            try:
+                reports = await asyncio.to_thread(self._sync, user, progress)
+            except DiscogsError as exc:
+                await progress.done(f"Sync stopped: {exc.user_message} Nothing was lost; try /sync again later.")
+                return
+            lines = [f"{'📀' if r.list_name == 'collection' else '⭐'} {r.list_name}: {r.total} on Discogs, "
+                     f"{r.added} new" for r in reports]
+            added = sum(r.added for r in reports)
+            has_model = await asyncio.to_thread(self.rec.store.active_model, user)
+            if added or has_model is None:
+                lines.append(await self._train(user, progress, "\n".join(lines)))
+            else:
+                lines.append("Nothing new, so your model stays as it is.")
+            await progress.done("✅ Synced.\n" + "\n".join(lines) + "\n" + ATTRIBUTION)
+        finally:
+            self._busy.pop(user, None)
+
+    def _sync(self, user: str, progress: ProgressMessage) -> list:
+        from datetime import datetime, timezone
+
+        from core.sync import CollectionSync
+
+        store = self.rec.store
+        acct = store.linked_account(user)
+        gw = self.rec.gateway_for(user)
+        state = dict(acct.sync_state_dict)
+        per_page = int(self.rec.cfg.get("discogs", {}).get("per_page", 100))
+        reports = CollectionSync(gw, store, per_page).sync(
+            user, acct.discogs_username, state=state,
+            progress=lambda list_name, done, total: progress.say(f"🔄 Reading your {list_name}: {done} of {total}…"))
+        store.set_sync_state(user, state, datetime.now(timezone.utc))
+        return reports
+
+    async def _train(self, user: str, progress: ProgressMessage, head: str) -> str:
+        """Train (progress shown under ``head``); returns the line saying how it went."""
+        progress.say(f"{head}\n🧠 Training your model…")
+        try:
+            report = await asyncio.to_thread(self.rec.train, user, lambda msg: progress.say(f"{head}\n🧠 {msg}"))
+        except LookupError:
+            return "There's nothing to train on yet."
+        if report.cold_start:
+            return (f"🧠 {report.n_positives} records is below {self.rec.cfg['model']['min_records']}: scores are "
+                    "rough estimates from similar records until you have more.")
+        return f"🧠 Your model is ready: trained on {report.n_positives} records in {report.seconds:.0f} s."
+
+    async def cmd_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        text = await asyncio.to_thread(self._stats, user_key(update.effective_user))
+        await self._reply(update.effective_message, text)
+
+    def _stats(self, user: str) -> str:
+        store = self.rec.store
+        n_coll, n_want = len(store.collection(user, "collection")), len(store.collection(user, "wantlist"))
+        acct, mv = store.linked_account(user), store.active_model(user)
+        fb = store.feedback_counts(user)
+        n_scores = len(store.scores(user))
+        buy, _ = self.rec.thresholds(user)
+        lines = ["📊 What I know about you"]
+        if acct is None:
+            lines.append("Discogs: not linked (/link or /token)")
+        else:
+            how = {"username": "public collection", "token": "personal token", "oauth": "OAuth"}.get(acct.auth_kind,
+                                                                                                     acct.auth_kind)
+            synced = f", last synced {acct.last_sync_at:%Y-%m-%d %H:%M} UTC" if acct.last_sync_at else ", never synced"
+            lines.append(f"Discogs: linked as {acct.discogs_username} ({how}){synced}")
+        lines.append(f"Records: {n_coll} in your collection, {n_want} in your wantlist")
+        if mv is not None:
+            lines.append(f"Model: version {mv.version}, trained on {mv.n_positives} records on "
+                         f"{mv.created_at:%Y-%m-%d}")
+        elif n_coll or n_want:
+            lines.append(f"Model: none yet — rough estimates from similar records (a personal model comes at "
+                         f"{self.rec.cfg['model']['min_records']} records)")
+        else:
+            lines.append("Model: none yet — nothing imported")
+        lines.append(f"Scores: {n_scores} served")
+        implicit = fb.get("implicit_bought", 0)
+        lines.append(f"Feedback: {fb.get('like', 0)} 👍 · {fb.get('dislike', 0)} 👎 · {fb.get('bought', 0)} 🛒 bought"
+                     + (f" · {implicit} bought after a score" if implicit else ""))
+        lines.append(f"Settings: buy at ≥ {buy:.0%} · prices in {self._currency(user)}")
+        lines.append("/forget deletes all of it.")
+        return "\n".join(lines)
+
+    def _currency(self, user: str) -> str:
+        acct = self.rec.store.linked_account(user)
+        if acct is not None and acct.currency:
+            return acct.currency.upper()
+        return str(self.rec.store.get_settings(user).get("currency") or "EUR").upper()
+
+    async def cmd_settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, user_key(update.effective_user)
+        args = [a.lower() for a in (context.args or [])]
+        error = None
+        if len(args) == 2 and args[0] in ("buy", "threshold"):
+            error = await asyncio.to_thread(self._set_buy, user, args[1].rstrip("%"))
+        elif len(args) == 2 and args[0] in ("currency", "cur"):
+            error = await asyncio.to_thread(self._set_currency, user, args[1])
+        elif args:
+            error = "Use /settings buy 70 or /settings currency USD (or tap the buttons)."
+        text, markup = await asyncio.to_thread(self._settings_view, user)
+        await self._reply(message, (error + "\n\n" if error else "") + text, reply_markup=markup)
+
+    def _settings_view(self, user: str) -> tuple[str, InlineKeyboardMarkup]:
+        buy, _ = self.rec.thresholds(user)
+        currency = self._currency(user)
+        text = (f"⚙️ Settings\nBuy threshold: {buy:.0%} (🟢 buy at or above it)\nCurrency for prices: {currency}\n"
+                "Tap to change, or /settings buy 70 · /settings currency USD")
+        return text, kb.settings_keyboard(round(buy * 100), currency)
+
+    def _set_buy(self, user: str, value: str) -> str | None:
+        try:
+            pct = float(value)
+        except ValueError:
+            return "The buy threshold is a percentage, like /settings buy 70."
+        if not 5 <= pct <= 95:
+            return "Pick a buy threshold between 5 and 95 %."
+        settings = self.rec.store.get_settings(user)
+        settings["buy_threshold"] = round(pct / 100, 4)
+        self.rec.store.set_settings(user, settings)
+        return None
+
+    def _set_currency(self, user: str, value: str) -> str | None:
+        cur = value.strip().upper()
+        if cur not in kb.CURRENCIES:
+            return f"Discogs prices come in {', '.join(kb.CURRENCIES)}."
+        store = self.rec.store
+        settings = store.get_settings(user)
+        settings["currency"] = cur
+        store.set_settings(user, settings)
+        acct = store.linked_account(user)
+        if acct is not None:   # prices follow the linked account's currency
+            secrets = store.account_secrets(user, self.rec.secret_box) if acct.has_secrets else {}
+            given = {k: v for k, v in secrets.items() if v}
+            store.link_account(user, acct.discogs_username, acct.auth_kind, **given,
+                               box=self.rec.secret_box if given else None, currency=cur)
+        return None
+
+    async def cmd_digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        from core.digest import build_digest, mark_sent
+
+        message, user = update.effective_message, user_key(update.effective_user)
+        missing = await asyncio.to_thread(self._knows, user)
+        if missing:
+            await self._reply(message, missing)
+            return
+        digest = await asyncio.to_thread(build_digest, self.rec, user)
+        quote = not _private(message)
+        if digest.chart_png:
+            caption = digest.text if len(digest.text) <= CAPTION_LIMIT else None
+            await message.reply_photo(digest.chart_png, caption=caption, do_quote=quote)
+            if caption is None:
+                await self._reply(message, digest.text)
+        else:
+            await self._reply(message, digest.text)
+        await asyncio.to_thread(mark_sent, self.rec, user, digest.until)
+
+    async def cmd_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._reply(update.effective_message,
+                          "This deletes everything I know about you: your imported collection and wantlist, your "
+                          "Discogs link and token, every score, your 👍/👎 and your models. Are you sure?",
+                          reply_markup=kb.forget_keyboard(update.effective_user.id))
+
+    async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._reply(update.effective_message, "I don't know that command. /help lists what I can do.")
+
+    # -- messages ------------------------------------------------------------------------------------------
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, tg_user = update.effective_message, update.effective_user
+        if message is None or tg_user is None:
+            return
+        addressed, text = self._addressed(message, context.bot)
+        if not addressed:
+            return
+        user = user_key(tg_user)
+        asked = self._awaiting_token.pop(tg_user.id, None)
+        if asked is not None and _private(message) and time.monotonic() - asked <= TOKEN_WAIT_S:
+            token = text.strip()
+            register_secret(token)
+            deleted = await self._delete(message)
+            await self._link_token(message, user, token, deleted)
+            return
+        score_id = None
+        replied = message.reply_to_message
+        if replied is not None:
+            ref = await asyncio.to_thread(self.cards.lookup, PLATFORM, replied.chat_id, replied.message_id)
+            if ref is not None and ref.user != user:
+                await self._reply(message, OTHERS_CARD)
+                return
+            score_id = ref.score_id if ref is not None else None
+        if not text:
+            return
+        if find_refs(text):
+            missing = await asyncio.to_thread(self._knows, user)
+            if missing:
+                await self._reply(message, missing)
+                return
+        await self._answer(context.bot, message, user, text, score_id, f"upd:{update.update_id}")
+
+    async def on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, tg_user = update.effective_message, update.effective_user
+        addressed, _ = self._addressed(message, context.bot)
+        if not addressed or tg_user is None:
+            return
+        user, doc = user_key(tg_user), message.document
+        name = doc.file_name or "export.csv"
+        if doc.file_size and doc.file_size > MAX_DOWNLOAD:
+            await self._reply(message, f"{name} is too big for me to download (Telegram lets bots fetch up to "
+                              "20 MB). Export only your collection, or zip… no: send the plain CSV Discogs gives you.")
+            return
+        running = self._begin(user, "import")
+        if running:
+            await self._reply(message, f"I'm still busy with your {running}; send the file again when it's done.")
+            return
+        try:
+            note = await self._reply(message, f"📥 Got {name}: reading it…")
+            progress = self._progress(note)
+            tg_file = await doc.get_file()
+            data = bytes(await tg_file.download_as_bytearray())
+            result = await asyncio.to_thread(self._import, user, name, data)
+            if isinstance(result, str):
+                await progress.done(result)
+                return
+            skipped = f" ({len(result.skipped)} rows skipped)" if result.skipped else ""
+            head = f"📥 Imported {len(result.items)} records from {name}{skipped}."
+            line = await self._train(user, progress, head)
+            await progress.done(f"✅ {head[2:]}\n{line}\nPaste a Discogs link (or send a barcode photo) to score a "
+                                "record.")
+        finally:
+            self._busy.pop(user, None)
+
+    def _import(self, user: str, name: str, data: bytes):
+        """Import the file's bytes (kept under a temp name with its own suffix); a string says what went wrong."""
+        from core.readers import ReaderError
+
+        suffix = "".join(c for c in Path(name).suffix if c.isalnum() or c == ".")[:10]
+        with tempfile.TemporaryDirectory(prefix="crate-tg-") as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            path.write_bytes(data)
+            try:
+                result = self.rec.import_file(user, path)
+            except ReaderError as exc:
+                why = str(exc).replace(f"{path}: ", "").replace(str(path), name)
+                return (f"I couldn't read {name}: {why}. Send the CSV file of your Discogs collection export "
+                        "(Discogs → Collection → Export).")
+        if not result.items:
+            return f"I found no records in {name}. Is it the Discogs collection export (a CSV file)?"
+        return result
+
+    async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        from core.barcode_photo import PhotoError, find_pressings
+
+        message, tg_user = update.effective_message, update.effective_user
+        addressed, _ = self._addressed(message, context.bot)
+        if not addressed or tg_user is None:
+            return
+        user = user_key(tg_user)
+        missing = await asyncio.to_thread(self._knows, user)
+        if missing:
+            await self._reply(message, missing)
+            return
+        gw = self.rec.gateway_for(user)
+        if gw is None:
+            await self._reply(message, OFFLINE + " Paste the Discogs link of the record instead.")
+            return
+        media = message.photo[-1] if message.photo else message.document
+        if getattr(media, "file_size", None) and media.file_size > MAX_DOWNLOAD:
+            await self._reply(message, "That photo is too big for me to download: send it as a normal photo.")
+            return
+        tg_file = await media.get_file()
+        data = bytes(await tg_file.download_as_bytearray())
+        try:
+            lookup = await asyncio.to_thread(find_pressings, data, gw)
+        except PhotoError as exc:
+            await self._reply(message, exc.user_message)
+            return
+        except DiscogsError as exc:
+            await self._reply(message, exc.user_message)
+            return
+        seen: dict[int, Any] = {}
+        for m in lookup.matches:
+            for c in m.candidates:
+                seen.setdefault(c.release_id, c)
+        candidates = list(seen.values())
+        printed = ", ".join(m.found.printed for m in lookup.matches)
+        if not candidates:
+            await self._reply(message, f"I read the barcode {printed}, but no release on Discogs carries it. "
+                              "Paste the record's Discogs link instead.")
+        elif len(candidates) == 1:
+            await self._answer(context.bot, message, user, str(candidates[0].release_id), None,
+                               f"upd:{update.update_id}")
+        else:
+            await self._reply(message, f"📷 Barcode {printed}: {len(candidates)} pressings carry it. Which one is "
+                              "yours?", reply_markup=kb.candidates_keyboard(candidates))
+
+    # -- buttons and reactions -----------------------------------------------------------------------------
+    async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        q = update.callback_query
+        user = user_key(q.from_user)
+        parts = (q.data or "").split(":")
+        if parts[0] == "fb" and len(parts) == 3 and parts[1] in FEEDBACK_TEXT and parts[2].isdigit():
+            await self._on_feedback_button(q, user, parts[1], int(parts[2]))
+        elif parts[0] == kb.WHY and len(parts) == 2 and parts[1].isdigit():
+            await self._on_why(q, int(parts[1]))
+        elif parts[0] == kb.PICK and len(parts) == 2 and parts[1].isdigit():
+            await self._on_pick(q, context, user, int(parts[1]), update.update_id)
+        elif parts[0] == kb.FORGET and len(parts) == 3:
+            await self._on_forget(q, user, parts[1], parts[2])
+        elif parts[0] == kb.SETTINGS and len(parts) == 3:
+            await self._on_setting(q, user, parts[1], parts[2])
+        else:
+            await q.answer("That button has expired.")
+
+    async def _owner(self, chat_id: int, message_id: int, score_id: int, user: str) -> tuple[bool, Any]:
+        """(may ``user`` give feedback on this card, the card's registry entry)."""
+        ref = await asyncio.to_thread(self.cards.lookup, PLATFORM, chat_id, message_id)
+        if ref is not None:
+            return ref.user == user and ref.score_id == score_id, ref
+
+        def served_to_user() -> bool:   # a card sent before the registry knew it: ask the store
+            served = self.rec.store.get_score(score_id)
+            return served is not None and any(s.id == score_id for s in self.rec.store.scores(user, served.created_at))
+
+        return await asyncio.to_thread(served_to_user), None
+
+    async def _on_feedback_button(self, q: CallbackQuery, user: str, kind: str, score_id: int) -> None:
+        msg = q.message
+        allowed, _ = await self._owner(msg.chat.id, msg.message_id, score_id, user) if msg else (False, None)
+        if not allowed:
+            await q.answer(OTHERS_CARD, show_alert=True)
+            return
+        replies = await asyncio.to_thread(self.conv.handle, user, FEEDBACK_TEXT[kind], score_id,
+                                          event_id=f"cb:{q.id}", source=SOURCE)
+        text = replies[0].text if replies else FEEDBACK_SHORT[kind]
+        await q.answer(text if len(text) <= ANSWER_LIMIT else FEEDBACK_SHORT[kind] + ".")
+        markup = getattr(msg, "reply_markup", None)
+        if markup is not None:
+            try:
+                await q.edit_message_reply_markup(kb_mark(markup, kind))
+            except BadRequest as exc:   # "message is not modified": the same button again
+                log.debug("keyboard unchanged: %s", exc)
+
+    async def _on_why(self, q: CallbackQuery, score_id: int) -> None:
+        msg = q.message
+        ref = await asyncio.to_thread(self.cards.lookup, PLATFORM, msg.chat.id, msg.message_id) if msg else None
+        if ref is not None and ref.why:
+            current, why = ref.text, ref.why
+        else:
+            served = await asyncio.to_thread(self.rec.store.get_score, score_id)
+            if served is None:
+                await q.answer("I don't have that score any more.")
+                return
+            current = getattr(msg, "text", None) or getattr(msg, "caption", None) or ""
+            why = "\n".join([f"Why {served.probability:.0%}:"] + [f"• {r}" for r in served.reasons_list])
+        full = f"{current}\n\n{why}"
+        markup = kb_without_why(getattr(msg, "reply_markup", None))
+        await q.answer()
+        try:
+            if getattr(msg, "photo", None):
+                if len(full) <= CAPTION_LIMIT:
+                    await q.edit_message_caption(full, reply_markup=markup)
+                else:   # too long for a caption: the reasons follow as a reply to the card
+                    await q.edit_message_reply_markup(markup)
+                    await msg.reply_text(why, do_quote=True)
+            else:
+                await q.edit_message_text(full, reply_markup=markup)
+        except BadRequest as exc:   # already expanded
+            log.debug("why not expanded: %s", exc)
+
+    async def _on_pick(self, q: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, user: str, release_id: int,
+                       update_id: int) -> None:
+        await q.answer("Scoring that pressing…")
+        chat_id = q.message.chat.id if q.message else q.from_user.id
+        missing = await asyncio.to_thread(self._knows, user)
+        if missing:
+            await context.bot.send_message(chat_id, missing)
+            return
+        replies = await asyncio.to_thread(self.conv.handle, user, str(release_id), None,
+                                          event_id=f"upd:{update_id}", source=SOURCE)
+        reply_to = q.message.message_id if q.message else None
+        for r in replies:
+            if r.card is not None:
+                await self._send_card(context.bot, chat_id, user, r.card, reply_to=reply_to)
+            else:
+                await context.bot.send_message(chat_id, r.text)
+
+    async def _on_forget(self, q: CallbackQuery, user: str, answer: str, owner: str) -> None:
+        if owner != str(q.from_user.id):
+            await q.answer("Only the person who asked can confirm that.", show_alert=True)
+            return
+        if answer != "yes":
+            await q.answer()
+            await q.edit_message_text("OK — nothing deleted.")
+            return
+        await q.answer("Deleting…")
+
+        def forget() -> Any:
+            self.cards.forget_user(user)
+            return self.rec.forget_user(user)
+
+        report = await asyncio.to_thread(forget)
+        self._awaiting_token.pop(q.from_user.id, None)
+        d = report.deleted
+        if not report.found:
+            text = "I had nothing stored about you. Nothing to delete."
+        else:
+            text = (f"🗑 Done. I deleted your {d.get('collection_entries', 0)} collection and wantlist records, "
+                    f"{d.get('scores_served', 0)} scores, {d.get('feedback', 0)} reactions, "
+                    f"{d.get('model_versions', 0)} models and your Discogs link. /start to begin again.")
+        await q.edit_message_text(text)
+
+    async def _on_setting(self, q: CallbackQuery, user: str, what: str, value: str) -> None:
+        if what == "buy":
+            error = await asyncio.to_thread(self._set_buy, user, value)
+        elif what == "cur":
+            error = await asyncio.to_thread(self._set_currency, user, value)
+        else:
+            error = "That button has expired."
+        await q.answer(error or "Saved ✓")
+        if error is None:
+            text, markup = await asyncio.to_thread(self._settings_view, user)
+            try:
+                await q.edit_message_text(text, reply_markup=markup)
+            except BadRequest as exc:
+                log.debug("settings unchanged: %s", exc)
+
+    async def on_reaction(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        r = update.message_reaction
+        if r is None or r.user is None:   # anonymous (a channel or an anonymous admin): nobody to credit
+            return
+
+        def emojis(reactions: Any) -> set[str]:
+            return {getattr(x, "emoji", None) for x in reactions} - {None}
+
+        added = emojis(r.new_reaction) - emojis(r.old_reaction)
+        kind = "like" if "👍" in added else "dislike" if "👎" in added else None
+        if kind is None:
+            return
+        user = user_key(r.user)
+        ref = await asyncio.to_thread(self.cards.lookup, PLATFORM, r.chat.id, r.message_id)
+        if ref is None or ref.score_id is None or ref.user != user:
+            return   # not a card, or someone else's card: a reaction, not feedback
+        replies = await asyncio.to_thread(self.conv.handle, user, FEEDBACK_TEXT[kind], ref.score_id,
+                                          event_id=f"upd:{update.update_id}", source=SOURCE)
+        if r.chat.type == ChatType.PRIVATE and replies:
+            await context.bot.send_message(r.chat.id, replies[0].text, reply_parameters=ReplyParameters(
+                message_id=r.message_id, allow_sending_without_reply=True))
+
+    # -- errors --------------------------------------------------------------------------------------------
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("error while handling a Telegram update", exc_info=context.error)
+        if not isinstance(update, Update):
+            return
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(APOLOGY[:ANSWER_LIMIT])
+            chat = update.effective_chat
+            if chat is not None:
+                await context.bot.send_message(chat.id, APOLOGY)
+        except TelegramError as exc:
+            log.info("could not send the apology: %s", exc)
+
+
+def kb_mark(markup: InlineKeyboardMarkup, kind: str) -> InlineKeyboardMarkup:
+    """The card keyboard with ``kind`` ticked: 👍 and 👎 replace each other, 🛒 bought stays ticked once given."""
+    rows = []
+    for row in markup.inline_keyboard:
+        new_row = []
+        for b in row:
+            data = b.callback_data if isinstance(b.callback_data, str) else ""
+            if data.startswith("fb:"):
+                k = data.split(":")[1]
+                ticked = b.text.endswith(" ✓")
+                if k == kind:
+                    ticked = True
+                elif kind in ("like", "dislike") and k in ("like", "dislike"):
+                    ticked = False
+                b = InlineKeyboardButton(kb.FEEDBACK_LABELS[k] + (" ✓" if ticked else ""), callback_data=data)
+            new_row.append(b)
+        rows.append(new_row)
+    return InlineKeyboardMarkup(rows)
+
+
+def kb_without_why(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
+    if markup is None:
+        return None
+    rows = [[b for b in row if not (isinstance(b.callback_data, str) and b.callback_data.startswith(f"{kb.WHY}:"))]
+            for row in markup.inline_keyboard]
+    return InlineKeyboardMarkup([row for row in rows if row])

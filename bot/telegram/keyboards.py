@@ -1,0 +1,52 @@
+"""Inline keyboards and their callback data (at most 64 bytes each, plain strings)."""
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+LIKE, DISLIKE, BOUGHT, WHY, PICK, FORGET, SETTINGS = "fb:like", "fb:dislike", "fb:bought", "why", "pick", "forget", "set"
+FEEDBACK_LABELS = {"like": "👍", "dislike": "👎", "bought": "🛒 bought"}
+BUY_THRESHOLDS = (50, 60, 70, 80)
+CURRENCIES = ("EUR", "USD", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NZD", "MXN", "BRL", "ZAR")
+MENU_CURRENCIES = CURRENCIES[:6]
+
+
+def discogs_url(release_id: int) -> str:
+    return f"https://www.discogs.com/release/{release_id}"
+
+
+def card_keyboard(score_id: int, release_id: int | None = None, *, chosen: set[str] = frozenset(),
+                  why: bool = True) -> InlineKeyboardMarkup:
+    """👍 / 👎 / 🛒 bought, then ℹ️ why and a link to the release; ``chosen`` kinds get a ✓."""
+    row = [InlineKeyboardButton(label + (" ✓" if kind in chosen else ""), callback_data=f"fb:{kind}:{score_id}")
+           for kind, label in FEEDBACK_LABELS.items()]
+    second = []
+    if why:
+        second.append(InlineKeyboardButton("ℹ️ why", callback_data=f"{WHY}:{score_id}"))
+    if release_id:
+        second.append(InlineKeyboardButton("Discogs ↗", url=discogs_url(release_id)))
+    return InlineKeyboardMarkup([row, second] if second else [row])
+
+
+def candidates_keyboard(candidates: list, limit: int = 8) -> InlineKeyboardMarkup:
+    """One button per candidate pressing (what tells them apart), picking scores it."""
+    rows = []
+    for c in candidates[:limit]:
+        label = c.describe()
+        rows.append([InlineKeyboardButton(label if len(label) <= 60 else label[:59] + "…",
+                                          callback_data=f"{PICK}:{c.release_id}")])
+    return InlineKeyboardMarkup(rows)
+
+
+def forget_keyboard(tg_user_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton("Yes, delete everything", callback_data=f"{FORGET}:yes:{tg_user_id}"),
+        InlineKeyboardButton("Cancel", callback_data=f"{FORGET}:no:{tg_user_id}"),
+    ]])
+
+
+def settings_keyboard(buy_pct: int, currency: str) -> InlineKeyboardMarkup:
+    buys = [InlineKeyboardButton(f"{p}%" + (" ✓" if p == buy_pct else ""), callback_data=f"{SETTINGS}:buy:{p}")
+            for p in BUY_THRESHOLDS]
+    curs = [InlineKeyboardButton(c + (" ✓" if c == currency else ""), callback_data=f"{SETTINGS}:cur:{c}")
+            for c in MENU_CURRENCIES]
+    return InlineKeyboardMarkup([buys, curs[:3], curs[3:]])

@@ -1,0 +1,288 @@
+"""The periodic digest (core/digest.py) over a real Recommender: real Store (SQLite in tmp), the bundled
+catalogue, the real embedding cache (tmp dir), a CatBoost model trained on 300 of lanebecker's records, scores
+served on catalogue releases, 👍/👎/bought feedback, five more records and a challenger/champion retrain."""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import core.embeddings
+from bot.cli import main
+from core.config import get_config, resolve_path
+from core.digest import (DRIVER_WORDS, MAX_PNG_BYTES, PANEL_AGREEMENT, PANEL_SCORES, PANEL_STYLES, build_digest,
+                         mark_sent)
+from core.embeddings import EmbeddingCache
+from core.features import FEATURE_WORDS
+from core.learning import retrain
+from core.recommender import Recommender
+from core.release import CollectionItem
+from core.storage import Store, utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
+LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
+USER = "digest300"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# (kind, reason) per served score, in scoring order; the last two scores get no reaction
+PLAN = [("like", "great label"), ("like", None), ("dislike", "too poppy"), ("dislike", None), ("like", None),
+        ("bought", None)]
+
+
+def shared_embedding_dir(tmp_path_factory) -> Path:
+    """The session's embedding-cache folder, shared with tests/test_conversation.py and tests/test_cli.py (same
+    path, same seeding): a copy of the configured cache when this machine has one, else empty."""
+    d = tmp_path_factory.getbasetemp() / "crate-embedding-cache"
+    if not d.exists():
+        d.mkdir()
+        src = resolve_path(get_config()["paths"]["cache_dir"]) / "embeddings.npz"
+        if src.is_file() and not os.environ.get("CRATE_TEST_COLD_CACHE"):
+            shutil.copy(src, d / "embeddings.npz")
+    return d
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, catalogue):
+    tmp = tmp_path_factory.mktemp("digest")
+    cfg = copy.deepcopy(get_config())
+    cfg["model"]["catboost"]["iterations"] = 60
+    records = json.loads(LANEBECKER.read_text(encoding="utf-8"))
+    subset = records[::6]
+    first, more = tmp / "first.json", tmp / "more.json"
+    first.write_text(json.dumps(subset[:300]), encoding="utf-8")
+    more.write_text(json.dumps(subset[:305]), encoding="utf-8")   # a later export: the same 300 and 5 new ones
+    url = f"sqlite:///{tmp / 'crate.db'}"
+    cache_dir = shared_embedding_dir(tmp_path_factory)
+    rec = Recommender(Store(url), catalogue, cfg, EmbeddingCache(cache_dir), tmp / "models")
+
+    rec.import_file(USER, first)
+    v1 = rec.train(USER)
+    first_digest = build_digest(rec, USER)          # never sent: covers the default week
+    t1 = utcnow()
+    mark_sent(rec, USER, t1)
+
+    # scores on catalogue releases: lanebecker records not imported (likely high) and others' records (low)
+    imported = {r["id"] for r in subset[:305]}
+    owned = {r["id"] for r in records}
+    theirs = [r["id"] for r in records[1::6] if r["id"] in catalogue and r["id"] not in imported][:4]
+    others = [rid for rid in sorted(catalogue) if rid not in owned][::97][:4]
+    targets = [theirs[0], others[0], theirs[1], others[1], theirs[2], others[2], theirs[3], others[3]]
+    cards = [rec.score(USER, rid) for rid in targets]
+    sc = cfg["scoring"]
+    for card, (kind, reason) in zip(cards, PLAN):
+        rec.store.record_feedback(USER, kind, score_id=card.score_id, reason=reason, source="cli",
+                                  buy_threshold=sc["buy_threshold"], maybe_threshold=sc["maybe_threshold"])
+    rec.import_file(USER, more)
+    result = retrain(rec, USER)
+    t2 = utcnow()
+    digest = build_digest(rec, USER, now=t2)        # since: the last digest (t1)
+    new_ids = {r["id"] for r in subset[300:305]}
+    added = [it.release.display for it in rec.store.collection(USER) if it.release.id in new_ids]
+    return SimpleNamespace(rec=rec, store=rec.store, url=url, cfg=cfg, catalogue=catalogue, tmp=tmp,
+                           cache_dir=cache_dir, v1=v1, first_digest=first_digest, t1=t1, t2=t2, cards=cards,
+                           result=result, digest=digest, added=added)
+
+
+def last_digest_at(url: str, user: str):
+    """Read through a fresh store, as another process would."""
+    store = Store(url)
+    try:
+        return store.last_digest_at(user)
+    finally:
+        store.close()
+
+
+def assert_valid_png(png: bytes) -> Image.Image:
+    assert png.startswith(PNG_MAGIC)
+    assert 5_000 < len(png) <= MAX_PNG_BYTES
+    img = Image.open(io.BytesIO(png))
+    img.load()
+    assert img.format == "PNG"
+    w, h = img.size
+    assert 500 <= w <= 1600 and 500 <= h <= 1600, img.size
+    grey = np.asarray(img.convert("L"), dtype=float)
+    assert grey.std() > 10, "the chart looks blank"
+    assert (grey < 200).mean() > 0.02, "the chart has almost nothing drawn on it"
+    return img
+
+
+def test_first_digest_covers_the_default_week_and_the_first_model(world):
+    d = world.first_digest
+    assert d.data["period_days"] == pytest.approx(float(world.cfg["learning"]["digest_every_days"]))
+    assert d.data["added"]["count"] == 300 and "Added 300 records" in d.text
+    assert d.data["model"]["before"] is None and d.data["model"]["after"] == world.v1.version
+    assert [m["version"] for m in d.data["model"]["new"]] == [world.v1.version]
+    assert f"New model {world.v1.version} accepted: your first personal model" in d.text
+    assert "Nothing scored and no feedback" in d.text and not d.quiet
+
+
+def test_digest_text_mentions_what_happened_since_the_last_digest(world):
+    d, text = world.digest, world.digest.text
+    assert d.since == world.t1 and d.until == world.t2
+    assert 3 <= len(text.splitlines()) <= 10 and "|" not in text   # chat-sized, no tables
+    assert d.data["added"]["count"] == 5 and "Added 5 records" in text
+    examples = d.data["added"]["examples"]
+    assert len(examples) == 2 and set(examples) <= set(world.added)
+    assert all(name in text for name in examples)
+    assert d.data["scores"]["count"] == 8 and "Scored 8 records" in text
+    fb = d.data["feedback"]
+    assert (fb["like"], fb["dislike"], fb["bought"]) == (3, 2, 1)
+    assert "3 👍, 2 👎, 1 bought" in text
+    assert "“great label”" in text and "“too poppy”" in text
+    assert not d.quiet and "Quiet" not in text
+
+
+def test_agreement_with_votes_follows_the_documented_rule(world):
+    maybe = float(world.cfg["scoring"]["maybe_threshold"])
+    votes = [(kind, card.probability) for card, (kind, _) in zip(world.cards, PLAN) if kind in ("like", "dislike")]
+    agreed = sum((p >= maybe) if kind == "like" else (p < maybe) for kind, p in votes)
+    ag = world.digest.data["agreement"]
+    assert (ag["votes"], ag["agreed"]) == (5, agreed)
+    assert f"agreed with {agreed} of your 5 👍/👎 ({agreed / 5:.0%})" in world.digest.text
+    misses = sum((p >= world.cfg["scoring"]["buy_threshold"]) if kind == "dislike" else (p < maybe)
+                 for kind, p in votes)
+    assert ag["clear_misses"] == misses
+    # every vote was on a score served by the first model: the per-version panel counts them there
+    (v1,) = [v for v in world.digest.data["versions"] if v["version"] == world.v1.version]
+    assert v1["votes"] == 5 and v1["agreement"] == pytest.approx(agreed / 5)
+
+
+def test_digest_reports_versions_and_holdout_metrics(world):
+    d, text, res = world.digest, world.digest.text, world.result
+    v1, v2 = world.v1.version, res.version
+    assert v2 and v2 != v1
+    m = d.data["model"]
+    assert m["before"] == v1 and [x["version"] for x in m["new"]] == [v2]
+    assert v1 in text and v2 in text
+    assert res.challenger is not None and res.champion is not None and res.challenger.auc is not None
+    assert f"ROC-AUC {res.champion.auc:.3f} → {res.challenger.auc:.3f}" in text
+    if res.accepted:
+        assert m["after"] == v2 and f"Model: {v1} → {v2}." in text and f"New model {v2} accepted" in text
+    else:
+        assert m["after"] == v1 and f"Model: still {v1}." in text
+        assert f"New model {v2} was rejected; you keep {v1}. Why: {res.reason}." in text
+    labels = {v["version"]: v for v in d.data["versions"]}
+    assert labels[v2]["status"] == ("active" if res.accepted else "rejected")
+    assert labels[v2]["holdout_auc"] == pytest.approx(res.challenger.auc)
+
+
+def test_digest_names_the_top_drivers_of_the_active_model(world):
+    metrics = world.store.active_model(USER).metrics_dict
+    assert set(metrics["importance"]) <= set(DRIVER_WORDS)
+    top = sorted(metrics["importance"].items(), key=lambda kv: -kv[1])[:3]
+    phrases = [DRIVER_WORDS[f] for f, _ in top]
+    assert [x["phrase"] for x in world.digest.data["model"]["drivers"]] == phrases
+    line = next(ln for ln in world.digest.text.splitlines() if ln.startswith("What drives your scores now:"))
+    positions = [line.index(p) for p in phrases]
+    assert positions == sorted(positions)
+    assert not any(FEATURE_WORDS[f] in line for f, _ in top)   # the positive wording, not the "pulls down" one
+
+
+def test_chart_is_a_readable_png_with_the_three_panels(world):
+    d = world.digest
+    assert_valid_png(d.chart_png)
+    panels = d.data["chart"]["panels"]
+    assert len(panels) == 3
+    assert panels[0].startswith(PANEL_STYLES) and panels[1].startswith(PANEL_SCORES)
+    assert panels[2] == PANEL_AGREEMENT
+    assert panels[1].endswith("(8)")
+    assert d.data["chart"]["scores"] == {"no reaction": 2, "liked": 3, "disliked": 2, "bought": 1}
+    styles = d.data["styles"]
+    counts = {}
+    for it in world.store.collection(USER, "collection"):
+        if it.date_added:
+            for s in set(it.release.styles):
+                counts[s] = counts.get(s, 0) + 1
+    assert d.data["chart"]["styles"] == styles["top"] and len(styles["top"]) == 5
+    assert counts[styles["top"][0]] == max(counts.values())
+    assert sum(styles["counts"][styles["top"][0]]) == counts[styles["top"][0]]
+    assert d.data["chart"]["versions"][:2] == ["v1", "v2"]
+
+
+def test_a_rejected_model_is_said_plainly(world, catalogue):
+    user = "reject-case"
+    store = world.store
+    items = [CollectionItem(release=catalogue[rid], date_added=(world.t1 - timedelta(days=400 * i)).date())
+             for i, rid in enumerate(sorted(catalogue)[:12])]
+    store.add_items(user, items)
+    store.register_model(user, "v-old", "/nowhere/v-old.pkl",
+                         {"importance": {"knn_max": 50.0, "artist_count": 30.0, "year_density": 15.0,
+                                         "n_formats": 5.0}}, 12, 36)
+    start = utcnow()
+    decision = "hold-out ROC-AUC 0.650 is worse than the current model's 0.700: kept the current model"
+    store.register_model(user, "v-new", "/nowhere/v-new.pkl",
+                         {"importance": {"n_formats": 90.0, "knn_max": 10.0}, "decision": decision,
+                          "holdout": {"challenger": {"auc": 0.65, "agreement": 0.5, "n_pos": 3, "n_neg": 50},
+                                      "champion": {"auc": 0.70, "agreement": 0.75, "n_pos": 3, "n_neg": 50},
+                                      "cut": "2024-01-01"}},
+                         12, 36, activate=False, status="rejected", note=decision)
+    d = build_digest(world.rec, user, since=start)
+    assert d.data["model"]["before"] == "v-old" and d.data["model"]["after"] == "v-old"
+    assert f"New model v-new was rejected; you keep v-old. Why: {decision}." in d.text
+    assert "Hold-out (current → new): ROC-AUC 0.700 → 0.650, 👍/👎 agreement 75% → 50%." in d.text
+    assert ("What drives your scores now: closeness to records you own (50%), artists you already collect (30%), "
+            "the eras you buy from (15%).") in d.text
+    assert [v["status"] for v in d.data["versions"]] == ["active", "rejected"]
+    assert_valid_png(d.chart_png)
+
+
+def test_mark_sent_starts_the_next_digest_and_an_empty_period_is_quiet(world):
+    rec, store = world.rec, world.store
+    t3 = utcnow()
+    mark_sent(rec, USER, t3)
+    assert store.last_digest_at(USER) == t3
+
+    quiet = build_digest(rec, USER)
+    assert quiet.since == t3 and quiet.quiet
+    assert quiet.text.splitlines()[1].startswith("Quiet week: no new records, nothing scored, no feedback")
+    assert len(quiet.text.splitlines()) <= 4
+    assert quiet.data["added"]["count"] == 0 and quiet.data["scores"]["count"] == 0
+    assert quiet.data["feedback"]["total"] == 0 and quiet.data["model"]["new"] == []
+    assert quiet.data["chart"]["panels"][1].endswith("(0)")
+    assert_valid_png(quiet.chart_png)
+
+    card = rec.score(USER, world.cards[0].release.id)
+    store.record_feedback(USER, "like", score_id=card.score_id, source="cli")
+    later = build_digest(rec, USER)
+    assert later.since == t3 and not later.quiet
+    assert later.data["scores"]["count"] == 1 and later.data["added"]["count"] == 0
+    fb = later.data["feedback"]
+    assert (fb["like"], fb["dislike"], fb["bought"], fb["total"]) == (1, 0, 0, 1)
+    assert "1 👍, 0 👎, 0 bought" in later.text and "Model unchanged" in later.text
+    assert later.data["model"]["new"] == []
+
+
+def test_crate_digest_prints_the_text_writes_the_png_and_marks_it_sent(world, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CRATE_PATHS__MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("CRATE_PATHS__CACHE_DIR", str(world.cache_dir))
+    monkeypatch.setattr(core.embeddings, "_default_cache", None)
+    get_config.cache_clear()
+    try:
+        before = world.store.last_digest_at(USER)
+        out = tmp_path / "chart.png"
+        assert main(["--database", world.url, "digest", "--user", USER, "--out", str(out)]) == 0
+        printed = capsys.readouterr().out
+        assert printed.startswith(f"📬 Crate Digger digest for {USER}")
+        assert f"chart: {out}" in printed
+        assert_valid_png(out.read_bytes())
+        after = last_digest_at(world.url, USER)
+        assert after is not None and (before is None or after > before)
+
+        assert main(["--database", world.url, "digest", "--user", USER]) == 0   # default: models/<user>-digest.png
+        default = tmp_path / "models" / f"{USER}-digest.png"
+        assert f"chart: {default}" in capsys.readouterr().out
+        assert_valid_png(default.read_bytes())
+
+        assert main(["--database", world.url, "digest", "--user", "nobody-here"]) == 2
+        assert "No such user nobody-here" in capsys.readouterr().err
+        assert last_digest_at(world.url, "nobody-here") is None
+    finally:
+        get_config.cache_clear()
