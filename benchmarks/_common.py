@@ -10,6 +10,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the in-process benchmarks measure the service on cached data: no live Discogs look-ups (no network here)
+os.environ.setdefault("CRATE_DISCOGS__LIVE", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

