@@ -97,6 +97,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.telegram.app import run
+
+    return run(webhook=args.webhook, listen=args.listen, port=args.port, database=args.database)
+
+
 def _discogs_error(exc: Exception) -> int:
     print(getattr(exc, "user_message", str(exc)), file=sys.stderr)
     return 4
@@ -568,6 +574,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("chat", help="chat in the terminal, as the bots do")
     s.add_argument("--user", default=default_user)
     s.set_defaults(func=cmd_chat)
+
+    s = sub.add_parser("run", help="run a chat bot: `crate run telegram` (token in TELEGRAM_BOT_TOKEN)")
+    s.add_argument("platform", choices=["telegram"])
+    s.add_argument("--webhook", metavar="URL", help="receive updates on this public HTTPS URL (default: polling)")
+    s.add_argument("--listen", default="0.0.0.0", help="webhook: address to listen on")
+    s.add_argument("--port", type=int, default=8443, help="webhook: port to listen on")
+    s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("digest", help="what changed since the last digest: text, plus a chart (PNG)")
     s.add_argument("--user", default=default_user)

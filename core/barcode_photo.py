@@ -209,9 +209,14 @@ def _translate_m(dx: float, dy: float) -> np.ndarray:
 
 @dataclass
 class _View:
-    """One image zxing-cpp reads, with the map from its pixels back to the working image's."""
+    """One image zxing-cpp reads, with the map from its pixels back to the working image's.
+
+    ``family`` names how its pixels were sampled from the photo (scale, turn, squash): views of one family
+    (the same pixels through another binarizer or filter) are not independent witnesses of a code.
+    """
 
     name: str
+    family: str
     img: Image.Image
     to_work: np.ndarray
     binarizer: Any = _LA
@@ -219,34 +224,45 @@ class _View:
 
 
 # -- votes ------------------------------------------------------------------------------------------------------
+_LONG = ("EAN-13", "UPC-A")
+
+
 @dataclass
 class _Spot:
-    """Every reading of one place in the photo: which codes, by how many independent views."""
+    """Every reading of one place in the photo: which codes, seen by which independent view families."""
 
     center: np.ndarray
     length: float
     angle: float                      # of the code's reading direction, degrees (work coordinates)
     quad: np.ndarray                  # 4×2, work coordinates
-    votes: Counter = field(default_factory=Counter)
-    views: dict[str, set[str]] = field(default_factory=dict)
+    families: dict[str, set[str]] = field(default_factory=dict)     # code → families that read it
     meta: dict[str, tuple[str, str]] = field(default_factory=dict)   # code → (printed, format)
     verified: bool = False
 
-    def add(self, code: str, printed: str, fmt: str, view: str) -> None:
-        seen = self.views.setdefault(code, set())
-        if view not in seen:
-            seen.add(view)
-            self.votes[code] += 1
-            self.meta.setdefault(code, (printed, fmt))
+    def add(self, code: str, printed: str, fmt: str, family: str) -> None:
+        self.families.setdefault(code, set()).add(family)
+        self.meta.setdefault(code, (printed, fmt))
+
+    def votes(self, code: str) -> int:
+        return len(self.families.get(code, ()))
+
+    def has_long(self) -> bool:
+        return any(fmt in _LONG for _, fmt in self.meta.values())
 
     def winner(self) -> str | None:
-        """The code this spot shows: two independent views at least, and two votes ahead of any other code."""
-        if not self.votes:
+        """The code this spot shows: read by two independent view families at least, two ahead of any other
+        code read here, and not a short code (EAN-8/UPC-E) where a long one was read — half an EAN-13 can
+        pass for a UPC-E."""
+        ranked = sorted(((len(f), c) for c, f in self.families.items()), reverse=True)
+        if not ranked:
             return None
-        ranked = self.votes.most_common()
-        top, n = ranked[0]
-        second = ranked[1][1] if len(ranked) > 1 else 0
-        return top if n >= 2 and n - second >= 2 else None
+        n, top = ranked[0]
+        second = ranked[1][0] if len(ranked) > 1 else 0
+        if n < 2 or n - second < 2:
+            return None
+        if self.meta[top][1] not in _LONG and self.has_long():
+            return None
+        return top
 
 
 def _canonical(text: str, fmt: Any) -> tuple[str, str, str] | None:
@@ -291,6 +307,12 @@ def _upca_to_upce(upca: str) -> str | None:
     return out if upce_to_upca(out) == upca else None
 
 
+def _inside(pt: np.ndarray, quad: np.ndarray, margin: float) -> bool:
+    """Whether ``pt`` lies within ``margin`` pixels of the quadrilateral's bounding box."""
+    return bool(quad[:, 0].min() - margin <= pt[0] <= quad[:, 0].max() + margin
+                and quad[:, 1].min() - margin <= pt[1] <= quad[:, 1].max() + margin)
+
+
 # -- the reader ---------------------------------------------------------------------------------------------------
 class _Reader:
     """Runs views through zxing-cpp, files every reading under its spot, and confirms spots by re-reading."""
@@ -300,14 +322,15 @@ class _Reader:
         self.deadline = deadline
         self.spots: list[_Spot] = []
         self.attempts = 0
-        self._cache: dict[str, Image.Image] = {}
+        self._cache: dict[int, Image.Image] = {}
 
-    # derived images, made once
     def reduced(self, k: int) -> Image.Image:
-        key = f"r{k}"
-        if key not in self._cache:
-            self._cache[key] = self.work.reduce(k) if k > 1 else self.work
-        return self._cache[key]
+        """The working image at 1/k scale (box filter), made once."""
+        if k <= 1:
+            return self.work
+        if k not in self._cache:
+            self._cache[k] = self.work.reduce(k)
+        return self._cache[k]
 
     def out_of_time(self) -> bool:
         return time.perf_counter() > self.deadline
@@ -335,7 +358,7 @@ class _Reader:
                             [p.bottom_right.x, p.bottom_right.y], [p.bottom_left.x, p.bottom_left.y]], float)
             quad = (view.to_work @ np.c_[pts, np.ones(4)].T).T[:, :2]
             spot = self._spot(quad, spots)
-            spot.add(can[0], can[1], can[2], view.name)
+            spot.add(can[0], can[1], can[2], view.family)
             touched.append(spot)
         return touched
 
@@ -354,9 +377,9 @@ class _Reader:
 
     # -- confirming what was seen --------------------------------------------------------------------------
     def confirm(self) -> None:
-        """Re-read, from a crop around it, every spot that has readings but no winner yet."""
+        """Re-read, from crops around it, every spot that has readings but no winner yet."""
         for spot in list(self.spots):
-            if spot.winner() is not None or spot.verified or not spot.votes:
+            if spot.winner() is not None or spot.verified or not spot.families:
                 continue
             spot.verified = True
             for view in self._verify_views(spot):
@@ -367,28 +390,38 @@ class _Reader:
                     break
 
     def _verify_views(self, spot: _Spot) -> Iterator[_View]:
-        """Other looks at the spot: the crop turned level, other binarizers, squashed, halved, sharpened."""
-        base, base_m = self._level_crop(spot.center, spot.length * 1.5, spot.length * 0.9, spot.angle)
+        """Other looks at the spot: the crop turned level, squashed along the bars, halved or doubled."""
+        # a short code may be half of a long one: look at twice its length, so the rest can show up
+        long_ = any(fmt in _LONG for _, fmt in spot.meta.values())
+        span = spot.length * (1.5 if long_ else 2.6)
+        base, base_m, fam = self._level_crop(spot.center, span, spot.length * 0.9, spot.angle)
         if base is None:
             return
-        yield _View("verify-gh", base, base_m, _GH, False)
-        yield _View("verify-la", base, base_m, _LA, False)
+        yield _View("verify", fam, base, base_m, _GH, False)
+        yield _View("verify-la", fam, base, base_m, _LA, False)
         sq = base.resize((base.width, max(8, base.height // 4)), Image.Resampling.BOX)
         sq_m = base_m @ np.diag([1.0, base.height / sq.height, 1.0])
-        yield _View("verify-squash", sq, sq_m, _LA, False)
-        yield _View("verify-squash-gh", sq, sq_m, _GH, False)
-        sharp = ImageOps.autocontrast(base, cutoff=1).filter(ImageFilter.UnsharpMask(2, 120, 2))
-        yield _View("verify-sharp", sharp, base_m, _LA, False)
+        yield _View("verify-squash", fam + "q4", sq, sq_m, _LA, False)
+        yield _View("verify-squash-gh", fam + "q4", sq, sq_m, _GH, False)
         if base.width >= 240:
             half = base.reduce(2)
-            yield _View("verify-half", half, base_m @ _scale_m(0.5), _LA, False)
+            yield _View("verify-half", fam + "h", half, base_m @ _scale_m(0.5), _LA, False)
         else:
             dbl = base.resize((base.width * 2, base.height * 2), Image.Resampling.BICUBIC)
-            yield _View("verify-double", dbl, base_m @ _scale_m(2.0), _LA, False)
+            yield _View("verify-double", fam + "d", dbl, base_m @ _scale_m(2.0), _LA, False)
+        sharp = ImageOps.autocontrast(sq, cutoff=1).filter(ImageFilter.UnsharpMask(2, 120, 2))
+        yield _View("verify-squash-sharp", fam + "q4", sharp, sq_m, _LA, False)
+        strips = max(1, base.height // 3)
+        for i in (0, 2):   # the top and bottom thirds of the bars: other rows, other noise
+            strip = base.crop((0, i * strips, base.width, (i + 1) * strips))
+            strip = strip.resize((strip.width, max(8, strip.height // 4)), Image.Resampling.BOX)
+            m = base_m @ _translate_m(0, i * strips) @ np.diag([1.0, strips / strip.height, 1.0])
+            yield _View(f"verify-strip{i}", f"{fam}s{i}", strip, m, _LA, False)
 
     def _level_crop(self, center: np.ndarray, length: float, height: float, angle: float,
-                    max_px: int = 1_500_000) -> tuple[Image.Image | None, np.ndarray]:
-        """A crop of the working image around ``center`` turned so a code at ``angle`` reads left to right."""
+                    max_px: int = 1_500_000) -> tuple[Image.Image | None, np.ndarray, str]:
+        """A crop of the working image around ``center`` turned so a code at ``angle`` reads left to right,
+        its view-to-work matrix and its sampling family."""
         half = 0.5 * math.hypot(length, height) + 4
         k = 1
         while (2 * half / k) ** 2 > max_px:
@@ -399,30 +432,37 @@ class _Reader:
         x0, y0 = max(0, int(cx - hh)), max(0, int(cy - hh))
         x1, y1 = min(src.width, int(cx + hh) + 1), min(src.height, int(cy + hh) + 1)
         if x1 - x0 < 8 or y1 - y0 < 8:
-            return None, np.eye(3)
+            return None, np.eye(3), ""
         crop = src.crop((x0, y0, x1, y1))
         m = _scale_m(1 / k) @ _translate_m(x0, y0)
+        angle = (angle + 90) % 180 - 90
+        fam = f"s{k}"
         if abs(angle) > 1.0:
             rot = crop.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=_border(crop))
             m = m @ _rotation_m(crop.size, rot.size, angle)
             crop = rot
+            fam += f"r{round(angle)}"
         # trim to the code's band (plus quiet zones and a little of what's around it)
         w, h = crop.size
         bw, bh = min(w, int(length / k) + 8), min(h, int(height / k) + 8)
         bx, by = (w - bw) // 2, (h - bh) // 2
         crop = crop.crop((bx, by, bx + bw, by + bh))
-        return crop, m @ _translate_m(bx, by)
+        return crop, m @ _translate_m(bx, by), fam
 
     def winners(self) -> list[FoundCode]:
+        """Every confirmed code, left to right; a short code inside a long code's reading is dropped."""
+        longs = [s for s in self.spots if s.has_long()]
         out: dict[str, FoundCode] = {}
         for spot in sorted(self.spots, key=lambda s: (float(s.center[0]), float(s.center[1]))):
             code = spot.winner()
             if code is None or code in out:
                 continue
             printed, fmt = spot.meta[code]
+            if fmt not in _LONG and any(o is not spot and _inside(spot.center, o.quad, 0.5 * o.length) for o in longs):
+                continue
             q = spot.quad
             box = (int(q[:, 0].min()), int(q[:, 1].min()), int(math.ceil(q[:, 0].max())), int(math.ceil(q[:, 1].max())))
-            out[code] = FoundCode(code, printed, fmt, spot.votes[code], box)
+            out[code] = FoundCode(code, printed, fmt, spot.votes(code), box)
         return list(out.values())
 
 
@@ -435,25 +475,25 @@ def _border(img: Image.Image) -> int:
 
 # -- strategies --------------------------------------------------------------------------------------------------
 def _s_plain(r: _Reader) -> Iterator[_View]:
-    yield _View("plain", r.work, np.eye(3), _LA)
+    yield _View("plain", "s1", r.work, np.eye(3), _LA)
 
 
 def _s_binarizers(r: _Reader) -> Iterator[_View]:
-    yield _View("global-histogram", r.work, np.eye(3), _GH)
+    yield _View("global-histogram", "s1", r.work, np.eye(3), _GH)
     k = 2 if r.work.width * r.work.height > 6_000_000 else 1
     stretched = ImageOps.autocontrast(r.reduced(k), cutoff=1)
-    yield _View("fixed-threshold", stretched, _scale_m(1 / k), _FT)
+    yield _View("fixed-threshold", f"s{k}", stretched, _scale_m(1 / k), _FT)
 
 
 def _s_pyramid(r: _Reader) -> Iterator[_View]:
     w, h = r.work.size
     for k in (2, 4):
         if min(w, h) // k >= 120:
-            yield _View(f"scale-1/{k}", r.reduced(k), _scale_m(1 / k), _LA)
-            yield _View(f"scale-1/{k}-gh", r.reduced(k), _scale_m(1 / k), _GH)
-    if w * h <= 3_000_000:
+            yield _View(f"scale-1/{k}", f"s{k}", r.reduced(k), _scale_m(1 / k), _LA)
+            yield _View(f"scale-1/{k}-gh", f"s{k}", r.reduced(k), _scale_m(1 / k), _GH)
+    if w * h <= 1_000_000:
         up = r.work.resize((w * 2, h * 2), Image.Resampling.BICUBIC)
-        yield _View("scale-2", up, _scale_m(2.0), _LA)
+        yield _View("scale-2", "x2", up, _scale_m(2.0), _LA)
 
 
 def _bar_regions(img: Image.Image, block: int = 8, max_regions: int = 6) -> list[tuple[np.ndarray, float, float, float]]:
@@ -542,23 +582,23 @@ def _s_regions(r: _Reader) -> Iterator[_View]:
     for i, (center, ext_u, ext_v, ang) in enumerate(_regions(r)):
         length = ext_u * 1.35 + 24       # room for the quiet zones
         height = max(ext_v * 1.1, length * 0.25)
-        crop, m = r._level_crop(center, length, height, ang)
+        crop, m, fam = r._level_crop(center, length, height, ang)
         if crop is None:
             continue
         name = f"region{i}"
-        yield _View(name, crop, m, _LA, False)
-        yield _View(f"{name}-gh", crop, m, _GH, False)
+        yield _View(name, fam, crop, m, _LA, False)
+        yield _View(f"{name}-gh", fam, crop, m, _GH, False)
         sq = crop.resize((crop.width, max(8, crop.height // 4)), Image.Resampling.BOX)
         sq_m = m @ np.diag([1.0, crop.height / sq.height, 1.0])
-        yield _View(f"{name}-squash", sq, sq_m, _LA, False)
+        yield _View(f"{name}-squash", fam + "q4", sq, sq_m, _LA, False)
         sharp = ImageOps.autocontrast(sq, cutoff=1).filter(ImageFilter.UnsharpMask(2, 150, 2))
-        yield _View(f"{name}-squash-sharp", sharp, sq_m, _LA, False)
+        yield _View(f"{name}-squash-sharp", fam + "q4", sharp, sq_m, _LA, False)
         if crop.width < 700:
             dbl = sq.resize((sq.width * 2, sq.height), Image.Resampling.BICUBIC)
-            yield _View(f"{name}-squash-x2", dbl, sq_m @ np.diag([0.5, 1.0, 1.0]), _LA, False)
+            yield _View(f"{name}-squash-x2", fam + "q4d", dbl, sq_m @ np.diag([0.5, 1.0, 1.0]), _LA, False)
         else:
             half = sq.resize((sq.width // 2, sq.height), Image.Resampling.BOX)
-            yield _View(f"{name}-squash-half", half, sq_m @ np.diag([2.0, 1.0, 1.0]), _LA, False)
+            yield _View(f"{name}-squash-half", fam + "q4h", half, sq_m @ np.diag([2.0, 1.0, 1.0]), _LA, False)
 
 
 def _s_rotations(r: _Reader) -> Iterator[_View]:
@@ -570,8 +610,8 @@ def _s_rotations(r: _Reader) -> Iterator[_View]:
     for angle in (30, 60):
         rot = src.rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=_border(src))
         m = _scale_m(1 / k) @ _rotation_m(src.size, rot.size, angle)
-        yield _View(f"rotate-{angle}", rot, m, _LA)
-        yield _View(f"rotate-{angle}-gh", rot, m, _GH)
+        yield _View(f"rotate-{angle}", f"s{k}r{angle}", rot, m, _LA)
+        yield _View(f"rotate-{angle}-gh", f"s{k}r{angle}", rot, m, _GH)
 
 
 def _s_enhance(r: _Reader) -> Iterator[_View]:
@@ -579,8 +619,8 @@ def _s_enhance(r: _Reader) -> Iterator[_View]:
     k = 2 if w * h > 4_000_000 else 1
     src = r.reduced(k)
     sharp = ImageOps.autocontrast(src, cutoff=1).filter(ImageFilter.UnsharpMask(3, 180, 2))
-    yield _View("enhance", sharp, _scale_m(1 / k), _LA)
-    yield _View("enhance-gh", sharp, _scale_m(1 / k), _GH)
+    yield _View("enhance", f"s{k}", sharp, _scale_m(1 / k), _LA)
+    yield _View("enhance-gh", f"s{k}", sharp, _scale_m(1 / k), _GH)
 
 
 def _s_tiles(r: _Reader) -> Iterator[_View]:
@@ -595,7 +635,7 @@ def _s_tiles(r: _Reader) -> Iterator[_View]:
             if up > 1:
                 tile = tile.resize((tw * up, th * up), Image.Resampling.BICUBIC)
                 m = m @ _scale_m(float(up))
-            yield _View(f"tile{ty}{tx}", ImageOps.autocontrast(tile, cutoff=1), m, _LA)
+            yield _View(f"tile{ty}{tx}", f"s1u{up}", ImageOps.autocontrast(tile, cutoff=1), m, _LA)
 
 
 #: the cascade, cheapest first

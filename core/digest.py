@@ -323,7 +323,7 @@ def _chart(d: dict[str, Any], since: datetime, now: datetime, buy: float, maybe:
         ax1.text(0.5, 0.5, "no dated records yet", ha="center", va="center", transform=ax1.transAxes)
         ax1.set_xticks([])
         ax1.set_yticks([])
-    info["styles"] = list(st["top"])
+    info["styles"] = [ln.get_label() for ln in ax1.get_lines()]   # what was drawn, for checks
 
     probs = d["scores"]["probabilities"]
     ax2.set_title(f"{PANEL_SCORES} since {_day(since, now)} ({len(probs)})", loc="left")
@@ -343,7 +343,9 @@ def _chart(d: dict[str, Any], since: datetime, now: datetime, buy: float, maybe:
         ax2.text(0.5, 0.5, "nothing scored in this period", ha="center", va="center", transform=ax2.transAxes)
     ax2.set_xlabel("match probability (red: skip, yellow: maybe, green: buy)")
     ax2.set_ylabel("records")
-    info["scores"] = {k: len(v) for k, v in d["scores"]["by_reaction"].items()}
+    # each stacked layer's first bar carries the layer's label
+    drawn = {c[0].get_label(): int(round(sum(bar.get_height() for bar in c))) for c in ax2.containers if len(c)}
+    info["scores"] = {k: drawn.get(k, 0) for k in REACTIONS}
 
     vers = d["versions"]
     ax3.set_title(PANEL_AGREEMENT, loc="left")
@@ -372,7 +374,7 @@ def _chart(d: dict[str, Any], since: datetime, now: datetime, buy: float, maybe:
         ax3.text(0.5, 0.5, "no model yet", ha="center", va="center", transform=ax3.transAxes)
         ax3.set_xticks([])
         ax3.set_yticks([])
-    info["versions"] = [v["label"] for v in vers]
+    info["versions"] = [t.get_text().split(" ")[0].split("\n")[0] for t in ax3.get_xticklabels()] if vers else []
 
     fig.tight_layout()
     info["panels"] = [ax.get_title(loc="left") for ax in (ax1, ax2, ax3)]
@@ -432,4 +434,4 @@ def build_digest(rec, user: str, now: datetime | None = None, since: datetime | 
 
 def mark_sent(rec, user: str, now: datetime | None = None) -> None:
     """Record that the user's digest was sent at ``now`` (default: now): the next one starts there."""
-    pass
+    rec.store.set_last_digest_at(user, now)

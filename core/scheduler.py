@@ -39,6 +39,7 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -324,6 +325,13 @@ class JobInfo:
     func: str
 
 
+def _digest_available() -> bool:
+    try:
+        return importlib.util.find_spec("core.digest") is not None
+    except (ImportError, ValueError):   # e.g. a stand-in module without a spec
+        return sys.modules.get("core.digest") is not None
+
+
 def _parse_hhmm(value: Any) -> tuple[int, int]:
     text = str(value).strip()
     try:
@@ -366,7 +374,7 @@ class LearningScheduler:
         self.send_digest = send_digest
         self.retrain_fn = retrain_fn
         self.announce = announce
-        self.digest = importlib.util.find_spec("core.digest") is not None if digest is None else digest
+        self.digest = _digest_available() if digest is None else digest
         store_engine = rec.store.engine
         self.url = url or store_engine.url.render_as_string(hide_password=False)
         in_memory = store_engine.dialect.name == "sqlite" and store_engine.url.database in (None, "", ":memory:")

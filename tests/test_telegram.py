@@ -1,0 +1,649 @@
+"""The Telegram adapter, driven through the real python-telegram-bot Application.
+
+Every test feeds real Update JSON (``Update.de_json``) to ``application.process_update`` and asserts on the exact
+Bot API calls the bot made: the network is replaced at the HTTP layer by ``fakes.telegram_server.FakeBotRequest``,
+which records ``(method, params)`` and answers with Bot API JSON. Behind the adapter is a real Recommender (SQLite in
+tmp, the bundled catalogue, the real embedding cache, CatBoost trained on 300 of lanebecker's records); live Discogs
+is off except in tests that point a recommender at the local fake Discogs server.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import io
+import json
+import logging
+import re
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import zxingcpp
+from PIL import Image
+from telegram import Update
+
+import core.discogs.ratelimit as ratelimit
+from bot.telegram.app import build_application
+from bot.telegram.handlers import (APOLOGY, COMMANDS, NOT_KNOWN, OTHERS_CARD, TOKEN_PROMPT, ProgressMessage)
+from core.cards import ATTRIBUTION
+from core.chat_cards import CardRegistry
+from core.config import get_config
+from core.embeddings import EmbeddingCache
+from core.recommender import Recommender
+from core.refs import NOT_DISCOGS_MESSAGE
+from core.release import Release
+from core.secrets import SecretBox
+from core.storage import Store
+from fakes.fixtures import COLLECTOR, COLLECTOR_RECORDS, COLLECTOR_TOKEN, discogs_server  # noqa: F401
+from fakes.telegram_server import BOT_USERNAME, TOKEN, ApiCall, FakeBotApi, FakeBotRequest, UpdateFactory
+from test_conversation import shared_embedding_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
+MOUSE_CSV = ROOT / "data" / "collections" / "mouse-reeve" / "collection.csv"
+VERDICT = re.compile(r"^(🟢|🟡|🔴) (\d{1,3})% match — (buy|maybe|skip)$", re.M)
+U = UpdateFactory()
+ALICE, BOB, CAROL = U.user(1001, "Alice"), U.user(1002, "Bob"), U.user(1003, "Carol")
+GROUP = U.group_chat()
+RELEASE_4_UPC = "093624755524"          # the fake Discogs' release 4 carries this barcode (and nothing else does)
+SHARED_UPC = "829707951718"             # two pressings (6084149, 6084161) carry this one
+
+
+def url(rid: int) -> str:
+    return f"https://www.discogs.com/release/{rid}-Some-Artist-Some-Title"
+
+
+def make_rec(tmp: Path, catalogue, cache_dir: Path, *, live_url: str | None = None) -> Recommender:
+    cfg = copy.deepcopy(get_config())
+    cfg["model"]["catboost"]["iterations"] = 60
+    cfg["discogs"]["live"] = live_url is not None
+    if live_url:
+        cfg["discogs"].update(base_url=live_url, rate_window_s=1, retry_attempts=2, retry_base_s=0.01,
+                              retry_cap_s=0.05, read_timeout_s=2, connect_timeout_s=2)
+    rec = Recommender(Store(f"sqlite:///{tmp / 'crate.db'}"), catalogue, cfg, EmbeddingCache(cache_dir), tmp / "models")
+    rec._secret_box = SecretBox(key=SecretBox.generate_key())
+    return rec
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, catalogue):
+    tmp = tmp_path_factory.mktemp("telegram")
+    rec = make_rec(tmp, catalogue, shared_embedding_dir(tmp_path_factory))
+    records = json.loads(LANEBECKER.read_text(encoding="utf-8"))
+    subset = tmp / "lane300.json"
+    subset.write_text(json.dumps(records[::6][:300]), encoding="utf-8")
+    rec.import_file("tg:1001", subset)
+    report = rec.train("tg:1001")
+    few = tmp / "few.json"
+    few.write_text(json.dumps(records[1::50][:8]), encoding="utf-8")   # a cold-start collector
+    rec.import_file("tg:1003", few)
+    owned = {r["id"] for r in records}
+    targets = [rid for rid in sorted(catalogue) if rid not in owned][::97][:8]
+    return SimpleNamespace(rec=rec, store=rec.store, tmp=tmp, report=report, targets=targets, catalogue=catalogue,
+                           cache_dir=shared_embedding_dir(tmp_path_factory))
+
+
+class Harness:
+    """One Application on its own event loop, its HTTP layer a FakeBotApi."""
+
+    def __init__(self, rec: Recommender, api: FakeBotApi | None = None) -> None:
+        self.api = api or FakeBotApi()
+        self.rec = rec
+        self.app = build_application(TOKEN, rec, request=FakeBotRequest(self.api),
+                                     get_updates_request=FakeBotRequest(self.api), progress_interval=0)
+        self.loop = asyncio.new_event_loop()
+        self.run(self.app.initialize())
+
+    def run(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    def send(self, update: dict) -> list[ApiCall]:
+        """Process one update; the Bot API calls it caused."""
+        n = len(self.api.calls)
+        self.run(self.app.process_update(Update.de_json(update, self.app.bot)))
+        return self.api.calls[n:]
+
+    def close(self) -> None:
+        self.run(self.app.shutdown())
+        self.loop.close()
+
+
+@pytest.fixture
+def tg(world):
+    h = Harness(world.rec)
+    yield h
+    h.close()
+
+
+def only(calls: list[ApiCall], *methods: str) -> list[ApiCall]:
+    return [c for c in calls if c.method in methods]
+
+
+def text_of(call: ApiCall) -> str:
+    return call.params.get("text") or call.params.get("caption") or ""
+
+
+def buttons(call: ApiCall) -> list[dict]:
+    return [b for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
+
+
+def card_of(tg: Harness, user: dict, rid: int, chat: dict | None = None) -> tuple[ApiCall, int]:
+    """Paste a link; (the card call, its score id)."""
+    calls = tg.send(U.text(user, f"what about {url(rid)} ?", chat=chat))
+    cards = only(calls, "sendMessage", "sendPhoto")
+    assert len(cards) == 1, [c.method for c in calls]
+    sid = int(buttons(cards[0])[0]["callback_data"].split(":")[2])
+    return cards[0], sid
+
+
+def photo_bytes(code: str | None) -> bytes:
+    """A photo-like JPEG: the code printed on a sleeve-coloured background (None: sensor noise only)."""
+    if code is None:
+        arr = (np.random.default_rng(0).random((480, 640, 3)) * 255).astype("uint8")
+        img = Image.fromarray(arr)
+    else:
+        bars = Image.fromarray(np.asarray(zxingcpp.create_barcode(code, zxingcpp.BarcodeFormat.UPCA)
+                                          .to_image(scale=4, add_quiet_zones=True, add_hrt=True))).convert("RGB")
+        img = Image.new("RGB", (bars.width + 240, bars.height + 200), (235, 228, 214))
+        img.paste(bars, (120, 100))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------- start-up
+def test_initialize_and_post_init_register_the_command_menu(world):
+    h = Harness(world.rec)
+    try:
+        assert h.api.methods() == ["getMe"]
+        h.run(h.app.post_init(h.app))
+        (menu,) = h.api.calls_of("setMyCommands")
+        names = [c["command"] for c in menu.params["commands"]]
+        assert names == ["start", "help", "link", "token", "import", "sync", "stats", "settings", "digest", "forget"]
+        assert names == [c.command for c in COMMANDS] and all(c["description"] for c in menu.params["commands"])
+    finally:
+        h.close()
+
+
+def test_start_and_help_in_a_private_chat(tg):
+    (start,) = tg.send(U.text(ALICE, "/start"))
+    assert start.method == "sendMessage" and start.params["chat_id"] == ALICE["id"]
+    assert "/link" in start.params["text"] and "/token" in start.params["text"] and ATTRIBUTION in start.params["text"]
+    assert "reply_parameters" not in start.params          # private chat: no quoting
+    (help_,) = tg.send(U.text(ALICE, "/help"))
+    for c in COMMANDS:
+        if c.command not in ("start", "help"):
+            assert f"/{c.command}" in help_.params["text"]
+    (unknown,) = tg.send(U.text(ALICE, "/frobnicate"))
+    assert "/help" in unknown.params["text"]
+
+
+# ------------------------------------------------------------------------------------------- score cards
+def test_a_pasted_link_gets_a_card_with_buttons_mapped_to_its_score(tg, world):
+    rid = world.targets[0]
+    card, sid = card_of(tg, ALICE, rid)
+    assert card.method == "sendMessage"                  # catalogue releases have no cover
+    text = card.params["text"]
+    verdict = VERDICT.search(text)
+    served = world.store.get_score(sid)
+    assert verdict and served.release_id == rid and int(verdict[2]) == round(served.probability * 100)
+    assert verdict[3] == served.label
+    assert world.catalogue[rid].title in text and ATTRIBUTION in text
+    shown = [line[2:] for line in text.splitlines() if line.startswith("• ")]
+    assert shown and shown == served.reasons_list[:len(shown)] and len(shown) <= 2
+    rid_have = world.catalogue[rid].have
+    if rid_have is not None:
+        assert f"{rid_have:,} have" in text
+    data = [b.get("callback_data") for b in buttons(card)]
+    assert data[:4] == [f"fb:like:{sid}", f"fb:dislike:{sid}", f"fb:bought:{sid}", f"why:{sid}"]
+    assert buttons(card)[4]["url"] == f"https://www.discogs.com/release/{rid}"
+    # the card's message maps to its score, in the database: a restarted bot still knows it
+    sent = card.result
+    ref = CardRegistry(Store(world.store.engine.url.render_as_string(hide_password=False))).lookup(
+        "telegram", sent["chat"]["id"], sent["message_id"])
+    assert ref.user == "tg:1001" and ref.score_id == sid and ref.text == text and "Why" in ref.why
+
+
+def test_one_card_per_link_in_a_message(tg, world):
+    a, b = world.targets[1], world.targets[2]
+    calls = tg.send(U.text(ALICE, f"two finds: {url(a)} and www.discogs.com/release/{b}"))
+    cards = only(calls, "sendMessage")
+    assert len(cards) == 2
+    assert world.catalogue[a].title in cards[0].params["text"] and world.catalogue[b].title in cards[1].params["text"]
+    assert len({c.result["message_id"] for c in cards}) == 2
+
+
+def test_buttons_store_feedback_once_per_callback(tg, world):
+    card, sid = card_of(tg, ALICE, world.targets[3])
+    press = U.callback(ALICE, card.result, f"fb:like:{sid}")
+    calls = tg.send(press)
+    (answer,) = only(calls, "answerCallbackQuery")
+    assert answer.params["callback_query_id"] == press["callback_query"]["id"]
+    assert answer.params["text"].startswith("Noted 👍 for")
+    (edit,) = only(calls, "editMessageReplyMarkup")
+    assert buttons(edit)[0]["text"] == "👍 ✓" and buttons(edit)[1]["text"] == "👎"
+    rows = [f for f in world.store.feedback("tg:1001") if f.score_id == sid]
+    assert [(f.kind, f.source, f.event_id) for f in rows] == [("like", "telegram", f"cb:{press['callback_query']['id']}")]
+    tg.send(press)                                        # Telegram redelivers the same update
+    assert len([f for f in world.store.feedback("tg:1001") if f.score_id == sid]) == 1
+    calls = tg.send(U.callback(ALICE, card.result, f"fb:dislike:{sid}"))   # changing one's mind
+    assert only(calls, "answerCallbackQuery")[0].params["text"].startswith("Noted 👎")
+    calls = tg.send(U.callback(ALICE, card.result, f"fb:bought:{sid}"))
+    assert "Congrats on buying" in only(calls, "answerCallbackQuery")[0].params["text"]
+    kinds = sorted(f.kind for f in world.store.feedback("tg:1001") if f.score_id == sid)
+    assert kinds == ["bought", "dislike"]
+
+
+def test_why_expands_the_card_with_every_reason(tg, world):
+    card, sid = card_of(tg, ALICE, world.targets[4])
+    calls = tg.send(U.callback(ALICE, card.result, f"why:{sid}"))
+    assert only(calls, "answerCallbackQuery")
+    (edit,) = only(calls, "editMessageText")
+    assert edit.params["message_id"] == card.result["message_id"]
+    text = edit.params["text"]
+    assert text.startswith(card.params["text"]) and "Why" in text
+    for reason in world.store.get_score(sid).reasons_list:
+        assert f"• {reason}" in text.split("Why", 1)[1]
+    assert "personal model" in text
+    assert not any(b.get("callback_data", "").startswith("why:") for b in buttons(edit))
+    assert any(b.get("callback_data") == f"fb:like:{sid}" for b in buttons(edit))
+
+
+def test_reactions_on_a_card_count_as_feedback(tg, world):
+    card, sid = card_of(tg, ALICE, world.targets[5])
+    chat, mid = U.private_chat(ALICE), card.result["message_id"]
+    react = U.reaction(ALICE, chat, mid, ["👍"])
+    calls = tg.send(react)
+    (confirm,) = only(calls, "sendMessage")
+    assert confirm.params["text"].startswith("Noted 👍") and confirm.params["reply_parameters"]["message_id"] == mid
+    rows = [f for f in world.store.feedback("tg:1001") if f.score_id == sid]
+    assert [(f.kind, f.source, f.event_id) for f in rows] == [("like", "telegram", f"upd:{react['update_id']}")]
+    tg.send(react)                                        # redelivered
+    tg.send(U.reaction(ALICE, chat, mid, [], old=["👍"]))   # taking the reaction back is not a 👎
+    tg.send(U.reaction(ALICE, chat, mid, ["🔥"], old=[]))   # other emoji are just reactions
+    tg.send(U.reaction(None, chat, mid, ["👎"]))            # anonymous: nobody to credit
+    tg.send(U.reaction(BOB, chat, mid, ["👎"]))             # not Bob's card
+    tg.send(U.reaction(ALICE, chat, 999999, ["👎"]))        # not a card
+    rows = [f for f in world.store.feedback("tg:1001") if f.score_id == sid]
+    assert [f.kind for f in rows] == ["like"]
+    calls = tg.send(U.reaction(ALICE, chat, mid, ["👎"], old=["👍"]))
+    assert only(calls, "sendMessage")[0].params["text"].startswith("Noted 👎")
+    assert [f.kind for f in world.store.feedback("tg:1001") if f.score_id == sid] == ["dislike"]
+
+
+def test_a_release_with_a_cover_is_sent_as_a_photo_with_price_and_demand(tg, world):
+    rid = world.targets[6]
+    base = world.catalogue[rid]
+    world.store.cache_releases([Release.from_dict({**base.to_dict(), "thumb": "https://i.discogs.com/cover-150.jpg",
+                                                   "lowest_price": 12.5, "price_currency": "EUR", "have": 1234,
+                                                   "want": 56})], source="test")
+    card, sid = card_of(tg, ALICE, rid)
+    assert card.method == "sendPhoto" and card.params["photo"] == "https://i.discogs.com/cover-150.jpg"
+    assert "💶 from 12.50 EUR · 1,234 have / 56 want" in card.params["caption"]
+    assert VERDICT.search(card.params["caption"]) and ATTRIBUTION in card.params["caption"]
+    calls = tg.send(U.callback(ALICE, card.result, f"why:{sid}"))   # a photo card's why edits the caption
+    (edit,) = only(calls, "editMessageCaption")
+    assert edit.params["caption"].startswith(card.params["caption"]) and "Why" in edit.params["caption"]
+    # Telegram can't fetch the cover: the card still arrives, as text, and still maps to its score
+    tg.api.fail("sendPhoto", 400, "Bad Request: wrong file identifier/HTTP URL specified")
+    calls = tg.send(U.text(ALICE, url(rid)))
+    assert [c.method for c in calls] == ["sendPhoto", "sendMessage"]
+    assert "💶 from 12.50 EUR" in calls[1].params["text"]
+    ref = CardRegistry(world.store).lookup("telegram", ALICE["id"], calls[1].result["message_id"])
+    assert ref is not None and ref.score_id == world.store.last_score("tg:1001").id
+
+
+# ------------------------------------------------------------------------------------------------ groups
+def test_in_groups_only_commands_mentions_and_replies_to_the_bot_are_answered(tg, world):
+    rid = world.targets[7]
+    assert tg.send(U.text(ALICE, f"look at {url(rid)}", chat=GROUP)) == []          # chatter: ignored
+    assert tg.send(U.text(ALICE, "/help@SomeOtherBot", chat=GROUP)) == []           # another bot's command
+    (help_,) = tg.send(U.text(ALICE, f"/help@{BOT_USERNAME}", chat=GROUP))
+    assert help_.params["chat_id"] == GROUP["id"] and "/link" in help_.params["text"]
+    ask = U.text(ALICE, f"@{BOT_USERNAME} {url(rid)}", chat=GROUP)
+    calls = tg.send(ask)
+    (card,) = only(calls, "sendMessage")
+    assert card.params["chat_id"] == GROUP["id"] and VERDICT.search(card.params["text"])
+    assert card.params["reply_parameters"]["message_id"] == ask["message"]["message_id"]   # whose score it is
+    sid = int(buttons(card)[0]["callback_data"].split(":")[2])
+    assert world.store.get_score(sid).id == world.store.last_score("tg:1001").id
+    # Bob can't vote on Alice's card
+    calls = tg.send(U.callback(BOB, card.result, f"fb:like:{sid}"))
+    (answer,) = only(calls, "answerCallbackQuery")
+    assert answer.params["text"] == OTHERS_CARD and answer.params["show_alert"] is True
+    assert not [f for f in world.store.feedback("tg:1001") if f.score_id == sid]
+    assert only(tg.send(U.text(BOB, "👍", chat=GROUP, reply_to=card.result)), "sendMessage")[0].params["text"] \
+        == OTHERS_CARD
+    # Alice replies to her card: feedback with a reason, for that card
+    calls = tg.send(U.text(ALICE, "👎 too expensive", chat=GROUP, reply_to=card.result))
+    assert "Noted 👎" in only(calls, "sendMessage")[0].params["text"]
+    (fb,) = [f for f in world.store.feedback("tg:1001") if f.score_id == sid]
+    assert (fb.kind, fb.reason, fb.source) == ("dislike", "too expensive", "telegram")
+
+
+# ------------------------------------------------------------------------------------------ failure paths
+def test_every_failure_core_reports_becomes_a_short_message(tg, world):
+    (msg,) = tg.send(U.text(BOB, url(world.targets[0])))                       # nothing imported yet
+    assert msg.params["text"] == NOT_KNOWN
+    (msg,) = tg.send(U.text(ALICE, "https://www.discogs.com/release/9999999999"))  # unknown offline
+    assert "I don't know release 9999999999 offline" in msg.params["text"]
+    (msg,) = tg.send(U.text(ALICE, "https://www.youtube.com/watch?v=dQw4w9WgXcQ"))
+    assert msg.params["text"] == NOT_DISCOGS_MESSAGE
+    (msg,) = tg.send(U.text(ALICE, "hello there"))
+    assert "Discogs link" in msg.params["text"]
+    calls = tg.send(U.text(CAROL, url(world.targets[0])))                      # cold start: rough estimate
+    (card,) = only(calls, "sendMessage")
+    assert VERDICT.search(card.params["text"]) and "Early days" in card.params["text"]
+    (msg,) = tg.send(U.text(ALICE, "👍", ))                                     # feedback, no card: the last score
+    assert msg.params["text"].startswith("Noted 👍")
+    (msg,) = tg.send(U.text(BOB, "👍"))
+    assert "Paste a Discogs link first" in msg.params["text"]
+    (photo,) = tg.send(U.photo(ALICE, "PHOTO-offline"))                          # barcode needs live Discogs
+    assert "switched off" in photo.params["text"]
+    (msg,) = tg.send(U.text(ALICE, "/link"))                                    # usage
+    assert "/link your_username" in msg.params["text"]
+    (msg,) = tg.send(U.text(ALICE, "/sync"))
+    assert "not linked to Discogs yet" in msg.params["text"]
+
+
+def test_unexpected_exceptions_get_an_apology_and_are_logged(tg, world, monkeypatch, caplog):
+    def broken(*a, **k):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(world.rec, "score", broken)        # inside the conversation: its own apology
+    (msg,) = tg.send(U.text(ALICE, url(world.targets[0])))
+    assert msg.params["text"].startswith("Sorry — something went wrong")
+    monkeypatch.setattr(world.store, "feedback_counts", broken)   # in a handler: the Application's error handler
+    caplog.set_level(logging.ERROR, logger="bot.telegram.handlers")
+    (msg,) = tg.send(U.text(ALICE, "/stats"))
+    assert msg.params["text"] == APOLOGY
+    assert "database on fire" in caplog.text
+    card_msg = {"message_id": 1, "date": 0, "chat": U.private_chat(ALICE), "text": "x"}
+    monkeypatch.setattr(world.rec, "forget_user", broken)
+    calls = tg.send(U.callback(ALICE, card_msg, f"forget:yes:{ALICE['id']}"))
+    assert [c.params.get("text") for c in only(calls, "answerCallbackQuery")][-1] == APOLOGY
+    assert only(calls, "sendMessage")[-1].params["text"] == APOLOGY
+    assert world.store.collection("tg:1001")                 # and nothing was deleted
+
+
+def test_other_users_are_answered_while_a_long_import_runs(world, monkeypatch):
+    h = Harness(world.rec)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_import(user, path):
+        started.set()
+        release.wait(10)
+        raise AssertionError("never reached: the test only checks concurrency")
+
+    monkeypatch.setattr(world.rec, "import_file", slow_import)
+    h.api.add_file(b"Catalog#,Artist\n", "documents/slow.csv", file_id="SLOW")
+
+    async def scenario():
+        importing = asyncio.ensure_future(h.app.process_update(
+            Update.de_json(U.document(CAROL, "SLOW", "slow.csv"), h.app.bot)))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        n = len(h.api.calls)
+        await h.app.process_update(Update.de_json(U.text(BOB, "/help"), h.app.bot))
+        answered_meanwhile = [c for c in h.api.calls[n:] if c.params.get("chat_id") == BOB["id"]]
+        still_importing = not importing.done()
+        release.set()
+        await importing
+        return answered_meanwhile, still_importing
+
+    try:
+        answered, still_importing = h.run(scenario())
+        assert still_importing and len(answered) == 1 and "/link" in answered[0].params["text"]
+        assert h.api.calls[-1].params["text"] == APOLOGY          # the broken import got its apology
+    finally:
+        release.set()
+        h.close()
+
+
+def test_progress_messages_are_throttled_but_end_on_the_final_text(world):
+    h = Harness(world.rec)
+    try:
+        async def scenario():
+            msg = await h.app.bot.send_message(ALICE["id"], "working…")
+            p = ProgressMessage(msg, asyncio.get_running_loop(), min_interval=60)
+            await asyncio.to_thread(lambda: [p.say(f"step {i}") for i in range(50)])
+            await p.done("finished")
+
+        h.run(scenario())
+        edits = [c.params["text"] for c in h.api.calls_of("editMessageText")]
+        assert edits == ["step 0", "finished"]
+    finally:
+        h.close()
+
+
+# --------------------------------------------------------------------------------------- /stats, settings
+def test_stats_says_what_the_bot_knows(tg, world):
+    (msg,) = tg.send(U.text(ALICE, "/stats"))
+    text = msg.params["text"]
+    counts = world.store.feedback_counts("tg:1001")
+    assert "300 in your collection, 0 in your wantlist" in text
+    assert f"version {world.report.version}" in text and "trained on 300 records" in text
+    assert f"{counts['like']} 👍 · {counts['dislike']} 👎 · {counts['bought']} 🛒 bought" in text
+    assert f"{len(world.store.scores('tg:1001'))} served" in text and "not linked" in text
+    (msg,) = tg.send(U.text(BOB, "/stats"))
+    assert "0 in your collection" in msg.params["text"] and "nothing imported" in msg.params["text"]
+
+
+def test_settings_change_the_buy_threshold_and_currency(tg, world):
+    user = "tg:1003"
+    (menu,) = tg.send(U.text(CAROL, "/settings"))
+    assert "Buy threshold: 60%" in menu.params["text"] and "Currency for prices: EUR" in menu.params["text"]
+    calls = tg.send(U.callback(CAROL, menu.result, "set:buy:70"))
+    assert only(calls, "answerCallbackQuery")[0].params["text"] == "Saved ✓"
+    (edit,) = only(calls, "editMessageText")
+    assert "Buy threshold: 70%" in edit.params["text"] and any(b["text"] == "70% ✓" for b in buttons(edit))
+    assert world.store.get_settings(user)["buy_threshold"] == 0.7 and world.rec.thresholds(user)[0] == 0.7
+    (msg,) = tg.send(U.text(CAROL, "/settings currency usd"))
+    assert "Currency for prices: USD" in msg.params["text"]
+    assert world.store.get_settings(user)["currency"] == "USD"
+    (msg,) = tg.send(U.text(CAROL, "/settings currency XYZ"))
+    assert msg.params["text"].startswith("Discogs prices come in") and world.store.get_settings(user)["currency"] == "USD"
+    (msg,) = tg.send(U.text(CAROL, "/settings buy 200"))
+    assert "between 5 and 95" in msg.params["text"] and world.store.get_settings(user)["buy_threshold"] == 0.7
+    # the verdict follows the user's threshold
+    card, sid = card_of(tg, CAROL, world.targets[1])
+    p = world.store.get_score(sid).probability
+    assert world.store.get_score(sid).label == ("buy" if p >= 0.7 else "maybe" if p >= 0.3 else "skip")
+
+
+def test_digest_sends_the_chart_and_marks_it_sent(tg, world):
+    (msg,) = tg.send(U.text(BOB, "/digest"))
+    assert msg.params["text"] == NOT_KNOWN
+    calls = tg.send(U.text(ALICE, "/digest"))
+    photo = only(calls, "sendPhoto")[0]
+    assert photo.params["photo"]["upload"] and tg.api.uploads["sendPhoto:photo"].startswith(b"\x89PNG")
+    texts = [text_of(c) for c in only(calls, "sendPhoto", "sendMessage")]
+    assert any("tg:1001" in t or "collection" in t.lower() or "score" in t.lower() for t in texts)
+    assert world.store.last_digest_at("tg:1001") is not None
+
+
+# ------------------------------------------------------------------------------------------ import, forget
+def test_sending_the_csv_export_imports_and_trains_with_progress(world, tmp_path):
+    rec = make_rec(tmp_path, world.catalogue, world.cache_dir)
+    h = Harness(rec)
+    try:
+        (hint,) = h.send(U.text(BOB, "/import"))
+        assert "CSV" in hint.params["text"] and "Export" in hint.params["text"]
+        h.api.add_file(MOUSE_CSV.read_bytes(), "documents/file_7.csv", file_id="CSVFILE")
+        calls = h.send(U.document(BOB, "CSVFILE", "discogs-collection.csv", size=MOUSE_CSV.stat().st_size))
+        methods = [c.method for c in calls]
+        assert methods[:2] == ["sendMessage", "getFile"]
+        note_id = calls[0].result["message_id"]
+        edits = [c for c in calls if c.method == "editMessageText"]
+        assert len(edits) >= 3 and all(e.params["message_id"] == note_id for e in edits)   # one message, edited
+        assert any("Imported 68 records" in e.params["text"] and "🧠" in e.params["text"] for e in edits[:-1])
+        final = edits[-1].params["text"]
+        assert final.startswith("✅ Imported 68 records from discogs-collection.csv") and "model is ready" in final
+        assert len(rec.owned("tg:1002")) == 68 and rec.store.active_model("tg:1002") is not None
+        # a file that isn't an export: a clear message, no temp path in it
+        h.api.add_file(b"\x00\x01\x02 binary junk", "documents/file_8.bin", file_id="JUNK")
+        calls = h.send(U.document(BOB, "JUNK", "photo.heic", mime_type="application/octet-stream"))
+        final = [c for c in calls if c.method == "editMessageText"][-1].params["text"]
+        assert final.startswith("I couldn't read photo.heic") and "crate-tg-" not in final and "/tmp" not in final
+        assert len(rec.owned("tg:1002")) == 68
+        (big,) = h.send(U.document(BOB, "HUGE", "huge.csv", size=50 * 1024 * 1024))
+        assert "too big" in big.params["text"]
+        assert h.send(U.document(BOB, "CSVFILE", "x.csv", chat=GROUP)) == []      # not addressed to the bot
+    finally:
+        h.close()
+
+
+def test_forget_deletes_everything_after_confirmation(world, tmp_path):
+    rec = make_rec(tmp_path, world.catalogue, world.cache_dir)
+    records = json.loads(LANEBECKER.read_text(encoding="utf-8"))
+    path = tmp_path / "erin.json"
+    path.write_text(json.dumps(records[3::20][:40]), encoding="utf-8")
+    rec.import_file("tg:1005", path)
+    rec.train("tg:1005")
+    model_file = Path(rec.store.active_model("tg:1005").path)
+    erin = U.user(1005, "Erin")
+    h = Harness(rec)
+    try:
+        card, sid = card_of(h, erin, world.targets[2])
+        (ask,) = h.send(U.text(erin, "/forget"))
+        data = [b["callback_data"] for b in buttons(ask)]
+        assert data == ["forget:yes:1005", "forget:no:1005"] and "Are you sure" in ask.params["text"]
+        calls = h.send(U.callback(BOB, ask.result, "forget:yes:1005"))            # only Erin may confirm
+        assert only(calls, "answerCallbackQuery")[0].params["show_alert"] is True and rec.owned("tg:1005")
+        calls = h.send(U.callback(erin, ask.result, "forget:no:1005"))
+        assert only(calls, "editMessageText")[0].params["text"] == "OK — nothing deleted." and rec.owned("tg:1005")
+        calls = h.send(U.callback(erin, ask.result, "forget:yes:1005"))
+        (done,) = only(calls, "editMessageText")
+        assert done.params["text"].startswith("🗑 Done. I deleted your 40 collection and wantlist records")
+        assert "tg:1005" not in rec.store.users() and not rec.owned("tg:1005")
+        assert rec.store.active_model("tg:1005") is None and not model_file.exists()
+        assert CardRegistry(rec.store).lookup("telegram", erin["id"], card.result["message_id"]) is None
+        (msg,) = h.send(U.text(erin, url(world.targets[2])))
+        assert msg.params["text"] == NOT_KNOWN
+    finally:
+        h.close()
+
+
+# --------------------------------------------------------------------------- live Discogs (the local fake)
+@pytest.fixture
+def live(discogs_server, tmp_path, world, monkeypatch):   # noqa: F811
+    monkeypatch.setenv("DISCOGS_API_BASE_URL", discogs_server.base_url)
+    monkeypatch.setattr(ratelimit, "_registry", {})
+    rec = make_rec(tmp_path, world.catalogue, world.cache_dir, live_url=discogs_server.base_url)
+    h = Harness(rec)
+    yield SimpleNamespace(server=discogs_server, rec=rec, h=h)
+    h.close()
+
+
+def test_token_is_taken_in_private_only_and_its_message_deleted(live):
+    h, store = live.h, live.rec.store
+    ask = U.text(ALICE, f"/token {COLLECTOR_TOKEN}", chat=GROUP)
+    calls = h.send(ask)
+    assert calls[0].method == "deleteMessage" and calls[0].params == {"chat_id": GROUP["id"],
+                                                                      "message_id": ask["message"]["message_id"]}
+    assert "private chat" in calls[1].params["text"] and "revoke it" in calls[1].params["text"]
+    assert store.linked_account("tg:1001") is None
+    # private, in one message
+    ask = U.text(ALICE, f"/token {COLLECTOR_TOKEN}")
+    calls = h.send(ask)
+    assert calls[0].method == "deleteMessage" and calls[0].params["message_id"] == ask["message"]["message_id"]
+    assert calls[-1].method == "editMessageText" and f"Linked to Discogs user {COLLECTOR}" in calls[-1].params["text"]
+    acct = store.linked_account("tg:1001")
+    assert acct.auth_kind == "token" and COLLECTOR_TOKEN not in (acct.token_enc or "")
+    assert store.account_secrets("tg:1001", live.rec.secret_box)["token"] == COLLECTOR_TOKEN
+    assert all(COLLECTOR_TOKEN not in json.dumps(c.params) for c in calls[1:])   # never echoed back
+    # private, in two messages; a wrong token is refused
+    (prompt,) = h.send(U.text(BOB, "/token"))
+    assert prompt.params["text"] == TOKEN_PROMPT
+    secret = U.text(BOB, "not-a-valid-token")
+    calls = h.send(secret)
+    assert calls[0].method == "deleteMessage" and calls[0].params["message_id"] == secret["message"]["message_id"]
+    assert "refused the token" in calls[-1].params["text"] and store.linked_account("tg:1002") is None
+    h.send(U.text(BOB, "/token"))
+    (cancel,) = h.send(U.text(BOB, "/cancel"))
+    assert "not waiting" in cancel.params["text"]
+    calls = h.send(U.text(BOB, COLLECTOR_TOKEN))          # not a token any more: an ordinary message
+    assert not only(calls, "deleteMessage")
+
+
+def test_link_and_sync_show_progress_then_train(live):
+    h, store = live.h, live.rec.store
+    (checking, *rest) = h.send(U.text(ALICE, "/link no_such_collector"))
+    assert "no Discogs user by that name" in rest[-1].params["text"] and store.linked_account("tg:1001") is None
+    calls = h.send(U.text(ALICE, f"/link {COLLECTOR}"))
+    assert f"Linked to Discogs user {COLLECTOR}" in calls[-1].params["text"] and ATTRIBUTION in calls[-1].params["text"]
+    assert store.linked_account("tg:1001").discogs_username == COLLECTOR
+    calls = h.send(U.text(ALICE, "/sync"))
+    note = calls[0]
+    assert note.method == "sendMessage" and COLLECTOR in note.params["text"]
+    edits = [c.params["text"] for c in calls if c.method == "editMessageText"]
+    assert all(c.params["message_id"] == note.result["message_id"] for c in calls if c.method == "editMessageText")
+    assert "Reading your collection: 100 of 230" in edits and "Reading your collection: 230 of 230" in edits
+    assert any("🧠" in e for e in edits[:-1])
+    assert edits[-1].startswith("✅ Synced.") and f"collection: {COLLECTOR_RECORDS} on Discogs, 230 new" in edits[-1]
+    assert "model is ready" in edits[-1]
+    assert len(store.collection("tg:1001", "collection")) == COLLECTOR_RECORDS and store.active_model("tg:1001")
+    # Discogs goes down mid-way: a clear message, the collection kept
+    live.server.fail(r"/users/.*/collection", 500, times=None)
+    calls = h.send(U.text(ALICE, "/sync"))
+    final = [c for c in calls if c.method == "editMessageText"][-1].params["text"]
+    assert final.startswith("Sync stopped: Discogs seems to be down") and "Nothing was lost" in final
+    assert len(store.collection("tg:1001", "collection")) == COLLECTOR_RECORDS
+
+
+def test_live_lookup_failures_and_a_live_release_with_cover(live, world):
+    h, rec = live.h, live.rec
+    records = json.loads(LANEBECKER.read_text(encoding="utf-8"))
+    path = rec.models_dir.parent / "alice.json"
+    path.write_text(json.dumps(records[::6][:300]), encoding="utf-8")
+    rec.import_file("tg:1001", path)
+    live.server.fail(r"/releases/7$", 500, times=None)               # Discogs down for this one
+    (msg,) = h.send(U.text(ALICE, url(7)))
+    assert msg.params["text"] == "Discogs seems to be down or unreachable right now. Please try again later."
+    live.server.delete_release(5)
+    (msg,) = h.send(U.text(ALICE, url(5)))
+    assert "no such release" in msg.params["text"]
+    calls = h.send(U.text(ALICE, url(4)))                            # not in the catalogue: live, with a cover
+    (card,) = only(calls, "sendPhoto")
+    assert card.params["photo"].startswith(live.server.base_url) and VERDICT.search(card.params["caption"])
+    assert "Faze Action" in card.params["caption"] and ATTRIBUTION in card.params["caption"]
+
+
+def test_barcode_photos(live, world, monkeypatch):
+    monkeypatch.setenv("CRATE_PHOTO__TIME_BUDGET_S", "1")
+    get_config.cache_clear()
+    h, rec, store = live.h, live.rec, live.rec.store
+    try:
+        records = json.loads(LANEBECKER.read_text(encoding="utf-8"))
+        path = rec.models_dir.parent / "alice.json"
+        path.write_text(json.dumps(records[::6][:300]), encoding="utf-8")
+        rec.import_file("tg:1001", path)
+        store.link_account("tg:1001", COLLECTOR, "token", token=COLLECTOR_TOKEN, box=rec.secret_box)   # search needs auth
+        h.api.add_file(photo_bytes(RELEASE_4_UPC), "photos/file_1.jpg", file_id="ONE")
+        calls = h.send(U.photo(ALICE, "ONE"))
+        assert [c.method for c in calls][:1] == ["getFile"] and calls[0].params["file_id"] == "ONE"   # largest size
+        (card,) = only(calls, "sendPhoto")                            # one pressing: scored at once
+        assert "Faze Action" in card.params["caption"] and VERDICT.search(card.params["caption"])
+        h.api.add_file(photo_bytes(SHARED_UPC), "photos/file_2.jpg", file_id="TWO")
+        calls = h.send(U.photo(ALICE, "TWO"))
+        (choice,) = only(calls, "sendMessage")                        # several: pick one
+        picks = [b["callback_data"] for b in buttons(choice)]
+        assert sorted(picks) == ["pick:6084149", "pick:6084161"] and "2 pressings" in choice.params["text"]
+        calls = h.send(U.callback(ALICE, choice.result, picks[0]))
+        assert only(calls, "answerCallbackQuery")
+        card = only(calls, "sendMessage", "sendPhoto")[0]
+        assert VERDICT.search(text_of(card))
+        assert store.last_score("tg:1001").release_id == int(picks[0].split(":")[1])
+        h.api.add_file(photo_bytes(None), "photos/file_3.jpg", file_id="NOISE")
+        (msg,) = only(h.send(U.photo(ALICE, "NOISE")), "sendMessage")
+        assert "closer" in msg.params["text"] and "flat" in msg.params["text"] and "light" in msg.params["text"]
+        h.api.add_file(b"this is not a picture", "photos/file_4.jpg", file_id="BROKEN")
+        (msg,) = only(h.send(U.photo(ALICE, "BROKEN")), "sendMessage")
+        assert "JPEG or PNG" in msg.params["text"]
+        assert h.send(U.photo(ALICE, "ONE", chat=GROUP)) == []       # groups: only with a mention
+        calls = h.send(U.photo(ALICE, "ONE", chat=GROUP, caption=f"@{BOT_USERNAME} is this worth it?"))
+        assert only(calls, "sendPhoto")[0].params["chat_id"] == GROUP["id"]
+    finally:
+        get_config.cache_clear()
