@@ -34,8 +34,9 @@ def pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, int(round(q * len(s) + 0.5)) - 1))]
 
 
-def in_target(e: dict) -> bool:
-    return e["blur"] <= 1.5 and e["skew"] <= 0.30
+def in_target(e: dict, intact: set[str]) -> bool:
+    """The target slice: an intact code, blur σ ≤ 1.5 px and skew ≤ 30 %."""
+    return e["group"] in intact and e["blur"] <= 1.5 and e["skew"] <= 0.30
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,24 +57,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     images = manifest["images"][: args.limit or None]
+    intact = set(manifest.get("intact_groups") or manifest["groups"])
     # warm-up (imports, first zxing call) on the first photo, not timed
     decode_photo((d / images[0]["file"]).read_bytes())
 
     rows = []
     for e in images:
         data = (d / e["file"]).read_bytes()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             res = decode_photo(data)
             got, strategy, err = res.codes, res.strategy, None
         except PhotoError as exc:
             got, strategy, err = [], None, exc.user_message
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         truth = set(e["codes"])
         rows.append({"file": e["file"], "group": e["group"], "truth": sorted(truth), "got": got,
                      "decoded": truth <= set(got), "found": len(truth & set(got)), "wrong": sorted(set(got) - truth),
-                     "seconds": dt, "strategy": strategy, "error": err, "mp": e["megapixels"], "blur": e["blur"],
-                     "skew": e["skew"], "target": in_target(e)})
+                     "seconds": dt, "cpu_seconds": cpu, "strategy": strategy, "error": err, "mp": e["megapixels"], "blur": e["blur"],
+                     "skew": e["skew"], "target": in_target(e, intact)})
 
     def rate(rs: list[dict]) -> str:
         n = sum(r["decoded"] for r in rs)
@@ -84,17 +86,18 @@ def main(argv: list[str] | None = None) -> int:
         by_group[r["group"]].append(r)
     print(f"{len(rows)} photos from {d} ({os.cpu_count()} CPUs visible, "
           f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'} used)\n")
-    print(f"{'condition':<14} {'decoded':>17}   {'p50 ms':>7} {'p95 ms':>7}")
+    print(f"{'condition':<14} {'decoded':>17}   {'p50 ms':>7} {'p95 ms':>7}  {'wrong':>5}")
     for g in manifest["groups"]:
         rs = by_group.get(g, [])
         if rs:
             ts = [r["seconds"] * 1000 for r in rs]
-            print(f"{g:<14} {rate(rs):>17}   {pct(ts, .5):7.0f} {pct(ts, .95):7.0f}")
+            print(f"{g:<14} {rate(rs):>17}   {pct(ts, .5):7.0f} {pct(ts, .95):7.0f}  {sum(len(r['wrong']) for r in rs):5d}")
     target = [r for r in rows if r["target"]]
-    outside = [r for r in rows if not r["target"]]
-    print(f"\n{'target slice (blur σ ≤ 1.5 px, skew ≤ 30 %)':<46} {rate(target)}   (target ≥ 95 %)")
-    print(f"{'outside it (blur σ > 1.5 or skew > 30 %)':<46} {rate(outside)}")
-    print(f"{'all photos':<46} {rate(rows)}")
+    outside = [r for r in rows if not r["target"] and r["group"] in intact]
+    print(f"\n{'target slice (intact, blur σ ≤ 1.5 px, skew ≤ 30 %)':<52} {rate(target)}   (target ≥ 95 %)")
+    print(f"{'intact, blur σ > 1.5 px or skew > 30 %':<52} {rate(outside)}")
+    print(f"{'all intact photos':<52} {rate(target + outside)}")
+    print(f"{'all photos (damaged codes included)':<52} {rate(rows)}")
     n_codes = sum(len(r["truth"]) for r in rows)
     print(f"{'codes read (of all codes in all photos)':<46} {sum(r['found'] for r in rows):3d}/{n_codes}")
     for lo, hi in ((0, 0.75), (0.75, 1.5), (1.5, 2.25), (2.25, 3.01)):
@@ -109,13 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nWRONG codes (returned but not in the photo): {len(wrong)}   (target 0)")
     for f, w, t in wrong:
         print(f"  {f}: read {w}, photo has {t}")
-    ts = [r["seconds"] * 1000 for r in rows]
-    t12 = [r["seconds"] * 1000 for r in rows if r["mp"] >= 11.5]
-    print(f"\ntime per photo (load + decode), all {len(ts)}: p50 {pct(ts, .5):.0f} ms, p95 {pct(ts, .95):.0f} ms, "
-          f"max {max(ts):.0f} ms")
-    if t12:
-        print(f"12-MP photos ({len(t12)}): p50 {pct(t12, .5):.0f} ms, p95 {pct(t12, .95):.0f} ms, max {max(t12):.0f} ms"
-              "   (target p95 ≤ 500 ms)")
+    print("\ntime per photo (bytes in → codes out: load, guards, EXIF, cascade); wall clock, and CPU time of the "
+          "process\n(the decoder is single-threaded: on a busy machine CPU time is what an idle one's wall time would be)")
+    for label, sel in (("all photos", rows), ("12-MP photos", [r for r in rows if r["mp"] >= 11.5]),
+                       ("12-MP JPEGs", [r for r in rows if r["mp"] >= 11.5 and r["file"].endswith(".jpg")])):
+        if not sel:
+            continue
+        ts = [r["seconds"] * 1000 for r in sel]
+        cs = [r["cpu_seconds"] * 1000 for r in sel]
+        print(f"  {label + f' ({len(sel)})':<20} wall p50 {pct(ts, .5):5.0f} ms  p95 {pct(ts, .95):5.0f} ms  max "
+              f"{max(ts):5.0f} ms | CPU p50 {pct(cs, .5):5.0f} ms  p95 {pct(cs, .95):5.0f} ms  max {max(cs):5.0f} ms")
+    print("  (target: p95 ≤ 500 ms for a 12-MP photo on 2 cores)")
     strat = Counter(r["strategy"] or "none" for r in rows)
     print("strategy that read them: " + ", ".join(f"{k} {v}" for k, v in strat.most_common()))
     errs = Counter(r["error"] for r in rows if r["error"])

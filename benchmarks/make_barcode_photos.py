@@ -10,7 +10,7 @@ Each image is a sleeve-like background (colour, gradient, shapes, the release's 
 striped artwork that looks a little like bars) with the code drawn by zxing-cpp (``create_barcode`` →
 ``to_image``, quiet zones on, human-readable digits on most) on a label, then photographed: perspective skew,
 rotation, lighting fall-off, low contrast, glare, Gaussian blur, sensor noise, JPEG compression and, for a few,
-an EXIF orientation tag with the pixels stored sideways. The set is split into condition groups (20 images each
+an EXIF orientation tag with the pixels stored sideways. The set is split into condition groups (28 images each
 by default) so each condition's decode rate can be read on its own; every image records all its parameters.
 
 Definitions used in the manifest:
@@ -23,11 +23,14 @@ Definitions used in the manifest:
 * ``glare`` — peak strength (0–1) of a bright elliptical highlight laid over the code;
 * ``contrast`` — the fraction of the tonal range kept (1 = full, 0.2 = a very flat photo);
 * ``jpeg_quality`` — the JPEG quality it was saved at (None: PNG);
-* ``module_px`` — the width of one bar module in pixels, before skew (how big the code is in the frame).
+* ``module_px`` — the width of one bar module in pixels, before skew (how big the code is in the frame);
+* ``damage`` / ``damage_frac`` — (``damaged`` group only) a marker stroke across the bars, a price sticker over
+  part of them, or scratches, covering that share of the code: such a code may be unreadable, but must never
+  read as another code.
 
 Deterministic: the same ``--seed`` and ``--n`` write byte-identical files. Run from the repository root::
 
-    python benchmarks/make_barcode_photos.py [OUT_DIR] [--n 240] [--seed 4]
+    python benchmarks/make_barcode_photos.py [OUT_DIR] [--n 364] [--seed 4]
 
 ``OUT_DIR`` defaults to ``out/barcode-bench/`` (ignored by git). The tests import the rendering functions from here.
 """
@@ -61,7 +64,9 @@ DEFAULT_OUT = ROOT / "out" / "barcode-bench"
 
 #: condition groups, in the order they are dealt out
 GROUPS = ("clean", "rotation", "skew", "blur", "noise", "glare", "jpeg", "low_contrast", "small_12mp",
-          "two_codes", "ean8_upce", "mixed")
+          "two_codes", "ean8_upce", "mixed", "damaged")
+#: groups whose codes are intact (the decode-rate target is about these; ``damaged`` tests for misreads)
+INTACT = tuple(g for g in GROUPS if g != "damaged")
 #: ordinary photo sizes (what chat apps pass on, and phone cameras' own) — 12 MP is used by its own groups
 FRAMES = ((1280, 960), (1600, 1200), (2048, 1536), (960, 1280), (1200, 1600), (3000, 2250))
 FRAME_12MP = (4000, 3000)
@@ -160,6 +165,8 @@ class PhotoSpec:
     jpeg_quality: int | None = 90
     exif_orientation: int = 1
     stripes: bool = False
+    damage: str | None = None      # marker | sticker | scratches: bars partly painted over / covered
+    damage_frac: float = 0.0       # the share of the code's width (marker, sticker) or bars (scratches) hit
     extra: dict[str, Any] = field(default_factory=dict)
 
     def manifest(self) -> dict[str, Any]:
@@ -176,8 +183,8 @@ def _u(rng: random.Random, a: float, b: float) -> float:
     return round(rng.uniform(a, b), 3)
 
 
-def build_specs(n: int = 240, seed: int = 4, codes: list[RealCode] | None = None) -> list[PhotoSpec]:
-    """``n`` photo specifications dealt round-robin over :data:`GROUPS` (so each group has ~n/12 images)."""
+def build_specs(n: int = 364, seed: int = 4, codes: list[RealCode] | None = None) -> list[PhotoSpec]:
+    """``n`` photo specifications dealt round-robin over :data:`GROUPS` (so each group has ~n/13 images)."""
     codes = codes if codes is not None else real_codes()
     rng = random.Random(seed)
     order = list(codes)
@@ -225,18 +232,24 @@ def build_specs(n: int = 240, seed: int = 4, codes: list[RealCode] | None = None
             fmt = r.choice(("EAN8", "UPCE"))
             s.codes = [derived_short_code(r.choice(ean13 if fmt == "EAN8" else upca), fmt)]
             s.module_px = _u(r, 3.0, 7.0)
-        elif group == "mixed":
+        elif group == "mixed":   # everything at once, over the full ranges
             s.rotation = _u(r, 0, 180)
-            s.skew, s.skew_axis = _u(r, 0.0, 0.3), r.choice("xy")
-            s.blur = _u(r, 0.0, 2.0)
-            s.noise = _u(r, 2, 15)
-            s.glare = _u(r, 0.3, 0.7) if r.random() < 0.4 else 0.0
-            s.contrast = _u(r, 0.4, 1.0)
-            s.jpeg_quality = r.choice([40, 60, 75, 90])
+            s.skew, s.skew_axis = _u(r, 0.0, 0.4), r.choice("xy")
+            s.blur = _u(r, 0.0, 3.0)
+            s.noise = _u(r, 2, 25)
+            s.glare = _u(r, 0.3, 0.9) if r.random() < 0.4 else 0.0
+            s.contrast = _u(r, 0.3, 1.0)
+            s.jpeg_quality = r.choice([15, 30, 50, 75, 90])
             s.exif_orientation = r.choice([1, 1, 3, 6, 8])
-            if r.random() < 0.3:
+            if r.random() < 0.4:
                 s.frame = FRAME_12MP
-                s.module_px = _u(r, 3.0, 6.0)
+                s.module_px = _u(r, 2.6, 6.0)
+        elif group == "damaged":
+            s.damage = r.choice(("marker", "sticker", "scratches"))
+            s.damage_frac = _u(r, 0.05, 0.4)
+            s.rotation = _u(r, -20, 20)
+            s.blur = _u(r, 0.0, 1.2)
+            s.noise = _u(r, 2, 10)
         if group == "clean" and r.random() < 0.3:
             s.exif_orientation = r.choice([3, 6, 8])
         specs.append(s)
@@ -249,9 +262,14 @@ def barcode_image(code: RealCode, module_px: float, aspect: float, hrt: bool) ->
     content = code.code
     if code.fmt == "UPCA" and len(content) == 13:
         content = content[1:]
-    bc = zxingcpp.create_barcode(content[:-1], _FMT[code.fmt])   # zxing adds (and so checks) the check digit
     scale = 4
-    img = Image.fromarray(np.asarray(bc.to_image(scale=scale, add_hrt=hrt, add_quiet_zones=True)))
+    if hasattr(zxingcpp, "create_barcode"):   # zxing-cpp ≥ 3: adds (and so checks) the check digit, draws digits
+        bc = zxingcpp.create_barcode(content[:-1], _FMT[code.fmt])
+        img = Image.fromarray(np.asarray(bc.to_image(scale=scale, add_hrt=hrt, add_quiet_zones=True)))
+    else:                                     # zxing-cpp 2.x: bars only
+        img = Image.fromarray(np.asarray(zxingcpp.write_barcode(_FMT[code.fmt], content, width=0, height=0,
+                                                                quiet_zone=-1)))
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     modules = img.width / scale
     width = max(8, round(modules * module_px))
     height = max(8, round(width * aspect))
@@ -282,7 +300,39 @@ def _patch(spec: PhotoSpec, code: RealCode, rng: random.Random) -> Image.Image:
     label = Image.new("RGBA", (w, h), paper + (255,))
     ink_layer = Image.new("RGBA", bars.size, ink + (255,))
     label.paste(ink_layer, (pad, pad), Image.eval(bars, lambda p: 255 - p))
+    if spec.damage:
+        _damage(label, (pad, pad, pad + bars.width, pad + bars.height), spec, rng, paper, ink)
     return label
+
+
+def _damage(label: Image.Image, bars: tuple[int, int, int, int], spec: PhotoSpec, rng: random.Random,
+            paper: tuple[int, ...], ink: tuple[int, ...]) -> None:
+    """Paint over part of the bars: a marker stroke, a price sticker, or scratches (see ``PhotoSpec.damage``)."""
+    d = ImageDraw.Draw(label)
+    x0, y0, x1, y1 = bars
+    bw, bh = x1 - x0, y1 - y0
+    span = max(2, int(bw * spec.damage_frac))
+    if spec.damage == "marker":     # a thick stroke across the bars, dark or white-out
+        col = rng.choice((ink, paper, (200, 30, 30)))
+        sx = rng.randint(x0, max(x0, x1 - span))
+        pts = [(sx + span * t / 6 + rng.uniform(-3, 3), y0 + bh * rng.uniform(0.0, 1.0)) for t in range(7)]
+        d.line(sorted(pts, key=lambda p: p[0]), fill=col + (255,), width=max(3, int(bh * rng.uniform(0.15, 0.6))))
+    elif spec.damage == "sticker":  # a price sticker over part of the code, top or bottom
+        sx = rng.randint(x0, max(x0, x1 - span))
+        tall = int(bh * rng.uniform(0.4, 1.1))
+        sy = y0 - int(bh * 0.1) if rng.random() < 0.5 else y1 - tall
+        col = rng.choice(((250, 250, 245), (255, 220, 60), (250, 120, 150)))
+        d.rectangle((sx, sy, sx + span, sy + tall), fill=col + (255,))
+        f = ImageFont.load_default(size=max(8, tall // 5))
+        d.text((sx + 3, sy + tall // 3), f"£{rng.randint(1, 40)}.{rng.randint(0, 99):02d}", font=f, fill=(20, 20, 20, 255))
+    else:                           # scratches: thin light and dark lines across the bars
+        for _ in range(max(1, int(20 * spec.damage_frac))):
+            ax, ay = rng.uniform(x0, x1), rng.uniform(y0, y1)
+            ang = rng.uniform(-0.6, 0.6)
+            ln = bw * rng.uniform(0.1, 0.4)
+            col = rng.choice((paper, ink))
+            d.line((ax, ay, ax + ln * math.cos(ang), ay + ln * math.sin(ang)), fill=col + (255,),
+                   width=max(1, int(spec.module_px * rng.uniform(0.5, 1.5))))
 
 
 def _place(spec: PhotoSpec, patch: Image.Image, rng: random.Random, frame: Image.Image,
@@ -430,7 +480,7 @@ def render(spec: PhotoSpec) -> tuple[bytes, str]:
     return encode(img, spec.jpeg_quality, spec.exif_orientation)
 
 
-def write_set(out_dir: Path, n: int = 240, seed: int = 4, log_every: int = 20) -> list[dict[str, Any]]:
+def write_set(out_dir: Path, n: int = 364, seed: int = 4, log_every: int = 20) -> list[dict[str, Any]]:
     """Render ``n`` photos into ``out_dir`` and write ``manifest.json`` there; returns the manifest entries."""
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -443,7 +493,7 @@ def write_set(out_dir: Path, n: int = 240, seed: int = 4, log_every: int = 20) -
         entries.append(entry)
         if log_every and (i + 1) % log_every == 0:
             print(f"  … {i + 1} of {n} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    manifest = {"seed": seed, "n": n, "groups": list(GROUPS), "images": entries}
+    manifest = {"seed": seed, "n": n, "groups": list(GROUPS), "intact_groups": list(INTACT), "images": entries}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return entries
 
@@ -451,7 +501,7 @@ def write_set(out_dir: Path, n: int = 240, seed: int = 4, log_every: int = 20) -
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir", nargs="?", default=str(DEFAULT_OUT))
-    ap.add_argument("--n", type=int, default=240, help="number of photos (dealt over 12 condition groups)")
+    ap.add_argument("--n", type=int, default=364, help="number of photos (dealt over the 13 condition groups)")
     ap.add_argument("--seed", type=int, default=4)
     args = ap.parse_args(argv)
     codes = real_codes()

@@ -229,6 +229,44 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_barcode(args: argparse.Namespace) -> int:
+    """Read the barcode(s) in a photo of a sleeve and list the pressings that carry them, numbered."""
+    from core.barcode_photo import NO_BARCODE_HINT, PhotoError, decode_photo, find_pressings
+    from core.discogs.gateway import ATTRIBUTION, DiscogsError
+
+    try:
+        data = Path(args.photo).read_bytes()
+    except OSError as exc:
+        print(f"Cannot read {args.photo}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    rec = _recommender(args)
+    gw = rec.gateway_for(args.user)
+    try:
+        if gw is None or not (gw.token or gw.oauth):
+            res = decode_photo(data)
+            if not res.codes:
+                raise PhotoError("no barcode", NO_BARCODE_HINT)
+            for f in res.found:
+                print(f"Barcode {f.printed} ({f.format})")
+            if gw is None:
+                print("Live Discogs look-ups are off (discogs.live: false), so I can't look the pressings up.")
+            else:
+                print("Discogs only answers barcode searches for a linked account: run "
+                      f"`crate link --token-stdin --user {args.user}` first.")
+            return 0
+        lookup = find_pressings(data, gw, limit=args.limit)
+    except PhotoError as exc:
+        print(exc.user_message, file=sys.stderr)
+        return 3
+    except DiscogsError as exc:
+        return _discogs_error(exc)
+    log.info("barcode photo read in %.2f s (%s)", lookup.decode.seconds, lookup.decode.strategy)
+    for line in lookup.lines():
+        print(line)
+    print(ATTRIBUTION)
+    return 0
+
+
 def _load_eval_inputs(args: argparse.Namespace):
     from core.readers import read_collection
     from core.readers.catalogue import load_catalogue
@@ -570,6 +608,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--enrich", type=int, default=0, metavar="N",
                    help="also fetch details (have/want, price) of up to N records, at the rate limit's pace")
     s.set_defaults(func=cmd_sync)
+
+    s = sub.add_parser("barcode", help="find the pressing from a photo of the sleeve's barcode")
+    s.add_argument("photo", help="the photo (JPEG, PNG, …)")
+    s.add_argument("--user", default=default_user)
+    s.add_argument("--limit", type=int, default=10, help="candidate pressings to list per barcode")
+    s.set_defaults(func=cmd_barcode)
 
     s = sub.add_parser("chat", help="chat in the terminal, as the bots do")
     s.add_argument("--user", default=default_user)

@@ -30,9 +30,12 @@ Reading (:func:`decode_photo`):
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib.metadata
 import io
 import logging
 import math
+import operator
 import time
 import warnings
 from collections import Counter
@@ -57,8 +60,20 @@ NO_BARCODE_HINT = ("I couldn't read a barcode in that photo. Try again a little 
 NOT_AN_IMAGE = "That doesn't look like a photo I can open — send a JPEG or PNG picture of the barcode."
 DAMAGED = "That photo seems to be cut off or damaged — please send it again."
 
-_FORMATS = (zxingcpp.BarcodeFormat.EAN13, zxingcpp.BarcodeFormat.UPCA, zxingcpp.BarcodeFormat.EAN8,
+
+
+def _formats() -> Any:
+    """EAN-13, UPC-A, EAN-8 and UPC-E as zxing-cpp wants them: a tuple from 3.0, or'ed flags before."""
+    fmts = (zxingcpp.BarcodeFormat.EAN13, zxingcpp.BarcodeFormat.UPCA, zxingcpp.BarcodeFormat.EAN8,
             zxingcpp.BarcodeFormat.UPCE)
+    try:
+        major = int(importlib.metadata.version("zxing-cpp").split(".")[0])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        major = 3
+    return fmts if major >= 3 else functools.reduce(operator.or_, fmts)
+
+
+_FORMATS = _formats()
 _ALLOWED = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"}
 _LA, _GH, _FT = zxingcpp.Binarizer.LocalAverage, zxingcpp.Binarizer.GlobalHistogram, zxingcpp.Binarizer.FixedThreshold
 
@@ -237,11 +252,13 @@ class _Spot:
     quad: np.ndarray                  # 4×2, work coordinates
     families: dict[str, set[str]] = field(default_factory=dict)     # code → families that read it
     meta: dict[str, tuple[str, str]] = field(default_factory=dict)   # code → (printed, format)
+    quads: dict[str, np.ndarray] = field(default_factory=dict)       # code → where it was first read
     verified: bool = False
 
-    def add(self, code: str, printed: str, fmt: str, family: str) -> None:
+    def add(self, code: str, printed: str, fmt: str, family: str, quad: np.ndarray) -> None:
         self.families.setdefault(code, set()).add(family)
         self.meta.setdefault(code, (printed, fmt))
+        self.quads.setdefault(code, quad)
 
     def votes(self, code: str) -> int:
         return len(self.families.get(code, ()))
@@ -260,7 +277,7 @@ class _Spot:
         second = ranked[1][0] if len(ranked) > 1 else 0
         if n < 2 or n - second < 2:
             return None
-        if self.meta[top][1] not in _LONG and self.has_long():
+        if self.meta[top][1] not in _LONG and (self.has_long() or n < 3):
             return None
         return top
 
@@ -348,7 +365,7 @@ class _Reader:
             return []
         touched = []
         for r in results:
-            if not r.valid or r.error is not None:
+            if not r.valid or getattr(r, "error", None) is not None:
                 continue
             can = _canonical(r.text, r.format)
             if can is None:
@@ -358,7 +375,7 @@ class _Reader:
                             [p.bottom_right.x, p.bottom_right.y], [p.bottom_left.x, p.bottom_left.y]], float)
             quad = (view.to_work @ np.c_[pts, np.ones(4)].T).T[:, :2]
             spot = self._spot(quad, spots)
-            spot.add(can[0], can[1], can[2], view.family)
+            spot.add(can[0], can[1], can[2], view.family, quad)
             touched.append(spot)
         return touched
 
@@ -374,6 +391,10 @@ class _Reader:
         if within is not None:
             within.append(spot)
         return spot
+
+    def settled(self, center: np.ndarray, radius: float) -> bool:
+        """Whether a spot within ``radius`` of ``center`` already has a confirmed code."""
+        return any(np.hypot(*(s.center - center)) < radius and s.winner() is not None for s in self.spots)
 
     # -- confirming what was seen --------------------------------------------------------------------------
     def confirm(self) -> None:
@@ -392,23 +413,24 @@ class _Reader:
     def _verify_views(self, spot: _Spot) -> Iterator[_View]:
         """Other looks at the spot: the crop turned level, squashed along the bars, halved or doubled."""
         # a short code may be half of a long one: look at twice its length, so the rest can show up
-        long_ = any(fmt in _LONG for _, fmt in spot.meta.values())
+        long_ = spot.has_long()
         span = spot.length * (1.5 if long_ else 2.6)
-        base, base_m, fam = self._level_crop(spot.center, span, spot.length * 0.9, spot.angle)
+        angle = self._bar_angle(spot)
+        base, base_m, fam = self._level_crop(spot.center, span, spot.length * 0.9, angle)
         if base is None:
             return
-        yield _View("verify", fam, base, base_m, _GH, False)
-        yield _View("verify-la", fam, base, base_m, _LA, False)
         sq = base.resize((base.width, max(8, base.height // 4)), Image.Resampling.BOX)
         sq_m = base_m @ np.diag([1.0, base.height / sq.height, 1.0])
         yield _View("verify-squash", fam + "q4", sq, sq_m, _LA, False)
-        yield _View("verify-squash-gh", fam + "q4", sq, sq_m, _GH, False)
         if base.width >= 240:
             half = base.reduce(2)
             yield _View("verify-half", fam + "h", half, base_m @ _scale_m(0.5), _LA, False)
         else:
             dbl = base.resize((base.width * 2, base.height * 2), Image.Resampling.BICUBIC)
             yield _View("verify-double", fam + "d", dbl, base_m @ _scale_m(2.0), _LA, False)
+        yield _View("verify", fam, base, base_m, _GH, False)
+        yield _View("verify-la", fam, base, base_m, _LA, False)
+        yield _View("verify-squash-gh", fam + "q4", sq, sq_m, _GH, False)
         sharp = ImageOps.autocontrast(sq, cutoff=1).filter(ImageFilter.UnsharpMask(2, 120, 2))
         yield _View("verify-squash-sharp", fam + "q4", sharp, sq_m, _LA, False)
         strips = max(1, base.height // 3)
@@ -418,36 +440,54 @@ class _Reader:
             m = base_m @ _translate_m(0, i * strips) @ np.diag([1.0, strips / strip.height, 1.0])
             yield _View(f"verify-strip{i}", f"{fam}s{i}", strip, m, _LA, False)
 
+    def _bar_angle(self, spot: _Spot) -> float:
+        """The direction across the bars at ``spot`` (degrees), from the gradient structure tensor of the
+        photo there; the direction the code was read in when the bars give no clear answer."""
+        half = 0.5 * spot.length
+        k = max(1, int(spot.length // 400))
+        src = self.reduced(k)
+        cx, cy = spot.center / k
+        x0, y0 = max(0, int(cx - half / k)), max(0, int(cy - 0.4 * half / k))
+        x1, y1 = min(src.width, int(cx + half / k) + 1), min(src.height, int(cy + 0.4 * half / k) + 1)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return spot.angle
+        a = np.asarray(src.crop((x0, y0, x1, y1)), dtype=np.float32)
+        gx = a[1:-1, 2:] - a[1:-1, :-2]
+        gy = a[2:, 1:-1] - a[:-2, 1:-1]
+        jxx, jyy, jxy = float((gx * gx).sum()), float((gy * gy).sum()), float((gx * gy).sum())
+        if math.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) < 0.3 * (jxx + jyy + 1e-6):
+            return spot.angle
+        return 0.5 * math.degrees(math.atan2(2 * jxy, jxx - jyy))
+
     def _level_crop(self, center: np.ndarray, length: float, height: float, angle: float,
                     max_px: int = 1_500_000) -> tuple[Image.Image | None, np.ndarray, str]:
-        """A crop of the working image around ``center`` turned so a code at ``angle`` reads left to right,
-        its view-to-work matrix and its sampling family."""
-        half = 0.5 * math.hypot(length, height) + 4
+        """The band ``length`` × ``height`` of the working image centred on ``center`` whose x axis runs along
+        ``angle`` (degrees; the code then reads left to right, bars upright), sampled straight out of the photo
+        with one affine transform; its view-to-work matrix and its sampling family."""
         k = 1
-        while (2 * half / k) ** 2 > max_px:
+        while (length / k) * (height / k) > max_px:
             k *= 2
         src = self.reduced(k)
-        cx, cy = center / k
-        hh = half / k
-        x0, y0 = max(0, int(cx - hh)), max(0, int(cy - hh))
-        x1, y1 = min(src.width, int(cx + hh) + 1), min(src.height, int(cy + hh) + 1)
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            return None, np.eye(3), ""
-        crop = src.crop((x0, y0, x1, y1))
-        m = _scale_m(1 / k) @ _translate_m(x0, y0)
+        bw, bh = max(8, int(length / k)), max(8, int(height / k))
         angle = (angle + 90) % 180 - 90
         fam = f"s{k}"
-        if abs(angle) > 1.0:
-            rot = crop.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=_border(crop))
-            m = m @ _rotation_m(crop.size, rot.size, angle)
-            crop = rot
+        if abs(angle) <= 1.0:
+            angle = 0.0
+        else:
             fam += f"r{round(angle)}"
-        # trim to the code's band (plus quiet zones and a little of what's around it)
-        w, h = crop.size
-        bw, bh = min(w, int(length / k) + 8), min(h, int(height / k) + 8)
-        bx, by = (w - bw) // 2, (h - bh) // 2
-        crop = crop.crop((bx, by, bx + bw, by + bh))
-        return crop, m @ _translate_m(bx, by), fam
+        t = math.radians(angle)
+        c, s_ = math.cos(t), math.sin(t)
+        cx, cy = center / k
+        if angle == 0.0:   # an axis-aligned crop: the photo's own pixels
+            x0, y0 = int(round(cx - bw / 2)), int(round(cy - bh / 2))
+            m = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], float)
+        else:
+            m = np.array([[c, -s_, cx - c * bw / 2 + s_ * bh / 2], [s_, c, cy - s_ * bw / 2 - c * bh / 2],
+                          [0, 0, 1]], float)
+        # corners outside the photo get the edge's grey, not black (no invented edges)
+        band = src.transform((bw, bh), Image.Transform.AFFINE, tuple(m[:2].ravel()), Image.Resampling.BILINEAR,
+                             fillcolor=_border(src) if not _within(m, bw, bh, src.size) else 0)
+        return band, _scale_m(1 / k) @ m, fam
 
     def winners(self) -> list[FoundCode]:
         """Every confirmed code, left to right; a short code inside a long code's reading is dropped."""
@@ -460,10 +500,16 @@ class _Reader:
             printed, fmt = spot.meta[code]
             if fmt not in _LONG and any(o is not spot and _inside(spot.center, o.quad, 0.5 * o.length) for o in longs):
                 continue
-            q = spot.quad
+            q = spot.quads[code]
             box = (int(q[:, 0].min()), int(q[:, 1].min()), int(math.ceil(q[:, 0].max())), int(math.ceil(q[:, 1].max())))
             out[code] = FoundCode(code, printed, fmt, spot.votes(code), box)
         return list(out.values())
+
+
+def _within(m: np.ndarray, w: int, h: int, size: tuple[int, int]) -> bool:
+    """Whether the ``w``×``h`` view mapped by ``m`` lies inside an image of ``size``."""
+    pts = m @ np.array([[0, w, w, 0], [0, 0, h, h], [1, 1, 1, 1]], float)
+    return bool(pts[0].min() >= 0 and pts[1].min() >= 0 and pts[0].max() <= size[0] and pts[1].max() <= size[1])
 
 
 def _border(img: Image.Image) -> int:
@@ -571,6 +617,8 @@ def _regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
         if side > 800 and max(w, h) <= 2000:
             break
         for c, ext_u, ext_v, ang in _bar_regions(r.reduced(k)):
+            if ext_u < 0.5 * ext_v:    # far taller than wide: ruled lines, not a barcode
+                continue
             c = c * k
             if any(np.hypot(*(c - o[0])) < 0.5 * max(o[1], ext_u * k) for o in out):
                 continue
@@ -580,25 +628,31 @@ def _regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
 
 def _s_regions(r: _Reader) -> Iterator[_View]:
     for i, (center, ext_u, ext_v, ang) in enumerate(_regions(r)):
+        if r.out_of_time():
+            return
         length = ext_u * 1.35 + 24       # room for the quiet zones
         height = max(ext_v * 1.1, length * 0.25)
         crop, m, fam = r._level_crop(center, length, height, ang)
         if crop is None:
             continue
         name = f"region{i}"
-        yield _View(name, fam, crop, m, _LA, False)
-        yield _View(f"{name}-gh", fam, crop, m, _GH, False)
         sq = crop.resize((crop.width, max(8, crop.height // 4)), Image.Resampling.BOX)
         sq_m = m @ np.diag([1.0, crop.height / sq.height, 1.0])
-        yield _View(f"{name}-squash", fam + "q4", sq, sq_m, _LA, False)
-        sharp = ImageOps.autocontrast(sq, cutoff=1).filter(ImageFilter.UnsharpMask(2, 150, 2))
-        yield _View(f"{name}-squash-sharp", fam + "q4", sharp, sq_m, _LA, False)
         if crop.width < 700:
-            dbl = sq.resize((sq.width * 2, sq.height), Image.Resampling.BICUBIC)
-            yield _View(f"{name}-squash-x2", fam + "q4d", dbl, sq_m @ np.diag([0.5, 1.0, 1.0]), _LA, False)
+            other = sq.resize((sq.width * 2, sq.height), Image.Resampling.BICUBIC)
+            other_v = _View(f"{name}-squash-x2", fam + "q4d", other, sq_m @ np.diag([0.5, 1.0, 1.0]), _LA, False)
         else:
-            half = sq.resize((sq.width // 2, sq.height), Image.Resampling.BOX)
-            yield _View(f"{name}-squash-half", fam + "q4h", half, sq_m @ np.diag([2.0, 1.0, 1.0]), _LA, False)
+            other = sq.resize((sq.width // 2, sq.height), Image.Resampling.BOX)
+            other_v = _View(f"{name}-squash-half", fam + "q4h", other, sq_m @ np.diag([2.0, 1.0, 1.0]), _LA, False)
+        views = [_View(name, fam, crop, m, _LA, False), _View(f"{name}-squash", fam + "q4", sq, sq_m, _LA, False),
+                 other_v, _View(f"{name}-gh", fam, crop, m, _GH, False)]
+        for v in views:
+            yield v
+            if r.settled(center, length / 2):
+                break
+        else:
+            sharp = ImageOps.autocontrast(sq, cutoff=1).filter(ImageFilter.UnsharpMask(2, 150, 2))
+            yield _View(f"{name}-squash-sharp", fam + "q4", sharp, sq_m, _LA, False)
 
 
 def _s_rotations(r: _Reader) -> Iterator[_View]:

@@ -77,6 +77,7 @@ class EmbeddingCache:
         self._mem: dict[str, np.ndarray] = {}
         self._loaded = False
         self._dirty = False
+        self._rw = threading.RLock()   # one cache is shared by every user's scoring and training threads
 
     @staticmethod
     def _key(text: str) -> str:
@@ -99,6 +100,10 @@ class EmbeddingCache:
                 log.warning("embedding cache %s unreadable (%s); rebuilding", self.file, exc)
 
     def save(self) -> None:
+        with self._rw:
+            self._save()
+
+    def _save(self) -> None:
         if not self._dirty:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -110,6 +115,10 @@ class EmbeddingCache:
         self._dirty = False
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
+        with self._rw:
+            return self._embed_texts(texts)
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
         self._load()
         keys = [self._key(t) for t in texts]
         missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in self._mem})

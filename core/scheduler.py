@@ -82,7 +82,7 @@ class Registry:
     """What the persisted jobs need at run time and cannot carry in their pickled arguments."""
 
     rec: Any = None                                             # the live Recommender
-    retrain: Callable[..., Any] | None = None                   # (rec, user, progress) -> RetrainResult; None: learning.retrain
+    retrain: Callable[..., Any] | None = None                   # (rec, user, progress) -> RetrainResult
     send_digest: Callable[[str, Any], Any] = _log_digest        # the bot adapter's sender (sync or async)
     announce: Callable[[str], None] | None = None               # say what happens (``crate schedule`` prints it)
     clock: Callable[[], datetime] = utcnow
@@ -473,7 +473,11 @@ class LearningScheduler:
     def on_feedback(self, user: str) -> str | None:
         """Call after storing a user's feedback: once ``learning.retrain_after_feedback`` events arrived since
         the last training, schedule ``retrain:{user}`` (``learning.retrain_delay_s`` from now, or earlier if one
-        is already due sooner; replace_existing, so there is only ever one). Returns the job id, or None."""
+        is already due sooner; replace_existing, so there is only ever one). Returns the job id, or None (also
+        when the scheduler is not running: the nightly run catches up)."""
+        if not self.scheduler.running:
+            log.warning("on_feedback(%r) before the scheduler started: ignored", user)
+            return None
         n = self.pending_feedback(user)
         if n < self.threshold:
             return None

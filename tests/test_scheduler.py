@@ -26,7 +26,6 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import text
 
-from core import scheduler as sched_mod
 from core.config import get_config, resolve_path
 from core.embeddings import EmbeddingCache
 from core.recommender import Recommender

@@ -36,7 +36,7 @@ from core.refs import NOT_DISCOGS_MESSAGE
 from core.release import Release
 from core.secrets import SecretBox
 from core.storage import Store
-from fakes.fixtures import COLLECTOR, COLLECTOR_RECORDS, COLLECTOR_TOKEN, discogs_server  # noqa: F401
+from fakes.fixtures import COLLECTOR, COLLECTOR_TOKEN, discogs_server  # noqa: F401
 from fakes.telegram_server import BOT_USERNAME, TOKEN, ApiCall, FakeBotApi, FakeBotRequest, UpdateFactory
 from test_conversation import shared_embedding_dir
 
@@ -459,8 +459,9 @@ def test_digest_sends_the_chart_and_marks_it_sent(tg, world):
     calls = tg.send(U.text(ALICE, "/digest"))
     photo = only(calls, "sendPhoto")[0]
     assert photo.params["photo"]["upload"] and tg.api.uploads["sendPhoto:photo"].startswith(b"\x89PNG")
-    texts = [text_of(c) for c in only(calls, "sendPhoto", "sendMessage")]
-    assert any("tg:1001" in t or "collection" in t.lower() or "score" in t.lower() for t in texts)
+    text = "\n".join(text_of(c) for c in only(calls, "sendPhoto", "sendMessage"))
+    assert text.startswith("📬 Crate Digger digest for Alice — since") and "tg:1001" not in text
+    assert "• Added 300 records" in text
     assert world.store.last_digest_at("tg:1001") is not None
 
 
@@ -566,31 +567,51 @@ def test_token_is_taken_in_private_only_and_its_message_deleted(live):
     assert "not waiting" in cancel.params["text"]
     calls = h.send(U.text(BOB, COLLECTOR_TOKEN))          # not a token any more: an ordinary message
     assert not only(calls, "deleteMessage")
+    # a token pasted without /token (say the bot restarted in between): still taken down at once, and used
+    pasted = "Xq7" + "a" * 37
+    live.server.add_token(pasted, COLLECTOR)
+    msg = U.text(CAROL, pasted)
+    calls = h.send(msg)
+    assert calls[0].method == "deleteMessage" and calls[0].params["message_id"] == msg["message"]["message_id"]
+    assert f"Linked to Discogs user {COLLECTOR}" in calls[-1].params["text"]
+    assert store.account_secrets("tg:1003", live.rec.secret_box)["token"] == pasted
+    # prices follow the currency setting; the token stays
+    h.send(U.text(ALICE, "/settings currency gbp"))
+    acct = store.linked_account("tg:1001")
+    assert (acct.currency, acct.auth_kind) == ("GBP", "token")
+    assert store.account_secrets("tg:1001", live.rec.secret_box)["token"] == COLLECTOR_TOKEN
 
 
-def test_link_and_sync_show_progress_then_train(live):
+def test_link_and_sync_show_progress_then_train(live, world):
     h, store = live.h, live.rec.store
+    # a public collector whose records are catalogue releases (embedded already: the test stays quick)
+    lane = [r["id"] for r in json.loads(LANEBECKER.read_text(encoding="utf-8")) if r["id"] in world.catalogue]
+    live.server.add_user("cratefan", wants=world.targets[:5])
+    live.server.add_records("cratefan", ids=list(dict.fromkeys(lane))[:150])
     (checking, *rest) = h.send(U.text(ALICE, "/link no_such_collector"))
     assert "no Discogs user by that name" in rest[-1].params["text"] and store.linked_account("tg:1001") is None
-    calls = h.send(U.text(ALICE, f"/link {COLLECTOR}"))
-    assert f"Linked to Discogs user {COLLECTOR}" in calls[-1].params["text"] and ATTRIBUTION in calls[-1].params["text"]
-    assert store.linked_account("tg:1001").discogs_username == COLLECTOR
+    calls = h.send(U.text(ALICE, "/link cratefan"))
+    assert "Linked to Discogs user cratefan" in calls[-1].params["text"] and ATTRIBUTION in calls[-1].params["text"]
+    assert store.linked_account("tg:1001").discogs_username == "cratefan"
     calls = h.send(U.text(ALICE, "/sync"))
     note = calls[0]
-    assert note.method == "sendMessage" and COLLECTOR in note.params["text"]
+    assert note.method == "sendMessage" and "cratefan" in note.params["text"]
     edits = [c.params["text"] for c in calls if c.method == "editMessageText"]
     assert all(c.params["message_id"] == note.result["message_id"] for c in calls if c.method == "editMessageText")
-    assert "Reading your collection: 100 of 230" in edits and "Reading your collection: 230 of 230" in edits
+    assert "🔄 Reading your collection: 100 of 150…" in edits and "🔄 Reading your collection: 150 of 150…" in edits
+    assert "🔄 Reading your wantlist: 5 of 5…" in edits
     assert any("🧠" in e for e in edits[:-1])
-    assert edits[-1].startswith("✅ Synced.") and f"collection: {COLLECTOR_RECORDS} on Discogs, 230 new" in edits[-1]
-    assert "model is ready" in edits[-1]
-    assert len(store.collection("tg:1001", "collection")) == COLLECTOR_RECORDS and store.active_model("tg:1001")
-    # Discogs goes down mid-way: a clear message, the collection kept
+    assert edits[-1].startswith("✅ Synced.") and "collection: 150 on Discogs, 150 new" in edits[-1]
+    assert "wantlist: 5 on Discogs, 5 new" in edits[-1] and "model is ready" in edits[-1]
+    assert len(store.collection("tg:1001", "collection")) == 150 and store.active_model("tg:1001")
+    calls = h.send(U.text(ALICE, "/sync"))                       # nothing new: no retraining
+    assert "Nothing new" in [c for c in calls if c.method == "editMessageText"][-1].params["text"]
+    # Discogs goes down: a clear message, the collection kept
     live.server.fail(r"/users/.*/collection", 500, times=None)
     calls = h.send(U.text(ALICE, "/sync"))
     final = [c for c in calls if c.method == "editMessageText"][-1].params["text"]
     assert final.startswith("Sync stopped: Discogs seems to be down") and "Nothing was lost" in final
-    assert len(store.collection("tg:1001", "collection")) == COLLECTOR_RECORDS
+    assert len(store.collection("tg:1001", "collection")) == 150
 
 
 def test_live_lookup_failures_and_a_live_release_with_cover(live, world):

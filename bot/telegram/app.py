@@ -65,6 +65,13 @@ def run(*, webhook: str | None = None, listen: str = "0.0.0.0", port: int = 8443
         print(f"Set {TOKEN_ENV} to the token BotFather gave you (see README, 'Telegram bot').", file=sys.stderr)
         return 2
     register_secret(token)
+    if webhook:
+        try:
+            import tornado  # noqa: F401  (python-telegram-bot's webhook server)
+        except ImportError:
+            print("Webhooks need python-telegram-bot's webhook extra: pip install 'python-telegram-bot[webhooks]'. "
+                  "Without --webhook the bot uses long polling, which needs nothing more.", file=sys.stderr)
+            return 2
     if not _redaction_installed():
         install_redaction()
     for noisy in ("httpx", "httpcore"):   # request lines carry the token in their URL (masked anyway)
@@ -76,12 +83,6 @@ def run(*, webhook: str | None = None, listen: str = "0.0.0.0", port: int = 8443
     base_url = os.environ.get(BASE_URL_ENV, "").strip() or None
     app = build_application(token, recommender, base_url=base_url)
     if webhook:
-        try:
-            import tornado  # noqa: F401  (python-telegram-bot's webhook server)
-        except ImportError:
-            print("Webhooks need python-telegram-bot's webhook extra: pip install 'python-telegram-bot[webhooks]'. "
-                  "Without --webhook the bot uses long polling, which needs nothing more.", file=sys.stderr)
-            return 2
         path = urlsplit(webhook).path.strip("/")
         secret = secrets.token_urlsafe(32)   # Telegram sends it back with every update: others can't post to us
         register_secret(secret)

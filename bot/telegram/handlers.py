@@ -42,6 +42,7 @@ ANSWER_LIMIT = 200            # Bot API: answerCallbackQuery text
 MAX_DOWNLOAD = 20 * 1024 * 1024   # Bot API: getFile downloads
 TOKEN_WAIT_S = 300            # how long "/token" waits for the token message
 USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+TOKEN_LIKE = re.compile(r"(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{32,64}")   # how Discogs personal tokens look (40)
 ALLOWED_UPDATES = ["message", "callback_query", "message_reaction"]
 
 START = (
@@ -511,14 +512,15 @@ class CrateBot:
             await self._reply(message, missing)
             return
         digest = await asyncio.to_thread(build_digest, self.rec, user)
+        text = digest.text.replace(f" for {user} ", f" for {update.effective_user.first_name} ", 1)
         quote = not _private(message)
         if digest.chart_png:
-            caption = digest.text if len(digest.text) <= CAPTION_LIMIT else None
+            caption = text if len(text) <= CAPTION_LIMIT else None
             await message.reply_photo(digest.chart_png, caption=caption, do_quote=quote)
             if caption is None:
-                await self._reply(message, digest.text)
+                await self._reply(message, text)
         else:
-            await self._reply(message, digest.text)
+            await self._reply(message, text)
         await asyncio.to_thread(mark_sent, self.rec, user, digest.until)
 
     async def cmd_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -539,8 +541,10 @@ class CrateBot:
         if not addressed:
             return
         user = user_key(tg_user)
-        asked = self._awaiting_token.pop(tg_user.id, None)
-        if asked is not None and _private(message) and time.monotonic() - asked <= TOKEN_WAIT_S:
+        asked = self._awaiting_token.pop(tg_user.id, None) if _private(message) else None
+        waited = asked is not None and time.monotonic() - asked <= TOKEN_WAIT_S
+        if _private(message) and (waited or TOKEN_LIKE.fullmatch(text.strip())):
+            # the token asked for, or one pasted without /token (e.g. after a restart): take it down at once
             token = text.strip()
             register_secret(token)
             deleted = await self._delete(message)
@@ -691,7 +695,7 @@ class CrateBot:
 
     async def _on_feedback_button(self, q: CallbackQuery, user: str, kind: str, score_id: int) -> None:
         msg = q.message
-        allowed, _ = await self._owner(msg.chat.id, msg.message_id, score_id, user) if msg else (False, None)
+        allowed = msg is not None and (await self._owner(msg.chat.id, msg.message_id, score_id, user))[0]
         if not allowed:
             await q.answer(OTHERS_CARD, show_alert=True)
             return

@@ -18,7 +18,7 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -352,6 +352,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     api: FakeBotApi
     max_poll: float
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return   # the bot hung up on a long poll (it is stopping): normal
+        super().handle_error(request, client_address)
 
 
 class FakeTelegramServer:

@@ -1,0 +1,393 @@
+"""Barcode photos (core/barcode_photo.py): reading real sleeve barcodes off rendered photos, the input guards,
+no misreads, the pressings look-up against the fake Discogs API, the async wrapper and `crate barcode`.
+
+The photos are drawn here with the benchmark's own renderer (benchmarks/make_barcode_photos.py): real barcodes
+from the dump sample, on a sleeve-like background, with the condition under test.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import io
+import struct
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zxingcpp
+from PIL import Image
+
+import core.barcode_photo as bp
+import core.discogs.ratelimit as ratelimit
+import core.embeddings
+from core.barcode_photo import (NO_BARCODE_HINT, PhotoError, PhotoLimits, decode_photo, decode_photo_async,
+                                find_pressings)
+from core.config import get_config
+from core.discogs.barcodes import digits, normalise_barcode
+from core.secrets import SecretBox
+from fakes.fixtures import COLLECTOR_TOKEN, discogs_server  # noqa: F401
+from test_gateway import gateway
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("make_barcode_photos", ROOT / "benchmarks" / "make_barcode_photos.py")
+mbp = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("make_barcode_photos", mbp)
+_spec.loader.exec_module(mbp)
+
+
+@pytest.fixture(scope="module")
+def codes() -> list[Any]:
+    """The real barcodes of the dump sample and API fixtures (``RealCode``)."""
+    out = mbp.real_codes()
+    assert len(out) > 200
+    return out
+
+
+def by_format(codes: list[Any], fmt: str, n: int = 0) -> Any:
+    return [c for c in codes if c.fmt == fmt][n]
+
+
+def render(*codes: Any, **kw: Any) -> bytes:
+    """A photo of ``codes`` (see ``PhotoSpec`` for the keywords); defaults: a 1280×960 JPEG, mild conditions."""
+    kw.setdefault("frame", (1280, 960))
+    kw.setdefault("module_px", 4.0)
+    kw.setdefault("seed", 11)
+    spec = mbp.PhotoSpec(name="t", group="test", codes=list(codes), **kw)
+    data, _ = mbp.render(spec)
+    return data
+
+
+def truth(*codes: Any) -> set[str]:
+    return {mbp.truth_code(c) for c in codes}
+
+
+# -- reading ----------------------------------------------------------------------------------------------------
+def test_reads_a_plain_photo_on_the_cheap_path(codes):
+    c = by_format(codes, "EAN13")
+    res = decode_photo(render(c, rotation=4))
+    assert res.codes == [c.code]
+    assert res.strategy == "plain"                  # no fallback needed
+    f = res.found[0]
+    assert f.format == "EAN-13" and f.printed == c.code and f.votes >= 2
+    x0, y0, x1, y1 = f.box
+    assert 0 <= x0 < x1 <= 1280 and 0 <= y0 < y1 <= 960
+    assert res.size == (1280, 960) and res.decoded_size == (1280, 960)
+
+
+def test_upca_is_reported_as_its_12_digits(codes):
+    c = by_format(codes, "UPCA")
+    res = decode_photo(render(c, seed=3))
+    assert res.codes == [c.code] and len(c.code) == 12
+    assert res.found[0].format == "UPC-A"
+
+
+@pytest.mark.parametrize("fmt", ["EAN8", "UPCE"])
+def test_short_codes(codes, fmt):
+    base = by_format(codes, "EAN13" if fmt == "EAN8" else "UPCA", 2)
+    c = mbp.derived_short_code(base, fmt)
+    res = decode_photo(render(c, module_px=5.0, seed=5))
+    assert res.codes == [mbp.truth_code(c)]
+    assert res.found[0].format == ("EAN-8" if fmt == "EAN8" else "UPC-E")
+    assert res.found[0].printed == c.code
+
+
+def test_rotated_code_needs_the_derotation_fallback(codes):
+    """A code turned 47° cannot be read by horizontal or vertical scan lines: a fallback must turn it level."""
+    c = by_format(codes, "EAN13", 3)
+    data = render(c, rotation=47)
+    grey = Image.open(io.BytesIO(data)).convert("L")
+    assert not zxingcpp.read_barcodes(grey, try_downscale=False), "precondition: the plain read fails"
+    res = decode_photo(data)
+    assert res.codes == [c.code]
+    assert res.strategy in ("regions", "rotations")
+
+
+def test_small_code_in_a_12_megapixel_photo(codes):
+    c = by_format(codes, "UPCA", 4)
+    res = decode_photo(render(c, frame=(4000, 3000), module_px=2.8, seed=8, noise=0.0, vignette=0.0))
+    assert res.codes == [c.code]
+    assert res.decoded_size == (4000, 3000)         # under the 40 MP budget: read at full resolution
+    x0, y0, x1, y1 = res.found[0].box
+    assert (x1 - x0) < 400                           # ~95 modules of 2.8 px: a small code in a large frame
+
+
+def test_two_codes_in_one_photo_left_to_right(codes):
+    a, b = by_format(codes, "EAN13", 5), by_format(codes, "UPCA", 6)
+    res = decode_photo(render(a, b, frame=(1600, 1200), module_px=3.5, seed=2))
+    assert set(res.codes) == truth(a, b)
+    assert len(res.found) == 2
+    centres = [(f.box[0] + f.box[2]) / 2 for f in res.found]
+    assert centres == sorted(centres)
+
+
+def test_exif_rotated_jpeg_is_read_upright(codes):
+    c = by_format(codes, "EAN13", 7)
+    spec = mbp.PhotoSpec(name="t", group="test", codes=[c], frame=(1280, 960), module_px=4.0, seed=9,
+                         exif_orientation=6)
+    data, ext = mbp.render(spec)
+    assert ext == "jpg"
+    stored = Image.open(io.BytesIO(data))
+    assert stored.size == (960, 1280) and stored.getexif()[0x0112] == 6   # stored sideways, tagged
+    res = decode_photo(data)
+    assert res.codes == [c.code]
+    assert res.size == (1280, 960)                   # reported upright
+    # and the code is where it was drawn in the upright picture
+    bx0, by0, bx1, by1 = spec.extra["boxes"][0]
+    fx, fy = (res.found[0].box[0] + res.found[0].box[2]) / 2, (res.found[0].box[1] + res.found[0].box[3]) / 2
+    assert bx0 <= fx <= bx1 and by0 <= fy <= by1
+
+
+# -- guards -----------------------------------------------------------------------------------------------------
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` × ``height`` pixels (IHDR, one tiny IDAT, IEND): a decompression bomb's header."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_header_is_refused():
+    data = _png_header(100_000, 100_000)             # 10 gigapixels in 100 bytes: PIL's DecompressionBombError
+    assert len(data) < 200
+    with pytest.raises(PhotoError) as exc:
+        decode_photo(data)
+    assert "too many pixels" in exc.value.user_message
+
+
+def test_image_over_the_pixel_limit_is_refused_before_decoding(codes):
+    # 12,000 × 10,000 = 120 MP: over Image.MAX_IMAGE_PIXELS, under twice it (PIL would only warn)
+    assert Image.MAX_IMAGE_PIXELS < 120_000_000 < 2 * Image.MAX_IMAGE_PIXELS
+    with pytest.raises(PhotoError) as exc:
+        decode_photo(_png_header(12_000, 10_000))
+    assert "too many pixels" in exc.value.user_message
+    with pytest.raises(PhotoError):                  # and the configured limit applies to real photos too
+        decode_photo(render(by_format(codes, "EAN13")), PhotoLimits(max_pixels=1_000_000))
+
+
+def test_text_file_is_not_a_photo():
+    with pytest.raises(PhotoError) as exc:
+        decode_photo(b"Stockholm by The Persuader\n5 012394 144777\n" * 20)
+    assert "doesn't look like a photo" in exc.value.user_message
+
+
+def test_truncated_jpeg_is_refused(codes):
+    data = render(by_format(codes, "EAN13"))
+    with pytest.raises(PhotoError) as exc:
+        decode_photo(data[: len(data) // 2])
+    assert "cut off or damaged" in exc.value.user_message
+
+
+def test_empty_and_oversize_uploads_are_refused(codes):
+    with pytest.raises(PhotoError):
+        decode_photo(b"")
+    data = render(by_format(codes, "EAN13"))
+    with pytest.raises(PhotoError) as exc:
+        decode_photo(data, PhotoLimits(max_bytes=len(data) - 1))
+    assert "too large" in exc.value.user_message
+
+
+@pytest.mark.parametrize("jpeg_quality", [90, None])   # JPEG: reduced while decoding; PNG: resized after
+def test_photo_over_the_pixel_budget_is_downscaled_and_still_read(codes, jpeg_quality):
+    c = by_format(codes, "UPCA", 1)
+    data = render(c, frame=(2400, 1800), module_px=6.0, jpeg_quality=jpeg_quality, seed=4, noise=1.0)
+    res = decode_photo(data, PhotoLimits(pixel_budget=1_000_000))
+    assert res.codes == [c.code]
+    assert res.size == (2400, 1800)
+    w, h = res.decoded_size
+    assert w * h <= 1_000_000 and w < 2400
+    x0, y0, x1, y1 = res.found[0].box                # boxes come back in the photo's own pixels
+    assert x1 - x0 > 0.7 * 95 * 6.0
+
+
+def test_blank_photo_says_what_to_try(codes):
+    spec = mbp.PhotoSpec(name="t", group="test", codes=[by_format(codes, "EAN13")], frame=(1280, 960), seed=6,
+                         stripes=True)
+    import random
+
+    sleeve = mbp._sleeve(spec, random.Random(6))        # the sleeve, print and stripes, but no barcode
+    buf = io.BytesIO()
+    sleeve.save(buf, "JPEG", quality=90)
+    res = decode_photo(buf.getvalue())
+    assert res.codes == [] and res.strategy is None and res.attempts > 10   # every fallback was tried
+
+    class NoCalls:
+        def search_barcode(self, *a: Any, **k: Any) -> list:
+            raise AssertionError("no barcode: Discogs must not be asked")
+
+    with pytest.raises(PhotoError) as exc:
+        find_pressings(buf.getvalue(), NoCalls())
+    msg = exc.value.user_message
+    assert msg == NO_BARCODE_HINT
+    for hint in ("closer", "fills", "flat", "light", "glare", "focus"):
+        assert hint in msg
+
+
+# -- never a misread ---------------------------------------------------------------------------------------------
+def test_damaged_codes_give_the_right_code_or_nothing(codes):
+    """Bars painted over, stickered or scratched: whatever comes back must be the printed code."""
+    read = 0
+    for i, (damage, frac) in enumerate([("marker", 0.25), ("marker", 0.45), ("sticker", 0.2), ("sticker", 0.4),
+                                        ("scratches", 0.3), ("scratches", 0.5)]):
+        c = by_format(codes, "EAN13" if i % 2 else "UPCA", 10 + i)
+        res = decode_photo(render(c, damage=damage, damage_frac=frac, seed=20 + i, blur=0.8, rotation=7,
+                                  frame=(960, 720), module_px=3.5))
+        assert set(res.codes) <= truth(c), (damage, frac, res.codes, c.code)
+        read += bool(res.codes)
+    assert read >= 1                                  # some damage is survivable
+
+
+def test_one_view_alone_never_decides():
+    """The vote: two independent view families, two ahead of any rival; a short code inside a long one loses."""
+    quad = np.array([[0, 0], [100, 0], [100, 60], [0, 60]], float)
+    spot = bp._Spot(quad.mean(axis=0), 100.0, 0.0, quad)
+    spot.add("5012394144777", "5012394144777", "EAN-13", "s1", quad)
+    spot.add("5012394144777", "5012394144777", "EAN-13", "s1", quad)   # the same pixels again: no new vote
+    assert spot.winner() is None
+    spot.add("5012394144777", "5012394144777", "EAN-13", "s1q4", quad)
+    assert spot.winner() == "5012394144777"
+    spot.add("5012394144778"[:-1] + "0", "x", "EAN-13", "s2", quad)      # a rival reading of the same spot
+    assert spot.winner() is None                                         # 2 against 1: not enough
+    spot.add("5012394144777", "5012394144777", "EAN-13", "s2h", quad)
+    assert spot.winner() == "5012394144777"                              # 3 against 1
+    short = bp._Spot(quad.mean(axis=0), 50.0, 0.0, quad)
+    for fam in ("a", "b", "c"):
+        short.add("012345000065", "01234565", "UPC-E", fam, quad)
+    assert short.winner() == "012345000065"
+    short.add("5012394144777", "5012394144777", "EAN-13", "d", quad)     # half an EAN-13 can pass for a UPC-E
+    assert short.winner() is None
+
+
+def test_canonical_rejects_bad_check_digits():
+    assert bp._canonical("5012394144777", zxingcpp.BarcodeFormat.EAN13) == ("5012394144777", "5012394144777", "EAN-13")
+    assert bp._canonical("5012394144778", zxingcpp.BarcodeFormat.EAN13) is None
+    assert bp._canonical("0074646362822", zxingcpp.BarcodeFormat.EAN13)[0] == "074646362822"
+    assert bp._canonical("01234565", zxingcpp.BarcodeFormat.UPCE) == ("012345000065", "01234565", "UPC-E")
+
+
+# -- Discogs ------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dirty_dump_barcode(codes):
+    """A dump-sample release whose barcode Discogs stores with spaces/dashes, e.g. "0 9362-47555-2 4"."""
+    for c in codes:
+        if c.source == "dump-sample" and digits(c.raw) != c.raw and normalise_barcode(c.raw) == c.code:
+            return c
+    pytest.skip("no dirty barcode in the dump sample")
+
+
+def test_photo_to_candidate_pressings(discogs_server, dirty_dump_barcode):
+    c = dirty_dump_barcode
+    lookup = find_pressings(render(c, rotation=-12, seed=13), gateway(discogs_server))
+    assert lookup.codes == [c.code]
+    [m] = lookup.matches
+    assert m.found.code == c.code
+    first = m.candidates[0]
+    assert first.release_id == c.release_id and first.exact
+    assert discogs_server.count_requests("/database/search") >= 1
+    lines = lookup.lines()
+    assert lines[0].startswith(f"Barcode {c.code}")
+    assert lines[1].startswith(f"  1. {first.describe()}")
+    assert f"[release {c.release_id}]" in lines[1]
+
+
+def test_unknown_code_gives_no_candidates(discogs_server, codes):
+    c = mbp.derived_short_code(by_format(codes, "EAN13"), "EAN8")   # valid, but no release carries it
+    lookup = find_pressings(render(c, module_px=5.0, seed=14), gateway(discogs_server))
+    assert lookup.codes == [mbp.truth_code(c)]
+    assert lookup.matches[0].candidates == []
+    assert "no release on Discogs carries this barcode" in "\n".join(lookup.lines())
+
+
+# -- async -----------------------------------------------------------------------------------------------------------
+def test_async_wrapper_runs_off_the_event_loop(codes, monkeypatch):
+    data = render(by_format(codes, "EAN13", 8), frame=(2400, 1800), module_px=3.0, rotation=40)
+    threads: list[int] = []
+    real = bp.decode_photo
+
+    def spy(*a: Any, **k: Any):
+        threads.append(threading.get_ident())
+        return real(*a, **k)
+
+    monkeypatch.setattr(bp, "decode_photo", spy)
+
+    async def scenario():
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker():
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0.002)
+
+        t = asyncio.create_task(ticker())
+        t0 = time.perf_counter()
+        res = await decode_photo_async(data)
+        elapsed = time.perf_counter() - t0
+        done.set()
+        await t
+        return res, ticks, elapsed, threading.get_ident()
+
+    res, ticks, elapsed, loop_thread = asyncio.run(scenario())
+    assert res.codes
+    assert threads and threads[0] != loop_thread        # decoded in a worker thread
+    assert ticks >= 3 and ticks >= elapsed / 0.02      # the loop kept running meanwhile
+
+
+# -- crate barcode -----------------------------------------------------------------------------------------------------
+@pytest.fixture
+def live_cli(discogs_server, tmp_path, monkeypatch):
+    """Live Discogs on, pointed at the fake (1-s windows), a fresh database and secret key; restored after."""
+    env = {"CRATE_DISCOGS__LIVE": "true", "DISCOGS_API_BASE_URL": discogs_server.base_url,
+           "CRATE_DISCOGS__RATE_WINDOW_S": "1", "CRATE_SECRET_KEY": SecretBox.generate_key(),
+           "CRATE_PATHS__MODELS_DIR": str(tmp_path / "models"), "CRATE_PATHS__CACHE_DIR": str(tmp_path / "cache")}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    for k in ("DATABASE_URL", "CRATE_CONFIG"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(core.embeddings, "_default_cache", None)
+    monkeypatch.setattr(ratelimit, "_registry", {})
+    get_config.cache_clear()
+    try:
+        yield f"sqlite:///{tmp_path / 'crate.db'}"
+    finally:
+        monkeypatch.undo()
+        get_config.cache_clear()
+
+
+def test_crate_barcode_lists_the_pressings(live_cli, dirty_dump_barcode, tmp_path, monkeypatch, capsys):
+    from bot.cli import main
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(COLLECTOR_TOKEN + "\n"))
+    assert main(["--database", live_cli, "link", "--token-stdin", "--user", "u"]) == 0
+    capsys.readouterr()
+    c = dirty_dump_barcode
+    photo = tmp_path / "sleeve.jpg"
+    photo.write_bytes(render(c, rotation=3, seed=15))
+    assert main(["--database", live_cli, "barcode", str(photo), "--user", "u"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"Barcode {c.code}")
+    assert out[1].startswith("  1. ") and out[1].endswith(f"[release {c.release_id}]")
+    assert out[-1] == "Data provided by Discogs."
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    assert main(["--database", live_cli, "barcode", str(text), "--user", "u"]) == 3
+    assert "doesn't look like a photo" in capsys.readouterr().err
+
+
+def test_crate_barcode_offline_prints_the_codes(dirty_dump_barcode, tmp_path, capsys):
+    from bot.cli import main
+
+    assert get_config()["discogs"]["live"] is False     # tests run offline (conftest)
+    c = dirty_dump_barcode
+    photo = tmp_path / "sleeve.png"
+    photo.write_bytes(render(c, jpeg_quality=None, seed=16))
+    assert main(["--database", f"sqlite:///{tmp_path / 'off.db'}", "barcode", str(photo)]) == 0
+    out = capsys.readouterr().out
+    assert f"Barcode {c.code}" in out and "look-ups are off" in out
