@@ -252,6 +252,8 @@ def build_specs(n: int = 364, seed: int = 4, codes: list[RealCode] | None = None
             s.noise = _u(r, 2, 10)
         if group == "clean" and r.random() < 0.3:
             s.exif_orientation = r.choice([3, 6, 8])
+        if s.frame == FRAME_12MP and s.jpeg_quality is None:   # a 12-MP photo comes off a camera: JPEG
+            s.jpeg_quality = 90
         specs.append(s)
     return specs
 

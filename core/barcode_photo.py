@@ -7,22 +7,26 @@ Reading (:func:`decode_photo`):
    truncated files are refused with a :class:`PhotoError` whose ``user_message`` says what to do. A photo over the
    pixel budget (``photo.pixel_budget``, default 40 MP) is downscaled while it is read (JPEG: decoded straight to
    grey at a reduced scale). The EXIF orientation is applied (``ImageOps.exif_transpose``).
-2. **Cascade.** Cheap views first, fallbacks only when nothing has been read yet; the first strategy that yields a
-   confirmed code ends the search (every code that strategy confirmed is returned, so a photo with several
-   barcodes reports all of them):
+2. **Cascade.** Cheap views first, fallbacks only when nothing has been read yet; a strategy that confirms a code
+   ends the search (every code it confirmed is returned, so a photo with several barcodes reports all of them):
 
-   ``plain`` (the grey photo, zxing-cpp's local-average binarizer, 0°/90°) → ``binarizers`` (global histogram;
-   fixed threshold after auto-contrast) → ``pyramid`` (½ and ¼ scale, which also averages sensor noise away;
-   ×2 for small photos) → ``regions`` (bar-like regions found from the image's gradient structure tensor are cut
-   out at full resolution, turned so the bars stand upright — de-rotation and de-skew — and read as they are,
-   squashed along the bars (noise), sharpened (``UnsharpMask``) and contrast-stretched (``autocontrast``)) →
-   ``rotations`` (the whole photo turned by 30° and 60°, for codes the region finder missed) → ``enhance``
-   (auto-contrast + unsharp mask on the whole photo) → ``tiles`` (overlapping tiles, enlarged: a small code in a
-   large photo).
-3. **Never a misread.** zxing-cpp only reports symbols whose EAN/UPC check digit is right and that it read on
-   two scan lines; on top of that every code found is re-read from a crop around where it was seen with other
-   binarizers/scales, and is returned only when at least two independent views agree on it and it leads any
-   other reading of the same spot by two votes. A damaged code gives the right code or nothing.
+   ``plain`` (the grey photo, zxing-cpp's local-average binarizer, 0°/90°; most photos end here) → then, in two
+   lanes side by side (zxing-cpp releases the GIL, so two cores are used; the first lane to confirm a code
+   stops the other): ``binarizers`` (global histogram; fixed threshold after ``autocontrast``) → ``pyramid``
+   (½ and ¼ scale, which also averages sensor noise away; ×2 for small photos) → ``rotations`` (the photo turned
+   30° and 60°) → ``enhance`` (``autocontrast`` + ``UnsharpMask``), and ``regions`` (bar-like regions found
+   from the gradient structure tensor are cut out at full resolution along their own axis — de-rotation and
+   de-skew in one affine resampling — and read as they are, squashed along the bars against noise, halved or
+   doubled, sharpened) → ``tiles`` (a 3×3 grid of overlapping half-size tiles, each with its own threshold,
+   enlarged for small photos: a small code in a large photo). ``photo.threads: 1`` runs all of it in one thread.
+3. **Never a misread.** zxing-cpp checks the EAN/UPC check digit itself, and so does :func:`_canonical`. On top
+   of that, every reading is filed under the spot of the photo it came from with the
+   *family* of the view that read it (how its pixels were sampled: scale, angle, squash; another binarizer on
+   the same pixels is the same family), and every spot is re-read from a crop along the bars' own direction
+   (squashed, halved or doubled, other binarizers, top and bottom strips). A code is returned only when two
+   independent families read it and it leads any other reading of that spot by two; an EAN-8/UPC-E needs
+   three, and loses to any EAN-13/UPC-A read over it (the left half of an EAN-13 can pass for a UPC-E).
+   A damaged code gives the right code or nothing.
 
 :func:`decode_photo_async` runs the same work in a worker thread (``asyncio.to_thread``) for the chat adapters;
 :func:`find_pressings` maps each code to the candidate pressings through ``DiscogsGateway.search_barcode``.
@@ -36,9 +40,10 @@ import io
 import logging
 import math
 import operator
+import threading
 import time
 import warnings
-from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
@@ -59,7 +64,6 @@ NO_BARCODE_HINT = ("I couldn't read a barcode in that photo. Try again a little 
                    "or shadow across the bars), and in focus.")
 NOT_AN_IMAGE = "That doesn't look like a photo I can open — send a JPEG or PNG picture of the barcode."
 DAMAGED = "That photo seems to be cut off or damaged — please send it again."
-
 
 
 def _formats() -> Any:
@@ -97,6 +101,7 @@ class PhotoLimits:
     max_pixels: int = Image.MAX_IMAGE_PIXELS or 89_478_485   # more pixels than this: a decompression bomb
     pixel_budget: int = 40_000_000       # photos over this are downscaled for decoding
     time_budget_s: float = 3.0           # the cascade stops here (a last resort; typical photos take < 0.5 s)
+    threads: int = 2                     # the fallbacks run in two lanes side by side (1: one after another)
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any] | None = None) -> "PhotoLimits":
@@ -109,7 +114,8 @@ class PhotoLimits:
         return cls(max_bytes=int(sec.get("max_bytes", d.max_bytes)),
                    max_pixels=int(sec.get("max_pixels", d.max_pixels)),
                    pixel_budget=int(sec.get("pixel_budget", d.pixel_budget)),
-                   time_budget_s=float(sec.get("time_budget_s", d.time_budget_s)))
+                   time_budget_s=float(sec.get("time_budget_s", d.time_budget_s)),
+                   threads=int(sec.get("threads", d.threads)))
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,7 @@ def load_photo(data: bytes, limits: PhotoLimits | None = None) -> tuple[Image.Im
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im.load()
         im = ImageOps.exif_transpose(im) if orientation != 1 else im
-        grey = im.convert("L") if im.mode != "L" else im
+        grey = _to_grey(im)
     except Image.DecompressionBombError as exc:
         raise PhotoError(f"decompression bomb: {exc}", _too_many_pixels()) from exc
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
@@ -195,6 +201,17 @@ def load_photo(data: bytes, limits: PhotoLimits | None = None) -> tuple[Image.Im
     if grey.size != upright:
         log.debug("photo %dx%d decoded at %dx%d", upright[0], upright[1], grey.width, grey.height)
     return grey, upright
+
+
+def _to_grey(im: Image.Image) -> Image.Image:
+    """8-bit grey; 16-bit and float images are stretched to the 8-bit range (PIL would clip them)."""
+    if im.mode == "L":
+        return im
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        a = np.asarray(im, dtype=np.float32)
+        lo, hi = float(a.min()), float(a.max())
+        return Image.fromarray(((a - lo) * (255.0 / max(hi - lo, 1e-6))).astype(np.uint8), "L")
+    return im.convert("L")
 
 
 def _too_many_pixels() -> str:
@@ -339,7 +356,10 @@ class _Reader:
         self.deadline = deadline
         self.spots: list[_Spot] = []
         self.attempts = 0
-        self._cache: dict[int, Image.Image] = {}
+        self._cache: dict[int, Any] = {}        # k → the image at 1/k scale; -k → its border grey
+        self._lock = threading.RLock()          # the spots are shared by the lanes
+        self.stop = threading.Event()           # set when a lane has confirmed a code
+        self.first: str | None = None           # the strategy that confirmed first
 
     def reduced(self, k: int) -> Image.Image:
         """The working image at 1/k scale (box filter), made once."""
@@ -349,20 +369,36 @@ class _Reader:
             self._cache[k] = self.work.reduce(k)
         return self._cache[k]
 
+    def border(self, k: int) -> int:
+        """The grey to fill with outside the photo (at 1/k scale), so no hard edge is invented."""
+        key = -k
+        if key not in self._cache:
+            self._cache[key] = _border(self.reduced(k))   # type: ignore[assignment]
+        return int(self._cache[key])  # type: ignore[arg-type]
+
     def out_of_time(self) -> bool:
         return time.perf_counter() > self.deadline
+
+    def done(self) -> bool:
+        """Stop reading: out of time, or another lane has confirmed a code."""
+        return self.stop.is_set() or self.out_of_time()
 
     def read(self, view: _View, spots: list[_Spot] | None = None) -> list[_Spot]:
         """Read ``view``; every valid EAN/UPC reading is filed under its spot. Returns the spots it touched."""
         if view.img.width < 8 or view.img.height < 8:
             return []
-        self.attempts += 1
-        try:
+        with self._lock:
+            self.attempts += 1
+        try:   # zxing-cpp releases the GIL: the two lanes read in parallel
             results = zxingcpp.read_barcodes(view.img, formats=_FORMATS, try_rotate=view.try_rotate,
                                              try_downscale=False, try_invert=False, binarizer=view.binarizer)
         except Exception as exc:   # zxing never should, but a reader bug must not lose the photo
             log.warning("zxing-cpp failed on view %s: %s", view.name, exc)
             return []
+        with self._lock:
+            return self._file(results, view, spots)
+
+    def _file(self, results: list[Any], view: _View, spots: list[_Spot] | None) -> list[_Spot]:
         touched = []
         for r in results:
             if not r.valid or getattr(r, "error", None) is not None:
@@ -394,21 +430,24 @@ class _Reader:
 
     def settled(self, center: np.ndarray, radius: float) -> bool:
         """Whether a spot within ``radius`` of ``center`` already has a confirmed code."""
-        return any(np.hypot(*(s.center - center)) < radius and s.winner() is not None for s in self.spots)
+        with self._lock:
+            return any(np.hypot(*(s.center - center)) < radius and s.winner() is not None for s in self.spots)
 
     # -- confirming what was seen --------------------------------------------------------------------------
     def confirm(self) -> None:
         """Re-read, from crops around it, every spot that has readings but no winner yet."""
-        for spot in list(self.spots):
-            if spot.winner() is not None or spot.verified or not spot.families:
-                continue
-            spot.verified = True
+        with self._lock:
+            todo = [sp for sp in self.spots if sp.families and not sp.verified and sp.winner() is None]
+            for sp in todo:
+                sp.verified = True          # one lane verifies a spot, never both
+        for spot in todo:
             for view in self._verify_views(spot):
                 if self.out_of_time():
                     return
                 self.read(view, [spot])
-                if spot.winner() is not None:
-                    break
+                with self._lock:
+                    if spot.winner() is not None:
+                        break
 
     def _verify_views(self, spot: _Spot) -> Iterator[_View]:
         """Other looks at the spot: the crop turned level, squashed along the bars, halved or doubled."""
@@ -486,11 +525,15 @@ class _Reader:
                           [0, 0, 1]], float)
         # corners outside the photo get the edge's grey, not black (no invented edges)
         band = src.transform((bw, bh), Image.Transform.AFFINE, tuple(m[:2].ravel()), Image.Resampling.BILINEAR,
-                             fillcolor=_border(src) if not _within(m, bw, bh, src.size) else 0)
+                             fillcolor=self.border(k) if not _within(m, bw, bh, src.size) else 0)
         return band, _scale_m(1 / k) @ m, fam
 
     def winners(self) -> list[FoundCode]:
         """Every confirmed code, left to right; a short code inside a long code's reading is dropped."""
+        with self._lock:
+            return self._winners()
+
+    def _winners(self) -> list[FoundCode]:
         longs = [s for s in self.spots if s.has_long()]
         out: dict[str, FoundCode] = {}
         for spot in sorted(self.spots, key=lambda s: (float(s.center[0]), float(s.center[1]))):
@@ -513,9 +556,10 @@ def _within(m: np.ndarray, w: int, h: int, size: tuple[int, int]) -> bool:
 
 
 def _border(img: Image.Image) -> int:
-    """A fill for rotated corners: the median grey of the image's edge (so no hard edge is invented)."""
-    a = np.asarray(img)
-    edge = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    """The median grey of the image's outermost rows and columns."""
+    w, h = img.size
+    strips = [img.crop((0, 0, w, 1)), img.crop((0, h - 1, w, h)), img.crop((0, 0, 1, h)), img.crop((w - 1, 0, w, h))]
+    edge = np.concatenate([np.asarray(s).ravel() for s in strips])
     return int(np.median(edge)) if edge.size else 255
 
 
@@ -628,7 +672,7 @@ def _regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
 
 def _s_regions(r: _Reader) -> Iterator[_View]:
     for i, (center, ext_u, ext_v, ang) in enumerate(_regions(r)):
-        if r.out_of_time():
+        if r.done():
             return
         length = ext_u * 1.35 + 24       # room for the quiet zones
         height = max(ext_v * 1.1, length * 0.25)
@@ -662,7 +706,7 @@ def _s_rotations(r: _Reader) -> Iterator[_View]:
         k *= 2
     src = r.reduced(k)
     for angle in (30, 60):
-        rot = src.rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=_border(src))
+        rot = src.rotate(angle, Image.Resampling.BILINEAR, expand=True, fillcolor=r.border(k))
         m = _scale_m(1 / k) @ _rotation_m(src.size, rot.size, angle)
         yield _View(f"rotate-{angle}", f"s{k}r{angle}", rot, m, _LA)
         yield _View(f"rotate-{angle}-gh", f"s{k}r{angle}", rot, m, _GH)
@@ -678,6 +722,8 @@ def _s_enhance(r: _Reader) -> Iterator[_View]:
 
 
 def _s_tiles(r: _Reader) -> Iterator[_View]:
+    """A 3×3 grid of half-size tiles overlapping by half: each gets its own threshold (a small code's contrast
+    is lost in a large photo's histogram); small photos' tiles are also enlarged ×2 and contrast-stretched."""
     w, h = r.work.size
     tw, th = w // 2, h // 2
     up = 2 if tw * th <= 1_500_000 else 1
@@ -687,37 +733,57 @@ def _s_tiles(r: _Reader) -> Iterator[_View]:
             tile = r.work.crop((x0, y0, x0 + tw, y0 + th))
             m = _translate_m(x0, y0)
             if up > 1:
-                tile = tile.resize((tw * up, th * up), Image.Resampling.BICUBIC)
-                m = m @ _scale_m(float(up))
-            yield _View(f"tile{ty}{tx}", f"s1u{up}", ImageOps.autocontrast(tile, cutoff=1), m, _LA)
+                tile = ImageOps.autocontrast(tile.resize((tw * up, th * up), Image.Resampling.BICUBIC), cutoff=1)
+                yield _View(f"tile{ty}{tx}", "x2", tile, m @ _scale_m(float(up)), _LA)
+            else:
+                yield _View(f"tile{ty}{tx}", "s1", tile, m, _GH)
 
 
-#: the cascade, cheapest first
+#: the cascade, cheapest first (one thread)
 STRATEGIES: tuple[tuple[str, Callable[[_Reader], Iterable[_View]]], ...] = (
-    ("plain", _s_plain), ("binarizers", _s_binarizers), ("pyramid", _s_pyramid), ("regions", _s_regions),
+    ("plain", _s_plain), ("binarizers", _s_binarizers), ("regions", _s_regions), ("pyramid", _s_pyramid),
     ("rotations", _s_rotations), ("enhance", _s_enhance), ("tiles", _s_tiles))
+#: with two threads: ``plain`` alone first (most photos end there), then the fallbacks in two lanes of about
+#: equal cost, side by side; the first lane to confirm a code stops the other
+LANES: tuple[tuple[str, ...], ...] = (("binarizers", "pyramid", "rotations", "enhance"), ("regions", "tiles"))
 
 
-def decode_image(img: Image.Image, time_budget_s: float = 3.0, size: tuple[int, int] | None = None) -> DecodeResult:
+def _run(reader: _Reader, names: Iterable[str]) -> None:
+    """Run strategies in order until one confirms a code (or the reader is told to stop)."""
+    table = dict(STRATEGIES)
+    for name in names:
+        for view in table[name](reader):
+            if reader.done():
+                return
+            reader.read(view)
+        if reader.done():
+            return
+        reader.confirm()
+        if reader.winners():
+            with reader._lock:
+                reader.first = reader.first or name
+            reader.stop.set()
+            return
+
+
+def decode_image(img: Image.Image, time_budget_s: float = 3.0, size: tuple[int, int] | None = None,
+                 threads: int = 2) -> DecodeResult:
     """Run the cascade on an already-loaded image (any mode); see :func:`decode_photo`."""
     t0 = time.perf_counter()
     work = img.convert("L") if img.mode != "L" else img
     reader = _Reader(work, t0 + time_budget_s)
-    strategy = None
-    found: list[FoundCode] = []
-    for name, make in STRATEGIES:
-        for view in make(reader):
-            reader.read(view)
-            if reader.out_of_time():
-                break
-        reader.confirm()
-        found = reader.winners()
-        if found:
-            strategy = name
-            break
-        if reader.out_of_time():
-            log.info("barcode photo: time budget of %.1f s spent after %s", time_budget_s, name)
-            break
+    if threads <= 1:
+        _run(reader, [name for name, _ in STRATEGIES])
+    else:
+        _run(reader, ["plain"])
+        if not reader.done():
+            with ThreadPoolExecutor(max_workers=len(LANES), thread_name_prefix="barcode") as pool:
+                for f in [pool.submit(_run, reader, lane) for lane in LANES]:
+                    f.result()
+    found = reader.winners()
+    strategy = reader.first if found else None
+    if not found and reader.out_of_time():
+        log.info("barcode photo: time budget of %.1f s spent", time_budget_s)
     seconds = time.perf_counter() - t0
     log.debug("barcode photo: %s via %s in %.3f s (%d reads)", [f.code for f in found], strategy, seconds,
               reader.attempts)
@@ -735,7 +801,7 @@ def decode_photo(data: bytes, limits: PhotoLimits | None = None) -> DecodeResult
     limits = limits or PhotoLimits.from_config()
     t0 = time.perf_counter()
     grey, upright = load_photo(data, limits)
-    res = decode_image(grey, max(0.1, limits.time_budget_s - (time.perf_counter() - t0)), upright)
+    res = decode_image(grey, max(0.1, limits.time_budget_s - (time.perf_counter() - t0)), upright, limits.threads)
     # boxes back in the photo's own pixels when it was read downscaled
     if grey.size != upright:
         fx, fy = upright[0] / grey.width, upright[1] / grey.height
@@ -807,3 +873,9 @@ def find_pressings(data: bytes, gateway: "DiscogsGateway", limit: int = 10,
         matches.append(CodeMatches(f, cands[:limit]))
     log.info("barcode photo: %s → %s", result.codes, [len(m.candidates) for m in matches])
     return PhotoLookup(result, matches)
+
+
+async def find_pressings_async(data: bytes, gateway: "DiscogsGateway", limit: int = 10,
+                               limits: PhotoLimits | None = None) -> PhotoLookup:
+    """:func:`find_pressings` in a worker thread (decoding and the Discogs requests), for the chat adapters."""
+    return await asyncio.to_thread(find_pressings, data, gateway, limit, limits)

@@ -15,13 +15,9 @@ weak_negative       negative  scored several times and never bought: weak eviden
 A disagreement (👎 on a score the model called a buy, 👍 on one it called a skip) is multiplied by
 ``disagreement_boost``: that is where the model has most to learn.
 
-Retraining (``retrain``): the newest 20 % of the user's dated events (collection additions and feedback) are
-held out; a challenger trained on the rest and the current model (the champion) both score that hold-out
-(held-out positives vs a seeded sample of other collectors' records plus held-out 👎). The challenger's
-configuration becomes current — refitted on everything — only if its ROC-AUC is not worse than the
-champion's by more than ``tolerance``; otherwise the challenger is kept aside as "rejected" with the reason.
-The champion may have been trained on part of the hold-out (it is older than the hold-out's start only
-sometimes), which favours it: the gate is conservative by construction.
+Retraining (``retrain``): see its docstring. In short, a new version replaces the current one only if it is
+not worse on data neither has seen (what happened since the current model was trained), or — when too little
+happened since — if its own time-split score is not worse than the current model's own, recorded the same way.
 """
 from __future__ import annotations
 
@@ -148,15 +144,43 @@ class RetrainResult:
     log: list[str] = field(default_factory=list)
 
 
-def _holdout_cut(rec, user: str, frac: float) -> tuple[date | None, datetime | None]:
+def _holdout_cut(rec, user: str, frac: float, before: date | None = None) -> tuple[date | None, datetime | None]:
     """The day from which the newest ``frac`` of dated events (additions and feedback) are held out."""
-    days = [it.date_added for it in rec.store.collection(user) if it.date_added]
-    fbs = [fb.created_at for fb in rec.store.feedback(user)]
+    days = [it.date_added for it in rec.store.collection(user)
+            if it.date_added and (before is None or it.date_added < before)]
+    fbs = [fb.created_at for fb in rec.store.feedback(user) if before is None or fb.created_at.date() < before]
     events = sorted(days + [d.date() for d in fbs])
     if len(events) < 20:
         return None, None
     cut_day = events[int(len(events) * (1 - frac))]
     return cut_day, datetime(cut_day.year, cut_day.month, cut_day.day, tzinfo=timezone.utc)
+
+
+def _aware(d: datetime) -> datetime:
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
+def _holdout_sets(rec, user: str, cut_day: date, cut_at: datetime):
+    """Held-out positives (added on/after the cut, plus 👍/bought since), negatives and votes since the cut."""
+    owned_all = {it.release.id: it for it in rec.store.collection(user)}
+    hold_pos = [rec.resolve_local(i) for i, it in owned_all.items() if it.date_added and it.date_added >= cut_day]
+    hold_pos = [r for r in hold_pos if r is not None]
+    hold_fb = feedback_rows(rec, user, set(), since=cut_at)
+    votes = [(r, True) for r in hold_fb.positives] + [(r, False) for r in hold_fb.negatives]
+    hold_pos += [r for r in hold_fb.positives if r.id not in owned_all]
+    seed = int(rec.cfg["model"]["seed"])
+    avoid = [it.release for it in owned_all.values()] + hold_fb.positives + hold_fb.negatives
+    hold_neg = rec._negatives(avoid, max(5 * len(hold_pos), 50), seed + 17) + hold_fb.negatives
+    return hold_pos, hold_neg, votes
+
+
+def auc_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of a ROC-AUC (Hanley & McNeil, 1982)."""
+    if not n_pos or not n_neg:
+        return float("inf")
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg)
+    return float(max(var, 0.0) ** 0.5)
 
 
 def score_holdout(scorer, pos: list[Release], neg: list[Release], votes: list[tuple[Release, bool]]) -> HoldoutScore:
@@ -172,52 +196,81 @@ def score_holdout(scorer, pos: list[Release], neg: list[Release], votes: list[tu
     return HoldoutScore(auc, agreement, len(pos), len(neg))
 
 
+def self_split(rec, user: str, before: date | None = None, progress=None) -> tuple[HoldoutScore | None, dict]:
+    """This configuration's own time-split figure on the user's data (see ``retrain``), and its record."""
+    say = progress or (lambda msg: None)
+    cut_day, cut_at = _holdout_cut(rec, user, float(rec.cfg.get("learning", {}).get("holdout_fraction", 0.2)),
+                                   before)
+    if cut_day is None:
+        return None, {"mode": None, "self_auc": None, "cut": None}
+    ts = build_training_set(rec, user, before=cut_day, feedback_before=cut_at)
+    if ts is None:
+        return None, {"mode": None, "self_auc": None, "cut": str(cut_day)}
+    say("training a challenger without your newest records, to score it on them…")
+    pos, neg, votes = _holdout_sets(rec, user, cut_day, cut_at)
+    if before is not None:
+        pos = [r for r in pos if r is not None]
+        owned_before = {it.release.id for it in rec.store.collection(user)
+                        if it.date_added and cut_day <= it.date_added < before}
+        pos = [r for r in pos if r.id in owned_before]
+    own = score_holdout(CatBoostScorer().fit(ts).attach(rec.embed), pos, neg, votes)
+    return own, {"mode": "time split", "self_auc": own.auc, "self_n_pos": own.n_pos, "self_n_neg": own.n_neg,
+                 "self_agreement": own.agreement, "cut": str(cut_day)}
+
+
 def retrain(rec, user: str, progress=None) -> RetrainResult:
-    """Train a challenger, compare it with the current model on a time hold-out, promote it if not worse."""
+    """Train a new version; it replaces the current one only if it is not worse on held-out data.
+
+    Each version is measured the same way when it is trained — a copy trained without the user's newest
+    ``holdout_fraction`` of events (records added, feedback given) scores them (ROC-AUC against a seeded
+    sample of other collectors' records and the held-out 👎; agreement with held-out 👍/👎) — and that
+    figure is recorded with the version. A challenger replaces the current model (the champion) only if
+    its figure is not worse than the champion's recorded one by more than ``tolerance``: like is compared
+    with like, and neither is scored on data it was trained on. (Scoring the champion on the challenger's
+    hold-out would not be fair: it was trained on most of it.) A champion without a recorded figure is
+    replaced.
+
+    Either way the accepted model is then refitted on everything; a rejected one is kept aside (status
+    "rejected") with the reason, and the digest says why.
+    """
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     lcfg = rec.cfg.get("learning", {})
     tol = float(lcfg.get("tolerance", 0.01))
-    # implicit evidence first: scored-then-bought, scored-often-never-bought
     if hasattr(rec.store, "record_implicit_purchases"):
         rec.store.record_implicit_purchases(user)
         rec.store.record_weak_negatives(user, int(lcfg.get("weak_negative_after", 3)))
     champion_mv = rec.store.active_model(user)
     champion_version = champion_mv.version if champion_mv else None
-    cut_day, cut_at = _holdout_cut(rec, user, float(lcfg.get("holdout_fraction", 0.2)))
-    challenger_score = champion_score = None
-    if champion_mv is not None and cut_day is not None:
-        say("training a challenger on everything before the hold-out…")
-        ts = build_training_set(rec, user, before=cut_day, feedback_before=cut_at)
-        if ts is not None:
-            challenger = CatBoostScorer().fit(ts)
-            owned_all = {it.release.id: it for it in rec.store.collection(user)}
-            hold_pos = [rec.resolve_local(i) for i, it in owned_all.items()
-                        if it.date_added and it.date_added >= cut_day]
-            hold_pos = [r for r in hold_pos if r is not None]
-            hold_fb = feedback_rows(rec, user, set(), since=cut_at)
-            votes = [(r, True) for r in hold_fb.positives] + [(r, False) for r in hold_fb.negatives]
-            hold_pos += [r for r in hold_fb.positives if r.id not in owned_all]
-            seed = int(rec.cfg["model"]["seed"])
-            avoid = [it.release for it in owned_all.values()] + hold_fb.positives + hold_fb.negatives
-            hold_neg = rec._negatives(avoid, max(5 * len(hold_pos), 50), seed + 17) + hold_fb.negatives
-            _, champion = rec.model_for(user)
-            challenger_score = score_holdout(challenger.attach(rec.embed), hold_pos, hold_neg, votes)
-            champion_score = score_holdout(champion, hold_pos, hold_neg, votes)
+    champion_score = None
+    challenger_score, own_record = self_split(rec, user, progress=say)
+    mode = own_record["mode"]
+    if champion_mv is not None and mode == "time split":
+        rec_h = champion_mv.metrics_dict.get("holdout") or {}
+        if rec_h.get("self_auc") is not None:
+            champion_score = HoldoutScore(rec_h["self_auc"], None, int(rec_h.get("self_n_pos") or 0),
+                                          int(rec_h.get("self_n_neg") or 0))
     if champion_mv is None:
         accepted, reason = True, "first model"
-    elif challenger_score is None or challenger_score.auc is None or champion_score.auc is None:
-        accepted, reason = True, "not enough dated history for a hold-out comparison"
-    elif challenger_score.auc + tol >= champion_score.auc:
-        accepted, reason = True, (f"hold-out ROC-AUC {challenger_score.auc:.3f} vs current "
-                                  f"{champion_score.auc:.3f}: not worse")
+    elif challenger_score is None or challenger_score.auc is None or champion_score is None \
+            or champion_score.auc is None:
+        accepted, reason = True, "no comparable hold-out figure for the current model"
     else:
-        accepted, reason = False, (f"hold-out ROC-AUC {challenger_score.auc:.3f} is worse than the current "
-                                   f"model's {champion_score.auc:.3f}: kept the current model")
+        # "worse" means worse beyond the noise of two small hold-outs (95 %), and by at least ``tolerance``
+        noise = 1.96 * (auc_se(challenger_score.auc, challenger_score.n_pos, challenger_score.n_neg) ** 2
+                        + auc_se(champion_score.auc, champion_score.n_pos, champion_score.n_neg) ** 2) ** 0.5
+        margin = max(tol, noise)
+        if challenger_score.auc + margin >= champion_score.auc:
+            accepted, reason = True, (f"hold-out ROC-AUC {challenger_score.auc:.3f} vs current "
+                                      f"{champion_score.auc:.3f} (±{margin:.3f}, each on its own {mode}): not worse")
+        else:
+            accepted, reason = False, (f"hold-out ROC-AUC {challenger_score.auc:.3f} is worse than the current "
+                                       f"model's {champion_score.auc:.3f} by more than {margin:.3f}: kept the "
+                                       "current model")
     say("training the new model on everything…" if accepted else "keeping the current model…")
-    metrics = {"holdout": {"challenger": challenger_score.__dict__ if challenger_score else None,
-                           "champion": champion_score.__dict__ if champion_score else None,
-                           "cut": str(cut_day) if cut_day else None},
+    metrics = {"holdout": {**own_record,
+                           "challenger": challenger_score.__dict__ if challenger_score else None,
+                           "champion": champion_score.__dict__ if champion_score else None},
                "decision": reason}
     report = rec.train(user, progress=progress, activate=accepted, status="active" if accepted else "rejected",
                        note=reason, extra_metrics=metrics)

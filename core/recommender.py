@@ -140,6 +140,8 @@ class Recommender:
         """
         from .learning import build_training_set
 
+        from .learning import self_split
+
         t0 = time.perf_counter()
         say = progress or (lambda msg: None)
         mcfg = dict(self.cfg["model"])
@@ -147,6 +149,12 @@ class Recommender:
         if not positives:
             raise LookupError(f"no collection imported for {user!r} yet")
         ts = build_training_set(self, user, before=before)
+        if ts is not None and "holdout" not in (extra_metrics or {}) \
+                and self.cfg.get("learning", {}).get("record_holdout", True):
+            # every version records its own time-split figure: the next retrain compares like with like
+            own, record = self_split(self, user, before=before, progress=say)
+            extra_metrics = {**(extra_metrics or {}), "holdout": {**record, "challenger": own.__dict__ if own else None,
+                                                                 "champion": None}}
         if ts is None:
             return TrainReport(user, None, len(positives), 0, time.perf_counter() - t0, True,
                                [f"{len(positives)} records is below {mcfg['min_records']}: "
