@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from .cards import render_card
 from .discogs.gateway import DiscogsError
@@ -97,6 +98,8 @@ class Reply:
 class Conversation:
     def __init__(self, recommender: Recommender) -> None:
         self.rec = recommender
+        # called with the user after feedback is stored (the bot wires the learning scheduler here)
+        self.on_feedback: Callable[[str], Any] | None = None
 
     def handle(self, user: str, text: str, score_id: int | None = None, *, event_id: str | int | None = None,
                source: str = "chat") -> list[Reply]:
@@ -149,6 +152,11 @@ class Conversation:
             _, release = self.rec.feedback(user, kind, score_id, **extra)
         except LookupError:
             return Reply("Paste a Discogs link first — then I'll take your 👍 / 👎 on it.")
+        if self.on_feedback is not None:
+            try:
+                self.on_feedback(user)   # e.g. schedule a retrain once enough feedback arrived
+            except Exception:  # the feedback is stored; scheduling must never spoil the reply
+                log.exception("on_feedback hook failed")
         what = release.display if release else "that record"
         words = {"like": "Noted 👍 for", "dislike": "Noted 👎 for", "bought": "Congrats on buying"}[kind]
         why = f" ({reason})" if reason else ""

@@ -47,7 +47,7 @@ def build_application(token: str, recommender: Recommender, *, base_url: str | N
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     bot = CrateBot(recommender, progress_interval=progress_interval)
-    app = builder.post_init(bot.post_init).build()
+    app = builder.post_init(bot.post_init).post_shutdown(bot.post_shutdown).build()
     bot.register(app)
     app.bot_data["crate"] = bot
     return app

@@ -175,9 +175,27 @@ class CrateBot:
         app.add_error_handler(self.on_error)
 
     async def post_init(self, app: Application) -> None:
-        """Register the command menu and load what the first score needs (catalogue, embedding cache)."""
+        """Register the command menu, load what the first score needs (catalogue, embedding cache) and start
+        the learning scheduler (retrains after feedback or nightly, weekly digests) in this event loop."""
         await app.bot.set_my_commands(COMMANDS)
         await asyncio.to_thread(self._warm_up)
+        if self.rec.cfg.get("learning", {}).get("schedule_in_bot", True):
+            from core.scheduler import LearningScheduler
+
+            async def send_digest(user: str, digest: Any) -> None:
+                if not user.startswith("tg:"):
+                    return
+                chat_id = int(user.split(":", 1)[1])   # a private chat's id is the user's id
+                await app.bot.send_photo(chat_id, digest.chart_png, caption=digest.text[:1024])
+
+            self.scheduler = LearningScheduler(self.rec, send_digest=send_digest)
+            self.scheduler.start()
+            self.conv.on_feedback = self.scheduler.on_feedback
+
+    async def post_shutdown(self, app: Application) -> None:
+        sched = getattr(self, "scheduler", None)
+        if sched is not None and sched.running:
+            sched.shutdown()
 
     def _warm_up(self) -> None:
         _ = self.rec.catalogue
