@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cores", type=int, default=2, help="pin the process to this many CPUs (0: leave as is)")
     ap.add_argument("--json", help="write the per-image results here")
     ap.add_argument("--limit", type=int, default=0, help="only the first N photos")
+    ap.add_argument("--min-mp", type=float, default=0.0, help="only photos of at least this many megapixels")
     ap.add_argument("--repeat", type=int, default=1,
                     help="decode each photo N times and keep its fastest time (steadier figures on a shared machine)")
     args = ap.parse_args(argv)
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no manifest in {d}: run `python benchmarks/make_barcode_photos.py {d}` first", file=sys.stderr)
         return 2
     manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
-    images = manifest["images"][: args.limit or None]
+    images = [e for e in manifest["images"] if e["megapixels"] >= args.min_mp][: args.limit or None]
     intact = set(manifest.get("intact_groups") or manifest["groups"])
     # warm-up (imports, first zxing call) on the first photo, not timed
     decode_photo((d / images[0]["file"]).read_bytes())

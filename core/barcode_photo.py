@@ -17,8 +17,8 @@ Reading (:func:`decode_photo`):
    30° and 60°) → ``enhance`` (``autocontrast`` + ``UnsharpMask``), and ``regions`` (bar-like regions found
    from the gradient structure tensor are cut out at full resolution along their own axis — de-rotation and
    de-skew in one affine resampling — and read as they are, squashed along the bars against noise, halved or
-   doubled, sharpened) → ``tiles`` (a 3×3 grid of overlapping half-size tiles, each with its own threshold,
-   enlarged for small photos: a small code in a large photo). ``photo.threads: 1`` runs all of it in one thread.
+   doubled, sharpened) → ``tiles`` (overlapping tiles, each with its own threshold; enlarged ×2 in photos up
+   to 3 MP: a small code in a large photo). ``photo.threads: 1`` runs all of it in one thread.
 3. **Never a misread.** zxing-cpp checks the EAN/UPC check digit itself, and so does :func:`_canonical`. On top
    of that, every reading is filed under the spot of the photo it came from with the
    *family* of the view that read it (how its pixels were sampled: scale, angle, squash; another binarizer on
@@ -100,7 +100,7 @@ class PhotoLimits:
     max_bytes: int = 30_000_000          # larger uploads are refused outright
     max_pixels: int = Image.MAX_IMAGE_PIXELS or 89_478_485   # more pixels than this: a decompression bomb
     pixel_budget: int = 40_000_000       # photos over this are downscaled for decoding
-    time_budget_s: float = 3.0           # the cascade stops here (a last resort; typical photos take < 0.5 s)
+    time_budget_s: float = 2.0           # the cascade stops here (a last resort; typical photos take < 0.5 s)
     threads: int = 2                     # the fallbacks run in two lanes side by side (1: one after another)
 
     @classmethod
@@ -660,14 +660,14 @@ def _regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
         k = max(1, math.ceil(max(w, h) / side))
         if side > 800 and max(w, h) <= 2000:
             break
-        for c, ext_u, ext_v, ang in _bar_regions(r.reduced(k)):
+        for c, ext_u, ext_v, ang in _bar_regions(r.reduced(k), max_regions=5):
             if ext_u < 0.5 * ext_v:    # far taller than wide: ruled lines, not a barcode
                 continue
             c = c * k
             if any(np.hypot(*(c - o[0])) < 0.5 * max(o[1], ext_u * k) for o in out):
                 continue
             out.append((c, ext_u * k, ext_v * k, ang))
-    return out
+    return out[:6]
 
 
 def _s_regions(r: _Reader) -> Iterator[_View]:
@@ -714,7 +714,9 @@ def _s_rotations(r: _Reader) -> Iterator[_View]:
 
 def _s_enhance(r: _Reader) -> Iterator[_View]:
     w, h = r.work.size
-    k = 2 if w * h > 4_000_000 else 1
+    k = 1
+    while (w // k) * (h // k) > 1_500_000:   # sharpening is the costly filter: at most ~1.5 MP
+        k += 1
     src = r.reduced(k)
     sharp = ImageOps.autocontrast(src, cutoff=1).filter(ImageFilter.UnsharpMask(3, 180, 2))
     yield _View("enhance", f"s{k}", sharp, _scale_m(1 / k), _LA)
@@ -722,14 +724,17 @@ def _s_enhance(r: _Reader) -> Iterator[_View]:
 
 
 def _s_tiles(r: _Reader) -> Iterator[_View]:
-    """A 3×3 grid of half-size tiles overlapping by half: each gets its own threshold (a small code's contrast
-    is lost in a large photo's histogram); small photos' tiles are also enlarged ×2 and contrast-stretched."""
+    """Overlapping tiles, each with its own threshold (a small code's contrast is lost in a large photo's
+    histogram). Photos up to 3 MP: a 3×3 grid of half-size tiles, enlarged ×2 and contrast-stretched (a code of
+    a pixel or so a module in a chat-sized photo); larger ones: 2×2 tiles of 0.6 × the size, as they are."""
     w, h = r.work.size
-    tw, th = w // 2, h // 2
-    up = 2 if tw * th <= 1_500_000 else 1
-    for ty in range(3):
-        for tx in range(3):
-            x0, y0 = tx * w // 4, ty * h // 4
+    if w * h <= 3_000_000:
+        tw, th, steps, up = w // 2, h // 2, 3, 2
+    else:
+        tw, th, steps, up = int(w * 0.6), int(h * 0.6), 2, 1
+    for ty in range(steps):
+        for tx in range(steps):
+            x0, y0 = tx * (w - tw) // (steps - 1), ty * (h - th) // (steps - 1)
             tile = r.work.crop((x0, y0, x0 + tw, y0 + th))
             m = _translate_m(x0, y0)
             if up > 1:
@@ -766,7 +771,7 @@ def _run(reader: _Reader, names: Iterable[str]) -> None:
             return
 
 
-def decode_image(img: Image.Image, time_budget_s: float = 3.0, size: tuple[int, int] | None = None,
+def decode_image(img: Image.Image, time_budget_s: float = 2.0, size: tuple[int, int] | None = None,
                  threads: int = 2) -> DecodeResult:
     """Run the cascade on an already-loaded image (any mode); see :func:`decode_photo`."""
     t0 = time.perf_counter()
