@@ -10,8 +10,10 @@ Each image is a sleeve-like background (colour, gradient, shapes, the release's 
 striped artwork that looks a little like bars) with the code drawn by zxing-cpp (``create_barcode`` →
 ``to_image``, quiet zones on, human-readable digits on most) on a label, then photographed: perspective skew,
 rotation, lighting fall-off, low contrast, glare, Gaussian blur, sensor noise, JPEG compression and, for a few,
-an EXIF orientation tag with the pixels stored sideways. The set is split into condition groups (28 images each
-by default) so each condition's decode rate can be read on its own; every image records all its parameters.
+an EXIF orientation tag with the pixels stored sideways. The set is split into 13 condition groups (28 images
+each by default: :data:`GROUPS`) so each condition's decode rate can be read on its own; every image records all
+its parameters. Frames are 960×1280 to 3000×2250, or 4000×3000 (12 MP, always a JPEG, as a camera writes it)
+for the small-code group, a share of the two-code and everything-at-once groups.
 
 Definitions used in the manifest:
 

@@ -405,13 +405,19 @@ def test_crate_barcode_lists_the_pressings(live_cli, dirty_dump_barcode, tmp_pat
     assert "doesn't look like a photo" in capsys.readouterr().err
 
 
-def test_crate_barcode_offline_prints_the_codes(dirty_dump_barcode, tmp_path, capsys):
+def test_crate_barcode_offline_prints_the_codes(dirty_dump_barcode, tmp_path, monkeypatch, capsys):
     from bot.cli import main
 
-    assert get_config()["discogs"]["live"] is False     # tests run offline (conftest)
-    c = dirty_dump_barcode
-    photo = tmp_path / "sleeve.png"
-    photo.write_bytes(render(c, jpeg_quality=None, seed=16))
-    assert main(["--database", f"sqlite:///{tmp_path / 'off.db'}", "barcode", str(photo)]) == 0
-    out = capsys.readouterr().out
-    assert f"Barcode {c.code}" in out and "look-ups are off" in out
+    monkeypatch.setenv("CRATE_DISCOGS__LIVE", "false")
+    monkeypatch.setenv("CRATE_PATHS__CACHE_DIR", str(tmp_path / "cache"))
+    get_config.cache_clear()
+    try:
+        c = dirty_dump_barcode
+        photo = tmp_path / "sleeve.png"
+        photo.write_bytes(render(c, jpeg_quality=None, seed=16))
+        assert main(["--database", f"sqlite:///{tmp_path / 'off.db'}", "barcode", str(photo)]) == 0
+        out = capsys.readouterr().out
+        assert f"Barcode {c.code}" in out and "look-ups are off" in out
+    finally:
+        monkeypatch.undo()
+        get_config.cache_clear()
