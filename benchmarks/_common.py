@@ -40,3 +40,18 @@ def machine() -> str:
     import platform
 
     return f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs visible"
+
+
+def grow_collection(rec, user: str, size: int, seed: int = 1) -> int:
+    """Import lanebecker as ``user`` and add undated catalogue records they don't have up to ``size``."""
+    import random
+
+    from core.release import CollectionItem, others_pool
+
+    rec.import_file(user, LANEBECKER)
+    owned = [it.release for it in rec.owned(user)]
+    n_owned = len({r.id for r in owned})
+    extra = random.Random(seed).sample(others_pool(rec.catalogue, owned), max(0, size - n_owned))
+    rec.store.add_items(user, [CollectionItem(release=r, list_name="collection", source="bench") for r in extra])
+    return len({it.release.id for it in rec.owned(user)})
+

@@ -32,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import LANEBECKER, ROOT, fresh_recommender, machine, warm_embeddings
+from _common import grow_collection, LANEBECKER, ROOT, fresh_recommender, machine, warm_embeddings
 
 SMALL = ["kyle-seongwoo-jun/purchases.json", "omarramos16", "tomerbenda/discogs.json",
          "mouse-reeve/collection.csv", "nsmsn/vinyl.json"]
@@ -93,27 +93,20 @@ def _auc(hs) -> str:
 
 def part_a(args) -> None:
     from core import learning
-    from core.release import CollectionItem, album_key
+    from core.release import others_pool
 
     user = "collector2000"
     rec, tmp = fresh_recommender("retrain")
     rec.cfg = {**rec.cfg, "discogs": {**rec.cfg["discogs"], "live": False}}   # set-up scores: no price look-ups
     try:
-        rec.import_file(user, LANEBECKER)
-        owned = rec.owned(user)
-        ids = {it.release.id for it in owned}
-        albums = {album_key(it.release) for it in owned}
-        pool = [r for rid, r in sorted(rec.catalogue.items()) if rid not in ids and album_key(r) not in albums]
-        extra = random.Random(1).sample(pool, max(0, 2000 - len(ids)))
-        rec.store.add_items(user, [CollectionItem(release=r, list_name="collection", source="bench") for r in extra])
-        n = len({it.release.id for it in rec.owned(user)})
+        n = grow_collection(rec, user, 2000)
         warm_embeddings(rec, [it.release for it in rec.owned(user)] + list(rec.catalogue.values()))
         t0 = time.perf_counter()
         v1 = rec.train(user)
         t_v1 = time.perf_counter() - t0
         # 100 feedback events on scored catalogue releases the user does not own
         rng = random.Random(5)
-        left = [r for r in pool if r.id not in {e.id for e in extra}]
+        left = others_pool(rec.catalogue, [it.release for it in rec.owned(user)])
         kinds = ["like"] * 40 + ["dislike"] * 40 + ["bought"] * 20
         rng.shuffle(kinds)
         sources = ["telegram", "discord", "cli", "chat"]
@@ -122,7 +115,7 @@ def part_a(args) -> None:
             rec.feedback(user, kind, card.score_id, source=sources[i % 4])
         counts = rec.store.feedback_counts(user)
         cat = rec.cfg["model"]["catboost"]
-        print(f"(a) one user, {n} records (lanebecker {len(ids)} + {len(extra)} catalogue), feedback "
+        print(f"(a) one user, {n} records (lanebecker + undated catalogue records), feedback "
               f"{counts['like']} 👍 / {counts['dislike']} 👎 / {counts['bought']} bought on scored releases; "
               f"v1 trained in {t_v1:.1f} s (set-up)")
         with PeakRSS() as mem:

@@ -10,36 +10,26 @@ calibration model, the final CatBoost model, saving and registering it). Target:
 from __future__ import annotations
 
 import argparse
-import random
 import shutil
 import time
 
-from _common import LANEBECKER, fresh_recommender, machine, warm_embeddings
+from _common import fresh_recommender, grow_collection, machine, warm_embeddings
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=2000)
     args = ap.parse_args()
-    from core.release import CollectionItem, album_key
-
     user = "collector2000"
     rec, tmp = fresh_recommender("train")
     try:
-        rec.import_file(user, LANEBECKER)
-        owned = rec.owned(user)
-        ids = {it.release.id for it in owned}
-        albums = {album_key(it.release) for it in owned}
-        pool = [r for rid, r in sorted(rec.catalogue.items()) if rid not in ids and album_key(r) not in albums]
-        extra = random.Random(1).sample(pool, max(0, args.size - len(ids)))
-        rec.store.add_items(user, [CollectionItem(release=r, list_name="collection", source="bench") for r in extra])
-        n = len({it.release.id for it in rec.owned(user)})
+        n = grow_collection(rec, user, args.size)
         t_embed = warm_embeddings(rec, [it.release for it in rec.owned(user)] + list(rec.catalogue.values()))
         cat = rec.cfg["model"]["catboost"]
         t0 = time.perf_counter()
         report = rec.train(user)
         wall = time.perf_counter() - t0
-        print(f"collection: {len(ids)} lanebecker releases + {len(extra)} catalogue releases = {n} records "
+        print(f"collection: lanebecker + undated catalogue releases = {n} records "
               f"(embeddings warmed in {t_embed:.1f} s)")
         print(f"Recommender.train ({machine()}; CatBoost {cat['iterations']} iterations, depth {cat['depth']}, "
               f"thread_count {cat['thread_count']}):")

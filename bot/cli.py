@@ -8,7 +8,7 @@ import math
 import os
 import sys
 import time
-from datetime import date
+
 from pathlib import Path
 from typing import Sequence
 
@@ -340,9 +340,7 @@ def _nan_to_none(o):
 
 
 def _json_safe(o):
-    if isinstance(o, float) and math.isnan(o):
-        return None
-    return str(o)
+    return str(o)   # dates and other non-JSON values; NaN is handled by _nan_to_none
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

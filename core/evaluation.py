@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from .calibration import expected_calibration_error
-from .release import CollectionItem, Release, album_key
+from .release import CollectionItem, Release, others_pool
 from .scorers.base import Embedder, Scorer, TrainingSet
 from .scorers.baselines import ContentKNNScorer, PopularityScorer, StyleProfileScorer
 from .scorers.catboost_model import CatBoostScorer
@@ -84,11 +84,7 @@ def split_user(items: list[CollectionItem], catalogue: dict[int, Release], cfg: 
     # Test positives stay exactly as the protocol splits them, re-pressings of albums in training included.
     owned_ids = set(seen) | {r.id for r in want}
     all_user = [it.release for it in seen.values()] + [it.release for it in (wantlist or [])]
-    masters = {r.master_id for r in all_user if r.master_id} | {catalogue[i].master_id for i in owned_ids
-                                                                 if i in catalogue and catalogue[i].master_id}
-    albums = {album_key(r) for r in all_user} | {album_key(catalogue[i]) for i in owned_ids if i in catalogue}
-    pool = [r for rid, r in sorted(catalogue.items()) if rid not in owned_ids
-            and not (r.master_id and r.master_id in masters) and album_key(r) not in albums]
+    pool = others_pool(catalogue, all_user + [catalogue[i] for i in owned_ids if i in catalogue])
     rng = random.Random(0)
     order = list(range(len(pool)))
     rng.shuffle(order)

@@ -17,12 +17,6 @@ from .release import Release
 
 log = logging.getLogger(__name__)
 
-# Features that describe where a record's *data* came from as much as the record itself: their presence is
-# checked per training set and a feature is left out when it separates the classes by itself.
-OPTIONAL_FEATURES = ["style_mean_share", "style_max_share", "style_known_frac", "genre_max_share", "n_styles",
-                     "label_count", "year_density", "have_log", "want_log", "want_have_ratio",
-                     "community_rating", "lowest_price_log", "n_formats"]
-
 # Human wording for each feature, used when a feature pulls a score down.
 FEATURE_WORDS = {
     "knn_max": "not much like any single record you own",

@@ -22,7 +22,6 @@ happened since — if its own time-split score is not worse than the current mod
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from .release import Release, album_key
+from .release import Release
 from .scorers.base import TrainingSet
 from .scorers.catboost_model import CatBoostScorer
 
@@ -156,10 +155,6 @@ def _holdout_cut(rec, user: str, frac: float, before: date | None = None) -> tup
     return cut_day, datetime(cut_day.year, cut_day.month, cut_day.day, tzinfo=timezone.utc)
 
 
-def _aware(d: datetime) -> datetime:
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
-
-
 def _holdout_sets(rec, user: str, cut_day: date, cut_at: datetime):
     """Held-out positives (added on/after the cut, plus 👍/bought since), negatives and votes since the cut."""
     owned_all = {it.release.id: it for it in rec.store.collection(user)}
@@ -209,7 +204,6 @@ def self_split(rec, user: str, before: date | None = None, progress=None) -> tup
     say("training a challenger without your newest records, to score it on them…")
     pos, neg, votes = _holdout_sets(rec, user, cut_day, cut_at)
     if before is not None:
-        pos = [r for r in pos if r is not None]
         owned_before = {it.release.id for it in rec.store.collection(user)
                         if it.date_added and cut_day <= it.date_added < before}
         pos = [r for r in pos if r.id in owned_before]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .profile import CollectionProfile, artist_keys, label_keys
-from .release import Release, album_key
+from .release import Release
 
 SIMILAR = "similar to records you own"
 EXPLORATION = "genre exploration"

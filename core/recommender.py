@@ -23,7 +23,7 @@ from .reasons import explain
 from .readers import read_collection
 from .readers.catalogue import enrich_from_catalogue, load_catalogue
 from .refs import DiscogsRef
-from .release import CollectionItem, ImportResult, Release, album_key
+from .release import CollectionItem, ImportResult, Release, others_pool
 from .scorers.base import Scorer, TrainingSet
 from .scorers.catboost_model import CatBoostScorer
 from .scorers.cold_start import ColdStartScorer
@@ -108,11 +108,7 @@ class Recommender:
 
     # -- training -----------------------------------------------------------------------------------
     def _negatives(self, owned: list[Release], n: int, seed: int) -> list[Release]:
-        ids = {r.id for r in owned}
-        masters = {r.master_id for r in owned if r.master_id}
-        albums = {album_key(r) for r in owned}
-        pool = [r for rid, r in sorted(self.catalogue.items()) if rid not in ids
-                and not (r.master_id and r.master_id in masters) and album_key(r) not in albums]
+        pool = others_pool(self.catalogue, owned)
         return random.Random(seed).sample(pool, min(n, len(pool)))
 
     def _positives(self, user: str, before: date | None = None) -> tuple[list[Release], list]:
@@ -289,11 +285,9 @@ class Recommender:
         if isinstance(ref, int):
             ref = DiscogsRef("release", ref)
         if ref.kind == "release":
-            cached, local = self.store.get_release(ref.id), self.catalogue.get(ref.id)
-            if cached is not None and local is not None:
-                return cached.merged_with(local)
-            if cached is not None or local is not None:
-                return cached or local
+            local = self.resolve_local(ref.id)
+            if local is not None:
+                return local
         elif ref.kind == "master":
             mains = sorted((r for r in self.catalogue.values() if r.master_id == ref.id), key=lambda r: r.id)
             if mains:

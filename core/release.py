@@ -5,7 +5,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 
 @dataclass
@@ -113,3 +113,15 @@ def clean_artist(name: str) -> str:
 def album_key(r: Release) -> str:
     """Normalised artist+title: another pressing of the same album shares this key."""
     return norm_text(r.artist) + " | " + norm_text(r.title)
+
+
+def others_pool(catalogue: Mapping[int, Release], owned: Iterable[Release]) -> list[Release]:
+    """Catalogue releases that are not the user's: not owned or wanted, and not another pressing of an album
+    they have (same master, or same normalised artist + title). In release-id order, for seeded sampling."""
+    owned = list(owned)
+    ids = {r.id for r in owned}
+    masters = {r.master_id for r in owned if r.master_id}
+    albums = {album_key(r) for r in owned}
+    return [r for rid, r in sorted(catalogue.items()) if rid not in ids
+            and not (r.master_id and r.master_id in masters) and album_key(r) not in albums]
+

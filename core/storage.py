@@ -760,13 +760,17 @@ class Store:
             user = self._find_user(s, user_name)
             if user is None:
                 return []
-            q = (select(CollectionEntry, CachedRelease)
-                 .join(CachedRelease, CachedRelease.release_id == CollectionEntry.release_id, isouter=True)
-                 .where(CollectionEntry.user_id == user.id))
-            if list_name is not None:
-                q = q.where(CollectionEntry.list_name == list_name)
+            q = self._entries(user.id, list_name)
             rows = s.exec(q.order_by(CollectionEntry.id)).all()
         return self._items(rows)
+
+    @staticmethod
+    def _entries(user_id: int | None, list_name: str | None) -> Any:
+        """Collection entries of a user (one list or both) with their cached releases."""
+        q = (select(CollectionEntry, CachedRelease)
+             .join(CachedRelease, CachedRelease.release_id == CollectionEntry.release_id, isouter=True)
+             .where(CollectionEntry.user_id == user_id))
+        return q if list_name is None else q.where(CollectionEntry.list_name == list_name)
 
     @staticmethod
     def _items(rows: Iterable[tuple[CollectionEntry, CachedRelease | None]]) -> list[CollectionItem]:
@@ -788,11 +792,7 @@ class Store:
             user = self._find_user(s, user_name)
             if user is None:
                 return []
-            q = (select(CollectionEntry, CachedRelease)
-                 .join(CachedRelease, CachedRelease.release_id == CollectionEntry.release_id, isouter=True)
-                 .where(CollectionEntry.user_id == user.id, CollectionEntry.created_at >= when))
-            if list_name is not None:
-                q = q.where(CollectionEntry.list_name == list_name)
+            q = self._entries(user.id, list_name).where(CollectionEntry.created_at >= when)
             rows = s.exec(q.order_by(CollectionEntry.created_at, CollectionEntry.id)).all()
         return self._items(rows)
 

@@ -107,3 +107,32 @@ def small_catboost(small_training_set):
     from core.scorers.catboost_model import CatBoostScorer
 
     return CatBoostScorer().fit(small_training_set)
+
+
+# -- helpers shared by the conversation, CLI, digest, learning and scheduler tests -----------------------------
+def shared_embedding_dir(tmp_path_factory) -> Path:
+    """One embedding-cache folder for the whole session.
+
+    Keys are hashes of the embedded text, so a copy of the configured cache (when this machine has one) is a
+    valid warm start; without it the releases are embedded here (slower, same results).
+    """
+    import shutil
+
+    from core.config import resolve_path
+
+    d = tmp_path_factory.getbasetemp() / "crate-embedding-cache"
+    if not d.exists():
+        d.mkdir()
+        src = resolve_path(get_config()["paths"]["cache_dir"]) / "embeddings.npz"
+        if src.is_file() and not os.environ.get("CRATE_TEST_COLD_CACHE"):
+            shutil.copy(src, d / "embeddings.npz")
+    return d
+
+
+def release_url(rid: int) -> str:
+    return f"https://www.discogs.com/release/{rid}-Some-Artist-Some-Title"
+
+
+def bullets(text: str) -> list[str]:
+    return [line[2:] for line in text.splitlines() if line.startswith("• ")]
+

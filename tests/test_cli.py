@@ -5,10 +5,8 @@ import contextlib
 import csv
 import io
 import json
-import os
 import random
 import re
-import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,8 +17,9 @@ import bot.terminal  # noqa: F401  imported up front, as a long-lived process wo
 import core.embeddings
 from bot.cli import main
 from core.cards import ATTRIBUTION
-from core.config import get_config, resolve_path
+from core.config import get_config
 from core.storage import Store
+from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / "data" / "collections"
@@ -29,26 +28,6 @@ LANEBECKER = COLLECTIONS / "lanebecker" / "collection.json"
 TOMERBENDA = COLLECTIONS / "tomerbenda" / "discogs.json"
 USER = "lane300"
 VERDICT_LINE = re.compile(r"^(🟢|🟡|🔴) (\d{1,3})% match — (buy|maybe|skip)$")
-
-
-def shared_embedding_dir(tmp_path_factory) -> Path:
-    """The session's embedding-cache folder, shared with tests/test_conversation.py (same path, same seeding):
-    a copy of the configured cache when this machine has one (keys hash the embedded text), else empty."""
-    d = tmp_path_factory.getbasetemp() / "crate-embedding-cache"
-    if not d.exists():
-        d.mkdir()
-        src = resolve_path(get_config()["paths"]["cache_dir"]) / "embeddings.npz"
-        if src.is_file() and not os.environ.get("CRATE_TEST_COLD_CACHE"):
-            shutil.copy(src, d / "embeddings.npz")
-    return d
-
-
-def release_url(rid: int) -> str:
-    return f"https://www.discogs.com/release/{rid}-Some-Artist-Some-Title"
-
-
-def bullets(text: str) -> list[str]:
-    return [line[2:] for line in text.splitlines() if line.startswith("• ")]
 
 
 def _configure(mp: pytest.MonkeyPatch, dirs: SimpleNamespace) -> None:

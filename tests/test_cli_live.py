@@ -25,6 +25,7 @@ from core.storage import Store
 from fakes.fixtures import (COLLECTOR, COLLECTOR_RECORDS, COLLECTOR_TOKEN, COLLECTOR_WANTS, CONSUMER_KEY,  # noqa: F401
                             CONSUMER_SECRET, SECRETIVE, discogs_server)
 from test_cli import shared_embedding_dir
+from conftest import release_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
@@ -33,10 +34,6 @@ UNKNOWN_RELEASE = 4        # a dump-sample release (Faze Action – Moving Citie
 OTHER_UNKNOWN = 7          # another (Moonchildren – Moonchildren EP)
 SUMMARY = re.compile(r"^(collection|wantlist): (\d+) on Discogs, (\d+) new \((full read|incremental), (\d+) requests",
                      re.M)
-
-
-def release_url(rid: int) -> str:
-    return f"https://www.discogs.com/release/{rid}-Some-Artist-Some-Title"
 
 
 @pytest.fixture

@@ -6,50 +6,26 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import re
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from core.cards import ATTRIBUTION
-from core.config import get_config, resolve_path
+from core.config import get_config
 from core.conversation import Conversation
 from core.embeddings import EmbeddingCache
 from core.recommender import Recommender
 from core.refs import NOT_DISCOGS_MESSAGE
 from core.scorers.catboost_model import CatBoostScorer
 from core.storage import Store
+from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
 USER = "lane300"
 VERDICT_LINE = re.compile(r"^(🟢|🟡|🔴) (\d{1,3})% match — (buy|maybe|skip)$")
-
-
-def shared_embedding_dir(tmp_path_factory) -> Path:
-    """One embedding-cache folder for this session's conversation and CLI tests.
-
-    Keys are hashes of the embedded text, so a copy of the configured cache (when this machine has one) is a
-    valid warm start; without it the releases are embedded here (slower, same results).
-    """
-    d = tmp_path_factory.getbasetemp() / "crate-embedding-cache"
-    if not d.exists():
-        d.mkdir()
-        src = resolve_path(get_config()["paths"]["cache_dir"]) / "embeddings.npz"
-        if src.is_file() and not os.environ.get("CRATE_TEST_COLD_CACHE"):
-            shutil.copy(src, d / "embeddings.npz")
-    return d
-
-
-def release_url(rid: int) -> str:
-    return f"https://www.discogs.com/release/{rid}-Some-Artist-Some-Title"
-
-
-def bullets(text: str) -> list[str]:
-    return [line[2:] for line in text.splitlines() if line.startswith("• ")]
 
 
 @pytest.fixture(scope="module")

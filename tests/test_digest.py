@@ -6,8 +6,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +16,7 @@ from PIL import Image
 
 import core.embeddings
 from bot.cli import main
-from core.config import get_config, resolve_path
+from core.config import get_config
 from core.digest import (DRIVER_WORDS, MAX_PNG_BYTES, PANEL_AGREEMENT, PANEL_SCORES, PANEL_STYLES, build_digest,
                          mark_sent)
 from core.embeddings import EmbeddingCache
@@ -27,6 +25,7 @@ from core.learning import retrain
 from core.recommender import Recommender
 from core.release import CollectionItem
 from core.storage import Store, utcnow
+from conftest import shared_embedding_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
@@ -35,18 +34,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # (kind, reason) per served score, in scoring order; the last two scores get no reaction
 PLAN = [("like", "great label"), ("like", None), ("dislike", "too poppy"), ("dislike", None), ("like", None),
         ("bought", None)]
-
-
-def shared_embedding_dir(tmp_path_factory) -> Path:
-    """The session's embedding-cache folder, shared with tests/test_conversation.py and tests/test_cli.py (same
-    path, same seeding): a copy of the configured cache when this machine has one, else empty."""
-    d = tmp_path_factory.getbasetemp() / "crate-embedding-cache"
-    if not d.exists():
-        d.mkdir()
-        src = resolve_path(get_config()["paths"]["cache_dir"]) / "embeddings.npz"
-        if src.is_file() and not os.environ.get("CRATE_TEST_COLD_CACHE"):
-            shutil.copy(src, d / "embeddings.npz")
-    return d
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,28 +17,18 @@ import pytest
 import core.embeddings
 from bot.cli import main
 from core import learning
-from core.config import get_config, resolve_path
+from core.config import get_config
 from core.embeddings import EmbeddingCache
 from core.recommender import Recommender
 from core.release import album_key
 from core.scorers.catboost_model import CatBoostScorer
 from core.storage import Store
+from conftest import shared_embedding_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
 WEIGHTS = {"like": 1.25, "bought": 2.5, "dislike": 1.75, "weak_negative": 0.4, "disagreement_boost": 3.0,
            "collection": 1.0, "sampled_negative": 1.0}
-
-
-def shared_embedding_dir(tmp_path_factory) -> Path:
-    """The session's embedding-cache folder (same path and seeding as tests/test_conversation.py)."""
-    d = tmp_path_factory.getbasetemp() / "crate-embedding-cache"
-    if not d.exists():
-        d.mkdir()
-        src = resolve_path(get_config()["paths"]["cache_dir"]) / "embeddings.npz"
-        if src.is_file() and not os.environ.get("CRATE_TEST_COLD_CACHE"):
-            shutil.copy(src, d / "embeddings.npz")
-    return d
 
 
 class RandomScorer(CatBoostScorer):

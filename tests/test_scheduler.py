@@ -26,27 +26,17 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import text
 
-from core.config import get_config, resolve_path
+from core.config import get_config
 from core.embeddings import EmbeddingCache
 from core.recommender import Recommender
 from core.release import CollectionItem, Release
 from core.scheduler import (JOB_DIGEST, JOB_NIGHTLY, LearningScheduler, is_training, run_digests, run_nightly,
                             run_retrain)
 from core.storage import Store
+from conftest import shared_embedding_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
-
-
-def shared_embedding_dir(tmp_path_factory) -> Path:
-    """The session's embedding-cache folder (same path and seeding as tests/test_conversation.py)."""
-    d = tmp_path_factory.getbasetemp() / "crate-embedding-cache"
-    if not d.exists():
-        d.mkdir()
-        src = resolve_path(get_config()["paths"]["cache_dir"]) / "embeddings.npz"
-        if src.is_file() and not os.environ.get("CRATE_TEST_COLD_CACHE"):
-            shutil.copy(src, d / "embeddings.npz")
-    return d
 
 
 def make_cfg(threshold: int = 3, delay: float = 3600, nightly_at: str | None = None, iterations: int = 60) -> dict:

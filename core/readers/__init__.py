@@ -63,9 +63,15 @@ def detect_format(path: str | Path) -> str:
     return "csv"
 
 
-def _load_json(path: Path) -> Any:
+def load_json(path: Path) -> Any:
+    """A JSON file, or a ReaderError naming what is wrong with it (missing, empty, not UTF-8, not JSON)."""
+    if not path.is_file():
+        raise ReaderError(f"{path}: file not found")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ReaderError(f"{path}: file is empty")
     try:
-        return json.loads(path.read_bytes().decode("utf-8-sig"))
+        return json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise ReaderError(f"{path}: not UTF-8 text ({exc})") from exc
     except json.JSONDecodeError as exc:
@@ -77,7 +83,7 @@ def _read_json(path: Path, list_name: str | None,
     from core.readers.api_json import page_entries, read_api_pages
     from core.readers.bundled_json import read_bundled_json
 
-    data = _load_json(path)
+    data = load_json(path)
     if page_entries(data) is not None:
         return read_api_pages(path, list_name=list_name)
     return read_bundled_json(data, source=str(path), list_name=list_name, master_resolver=master_resolver)

@@ -1,12 +1,11 @@
 """Discogs API JSON: full release objects, ``basic_information`` objects, collection and wantlist pages."""
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Iterable
 
-from core.readers import ReaderError
+from core.readers import ReaderError, load_json
 from core.readers.common import dedupe, parse_date, parse_float, parse_id, parse_int, parse_rating, parse_year, text
 from core.release import CollectionItem, ImportResult, Release, clean_artist
 from core.vocab import normalise_genres, normalise_styles
@@ -171,18 +170,6 @@ def _expand(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def _load_json(path: Path) -> Any:
-    if not path.is_file():
-        raise ReaderError(f"{path}: file not found")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise ReaderError(f"{path}: file is empty")
-    try:
-        return json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReaderError(f"{path}: not valid JSON ({exc})") from exc
-
-
 def _page_number(obj: Any) -> int:
     pag = obj.get("pagination") if isinstance(obj, dict) else None
     return parse_int(pag.get("page")) or 0 if isinstance(pag, dict) else 0
@@ -199,7 +186,7 @@ def read_api_pages(paths: str | Path | Iterable[str | Path], list_name: str | No
     files = _expand(paths)
     if not files:
         raise ReaderError(f"no API page files found in {paths}")
-    pages = sorted(((p, _load_json(p)) for p in files), key=lambda pj: (_page_number(pj[1]), str(pj[0])))
+    pages = sorted(((p, load_json(p)) for p in files), key=lambda pj: (_page_number(pj[1]), str(pj[0])))
     single = isinstance(paths, (str, Path))
     result = ImportResult(source=str(paths) if single else ", ".join(str(p) for p in files))
     seen: set[Any] = set()
