@@ -269,18 +269,18 @@ def cmd_barcode(args: argparse.Namespace) -> int:
 
 def _load_eval_inputs(args: argparse.Namespace):
     from core.readers import read_collection
-    from core.readers.catalogue import load_catalogue
-    from core.recommender import _catalogue_paths
-    from core.config import get_config
+    from core.evaluation import load_eval_catalogue
 
-    if args.catalogue:
-        catalogue = load_catalogue(args.catalogue)
-    else:
-        catalogue = load_catalogue(*_catalogue_paths(get_config()))
+    catalogue = load_eval_catalogue(args.catalogue)
     users = []
+    names: set[str] = set()
     for path in args.collection:
         res = read_collection(path, catalogue=catalogue)
-        name = Path(path).parent.name if Path(path).is_file() else Path(path).name
+        name = Path(path).stem if Path(path).is_file() else Path(path).name
+        base, n = name, 2
+        while name in names:   # two files with one stem in different folders: still two users
+            name, n = f"{base}-{n}", n + 1
+        names.add(name)
         coll = [it for it in res.items if it.list_name == "collection"]
         want = [it for it in res.items if it.list_name == "wantlist"]
         users.append((name, coll, want))
@@ -344,8 +344,75 @@ def _json_safe(o):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.split or args.split_dir:
+        return run_split_eval(args)
+    if not args.collection:
+        print("crate eval needs --collection FILE, --split PATH/split.json or --split-dir DIR", file=sys.stderr)
+        return 2
     variants = ["main", "yearmatch"] if args.variant == "both" else [args.variant]
     run_eval(args.collection, args.catalogue, variants, args.json, args.wantlist)
+    return 0
+
+
+def run_split_eval(args: argparse.Namespace) -> int:
+    """``crate eval --split`` / ``--split-dir``: the protocol's own splits, paired with the reference's figures."""
+    from core.config import get_config
+    from core.embeddings import default_cache
+    from core.evaluation import (evaluate_split, find_splits, format_split_table, format_spread, load_eval_catalogue,
+                                 load_split, reference_for, spread, summarise_splits)
+
+    cfg = get_config()
+    k = int(cfg["eval"]["k"])
+    groups: dict[str, list[Path]] = {}
+    for p in args.split or []:
+        groups.setdefault(Path(p).parent.parent.name, []).append(Path(p))
+    for d in args.split_dir or []:
+        found = find_splits(d)
+        if not found:
+            print(f"no <user>/split.json under {d}", file=sys.stderr)
+            return 2
+        groups.setdefault(Path(d).name, []).extend(found)
+    catalogue = load_eval_catalogue(args.catalogue)
+    cache = default_cache()
+    _progress(f"embedding {len(catalogue)} catalogue releases (cached after the first run)…")
+    cache.embed_releases(list(catalogue.values()))
+    cache.save()
+    methods = args.methods.split(",") if args.methods else None
+    out: dict = {"splits": [], "summaries": {}}
+    scores: dict = {}
+    for group, paths in groups.items():
+        rows = []
+        for path in paths:
+            try:
+                split = load_split(path)
+                row = evaluate_split(split, catalogue, cache.embed_releases, cfg, methods,
+                                     embed_text=cache.embed_texts, progress=_progress)
+            except (OSError, KeyError, ValueError) as exc:
+                print(f"{path}: {exc}", file=sys.stderr)
+                return 2
+            row["reference"] = reference_for(split, args.reference)
+            scores[f"{split.variant}/{split.user}"] = row.pop("scores")
+            rows.append(row)
+        cache.save()
+        summary = summarise_splits(rows, k)
+        out["splits"] += rows
+        out["summaries"][group] = summary
+        print(f"\n== {group} ==")
+        print(format_split_table(rows, summary, k))
+    if len(out["summaries"]) > 1:
+        out["spread"] = spread(out["summaries"], k)
+        print()
+        print(format_spread(out["spread"], k))
+    if args.json:
+        Path(args.json).write_text(json.dumps(_nan_to_none(out), indent=2, default=_json_safe))
+        print(f"\nwrote {args.json}")
+    if args.scores_out:
+        body = next(iter(scores.values())) if len(scores) == 1 else scores
+        Path(args.scores_out).write_text(json.dumps({m: {str(i): v for i, v in sc.items()} for m, sc in body.items()}
+                                                    if len(scores) == 1 else
+                                                    {key: {m: {str(i): v for i, v in sc.items()} for m, sc in val.items()}
+                                                     for key, val in body.items()}))
+        print(f"wrote {args.scores_out}")
     return 0
 
 
@@ -633,7 +700,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("eval", help="offline evaluation (docs/EVALUATION.md)")
-    s.add_argument("--collection", action="append", required=True, help="collection file (repeatable)")
+    s.add_argument("--collection", action="append", help="collection file (repeatable; the user is its file name)")
+    s.add_argument("--split", action="append", help="a protocol split.json (train_collection.json beside it; repeatable)")
+    s.add_argument("--split-dir", action="append", help="every <user>/split.json under DIR (repeatable: several "
+                                                         "negative draws also print their spread)")
+    s.add_argument("--reference", help="the reference figures' folder (default: splits/../reference when there)")
+    s.add_argument("--scores-out", help="write every score as {method: {release id: score}}")
+    s.add_argument("--methods", help="comma-separated subset of model,popularity,style_profile,content_knn")
     s.add_argument("--catalogue", help="JSON Lines catalogue (default: the bundled one)")
     s.add_argument("--wantlist", help="wantlist file (joins the train positives)")
     s.add_argument("--variant", choices=["main", "yearmatch", "both"], default="both")

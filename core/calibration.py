@@ -52,15 +52,7 @@ class PlattCalibrator:
 
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """ECE over equal-width bins: sum over bins of |mean(p) - mean(y)| weighted by bin share."""
-    p, y = np.asarray(p, float), np.asarray(y, float)
-    if len(p) == 0:
-        return float("nan")
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(p, edges[1:-1], right=False), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            ece += m.mean() * abs(p[m].mean() - y[m].mean())
-    return float(ece)
+    """ECE over equal-width bins, exactly as the protocol computes it (see core/metrics.py)."""
+    from .metrics import ece
+
+    return ece(p, y, bins)

@@ -6,12 +6,31 @@ from .recommender import ScoreCard
 ATTRIBUTION = "Data provided by Discogs."
 
 
+def percent(p: float) -> str:
+    """A probability for people: "42 %", "<1 %" below one per cent, ">99 %" above 99 (never "0 %" or "100 %")."""
+    if p < 0.01:
+        return "<1 %"
+    if p > 0.99:
+        return ">99 %"
+    return f"{round(p * 100):d} %"
+
+
 def verdict_line(card: ScoreCard) -> str:
-    return f"{card.emoji} {card.probability:.0%} match — {card.verdict}"
+    return f"{card.emoji} {percent(card.probability)} match — {card.verdict}"
+
+
+def percentile_line(card: ScoreCard) -> str | None:
+    """ "a better fit for you than 96 % of records others bought" — what the verdict is read off."""
+    if card.percentile is None:
+        return None
+    share = min(card.percentile, 0.99)
+    return f"a better fit for you than {int(share * 100)} % of records other collectors bought"
 
 
 def render_card(card: ScoreCard) -> str:
     lines = [verdict_line(card), card.release.display, f"({card.score_type})"]
+    if percentile_line(card):
+        lines.append(percentile_line(card))
     lines += [f"• {r}" for r in card.reasons]
     lines += card.notes
     lines.append("React 👍 / 👎, or say \"bought\". " + ATTRIBUTION)
@@ -36,6 +55,8 @@ def render_chat_card(card: ScoreCard, max_reasons: int = 2) -> str:
     """A compact card for chat bots with buttons: the verdict and score, the record, its top reasons, the notes,
     price and have/want, the attribution. :func:`render_why` holds the rest."""
     lines = [verdict_line(card), card.release.display, f"({card.score_type})"]
+    if percentile_line(card):
+        lines.append(percentile_line(card))
     lines += [f"• {r}" for r in card.reasons[:max_reasons]]
     lines += card.notes
     market = market_line(card)
@@ -47,12 +68,14 @@ def render_chat_card(card: ScoreCard, max_reasons: int = 2) -> str:
 
 def render_why(card: ScoreCard) -> str:
     """Every reason and note behind a score, and what the number means (the "why" expansion of a chat card)."""
-    lines = [f"Why {card.probability:.0%}:"]
+    lines = [f"Why {percent(card.probability)}:"]
     lines += [f"• {r}" for r in card.reasons] or ["• nothing in your collection stands out for this one"]
     lines += card.notes
     if card.model_version:
         lines.append(f"Scored by your personal model (version {card.model_version}), calibrated: of the records "
-                     f"scored around {card.probability:.0%}, about that share are ones you'd buy.")
+                     f"scored around {percent(card.probability)}, about that share are ones you'd buy. The verdict "
+                     "compares it with records other collectors bought: 🟢 buy beats all but 2 % of them, 🟡 maybe "
+                     "all but 8 %.")
     else:
         lines.append("Scored from records similar to yours (no personal model yet).")
     return "\n".join(lines)

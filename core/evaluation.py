@@ -6,12 +6,13 @@ import math
 import random
 import statistics
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from .calibration import expected_calibration_error
+from .metrics import list_metrics, metric_names
 from .release import CollectionItem, Release, others_pool
 from .scorers.base import Embedder, Scorer, TrainingSet
 from .scorers.baselines import ContentKNNScorer, PopularityScorer, StyleProfileScorer
@@ -26,7 +27,7 @@ METHODS: dict[str, Callable[[], Scorer]] = {
     "content_knn": ContentKNNScorer,
 }
 BASELINES = ["popularity", "style_profile", "content_knn"]
-METRICS = ["roc_auc", "hr@10", "ndcg@10", "mrr", "brier", "ece"]
+METRICS = metric_names(10)
 
 
 @dataclass
@@ -110,32 +111,14 @@ def split_user(items: list[CollectionItem], catalogue: dict[int, Release], cfg: 
     return split
 
 
-def _rank(pos_score: float, neg_scores: np.ndarray) -> float:
-    """1-based rank of the positive; ties count half (the expectation under random tie-breaking)."""
-    return 1.0 + float(np.sum(neg_scores > pos_score)) + 0.5 * float(np.sum(neg_scores == pos_score))
-
-
 def metrics_for(scores_pos: np.ndarray, scores_neg: np.ndarray, lists: list[list[int]], used: list[int],
                 probabilistic: bool, k: int) -> dict[str, float]:
-    pos_of = {j: i for i, j in enumerate(used)}
-    ranks = []
-    for p, lst in zip(scores_pos, lists):
-        ranks.append(_rank(p, scores_neg[[pos_of[j] for j in lst]]))
-    ranks_a = np.array(ranks)
-    y = np.r_[np.ones(len(scores_pos)), np.zeros(len(scores_neg))]
-    s = np.r_[scores_pos, scores_neg]
-    out = {
-        "roc_auc": float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan"),
-        f"hr@{k}": float(np.mean(ranks_a <= k)),
-        f"ndcg@{k}": float(np.mean([1 / math.log2(r + 1) if r <= k else 0.0 for r in ranks_a])),
-        "mrr": float(np.mean(1.0 / ranks_a)),
-    }
-    if probabilistic:
-        out["brier"] = float(np.mean((s - y) ** 2))
-        out["ece"] = expected_calibration_error(s, y)
-    else:
-        out["brier"] = out["ece"] = float("nan")
-    return out
+    """The protocol's metrics (core/metrics.py) for index-based lists: ``lists`` hold indices into the test
+    negatives, ``used`` the sorted indices that ``scores_neg`` scores, in order."""
+    score_of = {("n", j): float(v) for j, v in zip(used, scores_neg)}
+    score_of.update({("p", i): float(v) for i, v in enumerate(scores_pos)})
+    id_lists = [[("p", i)] + [("n", j) for j in lst] for i, lst in enumerate(lists)]
+    return list_metrics([("p", i) for i in range(len(scores_pos))], id_lists, score_of, probabilistic, k)
 
 
 def evaluate_user(name: str, items: list[CollectionItem], catalogue: dict[int, Release], embed: Embedder,
@@ -180,12 +163,12 @@ def summarise(results: list[dict], k: int = 10) -> dict:
     names = sorted({m for r in done for m in r["methods"]}, key=lambda m: list(METHODS).index(m))
     for m in names:
         summary["methods"][m] = {}
-        for metric in ["roc_auc", f"hr@{k}", f"ndcg@{k}", "mrr", "brier", "ece"]:
+        for metric in metric_names(k):
             vals = [r["methods"][m][metric] for r in done if m in r["methods"]
                     and not math.isnan(r["methods"][m][metric])]
             summary["methods"][m][metric] = {"mean": statistics.fmean(vals) if vals else float("nan"),
                                              "median": statistics.median(vals) if vals else float("nan")}
-    for metric in ["roc_auc", f"hr@{k}"]:
+    for metric in ["auc", f"hr{k}"]:
         wins = 0
         for r in done:
             if "model" in r["methods"]:
@@ -196,7 +179,7 @@ def summarise(results: list[dict], k: int = 10) -> dict:
 
 
 def format_table(results: list[dict], summary: dict, k: int = 10) -> str:
-    cols = ["roc_auc", f"hr@{k}", f"ndcg@{k}", "mrr", "brier", "ece"]
+    cols = metric_names(k)
     lines = [f"{'user':<20} {'split':<12} {'method':<14} " + " ".join(f"{c:>8}" for c in cols)]
     for r in results:
         if "skipped" in r:
@@ -210,6 +193,238 @@ def format_table(results: list[dict], summary: dict, k: int = 10) -> str:
     for m, vals in summary["methods"].items():
         lines.append(f"  {m:<14} " + "  ".join(
             f"{c} {vals[c]['mean']:.3f}/{vals[c]['median']:.3f}" for c in cols if not math.isnan(vals[c]['mean'])))
-    lines.append(f"  model beats the best baseline on ROC-AUC for {summary['model_beats_best_baseline_roc_auc']}"
-                 f" of {summary['users']} users, on HR@{k} for {summary[f'model_beats_best_baseline_hr@{k}']}")
+    lines.append(f"  model beats the best baseline on ROC-AUC for {summary['model_beats_best_baseline_auc']}"
+                 f" of {summary['users']} users, on HR@{k} for {summary[f'model_beats_best_baseline_hr{k}']}")
+    return "\n".join(lines)
+
+
+# -- the protocol's own splits (../shared/data/eval/splits/<variant>/<user>/split.json) ------------------------
+@dataclass
+class ProtocolSplit:
+    """One split exactly as the protocol drew it, with the training collection that sits beside it."""
+
+    user: str
+    variant: str
+    path: str
+    train_pos: list[int]
+    test_pos: list[int]
+    train_neg_pool: list[int]
+    test_lists: list[list[int]]
+    train_items: list[CollectionItem]
+    kind: str = ""
+
+    @property
+    def scored_ids(self) -> list[int]:
+        """Every id a method must score: the test positives and every negative used in a list."""
+        return list(self.test_pos) + sorted({r for lst in self.test_lists for r in lst[1:]} - set(self.test_pos))
+
+
+def load_split(path: str | Path) -> ProtocolSplit:
+    """Read ``split.json`` and the ``train_collection.json`` beside it (the API's collection-page shape)."""
+    import json
+
+    from .readers import read_collection
+
+    path = Path(path)
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    coll = path.parent / "train_collection.json"
+    items = read_collection(coll).items if coll.is_file() else []
+    return ProtocolSplit(user=str(raw.get("user") or path.parent.name), variant=str(raw.get("variant") or ""),
+                         path=str(path), train_pos=[int(i) for i in raw["train_pos"]],
+                         test_pos=[int(i) for i in raw["test_pos"]],
+                         train_neg_pool=[int(i) for i in raw["train_neg_pool"]],
+                         test_lists=[[int(i) for i in lst] for lst in raw["test_lists"]], train_items=items,
+                         kind=str(raw.get("split") or ""))
+
+
+def split_training_set(split: ProtocolSplit, catalogue: dict[int, Release], embed: Embedder,
+                       cfg: dict[str, Any], embed_text=None) -> TrainingSet:
+    """Train positives described by their catalogue records (the collection file only says what is owned and
+    when), negatives drawn only from ``train_neg_pool``: ``model.negative_ratio`` per positive, seeded."""
+    mcfg = dict(cfg["model"])
+    by_id = {it.release.id: it for it in split.train_items}
+    positives, dates = [], []
+    for rid in split.train_pos:
+        r = catalogue.get(rid) or (by_id[rid].release if rid in by_id else None)
+        if r is None:
+            continue
+        positives.append(r)
+        dates.append(by_id[rid].date_added if rid in by_id else None)
+    pool = [catalogue[i] for i in split.train_neg_pool if i in catalogue]
+    n_neg = min(len(pool), int(round(float(mcfg.get("negative_ratio", 3.0)) * len(positives))))
+    negatives = random.Random(int(mcfg.get("seed", 0))).sample(pool, n_neg)
+    return TrainingSet(positives, negatives, embed, mcfg, positive_dates=dates,
+                       population=list(catalogue.values()), embed_text=embed_text, pool_size=len(pool))
+
+
+def verdict_shares(verdicts_pos: list[str], verdicts_neg: list[str]) -> dict[str, dict[str, float]]:
+    def share(vs: list[str]) -> dict[str, float]:
+        return {v: (sum(x == v for x in vs) / len(vs) if vs else float("nan")) for v in ("buy", "maybe", "skip")}
+
+    return {"test_pos": share(verdicts_pos), "test_neg": share(verdicts_neg)}
+
+
+def evaluate_split(split: ProtocolSplit, catalogue: dict[int, Release], embed: Embedder, cfg: dict[str, Any],
+                   methods: list[str] | None = None, embed_text=None,
+                   progress: Callable[[str], None] | None = None) -> dict:
+    """Train every method on exactly this split and report the protocol's metrics (core/metrics.py), the
+    model's verdict shares, and every score (``scores``: method → {release id: score})."""
+    k = int(cfg["eval"]["k"])
+    ts0 = split_training_set(split, catalogue, embed, cfg, embed_text)
+    ids = split.scored_ids
+    missing = [i for i in ids if i not in catalogue]
+    if missing:
+        raise KeyError(f"{split.path}: {len(missing)} scored releases are not in the catalogue, e.g. {missing[:5]}")
+    cands = [catalogue[i] for i in ids]
+    neg_ids = set(ids) - set(split.test_pos)
+    result: dict[str, Any] = {"user": split.user, "variant": split.variant, "split": split.kind,
+                              "path": split.path, "n_train_pos": len(ts0.positives), "n_test_pos": len(split.test_pos),
+                              "n_train_neg": len(ts0.negatives), "n_test_neg_used": len(neg_ids),
+                              "popularity_coverage": PopularityScorer.coverage(cands), "methods": {},
+                              "scores": {}, "training_log": []}
+    for mname in methods or list(METHODS):
+        if progress:
+            progress(f"{split.user} ({split.variant}): {mname}")
+        ts = split_training_set(split, catalogue, embed, cfg, embed_text)
+        scorer = METHODS[mname]().fit(ts)
+        s = scorer.score(cands)
+        score_of = {rid: float(v) for rid, v in zip(ids, s)}
+        result["methods"][mname] = list_metrics(split.test_pos, split.test_lists, score_of, scorer.probabilistic, k)
+        result["scores"][mname] = score_of
+        result["training_log"] += ts.log
+        if hasattr(scorer, "verdicts"):
+            v = scorer.verdicts(s)
+            result["verdicts"] = verdict_shares([x for rid, x in zip(ids, v) if rid not in neg_ids],
+                                                [x for rid, x in zip(ids, v) if rid in neg_ids])
+    return result
+
+
+def load_eval_catalogue(path: str | Path | None = None) -> dict[int, Release]:
+    """The evaluation's catalogue: ``path``, or the bundled releases with community have/want. The bundled label
+    side table stays out: the protocol describes every release by the catalogue's own fields (docs/EVALUATION.md)."""
+    from .config import get_config, resolve_path
+    from .readers.catalogue import load_catalogue
+
+    if path:
+        return load_catalogue(path)
+    p = get_config()["paths"]
+    return load_catalogue(resolve_path(p["catalogue"]), None, resolve_path(p["catalogue_community"]))
+
+
+def find_splits(split_dir: str | Path) -> list[Path]:
+    """Every ``<user>/split.json`` under ``split_dir`` (or ``split_dir`` itself when it holds one)."""
+    d = Path(split_dir)
+    if (d / "split.json").is_file():
+        return [d / "split.json"]
+    return sorted(d.glob("*/split.json"))
+
+
+def reference_for(split: ProtocolSplit, reference_dir: str | Path | None = None) -> dict | None:
+    """The reference implementation's figures for this split (``reference/<variant>/<user>.json``), when there.
+
+    Without ``reference_dir``, looked for where the protocol keeps them: ``splits/../reference``."""
+    import json
+
+    root = Path(reference_dir) if reference_dir else Path(split.path).parents[2].parent / "reference"
+    for cand in (root / split.variant / f"{split.user}.json", root / f"{split.user}.json"):
+        if cand.is_file():
+            return json.loads(cand.read_text(encoding="utf-8")).get("methods")
+    return None
+
+
+# our method → the reference's name for the same thing
+REFERENCE_NAMES = {"model": "catboost", "popularity": "popularity", "style_profile": "profile_tfidf",
+                   "content_knn": "knn_minilm"}
+
+
+def summarise_splits(rows: list[dict], k: int = 10) -> dict:
+    """Mean and median of every metric per method, the model's wins against the best baseline and against the
+    reference model, and the mean verdict shares."""
+    summary: dict[str, Any] = {"users": len(rows), "methods": {}}
+    names = [m for m in METHODS if any(m in r["methods"] for r in rows)]
+    for m in names:
+        summary["methods"][m] = {}
+        for metric in metric_names(k):
+            vals = [r["methods"][m][metric] for r in rows if m in r["methods"]
+                    and not math.isnan(r["methods"][m][metric])]
+            summary["methods"][m][metric] = {"mean": statistics.fmean(vals) if vals else float("nan"),
+                                             "median": statistics.median(vals) if vals else float("nan")}
+    for metric in ["auc", f"hr{k}"]:
+        summary[f"model_beats_best_baseline_{metric}"] = sum(
+            r["methods"]["model"][metric] > max((r["methods"][b][metric] for b in BASELINES if b in r["methods"]),
+                                                default=-1) for r in rows if "model" in r["methods"])
+        paired = [r for r in rows if r.get("reference") and "model" in r["methods"]]
+        if paired:
+            summary[f"model_beats_reference_{metric}"] = sum(
+                r["methods"]["model"][metric] > r["reference"]["catboost"][metric] for r in paired)
+            summary.setdefault("reference", {})[metric] = statistics.fmean(
+                r["reference"]["catboost"][metric] for r in paired)
+    with_verdicts = [r["verdicts"] for r in rows if "verdicts" in r]
+    if with_verdicts:
+        summary["verdicts"] = {side: {v: statistics.fmean(x[side][v] for x in with_verdicts)
+                                      for v in ("buy", "maybe", "skip")} for side in ("test_pos", "test_neg")}
+    return summary
+
+
+def spread(summaries: dict[str, dict], k: int = 10) -> dict:
+    """Over several draws of one protocol (e.g. ``all``, ``all-seed1..4``): per method and metric, the mean over
+    users of each draw, then their mean, standard deviation, min and max — the noise of the figures."""
+    out: dict[str, dict] = {}
+    methods = {m for s in summaries.values() for m in s["methods"]}
+    for m in sorted(methods, key=list(METHODS).index):
+        out[m] = {}
+        for metric in metric_names(k):
+            vals = [s["methods"][m][metric]["mean"] for s in summaries.values() if m in s["methods"]
+                    and not math.isnan(s["methods"][m][metric]["mean"])]
+            if vals:
+                out[m][metric] = {"mean": statistics.fmean(vals), "sd": statistics.pstdev(vals),
+                                  "min": min(vals), "max": max(vals), "draws": len(vals)}
+    return out
+
+
+def format_split_table(rows: list[dict], summary: dict, k: int = 10) -> str:
+    """Per user and method: ours and, where known, the reference's figure beside it ("0.949 / 0.941")."""
+    cols = ["auc", f"hr{k}", f"ndcg{k}", "mrr", "ece"]
+    lines = [f"{'user':<20} {'variant':<10} {'method':<14} " + " ".join(f"{c + ' ours/ref':>15}" for c in cols)]
+    for r in rows:
+        ref = r.get("reference") or {}
+        for m, vals in r["methods"].items():
+            rv = ref.get(REFERENCE_NAMES.get(m, m), {})
+            cells = []
+            for c in cols:
+                ours = "–" if math.isnan(vals[c]) else f"{vals[c]:.3f}"
+                theirs = f"{rv[c]:.3f}" if isinstance(rv.get(c), (int, float)) else "–"
+                cells.append(f"{ours + ' / ' + theirs:>15}")
+            lines.append(f"{r['user']:<20} {r['variant']:<10} {m:<14} " + " ".join(cells))
+        if "verdicts" in r:
+            v = r["verdicts"]
+            lines.append(f"{'':<20} {'':<10} {'verdicts':<14} test positives buy {v['test_pos']['buy']:.0%} maybe "
+                         f"{v['test_pos']['maybe']:.0%} · test negatives buy {v['test_neg']['buy']:.0%} maybe "
+                         f"{v['test_neg']['maybe']:.0%}")
+    lines.append("")
+    lines.append(f"summary over {summary['users']} users (mean / median)")
+    for m, vals in summary["methods"].items():
+        lines.append(f"  {m:<14} " + "  ".join(
+            f"{c} {vals[c]['mean']:.3f}/{vals[c]['median']:.3f}" for c in metric_names(k)
+            if not math.isnan(vals[c]['mean'])))
+    if "reference" in summary:
+        lines.append("  reference model (catboost) mean: " + "  ".join(
+            f"{c} {v:.3f}" for c, v in summary["reference"].items()))
+        lines.append(f"  model beats the reference model on AUC for {summary.get('model_beats_reference_auc', 0)} "
+                     f"of {summary['users']} users, on HR@{k} for {summary.get(f'model_beats_reference_hr{k}', 0)}")
+    lines.append(f"  model beats the best baseline on AUC for {summary['model_beats_best_baseline_auc']} of "
+                 f"{summary['users']} users, on HR@{k} for {summary[f'model_beats_best_baseline_hr{k}']}")
+    if "verdicts" in summary:
+        v = summary["verdicts"]
+        lines.append(f"  verdicts: test positives buy or maybe {v['test_pos']['buy'] + v['test_pos']['maybe']:.0%}, "
+                     f"test negatives {v['test_neg']['buy'] + v['test_neg']['maybe']:.0%}")
+    return "\n".join(lines)
+
+
+def format_spread(sp: dict, k: int = 10) -> str:
+    lines = ["spread over the negative draws (mean over users per draw: mean ± sd [min – max])"]
+    for m, metrics in sp.items():
+        lines.append(f"  {m:<14} " + "  ".join(
+            f"{c} {v['mean']:.3f}±{v['sd']:.3f} [{v['min']:.3f}–{v['max']:.3f}]" for c, v in metrics.items()
+            if c in ("auc", f"hr{k}", f"ndcg{k}", "ece")))
     return "\n".join(lines)

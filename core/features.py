@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .profile import CollectionProfile
+from .profile import CollectionProfile, artist_keys
 from .release import Release
 
 log = logging.getLogger(__name__)
 
 # Human wording for each feature, used when a feature pulls a score down.
+CATEGORICAL = ["artist"]   # CatBoost categoricals (ordered target statistics: no row sees its own label)
+
 FEATURE_WORDS = {
+    "artist": "an artist you have not bought",
     "knn_max": "not much like any single record you own",
     "knn_mean": "far from the bulk of your collection",
     "artist_count": "no other records by this artist in your collection",
@@ -49,11 +52,24 @@ def _log1p(v: int | float | None) -> float:
     return math.log1p(v) if v is not None and v >= 0 else float("nan")
 
 
+def tag_tokens(r: Release) -> list[str]:
+    return [f"g:{g}" for g in r.genres] + [f"s:{s}" for s in r.styles]
+
+
+def tag_vocabulary(releases: list[Release], min_rows: int = 3) -> list[str]:
+    """Genre/style tokens carried by at least ``min_rows`` training rows (the model's multi-hot columns)."""
+    from collections import Counter
+
+    counts = Counter(t for r in releases for t in set(tag_tokens(r)))
+    return sorted(t for t, c in counts.items() if c >= min_rows)
+
+
 def build_features(profile: CollectionProfile, releases: list[Release], emb: np.ndarray,
-                   k: int = 5, folds: list[int | None] | None = None) -> FeatureFrame:
+                   k: int = 5, folds: list[int | None] | None = None, tags: list[str] | None = None) -> FeatureFrame:
     """One row per release; neighbours (owned records, nearest first) kept for reasons.
 
-    ``folds`` (training rows only) names the collection fold each row is described without.
+    ``folds`` (training rows only) names the collection fold each row is described without. ``tags``: genre and
+    style tokens that become 0/1 columns (NaN for an untagged release: unknown, not "none").
     """
     folds = folds if folds is not None else [None] * len(releases)
     excluded = [profile.excluded(r, f) for r, f in zip(releases, folds)]
@@ -89,8 +105,22 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
             "want_have_ratio": (want / max(have, 1)) if have is not None and want is not None else float("nan"),
             "community_rating": r.community_rating if r.community_rating is not None else float("nan"),
             "lowest_price_log": _log1p(r.lowest_price),
+            "artist": (artist_keys(r) or ["various"])[0],
         })
-    return FeatureFrame(pd.DataFrame(rows), nbs)
+    X = pd.DataFrame(rows)
+    if tags:
+        col = {t: i for i, t in enumerate(tags)}
+        M = np.zeros((len(releases), len(tags)), dtype=np.float32)
+        for i, r in enumerate(releases):
+            if not (r.styles or r.genres):
+                M[i, :] = np.nan
+                continue
+            for t in tag_tokens(r):
+                j = col.get(t)
+                if j is not None:
+                    M[i, j] = 1.0
+        X = pd.concat([X, pd.DataFrame(M, columns=[f"tag={t}" for t in tags], index=X.index)], axis=1)
+    return FeatureFrame(X, nbs)
 
 
 def presence_report(X: pd.DataFrame, y: np.ndarray, max_gap: float) -> tuple[list[str], list[str]]:

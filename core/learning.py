@@ -22,6 +22,7 @@ happened since — if its own time-split score is not worse than the current mod
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from .release import Release
+from .release import Release, others_pool
 from .scorers.base import TrainingSet
 from .scorers.catboost_model import CatBoostScorer
 
@@ -112,12 +113,14 @@ def build_training_set(rec, user: str, *, before: date | None = None,
     fb = feedback_rows(rec, user, owned, before=feedback_before)
     n_neg = int(round(float(mcfg["negative_ratio"]) * (len(positives) + len(fb.positives))))
     avoid = positives + fb.positives + fb.negatives
-    sampled = rec._negatives(avoid, n_neg, int(mcfg["seed"]))
+    pool = others_pool(rec.catalogue, avoid)
+    sampled = random.Random(int(mcfg["seed"])).sample(pool, min(n_neg, len(pool)))
     negatives = fb.negatives + sampled
     wts = ([w["collection"]] * len(positives) + fb.positive_weights + fb.negative_weights
            + [w["sampled_negative"]] * len(sampled))
     ts = TrainingSet(positives, negatives, rec.embed, mcfg, positive_dates=dates,
-                     extra_positives=fb.positives, weights=wts)
+                     extra_positives=fb.positives, weights=wts, population=list(rec.catalogue.values()),
+                     pool_size=len(pool))
     ts.log.extend(f"feedback used: {n}× {k}" for k, n in sorted(fb.counts.items()))
     return ts
 

@@ -53,7 +53,12 @@ class Neighbour:
 class CollectionProfile:
     """Precomputed view of the owned records used for features and reasons."""
 
-    def __init__(self, releases: list[Release], embeddings: np.ndarray) -> None:
+    def __init__(self, releases: list[Release], embeddings: np.ndarray,
+                 population: list[Release] | None = None) -> None:
+        """``population``: the records a collector may be offered (the candidate catalogue). The TF-IDF
+        weights come from it, so a token the collection shares with every record (\"Rock\") weighs little and one
+        that sets the collection apart weighs much; fitted on the collection alone, the weights would be upside
+        down (the collection's own staples would count least)."""
         self.releases = releases
         self.n = len(releases)
         self.emb = np.ascontiguousarray(embeddings, dtype=np.float32)
@@ -79,9 +84,12 @@ class CollectionProfile:
         if self.n:
             self.index.add(self.emb)
         # TF-IDF profile
-        self.tfidf = TfidfVectorizer(analyzer=_identity, norm="l2", sublinear_tf=True)
-        docs = [profile_tokens(r) for r in releases] or [["_empty_"]]
-        self.X = self.tfidf.fit_transform(docs).tocsr()
+        self.tfidf = TfidfVectorizer(analyzer=_identity, norm="l2")
+        docs = [profile_tokens(r) for r in releases]
+        seen = {r.id for r in releases}
+        corpus = docs + [profile_tokens(r) for r in (population or []) if r.id not in seen]
+        self.tfidf.fit(corpus if any(corpus) else [["_empty_"]])
+        self.X = self.tfidf.transform(docs).tocsr() if docs else sparse.csr_matrix((0, len(self.tfidf.vocabulary_)))
         self.X_sum = np.asarray(self.X.sum(axis=0)).ravel()
         self.max_album_group = max((len(v) for v in self.album_positions.values()), default=1)
         self.folds: list[set[int]] = []

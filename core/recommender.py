@@ -48,6 +48,8 @@ class ScoreCard:
     model_version: str | None
     score_id: int | None = None
     notes: list[str] = field(default_factory=list)
+    # share of records others bought (that the model never trained on) scoring below this one; None: cold start
+    percentile: float | None = None
 
     @property
     def emoji(self) -> str:
@@ -332,25 +334,34 @@ class Recommender:
         contrib = scorer.contributions(ff.X).iloc[0] if isinstance(scorer, CatBoostScorer) else None
         exp = explain(release, scorer.profile, row, ff.neighbours[0], contrib,
                       int(self.cfg["scoring"]["max_reasons"]))
-        buy, maybe = self.thresholds(user)
+        buy, maybe = self.thresholds(user, scorer)
         verdict = "buy" if p >= buy else "maybe" if p >= maybe else "skip"
+        pct = scorer.percentile(np.array([p]))[0] if hasattr(scorer, "percentile") else float("nan")
         notes = []
         if version is None:
             notes.append(f"Early days: I only know {scorer.profile.n} of your records, so this is a rough "
                          "estimate from similar records (a personal model comes at "
                          f"{self.cfg['model']['min_records']}).")
-        card = ScoreCard(release, p, verdict, exp.score_type, exp.reasons, version is None, version, None, notes)
+        card = ScoreCard(release, p, verdict, exp.score_type, exp.reasons, version is None, version, None, notes,
+                         None if np.isnan(pct) else float(pct))
         if record:
             self.store.cache_releases([release], source="scored")
             card.score_id = self.store.record_score(user, release.id, p, verdict, exp.score_type, exp.reasons,
                                                     version)
         return card
 
-    def thresholds(self, user: str) -> tuple[float, float]:
-        """(buy, maybe) thresholds for the user: ``scoring.*_threshold``, or the user's own ``buy_threshold``
-        setting (chat ``/settings``); the maybe threshold never exceeds the buy threshold."""
+    def thresholds(self, user: str, scorer: Scorer | None = None) -> tuple[float, float]:
+        """(buy, maybe) probability thresholds for the user: their personal model's own (read off its held-out
+        scores: "buy" beats all but ``model.verdicts.buy_share`` of records others bought), ``scoring.*_threshold``
+        without a model (cold start), and the user's own ``buy_threshold`` setting (chat ``/settings``) over
+        either; the maybe threshold never exceeds the buy threshold."""
         sc = self.cfg["scoring"]
         buy, maybe = float(sc["buy_threshold"]), float(sc["maybe_threshold"])
+        if scorer is None:
+            scorer = self.model_for(user)[1]
+        own_thresholds = getattr(scorer, "thresholds", None)
+        if isinstance(own_thresholds, tuple) and len(own_thresholds) == 2:
+            buy, maybe = (float(x) for x in own_thresholds)
         own = self.store.get_settings(user).get("buy_threshold")
         if isinstance(own, (int, float)) and 0.0 < float(own) <= 1.0:
             buy = float(own)
@@ -383,10 +394,9 @@ class Recommender:
         served = self.store.get_score(score_id) if score_id else self.store.last_score(user)
         if served is None:
             raise LookupError("nothing scored yet")
-        sc = self.cfg["scoring"]
+        buy, maybe = self.thresholds(user)
         self.store.record_feedback(user, kind, score_id=served.id, release_id=served.release_id, reason=reason,
-                                   source=source, event_id=event_id, buy_threshold=float(sc["buy_threshold"]),
-                                   maybe_threshold=float(sc["maybe_threshold"]))
+                                   source=source, event_id=event_id, buy_threshold=buy, maybe_threshold=maybe)
         return kind, self.store.get_release(served.release_id) or self.catalogue.get(served.release_id)
 
 

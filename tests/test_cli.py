@@ -27,7 +27,7 @@ MOUSE_CSV = COLLECTIONS / "mouse-reeve" / "collection.csv"
 LANEBECKER = COLLECTIONS / "lanebecker" / "collection.json"
 TOMERBENDA = COLLECTIONS / "tomerbenda" / "discogs.json"
 USER = "lane300"
-VERDICT_LINE = re.compile(r"^(🟢|🟡|🔴) (\d{1,3})% match — (buy|maybe|skip)$")
+VERDICT_LINE = re.compile(r"^(🟢|🟡|🔴) (\d{1,3}|<1|>99) % match — (buy|maybe|skip)$")
 
 
 def _configure(mp: pytest.MonkeyPatch, dirs: SimpleNamespace) -> None:
@@ -185,7 +185,7 @@ def test_eval_writes_json_with_every_method(dirs, tmp_path, capsys):
     methods = users[0]["methods"]
     assert set(methods) == {"model", "popularity", "style_profile", "content_knn"}
     for name, metrics in methods.items():
-        assert 0.0 <= metrics["roc_auc"] <= 1.0, name
-        assert 0.0 <= metrics["hr@10"] <= 1.0, name
+        assert 0.0 <= metrics["auc"] <= 1.0, name
+        assert 0.0 <= metrics["hr10"] <= 1.0, name
     assert 0.0 <= methods["model"]["brier"] <= 1.0
     assert methods["popularity"]["brier"] is None  # not a probability: no calibration metrics

@@ -128,32 +128,38 @@ def test_metrics_perfect_ranking():
     rng = np.random.default_rng(0)
     lists = [sorted(rng.choice(used, 100, replace=False).tolist()) for _ in range(4)]
     m = metrics_for(np.array([0.9, 0.8, 0.95, 0.7]), scores_neg, lists, used, probabilistic=True, k=10)
-    assert m["roc_auc"] == 1.0 and m["hr@10"] == 1.0 and m["mrr"] == 1.0 and m["ndcg@10"] == pytest.approx(1.0)
-    y = np.r_[np.ones(4), np.zeros(300)]
-    s = np.r_[[0.9, 0.8, 0.95, 0.7], scores_neg]
+    assert m["auc"] == 1.0 and m["hr10"] == 1.0 and m["mrr"] == 1.0 and m["ndcg10"] == pytest.approx(1.0)
+    # the protocol counts the distinct negatives that some list drew, not every negative scored
+    drawn = sorted({j for lst in lists for j in lst})
+    neg_drawn = scores_neg[[used.index(j) for j in drawn]]
+    y = np.r_[np.ones(4), np.zeros(len(drawn))]
+    s = np.r_[[0.9, 0.8, 0.95, 0.7], neg_drawn]
     assert m["brier"] == pytest.approx(np.mean((s - y) ** 2))
     assert set(m) == set(METRICS)
 
 
-def test_metrics_ranks_ties_half_and_maps_lists_through_used():
+def test_metrics_break_ties_at_random_in_expectation_and_map_lists_through_used():
     used = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
     neg = np.array([0.9, 0.8, 0.7, 0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.1])
-    # positive 0.5: 3 above, 4 tied -> rank 1 + 3 + 2 = 6 in its list of all ten
+    # positive 0.5: 3 above, 4 tied -> any rank 4..8 with equal chance (the protocol's expectation, not rank 6)
     m = metrics_for(np.array([0.5]), neg, [used], used, probabilistic=False, k=10)
-    assert m["mrr"] == pytest.approx(1 / 6)
-    assert m["hr@10"] == 1.0
-    assert m["ndcg@10"] == pytest.approx(1 / math.log2(7))
+    ranks = np.arange(4, 9)
+    assert m["mrr"] == pytest.approx(np.mean(1 / ranks))
+    assert m["hr10"] == 1.0
+    assert m["ndcg10"] == pytest.approx(np.mean(1 / np.log2(ranks + 1)))
     assert math.isnan(m["brier"]) and math.isnan(m["ece"])
     # ROC-AUC of 1 positive vs 10 negatives: 3 above (0), 4 tied (0.5 each), 3 below (1 each) -> 5/10
-    assert m["roc_auc"] == pytest.approx(0.5)
+    assert m["auc"] == pytest.approx(0.5)
     # the same list judged with k=5 misses
-    assert metrics_for(np.array([0.5]), neg, [used], used, False, k=5)["hr@5"] == 0.0
+    # the same list judged with k=5: ranks 4 and 5 of the five are hits
+    assert metrics_for(np.array([0.5]), neg, [used], used, False, k=5)["hr5"] == pytest.approx(2 / 5)
     # a list drawing only the three highest and the three lowest negatives: rank 4
     m2 = metrics_for(np.array([0.5]), neg, [[10, 20, 30, 80, 90, 100]], used, False, k=3)
-    assert m2["mrr"] == pytest.approx(1 / 4) and m2["hr@3"] == 0.0 and m2["ndcg@3"] == 0.0
-    # all tied with 100 negatives: rank 51
+    assert m2["mrr"] == pytest.approx(1 / 4) and m2["hr3"] == 0.0 and m2["ndcg3"] == 0.0
+    # all tied with 100 negatives: every rank 1..101 equally likely
     flat = metrics_for(np.array([0.3]), np.full(100, 0.3), [list(range(100))], list(range(100)), True, k=10)
-    assert flat["mrr"] == pytest.approx(1 / 51) and flat["hr@10"] == 0.0 and flat["roc_auc"] == 0.5
+    assert flat["mrr"] == pytest.approx(np.mean(1 / np.arange(1, 102))) and flat["hr10"] == pytest.approx(10 / 101)
+    assert flat["auc"] == 0.5
 
 
 def test_expected_calibration_error_by_hand():
@@ -202,22 +208,22 @@ def test_evaluate_user_end_to_end_on_a_small_real_collection(catalogue, lanebeck
     assert 20 <= res["n_test_pos"] <= 24 and res["n_train_pos"] >= 85
     split = split_user(items, cat, c)
     assert res["n_test_pos"] == len(split.test_pos) and res["n_train_pos"] == len(split.train_pos)
-    assert res["n_train_neg"] == min(round(3 * len(split.train_pos)), len(split.train_neg))
+    assert res["n_train_neg"] == min(round(c["model"]["negative_ratio"] * len(split.train_pos)), len(split.train_neg))
     assert 100 <= res["n_test_neg_used"] <= len(others) // 2 + 1
     assert 0.0 <= res["popularity_coverage"] <= 1.0
     assert set(res["methods"]) == set(METHODS)
     for name, m in res["methods"].items():
         assert set(m) == set(METRICS), name
-        assert 0.0 <= m["roc_auc"] <= 1.0 and 0.0 <= m["hr@10"] <= 1.0 and 0.0 <= m["ndcg@10"] <= m["hr@10"]
+        assert 0.0 <= m["auc"] <= 1.0 and 0.0 <= m["hr10"] <= 1.0 and 0.0 <= m["ndcg10"] <= m["hr10"]
         assert 1 / 101 <= m["mrr"] <= 1.0
         if name == "model":
             assert 0.0 <= m["brier"] <= 1.0 and 0.0 <= m["ece"] <= 1.0
         else:
             assert math.isnan(m["brier"]) and math.isnan(m["ece"])
-    assert res["methods"]["model"]["roc_auc"] > 0.6
-    assert res["methods"]["content_knn"]["roc_auc"] > 0.5
+    assert res["methods"]["model"]["auc"] > 0.6
+    assert res["methods"]["content_knn"]["auc"] > 0.5
     summary = summarise([res, {"user": "tiny", "skipped": "only 3 releases (< 30)"}])
     assert summary["users"] == 1 and summary["skipped"] == ["tiny"]
-    assert summary["methods"]["model"]["roc_auc"]["mean"] == pytest.approx(res["methods"]["model"]["roc_auc"])
+    assert summary["methods"]["model"]["auc"]["mean"] == pytest.approx(res["methods"]["model"]["auc"])
     table = format_table([res], summary)
     assert "tomerbenda" in table and "content_knn" in table

@@ -146,4 +146,4 @@ def test_cold_start_without_records_scores_the_base_rate(small_training_set, hol
     rs, _ = holdout
     ts = dataclasses.replace(small_training_set, positives=[], negatives=[], positive_dates=[], log=[])
     s = ColdStartScorer().fit(ts).score(rs[:10])
-    np.testing.assert_allclose(s, float(ts.config["base_rate"]))
+    np.testing.assert_allclose(s, float(ts.config["cold_start_rate"]))

@@ -43,7 +43,7 @@ from test_conversation import shared_embedding_dir
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
 MOUSE_CSV = ROOT / "data" / "collections" / "mouse-reeve" / "collection.csv"
-VERDICT = re.compile(r"^(🟢|🟡|🔴) (\d{1,3})% match — (buy|maybe|skip)$", re.M)
+VERDICT = re.compile(r"^(🟢|🟡|🔴) (\d{1,3}|<1|>99) % match — (buy|maybe|skip)$", re.M)
 U = UpdateFactory()
 ALICE, BOB, CAROL = U.user(1001, "Alice"), U.user(1002, "Bob"), U.user(1003, "Carol")
 GROUP = U.group_chat()

@@ -28,7 +28,7 @@ from test_conversation import shared_embedding_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
-VERDICT = re.compile(r"^(🟢|🟡|🔴) (\d{1,3})% match — (buy|maybe|skip)$", re.M)
+VERDICT = re.compile(r"^(🟢|🟡|🔴) (\d{1,3}|<1|>99) % match — (buy|maybe|skip)$", re.M)
 USER_ID = 4242
 START_S, ANSWER_S = 90, 60        # deadlines: the process is up and polling / one answer arrives
 

@@ -28,6 +28,13 @@ class TrainingSet:
     # every row in the order positives + extra_positives + negatives (None: all 1)
     extra_positives: list[Release] = field(default_factory=list)
     weights: list[float] | None = None
+    # the records a collector may be offered (the candidate catalogue, no labels): TF-IDF weights come from it
+    population: list[Release] | None = None
+    # how many candidate records the negatives were drawn from (the prior of the calibrated score, see
+    # core/scorers/catboost_model.py:resolve_base_rate); None: the negatives themselves
+    pool_size: int | None = None
+    # text → normalised vectors (the embedding model behind ``embed``), for scorers with their own document
+    embed_text: Callable[[list[str]], np.ndarray] | None = None
 
 
 class Scorer(ABC):

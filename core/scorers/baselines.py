@@ -30,7 +30,8 @@ class StyleProfileScorer(Scorer):
     name = "style_profile"
 
     def fit(self, train: TrainingSet) -> "StyleProfileScorer":
-        self.profile = CollectionProfile(train.positives, np.zeros((len(train.positives), 384), np.float32))
+        self.profile = CollectionProfile(train.positives, np.zeros((len(train.positives), 384), np.float32),
+                                         train.population)
         return self
 
     def score(self, releases: list[Release]) -> np.ndarray:
@@ -40,14 +41,24 @@ class StyleProfileScorer(Scorer):
         return self.profile.profile_cosine(X, [[] for _ in releases])
 
 
+def knn_document(r: Release) -> str:
+    """The protocol's text for the content-kNN baseline: "artist - title (year) | genres | styles"."""
+    year = f" ({r.year})" if r.year else ""
+    return f"{r.artist} - {r.title}{year} | {', '.join(r.genres)} | {', '.join(r.styles)}"
+
+
 class ContentKNNScorer(Scorer):
-    """Maximum cosine similarity between the candidate's sentence embedding and the positives'."""
+    """Maximum cosine similarity between the candidate's sentence embedding and the positives'.
+
+    With ``embed_text`` in the training set it embeds the protocol's own document (:func:`knn_document`);
+    otherwise the product's release embedding."""
 
     name = "content_knn"
 
     def fit(self, train: TrainingSet) -> "ContentKNNScorer":
-        self.embed = train.embed
-        self.profile = CollectionProfile(train.positives, train.embed(train.positives))
+        embed_text = train.embed_text
+        self.embed = (lambda rs: embed_text([knn_document(r) for r in rs])) if embed_text else train.embed
+        self.profile = CollectionProfile(train.positives, self.embed(train.positives))
         return self
 
     def score(self, releases: list[Release]) -> np.ndarray:

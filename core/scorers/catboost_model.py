@@ -9,12 +9,37 @@ from catboost import CatBoostClassifier, Pool
 from sklearn.model_selection import StratifiedKFold
 
 from ..calibration import PlattCalibrator
-from ..features import build_features, presence_report
+from ..features import CATEGORICAL, build_features, presence_report, tag_vocabulary
 from ..profile import CollectionProfile
 from ..release import Release
 from .base import Scorer, TrainingSet
 
 log = logging.getLogger(__name__)
+
+
+def resolve_base_rate(setting, n_pos: int, n_pool: int, recent_fraction: float = 0.2) -> float | None:
+    """The prior the calibrated scores are shifted to. A number is used as it is; ``"auto"`` is the collector's
+    own rate: the records they are expected to add over the next period (as many as their latest
+    ``recent_fraction`` of the collection: ``n_pos·f/(1−f)``) against the candidate records on offer (the
+    pool the negatives come from). Negative sampling fixes the training rate arbitrarily; this removes it."""
+    if setting is None:
+        return None
+    if str(setting).lower() != "auto":
+        return float(setting)
+    f = min(max(recent_fraction, 0.01), 0.99)
+    n_next = n_pos * f / (1 - f)
+    return float(n_next / (n_next + max(n_pool, 1))) if n_pos > 0 else None
+
+
+def verdict_thresholds(reference: np.ndarray, vcfg: dict) -> tuple[float, float]:
+    """(buy, maybe) score thresholds: a record is a "buy" when it beats all but ``buy_share`` of the reference
+    records (others' records the model never trained on), "maybe" when all but ``maybe_share``."""
+    buy_share, maybe_share = float(vcfg.get("buy_share", 0.02)), float(vcfg.get("maybe_share", 0.08))
+    if len(reference) == 0:
+        return 0.6, 0.3
+    buy = float(np.quantile(reference, 1 - buy_share))
+    maybe = float(np.quantile(reference, 1 - maybe_share))
+    return max(buy, maybe), min(buy, maybe)
 
 
 class CatBoostScorer(Scorer):
@@ -32,13 +57,14 @@ class CatBoostScorer(Scorer):
         p.setdefault("verbose", False)
         p["random_seed"] = int(cfg.get("seed", 0))
         p["allow_writing_files"] = False
+        p["cat_features"] = [c for c in CATEGORICAL if c in self.columns]
         return p
 
     def fit(self, train: TrainingSet) -> "CatBoostScorer":
         cfg = train.config
         self.embed = train.embed
         self.k = int(cfg.get("neighbours_k", 5))
-        self.profile = CollectionProfile(train.positives, train.embed(train.positives))
+        self.profile = CollectionProfile(train.positives, train.embed(train.positives), train.population)
         extra = list(train.extra_positives)
         rows = train.positives + extra + train.negatives
         y = np.array([1] * (len(train.positives) + len(extra)) + [0] * len(train.negatives))
@@ -55,16 +81,25 @@ class CatBoostScorer(Scorer):
                 [int(f) for f in rng.integers(0, n_folds, len(extra) + len(train.negatives))]
         others = extra + train.negatives
         emb = np.vstack([self.profile.emb, train.embed(others)]) if others else self.profile.emb
-        ff = build_features(self.profile, rows, emb, self.k, folds)
+        self.tags = tag_vocabulary(rows, int(cfg.get("tag_min_rows", 3))) if cfg.get("tag_features", True) else []
+        ff = build_features(self.profile, rows, emb, self.k, folds, self.tags)
         self.columns, self.notes = presence_report(ff.X, y, float(cfg.get("presence_gap", 0.25)))
         for n in self.notes:
             log.info("training: %s", n)
             train.log.append(n)
+        if not cfg.get("categorical_features", True):
+            self.columns = [c for c in self.columns if c not in CATEGORICAL]
         X = ff.X[self.columns]
         params = self._params(cfg)
         self.weights = w
         raw, y_cal = self._held_out_scores(X, y, train, params, cfg)
-        self.calibrator = PlattCalibrator(cfg.get("base_rate"), cfg.get("calibration_method", "platt")).fit(raw, y_cal)
+        self.base_rate = resolve_base_rate(cfg.get("base_rate"), int(y.sum()), train.pool_size or len(train.negatives),
+                                           float(cfg.get("calibration_fraction", 0.2)))
+        self.calibrator = PlattCalibrator(self.base_rate, cfg.get("calibration_method", "platt")).fit(raw, y_cal)
+        # the verdict's yardstick: calibrated scores of records others bought that the scoring model never saw
+        cal_neg = self.calibrator.transform(raw[y_cal == 0])
+        self.reference_scores = np.sort(cal_neg.astype(np.float32))
+        self.thresholds = verdict_thresholds(self.reference_scores, cfg.get("verdicts", {}))
         if cfg.get("refit_after_calibration", True) or self._held_out_model is None:
             self.model = CatBoostClassifier(**params).fit(X, y, sample_weight=self.weights)
         else:
@@ -109,8 +144,19 @@ class CatBoostScorer(Scorer):
         self.calibration_kind = "out-of-fold"
         return oof, y
 
+    def percentile(self, p: np.ndarray) -> np.ndarray:
+        """Share of the reference records (see ``fit``) scoring below ``p``: "a better fit than 96 % of them"."""
+        ref = getattr(self, "reference_scores", None)
+        if ref is None or len(ref) == 0:
+            return np.full(len(np.atleast_1d(p)), np.nan)
+        return np.searchsorted(ref, np.atleast_1d(p), side="left") / len(ref)
+
+    def verdicts(self, p: np.ndarray) -> list[str]:
+        buy, maybe = self.thresholds
+        return ["buy" if x >= buy else "maybe" if x >= maybe else "skip" for x in np.atleast_1d(p)]
+
     def features(self, releases: list[Release]):
-        return build_features(self.profile, releases, self.embed(releases), self.k)
+        return build_features(self.profile, releases, self.embed(releases), self.k, tags=getattr(self, "tags", None))
 
     def score(self, releases: list[Release]) -> np.ndarray:
         if not releases:
@@ -123,5 +169,5 @@ class CatBoostScorer(Scorer):
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-feature SHAP contributions (log-odds) for each row."""
-        shap = self.model.get_feature_importance(Pool(X[self.columns]), type="ShapValues")
+        shap = self.model.get_feature_importance(Pool(X[self.columns], cat_features=[c for c in CATEGORICAL if c in self.columns]), type="ShapValues")
         return pd.DataFrame(shap[:, :-1], columns=self.columns, index=X.index)

@@ -12,7 +12,7 @@ from .base import Scorer, TrainingSet
 
 
 class ColdStartScorer(Scorer):
-    """p = sigmoid(logit(base_rate) + 8·(knn_max − 0.65) + 4·style_max_share + 1.5·[same artist owned])."""
+    """p = sigmoid(logit(cold_start_rate) + 8·(knn_max − 0.65) + 4·style_max_share + 1.5·[same artist owned])."""
 
     name = "cold_start"
     probabilistic = True
@@ -20,7 +20,7 @@ class ColdStartScorer(Scorer):
     def fit(self, train: TrainingSet) -> "ColdStartScorer":
         self.embed = train.embed
         self.k = int(train.config.get("neighbours_k", 5))
-        self.base_rate = float(train.config.get("base_rate", 0.2))
+        self.base_rate = float(train.config.get("cold_start_rate", 0.2))
         self.profile = CollectionProfile(train.positives, train.embed(train.positives) if train.positives
                                          else np.zeros((0, 384), np.float32))
         return self
