@@ -373,10 +373,7 @@ def run_split_eval(args: argparse.Namespace) -> int:
             return 2
         groups.setdefault(Path(d).name, []).extend(found)
     catalogue = load_eval_catalogue(args.catalogue)
-    cache = default_cache()
-    _progress(f"embedding {len(catalogue)} catalogue releases (cached after the first run)…")
-    cache.embed_releases(list(catalogue.values()))
-    cache.save()
+    cache = default_cache()   # each split embeds what it scores or trains on (cached after the first run)
     methods = args.methods.split(",") if args.methods else None
     out: dict = {"splits": [], "summaries": {}}
     scores: dict = {}

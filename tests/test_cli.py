@@ -181,7 +181,7 @@ def test_eval_writes_json_with_every_method(dirs, tmp_path, capsys):
     data = json.loads(out_path.read_text(), parse_constant=no_nan)
     assert list(data["variants"]) == ["main"]
     users = data["variants"]["main"]["users"]
-    assert [u["user"] for u in users] == ["tomerbenda"]
+    assert [u["user"] for u in users] == ["discogs"]   # the file's stem (tomerbenda/discogs.json)
     methods = users[0]["methods"]
     assert set(methods) == {"model", "popularity", "style_profile", "content_knn"}
     for name, metrics in methods.items():
