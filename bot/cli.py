@@ -358,7 +358,7 @@ def run_split_eval(args: argparse.Namespace) -> int:
     """``crate eval --split`` / ``--split-dir``: the protocol's own splits, paired with the reference's figures."""
     from core.config import get_config
     from core.embeddings import default_cache
-    from core.evaluation import (evaluate_split, find_splits, format_split_table, format_spread, load_eval_catalogue,
+    from core.evaluation import (draw_families, evaluate_split, find_splits, format_split_table, format_spread, load_eval_catalogue,
                                  load_split, reference_for, spread, summarise_splits)
 
     cfg = get_config()
@@ -396,10 +396,12 @@ def run_split_eval(args: argparse.Namespace) -> int:
         out["summaries"][group] = summary
         print(f"\n== {group} ==")
         print(format_split_table(rows, summary, k))
-    if len(out["summaries"]) > 1:
-        out["spread"] = spread(out["summaries"], k)
-        print()
-        print(format_spread(out["spread"], k))
+    families = draw_families(list(out["summaries"]))
+    if families:
+        out["spread"] = {f: spread({n: out["summaries"][n] for n in names}, k) for f, names in families.items()}
+        for f, sp in out["spread"].items():
+            print()
+            print(format_spread(sp, k, f))
     if args.json:
         Path(args.json).write_text(json.dumps(_nan_to_none(out), indent=2, default=_json_safe))
         print(f"\nwrote {args.json}")

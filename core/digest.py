@@ -13,7 +13,7 @@ starts where this one ended. Collection additions are the entries the bot first 
 store keeps no upper bound for them); feedback, scores and models are bounded on both sides.
 
 **Agreement rule.** A 👍 agrees with the model when the score it was given was at least
-``scoring.maybe_threshold`` (the model called it a buy or a maybe); a 👎 agrees when the score was below it
+the user's maybe threshold (``Recommender.thresholds``) (the model called it a buy or a maybe); a 👎 agrees when the score was below it
 (the model called it a skip). One cut for both keeps the share symmetric; it is stricter than the store's
 ``disagreement`` flag, which only marks confident misses (👎 on a buy, 👍 on a skip) and is reported
 separately as "clear misses". "bought" is not a vote and is left out; votes without a served score have no
@@ -398,8 +398,7 @@ def build_digest(rec, user: str, now: datetime | None = None, since: datetime | 
     Read-only: nothing is marked as sent (see :func:`mark_sent`).
     """
     since, now = _period(rec, user, now, since)
-    sc = rec.cfg["scoring"]
-    buy, maybe = float(sc["buy_threshold"]), float(sc["maybe_threshold"])
+    buy, maybe = rec.thresholds(user)   # the user's own verdict thresholds (their model's, or their setting)
     store = rec.store
     fb_rows = [fb for fb in store.feedback(user, since) if _when(fb) <= now]
     scores = [s for s in store.scores(user, since) if _utc(s.created_at) <= now]

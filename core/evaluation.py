@@ -349,6 +349,11 @@ def summarise_splits(rows: list[dict], k: int = 10) -> dict:
                     and not math.isnan(r["methods"][m][metric])]
             summary["methods"][m][metric] = {"mean": statistics.fmean(vals) if vals else float("nan"),
                                              "median": statistics.median(vals) if vals else float("nan")}
+    paired_all = [r for r in rows if r.get("reference") and "catboost" in r["reference"]]
+    if paired_all:
+        summary["reference"] = {metric: statistics.fmean(r["reference"]["catboost"][metric] for r in paired_all)
+                                for metric in ("auc", f"hr{k}", f"ndcg{k}", "ece")
+                                if all(metric in r["reference"]["catboost"] for r in paired_all)}
     for metric in ["auc", f"hr{k}"]:
         summary[f"model_beats_best_baseline_{metric}"] = sum(
             r["methods"]["model"][metric] > max((r["methods"][b][metric] for b in BASELINES if b in r["methods"]),
@@ -357,8 +362,6 @@ def summarise_splits(rows: list[dict], k: int = 10) -> dict:
         if paired:
             summary[f"model_beats_reference_{metric}"] = sum(
                 r["methods"]["model"][metric] > r["reference"]["catboost"][metric] for r in paired)
-            summary.setdefault("reference", {})[metric] = statistics.fmean(
-                r["reference"]["catboost"][metric] for r in paired)
     with_verdicts = [r["verdicts"] for r in rows if "verdicts" in r]
     if with_verdicts:
         summary["verdicts"] = {side: {v: statistics.fmean(x[side][v] for x in with_verdicts)
@@ -366,10 +369,25 @@ def summarise_splits(rows: list[dict], k: int = 10) -> dict:
     return summary
 
 
+def draw_families(names: list[str]) -> dict[str, list[str]]:
+    """Group split folders that are re-draws of one protocol: ``all``, ``all-seed1``… → ``{"all": [...]}``."""
+    fam: dict[str, list[str]] = {}
+    for n in names:
+        fam.setdefault(n.split("-seed")[0], []).append(n)
+    return {f: ns for f, ns in fam.items() if len(ns) > 1}
+
+
 def spread(summaries: dict[str, dict], k: int = 10) -> dict:
     """Over several draws of one protocol (e.g. ``all``, ``all-seed1..4``): per method and metric, the mean over
-    users of each draw, then their mean, standard deviation, min and max — the noise of the figures."""
+    users of each draw, then their mean, standard deviation, min and max — the noise of the figures. The
+    reference model's per-draw means, when known, come as ``reference``."""
     out: dict[str, dict] = {}
+    refs = [s["reference"] for s in summaries.values() if "reference" in s]
+    if len(refs) == len(summaries):
+        out["reference"] = {metric: {"mean": statistics.fmean(r[metric] for r in refs),
+                                     "sd": statistics.pstdev([r[metric] for r in refs]),
+                                     "min": min(r[metric] for r in refs), "max": max(r[metric] for r in refs),
+                                     "draws": len(refs)} for metric in refs[0]}
     methods = {m for s in summaries.values() for m in s["methods"]}
     for m in sorted(methods, key=list(METHODS).index):
         out[m] = {}
@@ -421,8 +439,9 @@ def format_split_table(rows: list[dict], summary: dict, k: int = 10) -> str:
     return "\n".join(lines)
 
 
-def format_spread(sp: dict, k: int = 10) -> str:
-    lines = ["spread over the negative draws (mean over users per draw: mean ± sd [min – max])"]
+def format_spread(sp: dict, k: int = 10, family: str = "") -> str:
+    lines = [f"spread over the negative draws{' of ' + family if family else ''} "
+             "(mean over users per draw: mean ± sd [min – max])"]
     for m, metrics in sp.items():
         lines.append(f"  {m:<14} " + "  ".join(
             f"{c} {v['mean']:.3f}±{v['sd']:.3f} [{v['min']:.3f}–{v['max']:.3f}]" for c, v in metrics.items()
