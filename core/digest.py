@@ -50,7 +50,14 @@ DRIVER_WORDS = {
     "lowest_price_log": "its price",
     "n_styles": "how many style tags it has",
     "n_formats": "its format details",
+    "artist": "who the artist is",
+    "tags": "which genres and styles it carries",   # every tag=… column together
 }
+
+
+def driver_feature(column: str) -> str:
+    """The driver a model column counts towards: the genre/style 0/1 columns (``tag=s:Soul``…) count as one."""
+    return "tags" if column.startswith("tag=") else column
 
 PANEL_STYLES = "Your styles over time"
 PANEL_SCORES = "Scores shown"
@@ -105,8 +112,10 @@ def driver_phrase(feature: str) -> str:
 
 def top_drivers(metrics: dict[str, Any], n: int = TOP_DRIVERS) -> list[dict[str, Any]]:
     """The ``n`` most important features of a model's metrics, with their share of the total importance."""
-    imp = {k: float(v) for k, v in (metrics.get("importance") or {}).items()
-           if v is not None and not math.isnan(float(v))}
+    imp: dict[str, float] = {}
+    for k, v in (metrics.get("importance") or {}).items():
+        if v is not None and not math.isnan(float(v)):
+            imp[driver_feature(k)] = imp.get(driver_feature(k), 0.0) + float(v)
     total = sum(v for v in imp.values() if v > 0)
     ranked = sorted(imp.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
     return [{"feature": f, "phrase": driver_phrase(f), "share": (v / total) if total > 0 else None}
