@@ -27,7 +27,7 @@ from telegram import Update
 import core.discogs.ratelimit as ratelimit
 from bot.telegram.app import build_application
 from bot.telegram.handlers import (APOLOGY, COMMANDS, NOT_KNOWN, OTHERS_CARD, TOKEN_PROMPT, ProgressMessage)
-from core.cards import ATTRIBUTION
+from core.cards import percent, ATTRIBUTION
 from core.chat_cards import CardRegistry
 from core.config import get_config
 from core.embeddings import EmbeddingCache
@@ -188,7 +188,7 @@ def test_a_pasted_link_gets_a_card_with_buttons_mapped_to_its_score(tg, world):
     text = card.params["text"]
     verdict = VERDICT.search(text)
     served = world.store.get_score(sid)
-    assert verdict and served.release_id == rid and int(verdict[2]) == round(served.probability * 100)
+    assert verdict and served.release_id == rid and verdict[2] + " %" == percent(served.probability)
     assert verdict[3] == served.label
     assert world.catalogue[rid].title in text and ATTRIBUTION in text
     shown = [line[2:] for line in text.splitlines() if line.startswith("• ")]
