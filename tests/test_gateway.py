@@ -13,6 +13,7 @@ from core.discogs.gateway import (AuthFailed, DiscogsGateway, NotFound, PrivateC
 from core.discogs.ratelimit import RateLimiter
 from core.readers.dump_xml import iter_dump_releases
 from core.refs import DiscogsRef, parse_ref
+from fakes.discogs_data import market_numbers
 from fakes.fixtures import COLLECTOR, COLLECTOR_TOKEN, SECRETIVE, WINDOW_SECONDS, discogs_server  # noqa: F401
 from conftest import DATA
 
@@ -25,10 +26,10 @@ def fast_cfg(**discogs) -> dict:
     return cfg
 
 
-def gateway(server, token=COLLECTOR_TOKEN, **discogs) -> DiscogsGateway:
+def gateway(server, token=COLLECTOR_TOKEN, clock=time.monotonic, **discogs) -> DiscogsGateway:
     cfg = fast_cfg(**discogs)
     lim = RateLimiter(int(cfg["discogs"]["rate_limit_auth" if token else "rate_limit_anon"]), WINDOW_SECONDS)
-    return DiscogsGateway(token=token, base_url=server.base_url, cfg=cfg, limiter=lim)
+    return DiscogsGateway(token=token, base_url=server.base_url, cfg=cfg, limiter=lim, clock=clock)
 
 
 @pytest.fixture(scope="module")
@@ -163,11 +164,22 @@ def test_barcode_rejects_misreads(discogs_server):
 
 
 def test_price_in_users_currency_is_cached(discogs_server):
-    gw = gateway(discogs_server)
-    p1 = gw.price(1, "GBP")
-    p2 = gw.price(1, "GBP")
-    assert p1 == p2
-    assert p1 is None or p1[1] == "GBP"
+    rid = next(r for r in sorted(discogs_server.data.releases) if market_numbers(r, "GBP")[1] is not None)
+    now = [0.5]                          # a clock that starts near 0, like time.monotonic() just after boot
+    gw = gateway(discogs_server, clock=lambda: now[0], price_ttl_s=60)
+    stats = rf"^/marketplace/stats/{rid}$"
+    p1 = gw.price(rid, "GBP")
+    assert p1 == (market_numbers(rid, "GBP")[1], "GBP")
+    assert discogs_server.count_requests(stats) == 1
+    now[0] += 59
+    assert gw.price(rid, "gbp") == p1                      # within the TTL: from the cache
+    assert discogs_server.count_requests(stats) == 1
+    assert gw.price(rid, "EUR") == (market_numbers(rid, "EUR")[1], "EUR")   # another currency: its own entry
+    assert discogs_server.count_requests(stats) == 2
+    now[0] += 1
+    assert gw.price(rid, "GBP") == p1                      # TTL over: asked again
+    assert discogs_server.count_requests(stats) == 3
+    assert gateway(discogs_server).price(1, "GBP") is None  # nothing for sale
     assert discogs_server.count_requests(r"^/marketplace/stats/1$") == 1
 
 

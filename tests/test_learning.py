@@ -158,17 +158,23 @@ def promoted(world):
     for rid in world.pool[100:120]:
         rec.feedback(user, "dislike", serve(world, user, rid, 0.5), source="discord")
     r2 = learning.retrain(rec, user)
-    return SimpleNamespace(r1=r1, r2=r2, probe=probe, p_v1=p_v1, user=user)
+    # what the two retrains left, read now: the gate tests below go on changing this user's models (a rejected
+    # challenger, rollbacks), and they may run in any order
+    previous = store.previous_model(user)
+    after = SimpleNamespace(active=store.active_model(user).version, mv1=store.model_version(user, r1.version),
+                            mv2=store.model_version(user, r2.version),
+                            previous=previous.version if previous else None)
+    return SimpleNamespace(r1=r1, r2=r2, probe=probe, p_v1=p_v1, user=user, after=after)
 
 
 def test_first_model_is_activated_and_a_better_challenger_promoted(world, promoted):
-    store, r1, r2 = world.store, promoted.r1, promoted.r2
+    r1, r2, after = promoted.r1, promoted.r2, promoted.after
+    mv1, mv2 = after.mv1, after.mv2
     assert r1.accepted and r1.reason == "first model"
     assert r1.champion_version is None and r1.version
     # even the first model records its own time-split score, for the next retrain to compare against
     assert r1.challenger is not None and r1.champion is None
-    assert world.store.model_version("lane", r1.version).metrics_dict["holdout"]["self_auc"] == \
-        pytest.approx(r1.challenger.auc)
+    assert mv1.metrics_dict["holdout"]["self_auc"] == pytest.approx(r1.challenger.auc)
     assert r2.accepted, r2.reason
     assert r2.champion_version == r1.version and r2.version not in (None, r1.version)
     assert r2.challenger.auc is not None and r2.champion.auc is not None and r2.challenger.n_pos > 0
@@ -178,14 +184,13 @@ def test_first_model_is_activated_and_a_better_challenger_promoted(world, promot
     assert r2.challenger.auc + max(tol, noise) >= r2.champion.auc
     assert "not worse" in r2.reason
 
-    assert store.active_model("lane").version == r2.version
-    mv1, mv2 = store.model_version("lane", r1.version), store.model_version("lane", r2.version)
+    assert after.active == r2.version
     assert (mv2.status, mv2.active, mv2.note) == ("active", True, r2.reason)
     assert mv2.metrics_dict["holdout"]["challenger"]["auc"] == pytest.approx(r2.challenger.auc)
     assert mv2.metrics_dict["holdout"]["champion"]["auc"] == pytest.approx(r2.champion.auc)
     assert mv1.was_active and not mv1.active and mv1.status == "active"
     assert mv2.n_positives > mv1.n_positives + 200        # trained on the new records and the feedback
-    assert store.previous_model("lane").version == r1.version
+    assert after.previous == r1.version
 
 
 def test_a_worse_challenger_is_rejected_and_the_current_model_kept(world, promoted, monkeypatch):
@@ -205,7 +210,8 @@ def test_a_worse_challenger_is_rejected_and_the_current_model_kept(world, promot
     assert (mv3.status, mv3.active, mv3.was_active) == ("rejected", False, False)
     assert mv3.note == r3.reason and Path(mv3.path).is_file()
     assert mv3.metrics_dict["decision"] == r3.reason
-    assert store.previous_model("lane").version != r3.version
+    previous = store.previous_model("lane")     # None once a rollback test (any order) has rejected v1
+    assert previous is None or previous.version != r3.version   # a rejected challenger is no rollback target
 
 
 def test_rollback_through_the_cli_restores_the_previous_version(world, promoted, cli_env, capsys):

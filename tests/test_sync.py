@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from core.discogs.gateway import AuthFailed, PrivateCollection, Unavailable
-from core.storage import Store
+from core.storage import Store, utcnow
 from core.sync import CollectionSync, Enricher
 from fakes.fixtures import COLLECTOR, COLLECTOR_RECORDS, COLLECTOR_WANTS, SECRETIVE, discogs_server  # noqa: F401
 from test_gateway import gateway
@@ -97,3 +97,11 @@ def test_enricher_fetches_details_and_respects_age(discogs_server, store):
     # (counted by answer: a loaded machine may add a timeout retry of the same request)
     assert discogs_server.count_requests(r"^/releases/", status=200) == 0
     assert {r.path for r in discogs_server.requests if r.path.startswith("/releases/")} == {f"/releases/{ids[0]}"}
+    # older than max_age: fetched again (and fresh afterwards)
+    store.touch_releases([ids[2]], when=utcnow() - timedelta(days=31))
+    discogs_server.clear_requests()
+    Enricher(gw, store, max_age=timedelta(days=30)).run(ids)
+    assert discogs_server.count_requests(rf"^/releases/{ids[2]}$", status=200) >= 1
+    assert {r.path for r in discogs_server.requests if r.path.startswith("/releases/")} == \
+        {f"/releases/{ids[0]}", f"/releases/{ids[2]}"}
+    assert ids[2] not in store.releases_older_than(timedelta(days=30), ids)

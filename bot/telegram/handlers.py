@@ -115,7 +115,7 @@ class ProgressMessage:
     def __init__(self, message: Message, loop: asyncio.AbstractEventLoop, min_interval: float = 1.0) -> None:
         self.message, self.loop, self.min_interval = message, loop, min_interval
         self._shown = message.text or ""
-        self._last = 0.0
+        self._last = float("-inf")   # time.monotonic() may be < min_interval just after boot
         self._pending: list[Any] = []
         self._lock = threading.Lock()
 

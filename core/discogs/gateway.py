@@ -201,6 +201,7 @@ class DiscogsGateway:
     cfg: dict[str, Any] | None = None
     sleep: Callable[[float], None] = time.sleep
     limiter: RateLimiter | None = None
+    clock: Callable[[], float] = time.monotonic     # ages the price cache (injectable for tests)
     _prices: dict[tuple[int, str], _Cached] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -278,10 +279,10 @@ class DiscogsGateway:
     def price(self, release_id: int, currency: str = "EUR") -> tuple[float, str] | None:
         """Lowest marketplace price in the user's currency, cached for ``price_ttl_s``."""
         key = (int(release_id), currency.upper())
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             hit = self._prices.get(key)
-            if hit and now - hit.at < self.price_ttl:
+            if hit is not None and now - hit.at < self.price_ttl:
                 return hit.value
         data = self.get(f"/marketplace/stats/{int(release_id)}", curr_abbr=currency.upper())
         lp = (data or {}).get("lowest_price") or None

@@ -120,7 +120,8 @@ class RequestRecord(NamedTuple):
 
     ``time`` is ``time.monotonic()`` on arrival; ``query`` the query parameters without ``token``; ``token``
     the credential presented, valid or not (personal token, OAuth token or consumer key), ``None`` when none;
-    ``status`` the HTTP status sent (0 when an injected fault dropped the connection).
+    ``status`` the HTTP status answered (0 when an injected fault dropped the connection). A request is logged
+    just before its answer is sent, so whatever a client has received is already in the log.
     """
 
     time: float
@@ -809,8 +810,8 @@ class FakeDiscogsServer:
 
         if path.startswith("/image/"):
             resp = _Response(200, _GIF, "image/gif")
-            handler.send(resp)
             self._log(RequestRecord(arrived, method, path, logged_query, None, 200))
+            handler.send(resp)
             return
 
         auth = self._authenticate(method, full_url, handler.headers, query, body)
@@ -850,8 +851,10 @@ class FakeDiscogsServer:
                     resp = _json_response(500, {"message": "An internal server error occurred."})
         for k, v in rl_headers.items():
             resp.headers.setdefault(k, v)
-        handler.send(resp)
+        # logged *before* the answer goes out: once a client has its response, the request is in the log
+        # (logging after sending raced with a test that counts requests right after the call returned)
         self._log(RequestRecord(arrived, method, path, logged_query, credential, resp.status))
+        handler.send(resp)
 
     def _fault_response(self, fault: Fault) -> _Response:
         status = int(fault.status or 500)
