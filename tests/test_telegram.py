@@ -33,6 +33,7 @@ from core.config import get_config
 from core.embeddings import EmbeddingCache
 from core.recommender import Recommender
 from core.refs import NOT_DISCOGS_MESSAGE
+from core.scheduler import REGISTRY
 from core.release import Release
 from core.secrets import SecretBox
 from core.storage import Store
@@ -107,6 +108,8 @@ class Harness:
 
     def close(self) -> None:
         self.run(self.app.shutdown())
+        if self.app.post_shutdown:   # as run_polling does after shutdown(): stops a scheduler post_init started
+            self.run(self.app.post_shutdown(self.app))
         self.loop.close()
 
 
@@ -163,8 +166,10 @@ def test_initialize_and_post_init_register_the_command_menu(world):
         names = [c["command"] for c in menu.params["commands"]]
         assert names == ["start", "help", "link", "token", "import", "sync", "stats", "settings", "digest", "forget"]
         assert names == [c.command for c in COMMANDS] and all(c["description"] for c in menu.params["commands"])
+        assert REGISTRY.owner is not None and REGISTRY.owner.running       # post_init started the scheduler
     finally:
         h.close()
+    assert not REGISTRY.owner.running      # and shutting down stopped it: no scheduler outlives the test
 
 
 def test_start_and_help_in_a_private_chat(tg):
@@ -327,6 +332,7 @@ def test_in_groups_only_commands_mentions_and_replies_to_the_bot_are_answered(tg
 def test_every_failure_core_reports_becomes_a_short_message(tg, world):
     (msg,) = tg.send(U.text(BOB, url(world.targets[0])))                       # nothing imported yet
     assert msg.params["text"] == NOT_KNOWN
+    _, sid = card_of(tg, ALICE, world.targets[1])     # Alice's last score is this test's own (any test order)
     (msg,) = tg.send(U.text(ALICE, "https://www.discogs.com/release/9999999999"))  # unknown offline
     assert "I don't know release 9999999999 offline" in msg.params["text"]
     (msg,) = tg.send(U.text(ALICE, "https://www.youtube.com/watch?v=dQw4w9WgXcQ"))
@@ -338,6 +344,7 @@ def test_every_failure_core_reports_becomes_a_short_message(tg, world):
     assert VERDICT.search(card.params["text"]) and "Early days" in card.params["text"]
     (msg,) = tg.send(U.text(ALICE, "👍", ))                                     # feedback, no card: the last score
     assert msg.params["text"].startswith("Noted 👍")
+    assert [f.kind for f in world.store.feedback("tg:1001") if f.score_id == sid] == ["like"]
     (msg,) = tg.send(U.text(BOB, "👍"))
     assert "Paste a Discogs link first" in msg.params["text"]
     (photo,) = tg.send(U.photo(ALICE, "PHOTO-offline"))                          # barcode needs live Discogs
