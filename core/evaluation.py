@@ -156,18 +156,24 @@ def evaluate_user(name: str, items: list[CollectionItem], catalogue: dict[int, R
     return result
 
 
+def method_stats(rows: list[dict], k: int = 10) -> dict[str, dict[str, dict[str, float]]]:
+    """Per method (in METHODS order) and metric: mean and median over the rows that have it (NaN skipped)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for m in [m for m in METHODS if any(m in r["methods"] for r in rows)]:
+        out[m] = {}
+        for metric in metric_names(k):
+            vals = [r["methods"][m][metric] for r in rows if m in r["methods"]
+                    and not math.isnan(r["methods"][m][metric])]
+            out[m][metric] = {"mean": statistics.fmean(vals) if vals else float("nan"),
+                              "median": statistics.median(vals) if vals else float("nan")}
+    return out
+
+
 def summarise(results: list[dict], k: int = 10) -> dict:
     done = [r for r in results if "methods" in r]
     summary: dict[str, Any] = {"users": len(done), "skipped": [r["user"] for r in results if "skipped" in r],
                                "methods": {}}
-    names = sorted({m for r in done for m in r["methods"]}, key=lambda m: list(METHODS).index(m))
-    for m in names:
-        summary["methods"][m] = {}
-        for metric in metric_names(k):
-            vals = [r["methods"][m][metric] for r in done if m in r["methods"]
-                    and not math.isnan(r["methods"][m][metric])]
-            summary["methods"][m][metric] = {"mean": statistics.fmean(vals) if vals else float("nan"),
-                                             "median": statistics.median(vals) if vals else float("nan")}
+    summary["methods"] = method_stats(done, k)
     for metric in ["auc", f"hr{k}"]:
         wins = 0
         for r in done:
@@ -341,14 +347,7 @@ def summarise_splits(rows: list[dict], k: int = 10) -> dict:
     """Mean and median of every metric per method, the model's wins against the best baseline and against the
     reference model, and the mean verdict shares."""
     summary: dict[str, Any] = {"users": len(rows), "methods": {}}
-    names = [m for m in METHODS if any(m in r["methods"] for r in rows)]
-    for m in names:
-        summary["methods"][m] = {}
-        for metric in metric_names(k):
-            vals = [r["methods"][m][metric] for r in rows if m in r["methods"]
-                    and not math.isnan(r["methods"][m][metric])]
-            summary["methods"][m][metric] = {"mean": statistics.fmean(vals) if vals else float("nan"),
-                                             "median": statistics.median(vals) if vals else float("nan")}
+    summary["methods"] = method_stats(rows, k)
     paired_all = [r for r in rows if r.get("reference") and "catboost" in r["reference"]]
     if paired_all:
         summary["reference"] = {metric: statistics.fmean(r["reference"]["catboost"][metric] for r in paired_all)
