@@ -24,6 +24,8 @@ FEATURE_WORDS = {
     "artist": "an artist you have not bought",
     "knn_max": "not much like any single record you own",
     "knn_mean": "far from the bulk of your collection",
+    "recent_knn_max": "not much like anything you added lately",
+    "recent_knn_mean": "unlike what you have been buying lately",
     "artist_count": "no other records by this artist in your collection",
     "label_count": "a label you rarely buy",
     "style_mean_share": "its styles are a small part of your collection",
@@ -75,8 +77,10 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
     excluded = [profile.excluded(r, f) for r, f in zip(releases, folds)]
     nbs = profile.neighbours_batch(emb, excluded, max(k, 5))
     cos = profile.profile_cosine(profile.transform_tokens(releases), excluded, folds)
+    yd = profile.year_density_batch([r.year for r in releases], excluded)
+    recent = profile.recent_neighbours(emb, excluded, k)
     rows = []
-    for r, ex_list, nb, pc in zip(releases, excluded, nbs, cos):
+    for r, ex_list, nb, pc, ydens in zip(releases, excluded, nbs, cos, yd):
         ex = set(ex_list)
         n_eff = max(profile.n - len(ex), 1)
         sims = [x.similarity for x in nb[:k]]
@@ -97,7 +101,7 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
             "style_known_frac": float(np.mean([c > 0 for c in sc.values()])) if sc else (0.0 if tagged else nan),
             "genre_max_share": float(np.max(gshares)) if gshares else (0.0 if tagged else nan),
             "profile_cos": float(pc),
-            "year_density": profile.year_density(r.year, ex),
+            "year_density": float(ydens),
             "n_styles": float(len(r.styles)) if tagged else nan,
             "n_formats": float(len(r.format_descriptions)) if (r.formats or r.format_descriptions) else float("nan"),
             "have_log": _log1p(have),
@@ -108,6 +112,10 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
             "artist": (artist_keys(r) or ["various"])[0],
         })
     X = pd.DataFrame(rows)
+    if recent is not None:
+        with np.errstate(all="ignore"):
+            X["recent_knn_max"] = recent[:, 0]
+            X["recent_knn_mean"] = np.nanmean(recent, axis=1) if recent.shape[1] else np.nan
     if tags:
         col = {t: i for i, t in enumerate(tags)}
         M = np.zeros((len(releases), len(tags)), dtype=np.float32)

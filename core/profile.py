@@ -44,6 +44,14 @@ def _identity(tokens: list[str]) -> list[str]:
     return tokens
 
 
+def exclusion_matrix(excluded: list[list[int]], n: int) -> sparse.csr_matrix:
+    """0/1 matrix: row i marks the collection positions row i is described without."""
+    lens = np.fromiter((len(e) for e in excluded), dtype=np.int64, count=len(excluded))
+    indptr = np.r_[0, np.cumsum(lens)]
+    indices = np.fromiter((j for e in excluded for j in e), dtype=np.int64, count=int(indptr[-1]))
+    return sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(excluded), n))
+
+
 @dataclass
 class Neighbour:
     position: int
@@ -104,10 +112,55 @@ class CollectionProfile:
         self.fold_sums = [np.asarray(self.X[sorted(f)].sum(axis=0)).ravel() if f else np.zeros_like(self.X_sum)
                           for f in self.folds]
 
+    def set_recent(self, dates: list, share: float, min_records: int = 10) -> None:
+        """Mark the latest-added ``share`` of the dated records (at least ``min_records``) as the collector's
+        *recent* taste: what they buy drifts, and the next purchase is most like the last ones. Fewer than
+        ``min_records`` dated records (an undated export): no recent set."""
+        dated = [i for i, d in enumerate(dates[:self.n]) if d is not None]
+        self.recent = np.zeros(0, dtype=np.int64)
+        if len(dated) >= min_records and share > 0:
+            order = sorted(dated, key=lambda i: (dates[i], i))
+            n_recent = max(min_records, int(round(share * len(order))))
+            self.recent = np.array(sorted(order[-n_recent:]), dtype=np.int64)
+        self._build_recent_index()
+
+    def _build_recent_index(self) -> None:
+        recent = getattr(self, "recent", np.zeros(0, dtype=np.int64))
+        self.recent_index = None
+        if len(recent):
+            self.recent_index = faiss.IndexFlatIP(self.emb.shape[1])
+            self.recent_index.add(np.ascontiguousarray(self.emb[recent]))
+
+    def recent_neighbours(self, emb: np.ndarray, excluded: list[list[int]], k: int) -> np.ndarray | None:
+        """Cosine similarities (rows × k, NaN-padded) to the nearest *recent* records, exclusions honoured;
+        ``None`` without a recent set."""
+        if getattr(self, "recent_index", None) is None or len(emb) == 0:
+            return None
+        recent = self.recent
+        ex = exclusion_matrix(excluded, self.n)
+        rows = np.repeat(np.arange(len(excluded), dtype=np.int64), np.diff(ex.indptr))
+        is_recent = np.zeros(self.n, dtype=bool)
+        is_recent[recent] = True
+        hit = is_recent[ex.indices]
+        longest = int(np.bincount(rows[hit], minlength=len(excluded)).max()) if hit.any() else 0
+        kk = min(len(recent), k + longest)
+        sims, idx = self.recent_index.search(np.ascontiguousarray(emb, dtype=np.float32), kk)
+        pos = recent[np.maximum(idx, 0)]
+        keep = idx >= 0
+        if longest:
+            ex_keys = rows * self.n + ex.indices
+            keep &= ~np.isin(np.arange(len(excluded), dtype=np.int64)[:, None] * self.n + pos, ex_keys)
+        keep &= np.cumsum(keep, axis=1) <= k
+        out = np.full((len(emb), k), np.nan)
+        r, c = np.nonzero(keep)
+        out[r, (np.cumsum(keep, axis=1) - 1)[r, c]] = sims[r, c]
+        return out
+
     # FAISS indexes are not picklable: store the vectors and rebuild the flat index on load
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("index", None)
+        state.pop("recent_index", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -115,6 +168,7 @@ class CollectionProfile:
         self.index = faiss.IndexFlatIP(self.emb.shape[1] if self.emb.ndim == 2 and self.emb.size else 384)
         if self.n:
             self.index.add(self.emb)
+        self._build_recent_index()
 
     # -- exclusions ---------------------------------------------------------------------------------
     def excluded(self, r: Release, fold: int | None = None) -> list[int]:
@@ -130,12 +184,17 @@ class CollectionProfile:
         longest = max((len(e) for e in excluded), default=0)
         kk = min(self.n, k + longest)
         sims, idx = self.index.search(np.ascontiguousarray(emb, dtype=np.float32), kk)
-        out: list[list[Neighbour]] = []
-        for row_s, row_i, ex in zip(sims, idx, excluded):
-            exs = set(ex)
-            nb = [Neighbour(int(i), float(s)) for s, i in zip(row_s, row_i) if i >= 0 and int(i) not in exs]
-            out.append(nb[:k])
-        return out
+        keep = idx >= 0
+        if longest:
+            # drop excluded positions, vectorised: (row, position) pairs as one int64 key each
+            ex = exclusion_matrix(excluded, self.n)
+            rows = np.repeat(np.arange(len(excluded), dtype=np.int64), np.diff(ex.indptr))
+            ex_keys = rows * self.n + ex.indices
+            cand = np.arange(len(excluded), dtype=np.int64)[:, None] * self.n + np.maximum(idx, 0)
+            keep &= ~np.isin(cand, ex_keys)
+        keep &= np.cumsum(keep, axis=1) <= k
+        return [[Neighbour(int(i), float(s)) for s, i in zip(row_s[m], row_i[m])]
+                for row_s, row_i, m in zip(sims, idx, keep)]
 
     # -- counts --------------------------------------------------------------------------------------
     def artist_count(self, r: Release, ex: set[int]) -> int:
@@ -161,29 +220,24 @@ class CollectionProfile:
 
     def profile_cosine(self, rows: sparse.csr_matrix, excluded: list[list[int]],
                        folds: list[int | None] | None = None) -> np.ndarray:
-        """Cosine between each candidate's TF-IDF vector and the sum over the collection minus exclusions."""
-        out = np.zeros(rows.shape[0])
+        """Cosine between each candidate's TF-IDF vector and the sum over the collection minus exclusions.
+
+        Vectorised: with E_i the sum of row i's excluded records, x·(S−E) = x·S − x·E and
+        |S−E|² = |S|² − 2·S·E + |E|². (``folds`` is implied by ``excluded``, which already holds the fold.)"""
+        m = rows.shape[0]
+        out = np.zeros(m)
+        if m == 0 or self.n == 0:
+            return out
         S = self.X_sum
-        s_norm2 = float(S @ S)
-        for i in range(rows.shape[0]):
-            x = rows.getrow(i)
-            if x.nnz == 0:
-                continue
-            ex = excluded[i]
-            dot = float(x.dot(S)[0])
-            n2 = s_norm2
-            if ex:
-                f = folds[i] if folds is not None else None
-                if f is not None and self.folds:
-                    rest = [j for j in ex if j not in self.folds[f]]
-                    E = self.fold_sums[f] + (np.asarray(self.X[rest].sum(axis=0)).ravel() if rest else 0)
-                else:
-                    E = np.asarray(self.X[ex].sum(axis=0)).ravel()
-                dot -= float(x.dot(E)[0])
-                n2 = float((S - E) @ (S - E))
-            if n2 <= 0:
-                continue
-            out[i] = dot / (np.sqrt(n2) * np.sqrt(x.multiply(x).sum()))
+        dot = np.asarray(rows @ S).ravel()
+        n2 = np.full(m, float(S @ S))
+        if any(excluded):
+            E = (exclusion_matrix(excluded, self.n) @ self.X).tocsr()
+            dot -= np.asarray(rows.multiply(E).sum(axis=1)).ravel()
+            n2 += -2 * np.asarray(E @ S).ravel() + np.asarray(E.multiply(E).sum(axis=1)).ravel()
+        xn = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+        ok = (xn > 0) & (n2 > 1e-12)
+        out[ok] = dot[ok] / (np.sqrt(n2[ok]) * xn[ok])
         return out
 
     def transform_tokens(self, releases: list[Release]) -> sparse.csr_matrix:
@@ -197,6 +251,26 @@ class CollectionProfile:
             mask[np.fromiter(ex, dtype=int)] = False
         denom = np.sum(~np.isnan(self.years)) - sum(1 for i in ex if not np.isnan(self.years[i]))
         return float(mask.sum() / denom) if denom > 0 else float("nan")
+
+    def year_density_batch(self, years: list[int | None], excluded: list[list[int]], window: int = 2) -> np.ndarray:
+        """``year_density`` for many rows at once (same figures)."""
+        m = len(years)
+        out = np.full(m, np.nan)
+        if self.n == 0 or m == 0:
+            return out
+        y = np.array([v if v else np.nan for v in years], dtype=float)
+        known = np.sort(self.years[~np.isnan(self.years)])
+        within = (np.searchsorted(known, y + window, side="right")
+                  - np.searchsorted(known, y - window, side="left")).astype(float)
+        ex = exclusion_matrix(excluded, self.n)
+        rows = np.repeat(np.arange(m), np.diff(ex.indptr))
+        ey = self.years[ex.indices]
+        ex_known = np.bincount(rows, weights=~np.isnan(ey), minlength=m)
+        ex_within = np.bincount(rows, weights=np.abs(ey - y[rows]) <= window, minlength=m)
+        denom = len(known) - ex_known
+        ok = ~np.isnan(y) & (denom > 0)
+        out[ok] = (within[ok] - ex_within[ok]) / denom[ok]
+        return out
 
     def top_styles(self, n: int = 5) -> list[tuple[str, int]]:
         return Counter({s: len(p) for s, p in self.style_positions.items()}).most_common(n)

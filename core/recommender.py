@@ -330,8 +330,11 @@ class Recommender:
         version, scorer = self.model_for(user)
         ff = scorer.features([release])
         row = ff.X.iloc[0]
-        p = float(scorer.score_frame(ff.X)[0])
-        contrib = scorer.contributions(ff.X).iloc[0] if isinstance(scorer, CatBoostScorer) else None
+        if isinstance(scorer, CatBoostScorer):
+            scores, contributions = scorer.score_explained(ff.X)
+            p, contrib = float(scores[0]), contributions.iloc[0]
+        else:
+            p, contrib = float(scorer.score_frame(ff.X)[0]), None
         exp = explain(release, scorer.profile, row, ff.neighbours[0], contrib,
                       int(self.cfg["scoring"]["max_reasons"]))
         buy, maybe = self.thresholds(user, scorer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from datetime import date
 from typing import Any, Iterable, Mapping
 
@@ -47,6 +48,11 @@ class Release:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def _fields(self) -> dict[str, Any]:
+        """Shallow field dict (lists copied): ``asdict``'s deep copy is the slow part of merging."""
+        return {f: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+                for f in self.__dataclass_fields__ for v in (getattr(self, f),)}
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Release":
         known = {f for f in cls.__dataclass_fields__}
@@ -54,8 +60,8 @@ class Release:
 
     def merged_with(self, other: "Release") -> "Release":
         """Fill this record's missing fields from ``other`` (same release id)."""
-        out = self.to_dict()
-        for k, v in other.to_dict().items():
+        out = self._fields()
+        for k, v in other._fields().items():
             if out.get(k) in (None, "", []) and v not in (None, "", []):
                 out[k] = v
         return Release.from_dict(out)
@@ -97,8 +103,9 @@ _ws = re.compile(r"\s+")
 _paren = re.compile(r"\s*\(\d+\)$")  # Discogs disambiguation suffix: "Nirvana (2)"
 
 
+@lru_cache(maxsize=200_000)
 def norm_text(s: str) -> str:
-    """Lower-case, accent-folded, whitespace-collapsed text for matching names."""
+    """Lower-case, accent-folded, whitespace-collapsed text for matching names (memoised: names repeat)."""
     s = unicodedata.normalize("NFKD", s or "")
     s = "".join(c for c in s if not unicodedata.combining(c))
     return _ws.sub(" ", s).strip().lower()

@@ -5,7 +5,7 @@ import logging
 
 import numpy as np
 import pandas as pd
-from catboost import CatBoostClassifier, Pool
+from catboost import CatBoostClassifier, FeaturesData, Pool
 from sklearn.model_selection import StratifiedKFold
 
 from ..calibration import PlattCalibrator
@@ -65,6 +65,8 @@ class CatBoostScorer(Scorer):
         self.embed = train.embed
         self.k = int(cfg.get("neighbours_k", 5))
         self.profile = CollectionProfile(train.positives, train.embed(train.positives), train.population)
+        if cfg.get("recent_share", 0):
+            self.profile.set_recent(list(train.positive_dates or []), float(cfg["recent_share"]))
         extra = list(train.extra_positives)
         rows = train.positives + extra + train.negatives
         y = np.array([1] * (len(train.positives) + len(extra)) + [0] * len(train.negatives))
@@ -89,6 +91,8 @@ class CatBoostScorer(Scorer):
             train.log.append(n)
         if not cfg.get("categorical_features", True):
             self.columns = [c for c in self.columns if c not in CATEGORICAL]
+        # numeric columns first, categoricals last: the order CatBoost's fast FeaturesData input needs
+        self.columns = [c for c in self.columns if c not in CATEGORICAL] + [c for c in self.columns if c in CATEGORICAL]
         X = ff.X[self.columns]
         params = self._params(cfg)
         self.weights = w
@@ -163,11 +167,31 @@ class CatBoostScorer(Scorer):
             return np.zeros(0)
         return self.score_frame(self.features(releases).X)
 
+    def pool(self, X: pd.DataFrame) -> Pool:
+        """The rows as a CatBoost Pool. A DataFrame of a few hundred tag columns takes ~20 ms to convert
+        column by column; two plain arrays (numeric, then categorical) take well under 1 ms."""
+        cats = [c for c in self.columns if c in CATEGORICAL]
+        nums = self.columns[:len(self.columns) - len(cats)]
+        if self.columns[len(nums):] != cats:   # a model trained before the columns were ordered
+            return Pool(X[self.columns], cat_features=cats)
+        data = FeaturesData(num_feature_data=np.array(X[nums].to_numpy(dtype=np.float32), order="C"),
+                            cat_feature_data=np.array(X[cats].astype(str).to_numpy(dtype=object), order="C") if cats else None,
+                            num_feature_names=nums, cat_feature_names=cats or None)
+        return Pool(data)
+
     def score_frame(self, X: pd.DataFrame) -> np.ndarray:
-        raw = self.model.predict_proba(X[self.columns])[:, 1]
+        raw = self.model.predict_proba(self.pool(X))[:, 1]
         return self.calibrator.transform(raw)
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Per-feature SHAP contributions (log-odds) for each row."""
-        shap = self.model.get_feature_importance(Pool(X[self.columns], cat_features=[c for c in CATEGORICAL if c in self.columns]), type="ShapValues")
+    def contributions(self, X: pd.DataFrame, pool: Pool | None = None) -> pd.DataFrame:
+        """Per-feature contributions (log-odds) for each row, summing to the raw score. CatBoost's
+        "Approximate" SHAP (path attribution, as in Saabas) orders a card's few main drivers like the exact
+        tree SHAP at under half its cost on the reply path."""
+        shap = self.model.get_feature_importance(pool if pool is not None else self.pool(X), type="ShapValues",
+                                                 shap_calc_type="Approximate")
         return pd.DataFrame(shap[:, :-1], columns=self.columns, index=X.index)
+
+    def score_explained(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        """Calibrated scores and SHAP contributions from one Pool (the serving path)."""
+        pool = self.pool(X)
+        return self.calibrator.transform(self.model.predict_proba(pool)[:, 1]), self.contributions(X, pool)
