@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 DRIVER_WORDS = {
     "knn_max": "closeness to records you own",
     "knn_mean": "closeness to your collection as a whole",
+    "knn_vote": "whether its nearest records are yours or other collectors'",
+    "knn_margin": "closer to yours than to other collectors' records",
+    "neg_knn_max": "closeness to records other collectors buy",
+    "neg_knn_mean": "closeness to records other collectors buy",
     "artist_count": "artists you already collect",
     "label_count": "labels you already buy from",
     "style_mean_share": "how much of your collection shares its styles",

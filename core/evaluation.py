@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from .metrics import list_metrics, metric_names
 from .release import CollectionItem, Release, others_pool
-from .scorers.base import Embedder, Scorer, TrainingSet
+from .scorers.base import Embedder, Scorer, TrainingSet, negative_count
 from .scorers.baselines import ContentKNNScorer, PopularityScorer, StyleProfileScorer
 from .scorers.catboost_model import CatBoostScorer
 
@@ -136,8 +136,7 @@ def evaluate_user(name: str, items: list[CollectionItem], catalogue: dict[int, R
     neg_used = [split.test_neg[j] for j in used]
     k = int(cfg["eval"]["k"])
     mcfg = dict(cfg["model"])
-    ratio = float(mcfg.get("negative_ratio", 3.0))
-    n_neg = min(len(split.train_neg), int(round(ratio * len(split.train_pos))))
+    n_neg = min(len(split.train_neg), negative_count(len(split.train_pos), mcfg))
     train_neg = random.Random(int(mcfg.get("seed", 0))).sample(split.train_neg, n_neg)
     result = {"user": name, "split": split.kind, "n_releases": n_unique, "n_described": n_described, "variant": variant, "n_train_pos": len(split.train_pos),
               "n_test_pos": len(split.test_pos), "n_train_neg": len(train_neg),
@@ -246,7 +245,8 @@ def load_split(path: str | Path) -> ProtocolSplit:
 def split_training_set(split: ProtocolSplit, catalogue: dict[int, Release], embed: Embedder,
                        cfg: dict[str, Any], embed_text=None) -> TrainingSet:
     """Train positives described by their catalogue records (the collection file only says what is owned and
-    when), negatives drawn only from ``train_neg_pool``: ``model.negative_ratio`` per positive, seeded."""
+    when), negatives drawn only from ``train_neg_pool``: ``model.negative_ratio`` per positive (at least
+    ``model.min_negatives``, at most the pool), seeded."""
     mcfg = dict(cfg["model"])
     by_id = {it.release.id: it for it in split.train_items}
     positives, dates = [], []
@@ -257,7 +257,7 @@ def split_training_set(split: ProtocolSplit, catalogue: dict[int, Release], embe
         positives.append(r)
         dates.append(by_id[rid].date_added if rid in by_id else None)
     pool = [catalogue[i] for i in split.train_neg_pool if i in catalogue]
-    n_neg = min(len(pool), int(round(float(mcfg.get("negative_ratio", 3.0)) * len(positives))))
+    n_neg = min(len(pool), negative_count(len(positives), mcfg))
     negatives = random.Random(int(mcfg.get("seed", 0))).sample(pool, n_neg)
     return TrainingSet(positives, negatives, embed, mcfg, positive_dates=dates,
                        population=list(catalogue.values()), embed_text=embed_text, pool_size=len(pool))

@@ -17,15 +17,17 @@ from .release import Release
 
 log = logging.getLogger(__name__)
 
-# Human wording for each feature, used when a feature pulls a score down.
 CATEGORICAL = ["artist"]   # CatBoost categoricals (ordered target statistics: no row sees its own label)
 
+# Human wording for each feature, used when a feature pulls a score down.
 FEATURE_WORDS = {
     "artist": "an artist you have not bought",
     "knn_max": "not much like any single record you own",
     "knn_mean": "far from the bulk of your collection",
-    "recent_knn_max": "not much like anything you added lately",
-    "recent_knn_mean": "unlike what you have been buying lately",
+    "neg_knn_max": "much like records other collectors buy instead",
+    "neg_knn_mean": "much like records other collectors buy instead",
+    "knn_margin": "closer to other collectors' records than to yours",
+    "knn_vote": "its nearest records are mostly other collectors'",
     "artist_count": "no other records by this artist in your collection",
     "label_count": "a label you rarely buy",
     "style_mean_share": "its styles are a small part of your collection",
@@ -67,18 +69,20 @@ def tag_vocabulary(releases: list[Release], min_rows: int = 3) -> list[str]:
 
 
 def build_features(profile: CollectionProfile, releases: list[Release], emb: np.ndarray,
-                   k: int = 5, folds: list[int | None] | None = None, tags: list[str] | None = None) -> FeatureFrame:
+                   k: int = 5, folds: list[int | None] | None = None, tags: list[str] | None = None,
+                   contrast: CollectionProfile | None = None, vote_k: int = 0) -> FeatureFrame:
     """One row per release; neighbours (owned records, nearest first) kept for reasons.
 
     ``folds`` (training rows only) names the collection fold each row is described without. ``tags``: genre and
-    style tokens that become 0/1 columns (NaN for an untagged release: unknown, not "none").
+    style tokens that become 0/1 columns (NaN for an untagged release: unknown, not "none"). ``contrast``: the
+    training negatives (records other collectors bought) as a profile of their own, folded like the collection:
+    how close a candidate comes to *them* is the other side of how close it comes to the collection.
     """
     folds = folds if folds is not None else [None] * len(releases)
     excluded = [profile.excluded(r, f) for r, f in zip(releases, folds)]
     nbs = profile.neighbours_batch(emb, excluded, max(k, 5))
     cos = profile.profile_cosine(profile.transform_tokens(releases), excluded, folds)
     yd = profile.year_density_batch([r.year for r in releases], excluded)
-    recent = profile.recent_neighbours(emb, excluded, k)
     rows = []
     for r, ex_list, nb, pc, ydens in zip(releases, excluded, nbs, cos, yd):
         ex = set(ex_list)
@@ -112,10 +116,24 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
             "artist": (artist_keys(r) or ["various"])[0],
         })
     X = pd.DataFrame(rows)
-    if recent is not None:
-        with np.errstate(all="ignore"):
-            X["recent_knn_max"] = recent[:, 0]
-            X["recent_knn_mean"] = np.nanmean(recent, axis=1) if recent.shape[1] else np.nan
+    if contrast is not None and contrast.n:
+        cex = [contrast.excluded(r, f) for r, f in zip(releases, folds)]
+        cnb = contrast.neighbours_batch(emb, cex, max(k, vote_k))
+        X["neg_knn_max"] = [nb[0].similarity if nb else 0.0 for nb in cnb]
+        X["neg_knn_mean"] = [float(np.mean([x.similarity for x in nb[:k]])) if nb else 0.0 for nb in cnb]
+        X["knn_margin"] = X["knn_max"] - X["neg_knn_max"]
+        if vote_k:
+            # a kNN vote: the share of the collection's records among the vote_k nearest of both sides, each side
+            # weighted by its size so that an even mix reads 0.5 whatever the sampling ratio
+            pnb = profile.neighbours_batch(emb, excluded, vote_k)
+            w_pos, w_neg = 1.0 / max(profile.n, 1), 1.0 / max(contrast.n, 1)
+            votes = []
+            for a, b in zip(pnb, cnb):
+                merged = sorted([(x.similarity, 1) for x in a] + [(x.similarity, 0) for x in b], reverse=True)[:vote_k]
+                wp = sum(w_pos for _, c in merged if c)
+                wn = sum(w_neg for _, c in merged if not c)
+                votes.append(wp / (wp + wn) if merged else 0.5)
+            X["knn_vote"] = votes
     if tags:
         col = {t: i for i, t in enumerate(tags)}
         M = np.zeros((len(releases), len(tags)), dtype=np.float32)

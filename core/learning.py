@@ -33,7 +33,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from .release import Release, others_pool
-from .scorers.base import TrainingSet
+from .scorers.base import TrainingSet, negative_count
 from .scorers.catboost_model import CatBoostScorer
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def build_training_set(rec, user: str, *, before: date | None = None,
         return None
     owned = {r.id for r in positives}
     fb = feedback_rows(rec, user, owned, before=feedback_before)
-    n_neg = int(round(float(mcfg["negative_ratio"]) * (len(positives) + len(fb.positives))))
+    n_neg = negative_count(len(positives) + len(fb.positives), mcfg)
     avoid = positives + fb.positives + fb.negatives
     pool = others_pool(rec.catalogue, avoid)
     sampled = random.Random(int(mcfg["seed"])).sample(pool, min(n_neg, len(pool)))

@@ -112,55 +112,10 @@ class CollectionProfile:
         self.fold_sums = [np.asarray(self.X[sorted(f)].sum(axis=0)).ravel() if f else np.zeros_like(self.X_sum)
                           for f in self.folds]
 
-    def set_recent(self, dates: list, share: float, min_records: int = 10) -> None:
-        """Mark the latest-added ``share`` of the dated records (at least ``min_records``) as the collector's
-        *recent* taste: what they buy drifts, and the next purchase is most like the last ones. Fewer than
-        ``min_records`` dated records (an undated export): no recent set."""
-        dated = [i for i, d in enumerate(dates[:self.n]) if d is not None]
-        self.recent = np.zeros(0, dtype=np.int64)
-        if len(dated) >= min_records and share > 0:
-            order = sorted(dated, key=lambda i: (dates[i], i))
-            n_recent = max(min_records, int(round(share * len(order))))
-            self.recent = np.array(sorted(order[-n_recent:]), dtype=np.int64)
-        self._build_recent_index()
-
-    def _build_recent_index(self) -> None:
-        recent = getattr(self, "recent", np.zeros(0, dtype=np.int64))
-        self.recent_index = None
-        if len(recent):
-            self.recent_index = faiss.IndexFlatIP(self.emb.shape[1])
-            self.recent_index.add(np.ascontiguousarray(self.emb[recent]))
-
-    def recent_neighbours(self, emb: np.ndarray, excluded: list[list[int]], k: int) -> np.ndarray | None:
-        """Cosine similarities (rows × k, NaN-padded) to the nearest *recent* records, exclusions honoured;
-        ``None`` without a recent set."""
-        if getattr(self, "recent_index", None) is None or len(emb) == 0:
-            return None
-        recent = self.recent
-        ex = exclusion_matrix(excluded, self.n)
-        rows = np.repeat(np.arange(len(excluded), dtype=np.int64), np.diff(ex.indptr))
-        is_recent = np.zeros(self.n, dtype=bool)
-        is_recent[recent] = True
-        hit = is_recent[ex.indices]
-        longest = int(np.bincount(rows[hit], minlength=len(excluded)).max()) if hit.any() else 0
-        kk = min(len(recent), k + longest)
-        sims, idx = self.recent_index.search(np.ascontiguousarray(emb, dtype=np.float32), kk)
-        pos = recent[np.maximum(idx, 0)]
-        keep = idx >= 0
-        if longest:
-            ex_keys = rows * self.n + ex.indices
-            keep &= ~np.isin(np.arange(len(excluded), dtype=np.int64)[:, None] * self.n + pos, ex_keys)
-        keep &= np.cumsum(keep, axis=1) <= k
-        out = np.full((len(emb), k), np.nan)
-        r, c = np.nonzero(keep)
-        out[r, (np.cumsum(keep, axis=1) - 1)[r, c]] = sims[r, c]
-        return out
-
     # FAISS indexes are not picklable: store the vectors and rebuild the flat index on load
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("index", None)
-        state.pop("recent_index", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -168,7 +123,6 @@ class CollectionProfile:
         self.index = faiss.IndexFlatIP(self.emb.shape[1] if self.emb.ndim == 2 and self.emb.size else 384)
         if self.n:
             self.index.add(self.emb)
-        self._build_recent_index()
 
     # -- exclusions ---------------------------------------------------------------------------------
     def excluded(self, r: Release, fold: int | None = None) -> list[int]:

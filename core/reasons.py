@@ -165,6 +165,10 @@ def _down_reason(feat: str, row: pd.Series, release: Release, profile: Collectio
             return f"{g} is a small part of your collection ({_plural(c, 'record')})"
     if feat == "year_density" and release.year and v is not None and v == v and v < 0.1:
         return f"you own few records from around {release.year}"
+    if feat in ("knn_vote", "knn_margin", "neg_knn_max", "neg_knn_mean"):
+        margin = row.get("knn_margin")
+        if margin is not None and margin == margin and margin < 0:
+            return "records other collectors bought are closer to it than anything you own"
     if feat == "label_count" and release.labels and v == 0:
         return f"you own nothing on {release.labels[0]}"
     return None

@@ -27,7 +27,7 @@ from .release import CollectionItem, ImportResult, Release, others_pool
 from .scorers.base import Scorer, TrainingSet
 from .scorers.catboost_model import CatBoostScorer
 from .scorers.cold_start import ColdStartScorer
-from .storage import Store
+from .storage import ModelVersion, Store
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -222,9 +222,11 @@ class Recommender:
             log.info("removed %d stale temporary model file(s) from %s", len(gone), self.models_dir)
         return gone
 
-    def model_for(self, user: str) -> tuple[str | None, Scorer]:
-        """The user's active model (loaded lazily), or a cold-start scorer."""
-        active = self.store.active_model(user)
+    def model_for(self, user: str, active: ModelVersion | None | bool = False) -> tuple[str | None, Scorer]:
+        """The user's active model (loaded lazily), or a cold-start scorer. ``active``: the already looked-up
+        active version (``None``: the user has none), to save the query."""
+        if active is False:
+            active = self.store.active_model(user)
         if active is not None:
             cached = self._models.get(user)
             if cached and cached[0] == active.version:
@@ -327,7 +329,8 @@ class Recommender:
         release = ref if isinstance(ref, Release) else self.resolve(ref, user)
         if self.live and self.cfg.get("discogs", {}).get("prices", True):
             release = self._with_price(user, release)
-        version, scorer = self.model_for(user)
+        active, settings = self.store.serving_state(user)
+        version, scorer = self.model_for(user, active)
         ff = scorer.features([release])
         row = ff.X.iloc[0]
         if isinstance(scorer, CatBoostScorer):
@@ -337,7 +340,7 @@ class Recommender:
             p, contrib = float(scorer.score_frame(ff.X)[0]), None
         exp = explain(release, scorer.profile, row, ff.neighbours[0], contrib,
                       int(self.cfg["scoring"]["max_reasons"]))
-        buy, maybe = self.thresholds(user, scorer)
+        buy, maybe = self.thresholds(user, scorer, settings)
         verdict = "buy" if p >= buy else "maybe" if p >= maybe else "skip"
         pct = scorer.percentile(np.array([p]))[0] if hasattr(scorer, "percentile") else float("nan")
         notes = []
@@ -353,7 +356,8 @@ class Recommender:
                                                     version)
         return card
 
-    def thresholds(self, user: str, scorer: Scorer | None = None) -> tuple[float, float]:
+    def thresholds(self, user: str, scorer: Scorer | None = None,
+                   settings: dict | None = None) -> tuple[float, float]:
         """(buy, maybe) probability thresholds for the user: their personal model's own (read off its held-out
         scores: "buy" beats all but ``model.verdicts.buy_share`` of records others bought), ``scoring.*_threshold``
         without a model (cold start), and the user's own ``buy_threshold`` setting (chat ``/settings``) over
@@ -365,7 +369,7 @@ class Recommender:
         own_thresholds = getattr(scorer, "thresholds", None)
         if isinstance(own_thresholds, tuple) and len(own_thresholds) == 2:
             buy, maybe = (float(x) for x in own_thresholds)
-        own = self.store.get_settings(user).get("buy_threshold")
+        own = (settings if settings is not None else self.store.get_settings(user)).get("buy_threshold")
         if isinstance(own, (int, float)) and 0.0 < float(own) <= 1.0:
             buy = float(own)
         return buy, min(maybe, buy)

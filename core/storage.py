@@ -1154,6 +1154,16 @@ class Store:
                  .order_by(ModelVersion.id.desc()).limit(1))
             return s.exec(q).first()
 
+    def serving_state(self, user_name: str) -> tuple[ModelVersion | None, dict[str, Any]]:
+        """(active model, settings) in one session: what every reply needs (``active_model`` + ``get_settings``)."""
+        with self._session() as s:
+            user = self._find_user(s, user_name)
+            if user is None:
+                return None, {}
+            q = (select(ModelVersion).where(ModelVersion.user_id == user.id, ModelVersion.active.is_(True))
+                 .order_by(ModelVersion.id.desc()).limit(1))
+            return s.exec(q).first(), user.settings_dict
+
     def models(self, user_name: str) -> list[ModelVersion]:
         """All the user's registered models, oldest first."""
         with self._session() as s:

@@ -133,7 +133,8 @@ def test_score_with_a_bad_ref_exits_2(dirs, capsys, ref, expect):
 def test_import_train_score_prints_a_card(dirs, trained, capsys):
     assert trained.import_rc == 0 and "imported 300 records" in trained.import_out
     assert trained.train_rc == 0, trained.err
-    n_neg = round(float(get_config()["model"]["negative_ratio"]) * 300)
+    mcfg = get_config()["model"]
+    n_neg = max(round(float(mcfg["negative_ratio"]) * 300), int(mcfg["min_negatives"]))   # the pool is larger
     assert re.search(rf"{USER}: model \S+ trained on 300 records and {n_neg} negatives in [\d.]+ s", trained.train_out)
     assert list(dirs.models.glob(f"{USER}/*.pkl")), "CRATE_PATHS__MODELS_DIR was not honoured"
 

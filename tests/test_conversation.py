@@ -59,8 +59,9 @@ def test_trained_on_the_imported_subset(world):
     assert len(world.imported.items) == 300
     assert len(world.rec.owned(USER)) == 300
     assert not world.report.cold_start and world.report.version
-    ratio = float(world.cfg["model"]["negative_ratio"])
-    assert world.report.n_positives == 300 and world.report.n_negatives == round(ratio * 300)
+    mcfg = world.cfg["model"]
+    n_neg = max(round(float(mcfg["negative_ratio"]) * 300), int(mcfg["min_negatives"]))   # the pool is larger
+    assert world.report.n_positives == 300 and world.report.n_negatives == n_neg
     assert world.store.active_model(USER).version == world.report.version
 
 

@@ -225,3 +225,60 @@ def test_presence_report_on_real_training_rows(profile, owned, owned_emb, lanebe
     for col in ("knn_max", "knn_mean", "artist_count", "style_max_share", "profile_cos"):
         assert col in kept
     assert any(t.startswith("left out have_log") and "100%" in t for t in notes)
+
+
+# -- the contrast side: records other collectors bought --------------------------------------------------------
+@pytest.fixture()
+def contrast_setup(lanebecker_sample, embedder, owned, owned_emb):
+    """(profile, contrast profile, rows = owned + negatives, their embeddings, their folds), folded as
+    CatBoostScorer.fit folds them: each negative sits in the fold its own row is described without."""
+    negs = list(lanebecker_sample["train_neg"][:200])
+    neg_emb = embedder(negs)
+    profile = CollectionProfile(owned, owned_emb)
+    profile.assign_folds(10, 0)
+    neg_folds = [int(f) for f in np.random.default_rng(1).integers(0, 10, len(negs))]
+    contrast = CollectionProfile(negs, neg_emb)
+    contrast.fold_of = np.array(neg_folds)
+    contrast.folds = [set(np.flatnonzero(contrast.fold_of == f).tolist()) for f in range(10)]
+    folds = [int(f) for f in profile.fold_of] + neg_folds
+    return profile, contrast, owned + negs, np.vstack([owned_emb, neg_emb]), folds
+
+
+def test_contrast_features_leave_the_row_and_its_fold_out(contrast_setup):
+    profile, contrast, rows, emb, folds = contrast_setup
+    X = build_features(profile, rows, emb, k=5, folds=folds, contrast=contrast, vote_k=20).X
+    n_pos = profile.n
+    for i in range(0, len(rows), 7):
+        keep = [j for j in range(contrast.n) if j not in contrast.folds[folds[i]]
+                and album_key(contrast.releases[j]) != album_key(rows[i])]
+        sims = np.sort(contrast.emb[keep] @ emb[i])[::-1]
+        assert X.at[i, "neg_knn_max"] == pytest.approx(sims[0], abs=1e-5)
+        assert X.at[i, "neg_knn_mean"] == pytest.approx(sims[:5].mean(), abs=1e-5)
+        assert X.at[i, "knn_margin"] == pytest.approx(X.at[i, "knn_max"] - sims[0], abs=1e-5)
+    # a negative described as a training row never finds itself (it would, at similarity 1, otherwise)
+    assert (X["neg_knn_max"].to_numpy()[n_pos:] < 0.9999).all()
+    assert ((X["knn_vote"] >= 0) & (X["knn_vote"] <= 1)).all()
+    # the vote separates the two sides on average: the collection's own records lean to the collection
+    assert X["knn_vote"][:n_pos].mean() > X["knn_vote"][n_pos:].mean()
+
+
+def test_knn_vote_matches_a_brute_force_vote(contrast_setup):
+    profile, contrast, rows, emb, folds = contrast_setup
+    X = build_features(profile, rows, emb, k=5, folds=folds, contrast=contrast, vote_k=20).X
+    for i in (0, 3, profile.n + 2, profile.n + 11):
+        ex_p = set(profile.excluded(rows[i], folds[i]))
+        ex_c = set(contrast.excluded(rows[i], folds[i]))
+        cands = [(float(profile.emb[j] @ emb[i]), 1) for j in range(profile.n) if j not in ex_p]
+        cands += [(float(contrast.emb[j] @ emb[i]), 0) for j in range(contrast.n) if j not in ex_c]
+        top = sorted(cands, reverse=True)[:20]
+        wp = sum(1 / profile.n for _, c in top if c)
+        wn = sum(1 / contrast.n for _, c in top if not c)
+        assert X.at[i, "knn_vote"] == pytest.approx(wp / (wp + wn), abs=1e-6)
+
+
+def test_a_candidate_that_is_a_training_negative_is_not_its_own_contrast(contrast_setup):
+    profile, contrast, rows, emb, folds = contrast_setup
+    # scoring time (no folds): another collector's record that was sampled as a negative, pasted by the user
+    neg = contrast.releases[4]
+    X = build_features(profile, [neg], contrast.emb[4:5], k=5, contrast=contrast, vote_k=20).X
+    assert X.at[0, "neg_knn_max"] < 0.9999

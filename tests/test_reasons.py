@@ -160,6 +160,9 @@ def check_reason(text: str, r: Release, profile: CollectionProfile, row, nbs) ->
             assert sum(abs(y - r.year) <= 2 for y in years) / len(years) < 0.1
         elif m := re.fullmatch(r"you own nothing on (.+)", t):
             assert m.group(1) == r.labels[0] and row["label_count"] == 0
+        elif t == "records other collectors bought are closer to it than anything you own":
+            # the nearest training negative (brute-force checked in test_features) beats the nearest owned record
+            assert row["neg_knn_max"] > row["knn_max"] == pytest.approx(nbs[0].similarity)
         else:
             pytest.fail(f"unchecked reason: {text!r}")
         return "down"

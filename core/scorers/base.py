@@ -37,6 +37,12 @@ class TrainingSet:
     embed_text: Callable[[list[str]], np.ndarray] | None = None
 
 
+def negative_count(n_positives: int, mcfg: dict[str, Any]) -> int:
+    """How many negatives to sample: ``negative_ratio`` per positive, and never fewer than ``min_negatives`` (a
+    small collection learns what it is *not* from enough of the market; callers cap it by the pool)."""
+    return max(int(round(float(mcfg.get("negative_ratio", 3.0)) * n_positives)), int(mcfg.get("min_negatives", 0)))
+
+
 class Scorer(ABC):
     name: str = "scorer"
     probabilistic: bool = False   # True when score() returns calibrated probabilities

@@ -65,8 +65,6 @@ class CatBoostScorer(Scorer):
         self.embed = train.embed
         self.k = int(cfg.get("neighbours_k", 5))
         self.profile = CollectionProfile(train.positives, train.embed(train.positives), train.population)
-        if cfg.get("recent_share", 0):
-            self.profile.set_recent(list(train.positive_dates or []), float(cfg["recent_share"]))
         extra = list(train.extra_positives)
         rows = train.positives + extra + train.negatives
         y = np.array([1] * (len(train.positives) + len(extra)) + [0] * len(train.negatives))
@@ -84,7 +82,14 @@ class CatBoostScorer(Scorer):
         others = extra + train.negatives
         emb = np.vstack([self.profile.emb, train.embed(others)]) if others else self.profile.emb
         self.tags = tag_vocabulary(rows, int(cfg.get("tag_min_rows", 3))) if cfg.get("tag_features", True) else []
-        ff = build_features(self.profile, rows, emb, self.k, folds, self.tags)
+        self.contrast = None
+        if cfg.get("contrast_features", False) and train.negatives:
+            # each negative sits in the fold its own row is described without: no row ever sees itself
+            self.contrast = CollectionProfile(train.negatives, emb[len(emb) - len(train.negatives):])
+            self.contrast.fold_of = np.array(folds[len(folds) - len(train.negatives):], dtype=int)
+            self.contrast.folds = [set(np.flatnonzero(self.contrast.fold_of == f).tolist()) for f in range(n_folds)]
+        self.vote_k = int(cfg.get("vote_k", 0))
+        ff = build_features(self.profile, rows, emb, self.k, folds, self.tags, self.contrast, self.vote_k)
         self.columns, self.notes = presence_report(ff.X, y, float(cfg.get("presence_gap", 0.25)))
         for n in self.notes:
             log.info("training: %s", n)
@@ -160,7 +165,8 @@ class CatBoostScorer(Scorer):
         return ["buy" if x >= buy else "maybe" if x >= maybe else "skip" for x in np.atleast_1d(p)]
 
     def features(self, releases: list[Release]):
-        return build_features(self.profile, releases, self.embed(releases), self.k, tags=getattr(self, "tags", None))
+        return build_features(self.profile, releases, self.embed(releases), self.k, tags=getattr(self, "tags", None),
+                              contrast=getattr(self, "contrast", None), vote_k=getattr(self, "vote_k", 0))
 
     def score(self, releases: list[Release]) -> np.ndarray:
         if not releases:
