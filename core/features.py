@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from .profile import CollectionProfile, artist_keys
+from .profile import CollectionProfile, Neighbour, artist_keys, exclusion_matrix, neighbour_lists
 from .release import Release
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,36 @@ FEATURE_WORDS = {
 @dataclass
 class FeatureFrame:
     X: pd.DataFrame
-    neighbours: list[list] = field(default_factory=list)
+    neighbour_sims: np.ndarray | None = None       # rows × k, nearest owned records first (NaN-padded)
+    neighbour_positions: np.ndarray | None = None  # their positions in the profile (-1-padded)
+
+    @cached_property
+    def neighbours(self) -> list[list[Neighbour]]:
+        """Per row, the nearest owned records (for reasons); built on demand: training never needs them."""
+        if self.neighbour_sims is None:
+            return [[] for _ in range(len(self.X))]
+        return neighbour_lists(self.neighbour_sims, self.neighbour_positions)
+
+
+def _row_mean(a: np.ndarray) -> np.ndarray:
+    """Mean of each row's non-NaN entries; 0 for a row with none (no neighbours: nothing is close)."""
+    n = (~np.isnan(a)).sum(axis=1)
+    return np.where(n > 0, np.nansum(a, axis=1) / np.maximum(n, 1), 0.0)
+
+
+def knn_vote(pos_sims: np.ndarray, neg_sims: np.ndarray, n_pos: int, n_neg: int, k: int) -> np.ndarray:
+    """Share of the collection's records among the ``k`` nearest of both sides, each side weighted by its size
+    (1/n_pos, 1/n_neg) so that an even mix reads 0.5 whatever the sampling ratio; 0.5 with no neighbours."""
+    sims = np.concatenate([pos_sims, neg_sims], axis=1)
+    side = np.concatenate([np.ones_like(pos_sims), np.zeros_like(neg_sims)], axis=1)
+    order = np.argsort(-np.nan_to_num(sims, nan=-np.inf), axis=1, kind="stable")[:, :k]
+    top_s = np.take_along_axis(sims, order, axis=1)
+    top_c = np.take_along_axis(side, order, axis=1)
+    valid = ~np.isnan(top_s)
+    wp = ((top_c == 1) & valid).sum(axis=1) / max(n_pos, 1)
+    wn = ((top_c == 0) & valid).sum(axis=1) / max(n_neg, 1)
+    with np.errstate(all="ignore"):
+        return np.where(wp + wn > 0, wp / (wp + wn), 0.5)
 
 
 def _log1p(v: int | float | None) -> float:
@@ -80,14 +110,18 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
     """
     folds = folds if folds is not None else [None] * len(releases)
     excluded = [profile.excluded(r, f) for r, f in zip(releases, folds)]
-    nbs = profile.neighbours_batch(emb, excluded, max(k, 5))
-    cos = profile.profile_cosine(profile.transform_tokens(releases), excluded, folds)
-    yd = profile.year_density_batch([r.year for r in releases], excluded)
+    exm = exclusion_matrix(excluded, profile.n)
+    n_keep = max(k, 5)
+    nb_sims, nb_pos = profile.neighbour_arrays(emb, exm, max(n_keep, vote_k))
+    cos = profile.profile_cosine(profile.transform_tokens(releases), exm, folds)
+    yd = profile.year_density_batch([r.year for r in releases], exm)
+    with np.errstate(all="ignore"):
+        knn_max = np.nan_to_num(nb_sims[:, 0], nan=0.0) if len(releases) else np.zeros(0)
+        knn_mean = _row_mean(nb_sims[:, :k])
     rows = []
-    for r, ex_list, nb, pc, ydens in zip(releases, excluded, nbs, cos, yd):
+    for i, (r, ex_list, pc, ydens) in enumerate(zip(releases, excluded, cos, yd)):
         ex = set(ex_list)
         n_eff = max(profile.n - len(ex), 1)
-        sims = [x.similarity for x in nb[:k]]
         sc = profile.style_counts(r, ex)
         gc = profile.genre_counts(r, ex)
         shares = [c / n_eff for c in sc.values()]
@@ -96,8 +130,8 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
         nan = float("nan")
         tagged = bool(r.styles or r.genres)  # untagged means *unknown* (e.g. a CSV export row), not "no style"
         rows.append({
-            "knn_max": sims[0] if sims else 0.0,
-            "knn_mean": float(np.mean(sims)) if sims else 0.0,
+            "knn_max": float(knn_max[i]),
+            "knn_mean": float(knn_mean[i]),
             "artist_count": float(profile.artist_count(r, ex)),
             "label_count": profile.label_count(r, ex),
             "style_mean_share": float(np.mean(shares)) if shares else (0.0 if tagged else nan),
@@ -116,24 +150,18 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
             "artist": (artist_keys(r) or ["various"])[0],
         })
     X = pd.DataFrame(rows)
+    blocks = [X]
     if contrast is not None and contrast.n:
-        cex = [contrast.excluded(r, f) for r, f in zip(releases, folds)]
-        cnb = contrast.neighbours_batch(emb, cex, max(k, vote_k))
-        X["neg_knn_max"] = [nb[0].similarity if nb else 0.0 for nb in cnb]
-        X["neg_knn_mean"] = [float(np.mean([x.similarity for x in nb[:k]])) if nb else 0.0 for nb in cnb]
-        X["knn_margin"] = X["knn_max"] - X["neg_knn_max"]
+        cex = exclusion_matrix([contrast.excluded(r, f) for r, f in zip(releases, folds)], contrast.n)
+        c_sims, _ = contrast.neighbour_arrays(emb, cex, max(k, vote_k))
+        with np.errstate(all="ignore"):
+            neg_max = np.nan_to_num(c_sims[:, 0], nan=0.0)
+            side = {"neg_knn_max": neg_max,
+                    "neg_knn_mean": _row_mean(c_sims[:, :k]),
+                    "knn_margin": knn_max - neg_max}
         if vote_k:
-            # a kNN vote: the share of the collection's records among the vote_k nearest of both sides, each side
-            # weighted by its size so that an even mix reads 0.5 whatever the sampling ratio
-            pnb = profile.neighbours_batch(emb, excluded, vote_k)
-            w_pos, w_neg = 1.0 / max(profile.n, 1), 1.0 / max(contrast.n, 1)
-            votes = []
-            for a, b in zip(pnb, cnb):
-                merged = sorted([(x.similarity, 1) for x in a] + [(x.similarity, 0) for x in b], reverse=True)[:vote_k]
-                wp = sum(w_pos for _, c in merged if c)
-                wn = sum(w_neg for _, c in merged if not c)
-                votes.append(wp / (wp + wn) if merged else 0.5)
-            X["knn_vote"] = votes
+            side["knn_vote"] = knn_vote(nb_sims[:, :vote_k], c_sims[:, :vote_k], profile.n, contrast.n, vote_k)
+        blocks.append(pd.DataFrame(side, index=X.index))
     if tags:
         col = {t: i for i, t in enumerate(tags)}
         M = np.zeros((len(releases), len(tags)), dtype=np.float32)
@@ -145,8 +173,10 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
                 j = col.get(t)
                 if j is not None:
                     M[i, j] = 1.0
-        X = pd.concat([X, pd.DataFrame(M, columns=[f"tag={t}" for t in tags], index=X.index)], axis=1)
-    return FeatureFrame(X, nbs)
+        blocks.append(pd.DataFrame(M, columns=[f"tag={t}" for t in tags], index=X.index))
+    if len(blocks) > 1:
+        X = pd.concat(blocks, axis=1)
+    return FeatureFrame(X, nb_sims[:, :n_keep], nb_pos[:, :n_keep])
 
 
 def presence_report(X: pd.DataFrame, y: np.ndarray, max_gap: float) -> tuple[list[str], list[str]]:

@@ -44,8 +44,11 @@ def _identity(tokens: list[str]) -> list[str]:
     return tokens
 
 
-def exclusion_matrix(excluded: list[list[int]], n: int) -> sparse.csr_matrix:
-    """0/1 matrix: row i marks the collection positions row i is described without."""
+def exclusion_matrix(excluded, n: int) -> sparse.csr_matrix:
+    """0/1 matrix: row i marks the collection positions row i is described without (``excluded``: one list of
+    positions per row, or such a matrix already, returned as it is)."""
+    if sparse.issparse(excluded):
+        return excluded
     lens = np.fromiter((len(e) for e in excluded), dtype=np.int64, count=len(excluded))
     indptr = np.r_[0, np.cumsum(lens)]
     indices = np.fromiter((j for e in excluded for j in e), dtype=np.int64, count=int(indptr[-1]))
@@ -56,6 +59,11 @@ def exclusion_matrix(excluded: list[list[int]], n: int) -> sparse.csr_matrix:
 class Neighbour:
     position: int
     similarity: float
+
+
+def neighbour_lists(sims: np.ndarray, positions: np.ndarray) -> list[list[Neighbour]]:
+    """``neighbour_arrays`` output as one list of Neighbours per row (padding dropped)."""
+    return [[Neighbour(int(p), float(s)) for s, p in zip(rs, rp) if p >= 0] for rs, rp in zip(sims, positions)]
 
 
 class CollectionProfile:
@@ -132,23 +140,34 @@ class CollectionProfile:
         return sorted(self.folds[fold].union(ex))
 
     # -- neighbours --------------------------------------------------------------------------------
-    def neighbours_batch(self, emb: np.ndarray, excluded: list[list[int]], k: int) -> list[list[Neighbour]]:
-        if self.n == 0 or len(emb) == 0:
-            return [[] for _ in range(len(emb))]
-        longest = max((len(e) for e in excluded), default=0)
+    def neighbour_arrays(self, emb: np.ndarray, excluded, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(similarities, positions), each rows × k, of the k nearest records not excluded, nearest first;
+        padded with NaN / -1 where fewer exist. ``excluded``: lists of positions or an exclusion_matrix."""
+        m = len(emb)
+        sims_out, pos_out = np.full((m, k), np.nan), np.full((m, k), -1, dtype=np.int64)
+        if self.n == 0 or m == 0 or k == 0:
+            return sims_out, pos_out
+        ex = exclusion_matrix(excluded, self.n)
+        per_row = np.diff(ex.indptr)
+        longest = int(per_row.max()) if len(per_row) else 0
         kk = min(self.n, k + longest)
         sims, idx = self.index.search(np.ascontiguousarray(emb, dtype=np.float32), kk)
         keep = idx >= 0
         if longest:
             # drop excluded positions, vectorised: (row, position) pairs as one int64 key each
-            ex = exclusion_matrix(excluded, self.n)
-            rows = np.repeat(np.arange(len(excluded), dtype=np.int64), np.diff(ex.indptr))
+            rows = np.repeat(np.arange(m, dtype=np.int64), per_row)
             ex_keys = rows * self.n + ex.indices
-            cand = np.arange(len(excluded), dtype=np.int64)[:, None] * self.n + np.maximum(idx, 0)
+            cand = np.arange(m, dtype=np.int64)[:, None] * self.n + np.maximum(idx, 0)
             keep &= ~np.isin(cand, ex_keys)
-        keep &= np.cumsum(keep, axis=1) <= k
-        return [[Neighbour(int(i), float(s)) for s, i in zip(row_s[m], row_i[m])]
-                for row_s, row_i, m in zip(sims, idx, keep)]
+        rank = np.cumsum(keep, axis=1) - 1
+        keep &= rank < k
+        r, c = np.nonzero(keep)
+        sims_out[r, rank[r, c]] = sims[r, c]
+        pos_out[r, rank[r, c]] = idx[r, c]
+        return sims_out, pos_out
+
+    def neighbours_batch(self, emb: np.ndarray, excluded, k: int) -> list[list[Neighbour]]:
+        return neighbour_lists(*self.neighbour_arrays(emb, excluded, k))
 
     # -- counts --------------------------------------------------------------------------------------
     def artist_count(self, r: Release, ex: set[int]) -> int:
@@ -172,7 +191,7 @@ class CollectionProfile:
     def genre_counts(self, r: Release, ex: set[int]) -> dict[str, int]:
         return {g: len(self.genre_positions.get(g, set()) - ex) for g in r.genres}
 
-    def profile_cosine(self, rows: sparse.csr_matrix, excluded: list[list[int]],
+    def profile_cosine(self, rows: sparse.csr_matrix, excluded,
                        folds: list[int | None] | None = None) -> np.ndarray:
         """Cosine between each candidate's TF-IDF vector and the sum over the collection minus exclusions.
 
@@ -185,8 +204,9 @@ class CollectionProfile:
         S = self.X_sum
         dot = np.asarray(rows @ S).ravel()
         n2 = np.full(m, float(S @ S))
-        if any(excluded):
-            E = (exclusion_matrix(excluded, self.n) @ self.X).tocsr()
+        ex = exclusion_matrix(excluded, self.n)
+        if ex.nnz:
+            E = (ex @ self.X).tocsr()
             dot -= np.asarray(rows.multiply(E).sum(axis=1)).ravel()
             n2 += -2 * np.asarray(E @ S).ravel() + np.asarray(E.multiply(E).sum(axis=1)).ravel()
         xn = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
@@ -195,7 +215,23 @@ class CollectionProfile:
         return out
 
     def transform_tokens(self, releases: list[Release]) -> sparse.csr_matrix:
-        return self.tfidf.transform([profile_tokens(r) for r in releases]).tocsr()
+        docs = [profile_tokens(r) for r in releases]
+        if len(docs) > 16:
+            return self.tfidf.transform(docs).tocsr()
+        # the reply path scores one release: the vectoriser's own transform costs ~2 ms of set-up for it; this
+        # is the same arithmetic (term counts × idf, l2-normalised)
+        vocab, idf = self.tfidf.vocabulary_, self.tfidf.idf_
+        indptr, indices, data = [0], [], []
+        for doc in docs:
+            counts = Counter(vocab[t] for t in doc if t in vocab)
+            cols = sorted(counts)
+            vals = np.array([counts[c] * idf[c] for c in cols], dtype=np.float64)
+            norm = np.sqrt((vals * vals).sum())
+            indices += cols
+            data += list(vals / norm) if norm > 0 else list(vals)
+            indptr.append(len(indices))
+        return sparse.csr_matrix((np.array(data, dtype=np.float64), np.array(indices, dtype=np.int64), indptr),
+                                 shape=(len(docs), len(vocab)))
 
     def year_density(self, year: int | None, ex: set[int], window: int = 2) -> float:
         if not year or self.n == 0:
@@ -206,7 +242,7 @@ class CollectionProfile:
         denom = np.sum(~np.isnan(self.years)) - sum(1 for i in ex if not np.isnan(self.years[i]))
         return float(mask.sum() / denom) if denom > 0 else float("nan")
 
-    def year_density_batch(self, years: list[int | None], excluded: list[list[int]], window: int = 2) -> np.ndarray:
+    def year_density_batch(self, years: list[int | None], excluded, window: int = 2) -> np.ndarray:
         """``year_density`` for many rows at once (same figures)."""
         m = len(years)
         out = np.full(m, np.nan)

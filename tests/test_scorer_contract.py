@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+from catboost import Pool
 from sklearn.metrics import roc_auc_score
 
 from core.release import Release
@@ -147,3 +148,16 @@ def test_cold_start_without_records_scores_the_base_rate(small_training_set, hol
     ts = dataclasses.replace(small_training_set, positives=[], negatives=[], positive_dates=[], log=[])
     s = ColdStartScorer().fit(ts).score(rs[:10])
     np.testing.assert_allclose(s, float(ts.config["cold_start_rate"]))
+
+
+def test_catboost_fast_pool_scores_like_the_dataframe(small_catboost, holdout):
+    """The reply path hands CatBoost two plain arrays (numeric, then categorical); it must score exactly as the
+    plain DataFrame does, for one row and for many."""
+    rs, _ = holdout
+    X = small_catboost.features(rs[:40]).X
+    cats = [c for c in small_catboost.columns if c in ("artist",)]
+    assert cats and small_catboost.columns[-len(cats):] == cats     # categoricals last: the fast path is taken
+    plain = small_catboost.model.predict_proba(Pool(X[small_catboost.columns], cat_features=cats))[:, 1]
+    for rows in (X.iloc[:1], X.iloc[:5], X):
+        fast = small_catboost.model.predict_proba(small_catboost.pool(rows))[:, 1]
+        assert np.array_equal(fast, plain[:len(rows)])

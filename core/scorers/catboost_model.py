@@ -180,8 +180,16 @@ class CatBoostScorer(Scorer):
         nums = self.columns[:len(self.columns) - len(cats)]
         if self.columns[len(nums):] != cats:   # a model trained before the columns were ordered
             return Pool(X[self.columns], cat_features=cats)
-        data = FeaturesData(num_feature_data=np.array(X[nums].to_numpy(dtype=np.float32), order="C"),
-                            cat_feature_data=np.array(X[cats].astype(str).to_numpy(dtype=object), order="C") if cats else None,
+        if len(X) <= 16:   # the reply path: one row through numpy beats pandas' per-column selection
+            pos = X.columns.get_indexer(nums)
+            if (pos < 0).any():
+                raise KeyError(f"missing feature columns: {[c for c, p in zip(nums, pos) if p < 0]}")
+            num = np.array(X.to_numpy(dtype=object)[:, pos], dtype=np.float32, order="C")
+        else:
+            num = np.array(X[nums].to_numpy(dtype=np.float32), order="C")
+        data = FeaturesData(num_feature_data=num,
+                            cat_feature_data=np.array([[str(v) for v in row] for row in X[cats].itertuples(index=False)],
+                                                      dtype=object).reshape(len(X), len(cats)) if cats else None,
                             num_feature_names=nums, cat_feature_names=cats or None)
         return Pool(data)
 
