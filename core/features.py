@@ -29,6 +29,10 @@ FEATURE_WORDS = {
     "neg_knn_mean": "much like records other collectors buy instead",
     "knn_margin": "closer to other collectors' records than to yours",
     "knn_vote": "its nearest records are mostly other collectors'",
+    "neg_profile_cos": "on the genre/style profile of what other collectors buy",
+    "profile_cos_margin": "nearer other collectors' genre/style profile than yours",
+    "neg_style_max_share": "its styles are common among other collectors' records",
+    "style_share_margin": "its styles are commoner among other collectors' records than yours",
     "artist_count": "no other records by this artist in your collection",
     "label_count": "a label you rarely buy",
     "style_mean_share": "its styles are a small part of your collection",
@@ -100,7 +104,8 @@ def tag_vocabulary(releases: list[Release], min_rows: int = 3) -> list[str]:
 
 def build_features(profile: CollectionProfile, releases: list[Release], emb: np.ndarray,
                    k: int = 5, folds: list[int | None] | None = None, tags: list[str] | None = None,
-                   contrast: CollectionProfile | None = None, vote_k: int = 0) -> FeatureFrame:
+                   contrast: CollectionProfile | None = None, vote_k: int = 0,
+                   contrast_tags: bool = False) -> FeatureFrame:
     """One row per release; neighbours (owned records, nearest first) kept for reasons.
 
     ``folds`` (training rows only) names the collection fold each row is described without. ``tags``: genre and
@@ -161,6 +166,18 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
                     "knn_margin": knn_max - neg_max}
         if vote_k:
             side["knn_vote"] = knn_vote(nb_sims[:, :vote_k], c_sims[:, :vote_k], profile.n, contrast.n, vote_k)
+        if contrast_tags:
+            # the same contrast on the tag side: how much of the negatives shares the release's styles, and the
+            # TF-IDF profile cosine against them
+            c_cos = contrast.profile_cosine(contrast.transform_tokens(releases), cex)
+            c_share = np.zeros(len(releases))
+            for i, r in enumerate(releases):
+                ex = set(cex.indices[cex.indptr[i]:cex.indptr[i + 1]].tolist())
+                sc = contrast.style_counts(r, ex)
+                c_share[i] = max(sc.values()) / max(contrast.n - len(ex), 1) if sc else np.nan
+            own_share = X["style_max_share"].to_numpy(dtype=float)
+            side.update({"neg_profile_cos": c_cos, "profile_cos_margin": X["profile_cos"].to_numpy() - c_cos,
+                         "neg_style_max_share": c_share, "style_share_margin": own_share - c_share})
         blocks.append(pd.DataFrame(side, index=X.index))
     if tags:
         col = {t: i for i, t in enumerate(tags)}

@@ -282,3 +282,23 @@ def test_a_candidate_that_is_a_training_negative_is_not_its_own_contrast(contras
     neg = contrast.releases[4]
     X = build_features(profile, [neg], contrast.emb[4:5], k=5, contrast=contrast, vote_k=20).X
     assert X.at[0, "neg_knn_max"] < 0.9999
+
+
+def test_contrast_tag_features_match_a_brute_force_count(contrast_setup):
+    profile, contrast, rows, emb, folds = contrast_setup
+    X = build_features(profile, rows, emb, k=5, folds=folds, contrast=contrast, vote_k=20, contrast_tags=True).X
+    R = contrast.transform_tokens(rows).toarray()
+    for i in range(0, len(rows), 9):
+        ex = set(contrast.excluded(rows[i], folds[i]))
+        keep = [j for j in range(contrast.n) if j not in ex]
+        styles = rows[i].styles
+        if styles:
+            share = max(sum(s in contrast.releases[j].styles for j in keep) for s in styles) / len(keep)
+            assert X.at[i, "neg_style_max_share"] == pytest.approx(share, abs=1e-9)
+            assert X.at[i, "style_share_margin"] == pytest.approx(X.at[i, "style_max_share"] - share, abs=1e-9)
+        else:
+            assert np.isnan(X.at[i, "neg_style_max_share"])
+        S = np.asarray(contrast.X[keep].sum(axis=0)).ravel()
+        want = 0.0 if not R[i].any() else float(R[i] @ S / (np.linalg.norm(R[i]) * np.linalg.norm(S)))
+        assert X.at[i, "neg_profile_cos"] == pytest.approx(want, abs=1e-9)
+        assert X.at[i, "profile_cos_margin"] == pytest.approx(X.at[i, "profile_cos"] - want, abs=1e-9)

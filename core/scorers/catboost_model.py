@@ -85,11 +85,13 @@ class CatBoostScorer(Scorer):
         self.contrast = None
         if cfg.get("contrast_features", False) and train.negatives:
             # each negative sits in the fold its own row is described without: no row ever sees itself
-            self.contrast = CollectionProfile(train.negatives, emb[len(emb) - len(train.negatives):])
+            self.contrast = CollectionProfile(train.negatives, emb[len(emb) - len(train.negatives):], train.population)
             self.contrast.fold_of = np.array(folds[len(folds) - len(train.negatives):], dtype=int)
             self.contrast.folds = [set(np.flatnonzero(self.contrast.fold_of == f).tolist()) for f in range(n_folds)]
         self.vote_k = int(cfg.get("vote_k", 0))
-        ff = build_features(self.profile, rows, emb, self.k, folds, self.tags, self.contrast, self.vote_k)
+        self.contrast_tags = bool(cfg.get("contrast_tags", False))
+        ff = build_features(self.profile, rows, emb, self.k, folds, self.tags, self.contrast, self.vote_k,
+                            self.contrast_tags)
         self.columns, self.notes = presence_report(ff.X, y, float(cfg.get("presence_gap", 0.25)))
         for n in self.notes:
             log.info("training: %s", n)
@@ -166,7 +168,8 @@ class CatBoostScorer(Scorer):
 
     def features(self, releases: list[Release]):
         return build_features(self.profile, releases, self.embed(releases), self.k, tags=getattr(self, "tags", None),
-                              contrast=getattr(self, "contrast", None), vote_k=getattr(self, "vote_k", 0))
+                              contrast=getattr(self, "contrast", None), vote_k=getattr(self, "vote_k", 0),
+                              contrast_tags=getattr(self, "contrast_tags", False))
 
     def score(self, releases: list[Release]) -> np.ndarray:
         if not releases:
