@@ -161,3 +161,27 @@ def test_catboost_fast_pool_scores_like_the_dataframe(small_catboost, holdout):
     for rows in (X.iloc[:1], X.iloc[:5], X):
         fast = small_catboost.model.predict_proba(small_catboost.pool(rows))[:, 1]
         assert np.array_equal(fast, plain[:len(rows)])
+
+
+def test_seed_ensemble_for_a_small_collection(small_training_set, holdout):
+    """Below ``ensemble.below_positives`` the model is an average of seeds, in log-odds: its SHAP drivers still
+    add up to its raw score, it pickles, and it scores like the mean of its members."""
+    from core.scorers.catboost_model import SeedEnsemble
+
+    cfg = {**small_training_set.config, "ensemble": {"size": 3, "below_positives": 10_000},
+           "catboost": {**small_training_set.config["catboost"], "iterations": 30}}
+    ts = dataclasses.replace(small_training_set, config=cfg, log=[])
+    m = CatBoostScorer().fit(ts)
+    assert isinstance(m.model, SeedEnsemble) and len(m.model.models) == 3
+    rs, _ = holdout
+    X = m.features(rs[:30]).X
+    pool = m.pool(X)
+    raw = m.model.predict(pool, prediction_type="RawFormulaVal")
+    members = np.array([x.predict(pool, prediction_type="RawFormulaVal") for x in m.model.models])
+    assert np.allclose(raw, members.mean(axis=0)) and np.ptp(members, axis=0).max() > 0   # the seeds differ
+    C = m.contributions(X)
+    assert np.ptp(raw - C.sum(axis=1).to_numpy()) < 1e-6
+    assert np.array_equal(pickle.loads(pickle.dumps(m)).attach(m.embed).score(rs[:30]), m.score(rs[:30]))
+    # above the threshold: one plain model
+    one = CatBoostScorer().fit(dataclasses.replace(ts, config={**cfg, "ensemble": {"size": 3, "below_positives": 10}}))
+    assert not isinstance(one.model, SeedEnsemble)

@@ -42,6 +42,36 @@ def verdict_thresholds(reference: np.ndarray, vcfg: dict) -> tuple[float, float]
     return max(buy, maybe), min(buy, maybe)
 
 
+class SeedEnsemble:
+    """A few CatBoost models that differ only in their seed, averaged in log-odds. A small collection's model
+    depends noticeably on the seed (which ordered statistics, which splits); the average does not. Offers what
+    the scorer uses of a CatBoostClassifier: predict_proba, predict(RawFormulaVal) and get_feature_importance
+    (SHAP values average like the raw scores they explain)."""
+
+    def __init__(self, models: list[CatBoostClassifier]) -> None:
+        self.models = models
+
+    @classmethod
+    def fit(cls, params: dict, size: int, X, y, sample_weight=None) -> "SeedEnsemble | CatBoostClassifier":
+        models = [CatBoostClassifier(**{**params, "random_seed": params["random_seed"] + 1000 * i})
+                  .fit(X, y, sample_weight=sample_weight) for i in range(max(size, 1))]
+        return models[0] if len(models) == 1 else cls(models)
+
+    def predict(self, data, prediction_type: str = "RawFormulaVal"):
+        if prediction_type != "RawFormulaVal":
+            raise ValueError("SeedEnsemble.predict gives raw log-odds only")
+        return np.mean([m.predict(data, prediction_type="RawFormulaVal") for m in self.models], axis=0)
+
+    def predict_proba(self, data) -> np.ndarray:
+        p = 1 / (1 + np.exp(-self.predict(data)))
+        return np.column_stack([1 - p, p])
+
+    def get_feature_importance(self, data=None, **kw):
+        if data is None:
+            return np.mean([m.get_feature_importance(**kw) for m in self.models], axis=0)
+        return np.mean([m.get_feature_importance(data, **kw) for m in self.models], axis=0)
+
+
 class CatBoostScorer(Scorer):
     name = "catboost"
     probabilistic = True
@@ -112,13 +142,20 @@ class CatBoostScorer(Scorer):
         self.reference_scores = np.sort(cal_neg.astype(np.float32))
         self.thresholds = verdict_thresholds(self.reference_scores, cfg.get("verdicts", {}))
         if cfg.get("refit_after_calibration", True) or self._held_out_model is None:
-            self.model = CatBoostClassifier(**params).fit(X, y, sample_weight=self.weights)
+            self.model = self._fit(params, cfg, X, y, self.weights)
         else:
             # the calibrator was fitted on exactly this model's held-out scores; the latest records still
             # shape every feature through the profile, only the tree weights don't see them
             self.model = self._held_out_model
         self.train_rate = float(y.mean())
         return self
+
+    @staticmethod
+    def _fit(params: dict, cfg: dict, X, y: np.ndarray, w: np.ndarray):
+        """One CatBoost model, or a seed ensemble when the collection is small (``model.ensemble``)."""
+        ens = cfg.get("ensemble", {}) or {}
+        size = int(ens.get("size", 1)) if int(y.sum()) < int(ens.get("below_positives", 0)) else 1
+        return SeedEnsemble.fit(params, size, X, y, w)
 
     def _held_out_scores(self, X: pd.DataFrame, y: np.ndarray, train: TrainingSet, params: dict,
                          cfg: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +179,7 @@ class CatBoostScorer(Scorer):
             cal = np.zeros(len(y), dtype=bool)
             cal[cal_pos] = True
             cal[cal_neg] = True
-            m = CatBoostClassifier(**params).fit(X[~cal], y[~cal], sample_weight=self.weights[~cal])
+            m = self._fit(params, cfg, X[~cal], y[~cal], self.weights[~cal])
             self._held_out_model = m
             self.calibration_kind = "time held-out"
             return m.predict_proba(X[cal])[:, 1], y[cal]
@@ -150,7 +187,7 @@ class CatBoostScorer(Scorer):
         oof = np.zeros(len(y))
         skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=params["random_seed"])
         for tr, te in skf.split(X, y):
-            m = CatBoostClassifier(**params).fit(X.iloc[tr], y[tr], sample_weight=self.weights[tr])
+            m = self._fit(params, cfg, X.iloc[tr], y[tr], self.weights[tr])
             oof[te] = m.predict_proba(X.iloc[te])[:, 1]
         self.calibration_kind = "out-of-fold"
         return oof, y
