@@ -205,7 +205,17 @@ class CollectionProfile:
         dot = np.asarray(rows @ S).ravel()
         n2 = np.full(m, float(S @ S))
         ex = exclusion_matrix(excluded, self.n)
-        if ex.nnz:
+        if ex.nnz and m <= 16:
+            # the reply path (a row or two, a handful of excluded pressings): plain dense sums of the few
+            # excluded rows cost far less than building sparse products
+            for i in range(m):
+                cols = ex.indices[ex.indptr[i]:ex.indptr[i + 1]]
+                if len(cols):
+                    E = np.asarray(self.X[cols].sum(axis=0)).ravel()
+                    x = rows[i]
+                    dot[i] -= float(x.data @ E[x.indices])
+                    n2[i] += -2 * float(E @ S) + float(E @ E)
+        elif ex.nnz:
             E = (ex @ self.X).tocsr()
             dot -= np.asarray(rows.multiply(E).sum(axis=1)).ravel()
             n2 += -2 * np.asarray(E @ S).ravel() + np.asarray(E.multiply(E).sum(axis=1)).ravel()
