@@ -302,3 +302,19 @@ def test_contrast_tag_features_match_a_brute_force_count(contrast_setup):
         want = 0.0 if not R[i].any() else float(R[i] @ S / (np.linalg.norm(R[i]) * np.linalg.norm(S)))
         assert X.at[i, "neg_profile_cos"] == pytest.approx(want, abs=1e-9)
         assert X.at[i, "profile_cos_margin"] == pytest.approx(X.at[i, "profile_cos"] - want, abs=1e-9)
+
+
+def test_profile_cosine_reply_path_equals_the_batch_path(catalogue):
+    """A few rows take a dense path (the reply), many the sparse products (training): the same figures."""
+    import random
+
+    cat = [catalogue[i] for i in sorted(catalogue)]
+    prof = CollectionProfile(cat[:600], np.zeros((600, 384), dtype=np.float32), cat)
+    rng = random.Random(3)
+    for _ in range(40):
+        rs = rng.sample(cat, rng.choice([1, 2, 7]))
+        ex = [sorted(rng.sample(range(600), rng.choice([0, 1, 4, 30]))) for _ in rs]
+        few = prof.profile_cosine(prof.transform_tokens(rs), ex)
+        many = prof.profile_cosine(prof.transform_tokens(rs * 20), ex * 20)[:len(rs)]
+        assert np.allclose(few, many, atol=1e-12, rtol=0)
+        assert np.all((few >= -1e-12) & (few <= 1 + 1e-12))
