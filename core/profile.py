@@ -109,16 +109,17 @@ class CollectionProfile:
         self.X_sum = np.asarray(self.X.sum(axis=0)).ravel()
         self.max_album_group = max((len(v) for v in self.album_positions.values()), default=1)
         self.folds: list[set[int]] = []
-        self.fold_sums: list[np.ndarray] = []
         self.fold_of: np.ndarray = np.zeros(self.n, dtype=int)
 
     def assign_folds(self, n_folds: int, seed: int = 0) -> None:
         """Partition the owned records into ``n_folds`` random folds (for training-row features)."""
         rng = np.random.default_rng(seed)
-        self.fold_of = rng.permutation(self.n) % max(n_folds, 1)
+        self.set_folds(rng.permutation(self.n) % max(n_folds, 1), n_folds)
+
+    def set_folds(self, fold_of, n_folds: int) -> None:
+        """Put record i in fold ``fold_of[i]`` (a row described "without fold f" leaves those records out)."""
+        self.fold_of = np.asarray(fold_of, dtype=int)
         self.folds = [set(np.flatnonzero(self.fold_of == f).tolist()) for f in range(n_folds)]
-        self.fold_sums = [np.asarray(self.X[sorted(f)].sum(axis=0)).ravel() if f else np.zeros_like(self.X_sum)
-                          for f in self.folds]
 
     # FAISS indexes are not picklable: store the vectors and rebuild the flat index on load
     def __getstate__(self) -> dict:
@@ -243,17 +244,9 @@ class CollectionProfile:
         return sparse.csr_matrix((np.array(data, dtype=np.float64), np.array(indices, dtype=np.int64), indptr),
                                  shape=(len(docs), len(vocab)))
 
-    def year_density(self, year: int | None, ex: set[int], window: int = 2) -> float:
-        if not year or self.n == 0:
-            return float("nan")
-        mask = np.abs(self.years - year) <= window
-        if ex:
-            mask[np.fromiter(ex, dtype=int)] = False
-        denom = np.sum(~np.isnan(self.years)) - sum(1 for i in ex if not np.isnan(self.years[i]))
-        return float(mask.sum() / denom) if denom > 0 else float("nan")
-
     def year_density_batch(self, years: list[int | None], excluded, window: int = 2) -> np.ndarray:
-        """``year_density`` for many rows at once (same figures)."""
+        """Share of the collection (minus each row's exclusions) from within ``window`` years of each row's
+        year; NaN without a year."""
         m = len(years)
         out = np.full(m, np.nan)
         if self.n == 0 or m == 0:

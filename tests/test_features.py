@@ -238,8 +238,7 @@ def contrast_setup(lanebecker_sample, embedder, owned, owned_emb):
     profile.assign_folds(10, 0)
     neg_folds = [int(f) for f in np.random.default_rng(1).integers(0, 10, len(negs))]
     contrast = CollectionProfile(negs, neg_emb)
-    contrast.fold_of = np.array(neg_folds)
-    contrast.folds = [set(np.flatnonzero(contrast.fold_of == f).tolist()) for f in range(10)]
+    contrast.set_folds(neg_folds, 10)
     folds = [int(f) for f in profile.fold_of] + neg_folds
     return profile, contrast, owned + negs, np.vstack([owned_emb, neg_emb]), folds
 

@@ -116,8 +116,7 @@ class CatBoostScorer(Scorer):
         if cfg.get("contrast_features", False) and train.negatives:
             # each negative sits in the fold its own row is described without: no row ever sees itself
             self.contrast = CollectionProfile(train.negatives, emb[len(emb) - len(train.negatives):], train.population)
-            self.contrast.fold_of = np.array(folds[len(folds) - len(train.negatives):], dtype=int)
-            self.contrast.folds = [set(np.flatnonzero(self.contrast.fold_of == f).tolist()) for f in range(n_folds)]
+            self.contrast.set_folds(folds[len(folds) - len(train.negatives):], n_folds)
         self.vote_k = int(cfg.get("vote_k", 0))
         self.contrast_tags = bool(cfg.get("contrast_tags", False))
         ff = build_features(self.profile, rows, emb, self.k, folds, self.tags, self.contrast, self.vote_k,
