@@ -10,6 +10,12 @@ shared with other work, ``--repeat 3`` keeps each photo's fastest run.
 
     python benchmarks/make_barcode_photos.py          # once: writes out/barcode-bench/
     python benchmarks/bench_barcode.py [DIR] [--cores 2] [--repeat 3] [--min-mp 11] [--json out.json]
+
+A folder of real photos instead (``SET/NAME.webp`` with ``SET/NAME.txt``, as ../shared/data/barcode-photos or the
+copy in tests/fixtures/barcode-photos) prints the per-set table against plain zxing-cpp (``read_barcodes`` with
+its default options):
+
+    python benchmarks/bench_barcode.py tests/fixtures/barcode-photos
 """
 from __future__ import annotations
 
@@ -40,6 +46,91 @@ def in_target(e: dict, intact: set[str]) -> bool:
     return e["group"] in intact and e["blur"] <= 1.5 and e["skew"] <= 0.30
 
 
+IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def real_photo_sets(d: Path) -> dict[str, list[tuple[Path, str]]]:
+    """A folder of real photos (``SET/NAME.<image>`` with ``SET/NAME.txt`` holding the digits, as in
+    ../shared/data/barcode-photos): {set: [(photo, canonical code)]}."""
+    from core.discogs.barcodes import normalise_barcode
+
+    sets: dict[str, list[tuple[Path, str]]] = {}
+    for sub in sorted(p for p in d.iterdir() if p.is_dir()) if d.is_dir() else []:
+        for f in sorted(sub.iterdir()):
+            txt = f.with_suffix(".txt")
+            if f.suffix.lower() in IMAGE_SUFFIXES and txt.is_file():
+                code = normalise_barcode(txt.read_text(encoding="utf-8").strip())
+                if code:
+                    sets.setdefault(sub.name, []).append((f, code))
+    return sets
+
+
+def plain_zxing(data: bytes) -> list[str]:
+    """What plain zxing-cpp reads (``read_barcodes`` with its default options), in canonical form."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    from core.discogs.barcodes import normalise_barcode
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except Exception:
+        return []
+    return [c for c in (normalise_barcode(r.text) for r in zxingcpp.read_barcodes(img)) if c]
+
+
+def bench_real(d: Path, repeat: int = 1, json_out: str | None = None) -> int:
+    """Per set: photos read by the pipeline and by plain zxing-cpp, wrong codes, reads from the printed digits,
+    and times (bytes in → codes out)."""
+    from core.barcode_photo import PhotoError, decode_photo
+
+    sets = real_photo_sets(d)
+    first = next(iter(sets.values()))[0][0]
+    decode_photo(first.read_bytes())   # warm-up
+    rows = []
+    for name, photos in sets.items():
+        for f, code in photos:
+            data = f.read_bytes()
+            dt, got, strategy, err = float("inf"), [], None, None
+            for _ in range(max(1, repeat)):
+                t0 = time.perf_counter()
+                try:
+                    res = decode_photo(data)
+                    got, strategy, err = res.codes, res.strategy, None
+                except PhotoError as exc:
+                    got, strategy, err = [], None, exc.user_message
+                dt = min(dt, time.perf_counter() - t0)
+            rows.append({"set": name, "file": f.name, "truth": code, "got": got, "decoded": code in got,
+                         "wrong": sorted(set(got) - {code}), "plain": code in plain_zxing(data),
+                         "plain_wrong": sorted(set(plain_zxing(data)) - {code}), "strategy": strategy,
+                         "seconds": dt, "error": err})
+    print(f"{len(rows)} real photos from {d} ({os.cpu_count()} CPUs visible)\n")
+    print(f"{'set':<10} {'photos':>6} {'plain zxing-cpp':>16} {'crate':>6} {'from digits':>12} {'wrong':>6}"
+          f" {'p50 ms':>7} {'p95 ms':>7}")
+    worse = []
+    for name in list(sets) + ["all"]:
+        rs = rows if name == "all" else [r for r in rows if r["set"] == name]
+        n_plain, n_ours = sum(r["plain"] for r in rs), sum(r["decoded"] for r in rs)
+        if name != "all" and n_ours < n_plain:
+            worse.append(name)
+        ts = [r["seconds"] * 1000 for r in rs]
+        print(f"{name:<10} {len(rs):>6} {n_plain:>16} {n_ours:>6} {sum(r['strategy'] == 'digits' for r in rs):>12}"
+              f" {sum(len(r['wrong']) for r in rs):>6} {pct(ts, .5):7.0f} {pct(ts, .95):7.0f}")
+    print(f"\nsets where crate reads fewer than plain zxing-cpp: {', '.join(worse) or 'none'}")
+    print(f"wrong codes: crate {sum(len(r['wrong']) for r in rows)}, plain zxing-cpp "
+          f"{sum(len(r['plain_wrong']) for r in rows)}")
+    strat = Counter(r["strategy"] or "none" for r in rows)
+    print("strategy that read them: " + ", ".join(f"{k} {v}" for k, v in strat.most_common()))
+    missed = [f"{r['set']}/{r['file']}" for r in rows if not r["decoded"]]
+    print("missed: " + (", ".join(missed) or "none"))
+    if json_out:
+        Path(json_out).write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", nargs="?", default=str(DEFAULT_DIR))
@@ -56,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.barcode_photo import PhotoError, decode_photo
 
     d = Path(args.dir)
+    if not (d / "manifest.json").is_file() and real_photo_sets(d):
+        return bench_real(d, args.repeat, args.json)
     if not (d / "manifest.json").is_file():
         print(f"no manifest in {d}: run `python benchmarks/make_barcode_photos.py {d}` first", file=sys.stderr)
         return 2

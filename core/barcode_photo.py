@@ -173,9 +173,6 @@ def load_photo(data: bytes, limits: PhotoLimits | None = None) -> tuple[Image.Im
     w, h = im.size
     if w <= 0 or h <= 0 or w * h > limits.max_pixels:
         raise PhotoError(f"{w}x{h} pixels > {limits.max_pixels}", _too_many_pixels())
-    if min(w, h) < 16:
-        raise PhotoError(f"{w}x{h} is too small", "That picture is too small to hold a readable barcode — "
-                                                 "send the full-size photo.")
     try:
         orientation = int(im.getexif().get(0x0112, 1) or 1)
     except Exception:   # a broken EXIF block must not lose the photo
@@ -565,7 +562,47 @@ def _border(img: Image.Image) -> int:
 
 # -- strategies --------------------------------------------------------------------------------------------------
 def _s_plain(r: _Reader) -> Iterator[_View]:
+    w, h = r.work.size
+    if min(w, h) < THIN_PX:   # a strip or a single scan line: repeat it across until zxing-cpp sees bars
+        if h < w:
+            tall = r.work.resize((w, THIN_PX), Image.Resampling.NEAREST)
+            m = np.diag([1.0, h / THIN_PX, 1.0])
+        else:
+            tall = r.work.resize((THIN_PX, h), Image.Resampling.NEAREST)
+            m = np.diag([w / THIN_PX, 1.0, 1.0])
+        yield _View("strip", "t", tall, m, _LA)
+        yield _View("strip-gh", "t", tall, m, _GH)
+        for s in (2, 3):
+            up = tall.resize((tall.width * s, tall.height * s), Image.Resampling.BICUBIC)
+            yield _View(f"strip-x{s}", f"t{s}", up, m @ _scale_m(float(s)), _LA)
+        return
     yield _View("plain", "s1", r.work, np.eye(3), _LA)
+
+
+def _s_small(r: _Reader) -> Iterator[_View]:
+    """Small photos (a chat thumbnail, a tight crop, a scan line): the photo enlarged ×1.5–×4, as it is, with
+    its histogram equalised, and with a quiet zone added around it (a crop that cuts the margins off). Each
+    scale samples the pixels anew, so each is its own family of witnesses."""
+    w, h = r.work.size
+    if w * h > SMALL_PIXELS:
+        return
+    for s in (1.5, 2.0, 3.0, 4.0):
+        if max(w, h) * s > 2400 and s > 1.5:
+            break
+        up = r.work.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BICUBIC)
+        m = np.diag([w / up.width, h / up.height, 1.0])
+        fam = f"u{s:g}"
+        yield _View(f"up{s:g}", fam, up, m, _LA)
+        yield _View(f"up{s:g}-gh", fam, up, m, _GH)
+        yield _View(f"up{s:g}-eq", fam, ImageOps.equalize(up), m, _LA)
+        pad = max(8, round(0.08 * max(up.size)))
+        framed = ImageOps.expand(up, border=pad, fill=_bright(up))
+        yield _View(f"up{s:g}-quiet", fam + "z", framed, m @ _translate_m(-pad, -pad), _LA)
+
+
+def _bright(img: Image.Image) -> int:
+    """A light grey of the image (its 95th percentile): the colour of paper around the bars."""
+    return int(np.percentile(np.asarray(img), 95))
 
 
 def _s_binarizers(r: _Reader) -> Iterator[_View]:
@@ -744,13 +781,18 @@ def _s_tiles(r: _Reader) -> Iterator[_View]:
                 yield _View(f"tile{ty}{tx}", "s1", tile, m, _GH)
 
 
+#: photos up to this many pixels are also read enlarged (``_s_small``)
+SMALL_PIXELS = 600_000
+#: thinner than this (a strip, a scan line): the rows are repeated into a band first
+THIN_PX = 24
+
 #: the cascade, cheapest first (one thread)
 STRATEGIES: tuple[tuple[str, Callable[[_Reader], Iterable[_View]]], ...] = (
-    ("plain", _s_plain), ("binarizers", _s_binarizers), ("regions", _s_regions), ("pyramid", _s_pyramid),
+    ("plain", _s_plain), ("small", _s_small), ("binarizers", _s_binarizers), ("regions", _s_regions), ("pyramid", _s_pyramid),
     ("rotations", _s_rotations), ("enhance", _s_enhance), ("tiles", _s_tiles))
 #: with two threads: ``plain`` alone first (most photos end there), then the fallbacks in two lanes of about
 #: equal cost, side by side; the first lane to confirm a code stops the other
-LANES: tuple[tuple[str, ...], ...] = (("binarizers", "pyramid", "rotations", "enhance"), ("regions", "tiles"))
+LANES: tuple[tuple[str, ...], ...] = (("small", "binarizers", "pyramid", "rotations", "enhance"), ("regions", "tiles"))
 
 
 def _run(reader: _Reader, names: Iterable[str]) -> None:
