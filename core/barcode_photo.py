@@ -102,6 +102,8 @@ class PhotoLimits:
     pixel_budget: int = 40_000_000       # photos over this are downscaled for decoding
     time_budget_s: float = 2.0           # the cascade stops here (a last resort; typical photos take < 0.5 s)
     threads: int = 2                     # the fallbacks run in two lanes side by side (1: one after another)
+    ocr: bool = True                     # bars unreadable: read the printed digits (core.barcode_ocr)
+    ocr_regions: int = 3                 # …in at most this many bar-like regions of a large photo
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any] | None = None) -> "PhotoLimits":
@@ -115,7 +117,8 @@ class PhotoLimits:
                    max_pixels=int(sec.get("max_pixels", d.max_pixels)),
                    pixel_budget=int(sec.get("pixel_budget", d.pixel_budget)),
                    time_budget_s=float(sec.get("time_budget_s", d.time_budget_s)),
-                   threads=int(sec.get("threads", d.threads)))
+                   threads=int(sec.get("threads", d.threads)),
+                   ocr=bool(sec.get("ocr", d.ocr)), ocr_regions=int(sec.get("ocr_regions", d.ocr_regions)))
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,13 @@ class FoundCode:
     code: str                    # canonical form (core.discogs.barcodes.normalise_barcode): what to search for
     printed: str                 # the digits as printed under the bars (8 for EAN-8 and UPC-E)
     format: str                  # "EAN-13", "UPC-A", "EAN-8" or "UPC-E"
-    votes: int                   # independent views that read it
+    votes: int                   # independent views that read it (0: read from the printed digits)
     box: tuple[int, int, int, int]   # where, in the upright photo's pixels (x0, y0, x1, y1)
+    source: str = "bars"         # "bars", "digits" (OCR of the printed digits) or "typed" (the collector typed it)
+
+    @property
+    def from_digits(self) -> bool:
+        return self.source == "digits"
 
 
 @dataclass
@@ -813,8 +821,46 @@ def _run(reader: _Reader, names: Iterable[str]) -> None:
             return
 
 
+#: photos up to this many pixels are read by OCR whole; larger ones region by region
+OCR_WHOLE_PIXELS = 1_500_000
+
+
+def _read_digits(reader: _Reader, max_regions: int = 3) -> list[FoundCode]:
+    """Codes read from the digits printed under the bars (the whole photo when small, else level crops of its
+    bar-like regions tall enough to hold the digits on either side); see :mod:`core.barcode_ocr`."""
+    from . import barcode_ocr
+
+    if not barcode_ocr.available():
+        return []
+    w, h = reader.work.size
+    views: list[tuple[Image.Image, np.ndarray]] = []
+    if w * h <= OCR_WHOLE_PIXELS:
+        views.append((reader.work, np.eye(3)))
+    else:
+        for center, ext_u, ext_v, ang in _regions(reader)[:max_regions]:
+            length = ext_u * 1.4 + 24
+            crop, m, _ = reader._level_crop(center, length, max(ext_v * 2.2, length * 0.7), ang)
+            if crop is None:
+                continue
+            f = min(1.0, 1200 / max(crop.size))
+            if f < 1.0:
+                crop = crop.resize((max(8, int(crop.width * f)), max(8, int(crop.height * f))), Image.Resampling.BOX)
+                m = m @ _scale_m(f)
+            views.append((crop, m))
+    out: dict[str, FoundCode] = {}
+    for img, m in views:
+        for pc in barcode_ocr.read_printed_codes(img):
+            q = (m @ np.array([[pc.box[0], pc.box[2], pc.box[2], pc.box[0]],
+                               [pc.box[1], pc.box[1], pc.box[3], pc.box[3]], [1, 1, 1, 1]], float))[:2].T
+            box = (int(q[:, 0].min()), int(q[:, 1].min()), int(math.ceil(q[:, 0].max())), int(math.ceil(q[:, 1].max())))
+            out.setdefault(pc.code, FoundCode(pc.code, pc.printed, pc.format, 0, box, "digits"))
+        if out:
+            break
+    return sorted(out.values(), key=lambda f: (f.box[0], f.box[1]))
+
+
 def decode_image(img: Image.Image, time_budget_s: float = 2.0, size: tuple[int, int] | None = None,
-                 threads: int = 2) -> DecodeResult:
+                 threads: int = 2, ocr: bool = True, ocr_regions: int = 3) -> DecodeResult:
     """Run the cascade on an already-loaded image (any mode); see :func:`decode_photo`."""
     t0 = time.perf_counter()
     work = img.convert("L") if img.mode != "L" else img
@@ -829,6 +875,9 @@ def decode_image(img: Image.Image, time_budget_s: float = 2.0, size: tuple[int, 
                     f.result()
     found = reader.winners()
     strategy = reader.first if found else None
+    if not found and ocr:
+        found = _read_digits(reader, ocr_regions)
+        strategy = "digits" if found else None
     if not found and reader.out_of_time():
         log.info("barcode photo: time budget of %.1f s spent", time_budget_s)
     seconds = time.perf_counter() - t0
@@ -848,12 +897,14 @@ def decode_photo(data: bytes, limits: PhotoLimits | None = None) -> DecodeResult
     limits = limits or PhotoLimits.from_config()
     t0 = time.perf_counter()
     grey, upright = load_photo(data, limits)
-    res = decode_image(grey, max(0.1, limits.time_budget_s - (time.perf_counter() - t0)), upright, limits.threads)
+    res = decode_image(grey, max(0.1, limits.time_budget_s - (time.perf_counter() - t0)), upright, limits.threads,
+                       limits.ocr, limits.ocr_regions)
     # boxes back in the photo's own pixels when it was read downscaled
     if grey.size != upright:
         fx, fy = upright[0] / grey.width, upright[1] / grey.height
         res.found = [FoundCode(f.code, f.printed, f.format, f.votes,
-                               (int(f.box[0] * fx), int(f.box[1] * fy), int(f.box[2] * fx), int(f.box[3] * fy)))
+                               (int(f.box[0] * fx), int(f.box[1] * fy), int(f.box[2] * fx), int(f.box[3] * fy)),
+                               f.source)
                      for f in res.found]
     res.seconds = time.perf_counter() - t0
     return res
