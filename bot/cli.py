@@ -230,38 +230,48 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_barcode(args: argparse.Namespace) -> int:
-    """Read the barcode(s) in a photo of a sleeve and list the pressings that carry them, numbered."""
-    from core.barcode_photo import NO_BARCODE_HINT, PhotoError, decode_photo, find_pressings
+    """Read the barcode(s) in a photo of a sleeve (or take the digits typed) and list the pressings that carry
+    them, numbered."""
+    from core.barcode_photo import NO_BARCODE_HINT, PhotoError, PhotoLookup, decode_photo, lookup_codes, typed_code
     from core.discogs.gateway import ATTRIBUTION, DiscogsError
 
-    try:
-        data = Path(args.photo).read_bytes()
-    except OSError as exc:
-        print(f"Cannot read {args.photo}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+    path = Path(args.photo)
+    typed = None if path.is_file() else typed_code(args.photo)
+    if typed is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            print(f"Cannot read {args.photo}: {exc.strerror or exc} (give a photo, or the digits under the bars "
+                  "in quotes: \"0 75720 00325 9\")", file=sys.stderr)
+            return 2
     rec = _recommender(args)
     gw = rec.gateway_for(args.user)
     try:
-        if gw is None or not (gw.token or gw.oauth):
+        if typed is not None:
+            found, how = [typed], "typed"
+        else:
             res = decode_photo(data)
             if not res.codes:
                 raise PhotoError("no barcode", NO_BARCODE_HINT)
-            for f in res.found:
-                print(f"Barcode {f.printed} ({f.format})")
+            found, how = res.found, res.strategy
+        if gw is None or not (gw.token or gw.oauth):
+            for f in found:
+                note = " — read from the printed digits, check them" if f.from_digits else ""
+                print(f"Barcode {f.printed} ({f.format}){note}")
             if gw is None:
                 print("Live Discogs look-ups are off (discogs.live: false), so I can't look the pressings up.")
             else:
                 print("Discogs only answers barcode searches for a linked account: run "
                       f"`crate link --token-stdin --user {args.user}` first.")
             return 0
-        lookup = find_pressings(data, gw, limit=args.limit)
+        matches = lookup_codes(found, gw, limit=args.limit)
     except PhotoError as exc:
         print(exc.user_message, file=sys.stderr)
         return 3
     except DiscogsError as exc:
         return _discogs_error(exc)
-    log.info("barcode photo read in %.2f s (%s)", lookup.decode.seconds, lookup.decode.strategy)
-    for line in lookup.lines():
+    log.info("barcode %s", how)
+    for line in PhotoLookup(None, matches).lines():
         print(line)
     print(ATTRIBUTION)
     return 0
@@ -673,8 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also fetch details (have/want, price) of up to N records, at the rate limit's pace")
     s.set_defaults(func=cmd_sync)
 
-    s = sub.add_parser("barcode", help="find the pressing from a photo of the sleeve's barcode")
-    s.add_argument("photo", help="the photo (JPEG, PNG, …)")
+    s = sub.add_parser("barcode", help="find the pressing from a photo of the sleeve's barcode (or its digits)")
+    s.add_argument("photo", help="the photo (JPEG, PNG, …), or the digits under the bars (\"0 75720 00325 9\")")
     s.add_argument("--user", default=default_user)
     s.add_argument("--limit", type=int, default=10, help="candidate pressings to list per barcode")
     s.set_defaults(func=cmd_barcode)

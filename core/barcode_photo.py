@@ -51,7 +51,7 @@ import numpy as np
 import zxingcpp
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from .discogs.barcodes import digits, is_valid_gs1, normalise_barcode, upce_to_upca
+from .discogs.barcodes import digits, is_valid_gs1, normalise_barcode, typed_barcode, upce_to_upca
 
 if TYPE_CHECKING:   # pragma: no cover
     from .discogs.gateway import Candidate, DiscogsGateway
@@ -59,9 +59,10 @@ if TYPE_CHECKING:   # pragma: no cover
 log = logging.getLogger(__name__)
 
 #: what to tell the user when no barcode could be read
-NO_BARCODE_HINT = ("I couldn't read a barcode in that photo. Try again a little closer so the barcode fills most "
-                   "of the frame, with the sleeve held flat and square to the camera, in good even light (no glare "
-                   "or shadow across the bars), and in focus.")
+NO_BARCODE_HINT = ("I couldn't read a barcode in that photo. Type the digits printed under the bars (for example "
+                   "0 75720 00325 9) and I'll look them up — or try another photo a little closer so the barcode "
+                   "fills most of the frame, with the sleeve flat and square to the camera, in even light (no "
+                   "glare across the bars), and in focus.")
 NOT_AN_IMAGE = "That doesn't look like a photo I can open — send a JPEG or PNG picture of the barcode."
 DAMAGED = "That photo seems to be cut off or damaged — please send it again."
 
@@ -932,25 +933,48 @@ class CodeMatches:
 class PhotoLookup:
     """What :func:`find_pressings` found: per code, the candidate pressings."""
 
-    decode: DecodeResult
+    decode: DecodeResult | None          # None: the codes were typed, not read off a photo
     matches: list[CodeMatches]
 
     @property
     def codes(self) -> list[str]:
-        return self.decode.codes
+        return [m.code for m in self.matches]
 
     def lines(self) -> list[str]:
         """A plain-text rendering: each code, then its candidates numbered (what tells them apart)."""
         out: list[str] = []
         n = 0
         for m in self.matches:
-            out.append(f"Barcode {m.found.printed} ({m.found.format})")
+            how = " — read from the printed digits, check them" if m.found.from_digits else ""
+            out.append(f"Barcode {m.found.printed} ({m.found.format}){how}")
             if not m.candidates:
                 out.append("  no release on Discogs carries this barcode")
             for c in m.candidates:
                 n += 1
                 out.append(f"  {n}. {c.describe()}  [release {c.release_id}]")
         return out
+
+
+def typed_code(text: str) -> FoundCode | None:
+    """The barcode a collector typed ("0 75720 00325 9"), as if read off a photo; None when the text is not one."""
+    got = typed_barcode(text)
+    if got is None:
+        return None
+    code, typed = got
+    fmt = ("EAN-13" if len(code) == 13 else "UPC-A" if len(code) == 12
+           else "EAN-8" if len(typed) == 8 and code == typed else "UPC-E")
+    return FoundCode(code, typed if len(typed) == 8 else code, fmt, 0, (0, 0, 0, 0), "typed")
+
+
+def lookup_codes(found: Iterable[FoundCode], gateway: "DiscogsGateway", limit: int = 10) -> list[CodeMatches]:
+    """Each code's candidate pressings on Discogs, best first (``DiscogsError`` goes through)."""
+    matches = []
+    for f in found:
+        cands = gateway.search_barcode(f.code, limit=limit)
+        if not cands and f.printed != f.code and normalise_barcode(f.printed) not in (None, f.code):
+            cands = gateway.search_barcode(f.printed, limit=limit)   # a UPC-E stored as its 8 printed digits
+        matches.append(CodeMatches(f, cands[:limit]))
+    return matches
 
 
 def find_pressings(data: bytes, gateway: "DiscogsGateway", limit: int = 10,
@@ -963,12 +987,7 @@ def find_pressings(data: bytes, gateway: "DiscogsGateway", limit: int = 10,
     result = decode_photo(data, limits)
     if not result.codes:
         raise PhotoError(f"no barcode found ({result.attempts} reads, {result.seconds:.2f} s)", NO_BARCODE_HINT)
-    matches = []
-    for f in result.found:
-        cands = gateway.search_barcode(f.code, limit=limit)
-        if not cands and f.printed != f.code and normalise_barcode(f.printed) not in (None, f.code):
-            cands = gateway.search_barcode(f.printed, limit=limit)   # a UPC-E stored as its 8 printed digits
-        matches.append(CodeMatches(f, cands[:limit]))
+    matches = lookup_codes(result.found, gateway, limit)
     log.info("barcode photo: %s → %s", result.codes, [len(m.candidates) for m in matches])
     return PhotoLookup(result, matches)
 

@@ -8,15 +8,19 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .barcode_photo import FoundCode, lookup_codes, typed_code
 from .cards import render_card
-from .discogs.gateway import DiscogsError
+from .discogs.barcodes import digits
+from .discogs.gateway import Candidate, DiscogsError
 from .recommender import Recommender, ScoreCard, UnknownRelease
 from .refs import NotDiscogsLink, find_refs, parse_ref_strict
 
 log = logging.getLogger(__name__)
 
-HELP = ("Paste a Discogs release or master link (or a release id) and I'll tell you how well it fits your "
-        "collection. React 👍 / 👎 to a score, or say \"bought\" when you buy it.")
+HELP = ("Paste a Discogs release or master link (or a release id, or the digits under a barcode) and I'll tell "
+        "you how well it fits your collection. React 👍 / 👎 to a score, or say \"bought\" when you buy it.")
+BAD_CHECK_DIGIT = ("That looks like a barcode, but its digits don't add up (the last one is a check digit). Check "
+                   "them against the sleeve and type them again, or paste the record's Discogs link.")
 
 LIKE = {"👍", "+1", "like", "yes", "good", "love it"}
 DISLIKE = {"👎", "-1", "dislike", "no", "nope", "not for me"}
@@ -93,6 +97,22 @@ class Reply:
     text: str
     score_id: int | None = None   # set when the reply is a score card, so reactions can refer to it
     card: ScoreCard | None = None  # the scored card itself, for adapters that render more (cover, buttons, price)
+    candidates: list[Candidate] | None = None   # pressings to choose from (adapters may offer them as buttons)
+
+
+def spaced(found: FoundCode) -> str:
+    """The code as printed under the bars: EAN-13 "5 000213 101025", UPC-A "0 75720 00325 9", EAN-8 "9638 5074",
+    UPC-E "0 126490 4"."""
+    p = found.printed
+    if found.format == "EAN-13" and len(p) == 13:
+        return f"{p[0]} {p[1:7]} {p[7:]}"
+    if found.format == "UPC-A" and len(p) == 12:
+        return f"{p[0]} {p[1:6]} {p[6:11]} {p[11]}"
+    if found.format == "EAN-8" and len(p) == 8:
+        return f"{p[:4]} {p[4:]}"
+    if found.format == "UPC-E" and len(p) == 8:
+        return f"{p[0]} {p[1:7]} {p[7]}"
+    return p
 
 
 class Conversation:
@@ -119,6 +139,11 @@ class Conversation:
         low = text.lower().strip(" !.")
         if not text or low in {"/start", "/help", "help", "?"}:
             return [Reply(HELP)]
+        found = typed_code(text)
+        if found is not None:
+            return self.pressings(user, [found])
+        if len(digits(text)) in (12, 13) and not any(c.isalpha() for c in text):
+            return [Reply(BAD_CHECK_DIGIT)]
         refs = find_refs(text)
         parsed = None if refs else parse_feedback(text)
         if parsed is not None:
@@ -142,6 +167,42 @@ class Conversation:
             except DiscogsError as exc:   # deleted release, Discogs down or rate-limiting: its own message
                 replies.append(Reply(exc.user_message))
         return replies
+
+    def pressings(self, user: str, found: list[FoundCode], limit: int = 10) -> list[Reply]:
+        """Replies for barcodes read off a photo or typed: the pressing's score card when one pressing carries
+        them, the pressings to choose from when several do, and what to do when none does or the look-up
+        cannot be made. Codes read from the printed digits say so, so the collector can check them."""
+        shown = ", ".join(spaced(f) for f in found)
+        check = (f"I couldn't read the bars, so I read the digits printed under them: {shown} — check they match "
+                 "the sleeve (if not, type the right ones)." if any(f.from_digits for f in found) else None)
+        lead = [Reply(check)] if check else []
+        gw = self.rec.gateway_for(user)
+        if gw is None:
+            return lead + [Reply(f"Barcode {shown}: live Discogs look-ups are off here, so I can't find the pressing. "
+                                 "Paste the record's Discogs link instead.")]
+        try:
+            matches = lookup_codes(found, gw, limit)
+        except DiscogsError as exc:
+            return lead + [Reply(exc.user_message)]
+        seen: dict[int, Candidate] = {}
+        for m in matches:
+            for c in m.candidates:
+                seen.setdefault(c.release_id, c)
+        cands = list(seen.values())
+        if not cands:
+            return lead + [Reply(f"I read the barcode {shown}, but no release on Discogs carries it. Paste the "
+                                 "record's Discogs link instead.")]
+        if len(cands) == 1:
+            try:
+                card = self.rec.score(user, cands[0].release_id)
+            except UnknownRelease as exc:
+                return lead + [Reply(str(exc))]
+            except DiscogsError as exc:
+                return lead + [Reply(exc.user_message)]
+            return lead + [Reply(render_card(card), card.score_id, card)]
+        listing = "\n".join(f"{i}. {c.describe()} — release {c.release_id}" for i, c in enumerate(cands, 1))
+        return lead + [Reply(f"📷 Barcode {shown}: {len(cands)} pressings carry it. Which one is yours? (send its "
+                             f"release number)\n{listing}", candidates=cands)]
 
     def _feedback(self, user: str, kind: str, score_id: int | None, *, reason: str | None = None,
                   event_id: str | int | None = None, source: str = "chat") -> Reply:

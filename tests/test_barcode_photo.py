@@ -384,6 +384,11 @@ def live_cli(discogs_server, tmp_path, monkeypatch):
         get_config.cache_clear()
 
 
+def spaced_digits(code: str) -> str:
+    """The code as a collector would type it off the sleeve: in groups, with spaces."""
+    return f"{code[0]} {code[1:7]} {code[7:]}" if len(code) == 13 else f"{code[0]} {code[1:6]} {code[6:11]} {code[11:]}"
+
+
 def test_crate_barcode_lists_the_pressings(live_cli, dirty_dump_barcode, tmp_path, monkeypatch, capsys):
     from bot.cli import main
 
@@ -398,6 +403,10 @@ def test_crate_barcode_lists_the_pressings(live_cli, dirty_dump_barcode, tmp_pat
     assert out[0].startswith(f"Barcode {c.code}")
     assert out[1].startswith("  1. ") and out[1].endswith(f"[release {c.release_id}]")
     assert out[-1] == "Data provided by Discogs."
+
+    assert main(["--database", live_cli, "barcode", spaced_digits(c.code), "--user", "u"]) == 0   # typed
+    typed = capsys.readouterr().out.splitlines()
+    assert typed[0].startswith(f"Barcode {c.code}") and typed[1:] == out[1:]
 
     text = tmp_path / "notes.txt"
     text.write_text("not a photo")
@@ -418,6 +427,12 @@ def test_crate_barcode_offline_prints_the_codes(dirty_dump_barcode, tmp_path, mo
         assert main(["--database", f"sqlite:///{tmp_path / 'off.db'}", "barcode", str(photo)]) == 0
         out = capsys.readouterr().out
         assert f"Barcode {c.code}" in out and "look-ups are off" in out
+        # the digits typed instead of a photo: the same answer
+        assert main(["--database", f"sqlite:///{tmp_path / 'off.db'}", "barcode", "0 75720 00325 9"]) == 0
+        out = capsys.readouterr().out
+        assert "Barcode 075720003259 (UPC-A)" in out and "look-ups are off" in out
+        assert main(["--database", f"sqlite:///{tmp_path / 'off.db'}", "barcode", "0 75720 00325 8"]) == 2
+        assert "the digits under the bars" in capsys.readouterr().err
     finally:
         monkeypatch.undo()
         get_config.cache_clear()

@@ -125,6 +125,32 @@ def test_youtube_link_is_not_a_discogs_link(world):
     assert last_score_id(world.store, USER) == before
 
 
+def test_typed_barcodes_are_answered_like_a_photo(world):
+    """Digits typed off a sleeve go to the barcode look-up (live Discogs is off here, which the reply says);
+    digits with a wrong check digit say so; a plain eight-digit number stays a release id."""
+    before = last_score_id(world.store, USER)
+    (reply,) = world.conv.handle(USER, "0 75720 00325 9")
+    assert reply.text.startswith("Barcode 0 75720 00325 9:") and "look-ups are off" in reply.text
+    (reply,) = world.conv.handle(USER, "EAN 5000213-101025")
+    assert reply.text.startswith("Barcode 5 000213 101025:")
+    (reply,) = world.conv.handle(USER, "0 75720 00325 8")
+    assert "check digit" in reply.text
+    target = world.targets[0]
+    assert len(str(target)) <= 8
+    (reply,) = world.conv.handle(USER, str(target))
+    assert reply.score_id is not None and reply.card.release.id == target
+    assert last_score_id(world.store, USER) == reply.score_id != before
+
+
+def test_a_code_read_from_the_printed_digits_says_so(world):
+    from core.barcode_photo import FoundCode
+
+    found = FoundCode("5000213101025", "5000213101025", "EAN-13", 0, (0, 0, 10, 10), "digits")
+    first, second = world.conv.pressings(USER, [found])
+    assert "read the digits printed under them: 5 000213 101025" in first.text and "check" in first.text
+    assert second.text.startswith("Barcode 5 000213 101025:")
+
+
 @pytest.mark.parametrize("text", ["9999999999", release_url(9999999999)])
 def test_unknown_release_gets_a_clear_message(world, text):
     assert 9999999999 not in world.catalogue

@@ -667,6 +667,15 @@ def test_barcode_photos(live, world, monkeypatch):
         h.api.add_file(photo_bytes(None), "photos/file_3.jpg", file_id="NOISE")
         (msg,) = only(h.send(U.photo(ALICE, "NOISE")), "sendMessage")
         assert "closer" in msg.params["text"] and "flat" in msg.params["text"] and "light" in msg.params["text"]
+        assert "Type the digits" in msg.params["text"]
+        # the digits typed instead: one pressing scored at once, several offered as buttons
+        (card,) = only(h.send(U.text(ALICE, "0 93624 75552 4")), "sendPhoto")
+        assert "Faze Action" in card.params["caption"] and VERDICT.search(card.params["caption"])
+        (choice,) = only(h.send(U.text(ALICE, "8 29707 95171 8")), "sendMessage")
+        assert sorted(b["callback_data"] for b in buttons(choice)) == ["pick:6084149", "pick:6084161"]
+        assert choice.params["text"] == "📷 Barcode 8 29707 95171 8: 2 pressings carry it. Which one is yours?"
+        (msg,) = only(h.send(U.text(ALICE, "8 29707 95171 9")), "sendMessage")
+        assert "check digit" in msg.params["text"]
         h.api.add_file(b"this is not a picture", "photos/file_4.jpg", file_id="BROKEN")
         (msg,) = only(h.send(U.photo(ALICE, "BROKEN")), "sendMessage")
         assert "JPEG or PNG" in msg.params["text"]

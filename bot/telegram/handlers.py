@@ -23,6 +23,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler,
                           MessageReactionHandler, filters)
 
+from core.barcode_photo import typed_code
 from core.cards import ATTRIBUTION, render_chat_card, render_why
 from core.chat_cards import CardRegistry
 from core.conversation import Conversation
@@ -58,6 +59,7 @@ HELP = (
     "What I understand:\n"
     "• a Discogs release or master link (or several): one score card each\n"
     "• a photo of a sleeve's barcode: I find the pressing and score it\n"
+    "• the digits under a barcode, typed (\"0 75720 00325 9\"): the same, when a photo won't do\n"
     "• 👍 / 👎 / 🛒 on a card, or a reply like \"👎 too expensive\"\n\n"
     "/link <username> link your public Discogs collection\n"
     "/token link with a personal access token (private chat only)\n"
@@ -269,10 +271,17 @@ class CrateBot:
                       event_id: str) -> None:
         """Run a message through the conversation and send its replies (cards as cards)."""
         replies = await asyncio.to_thread(self.conv.handle, user, text, score_id, event_id=event_id, source=SOURCE)
+        await self._send_replies(bot, message, user, replies)
+
+    async def _send_replies(self, bot: Any, message: Message, user: str, replies: list[Any]) -> None:
+        """The conversation's replies: cards as cards, pressings to choose from as buttons, the rest as text."""
         quote = message.message_id if not _private(message) else None
         for r in replies:
             if r.card is not None:
                 await self._send_card(bot, message.chat_id, user, r.card, reply_to=quote)
+            elif r.candidates:
+                head = r.text.split("\n", 1)[0].replace(" (send its release number)", "")
+                await self._reply(message, head, reply_markup=kb.candidates_keyboard(r.candidates))
             else:
                 await self._reply(message, r.text)
 
@@ -578,7 +587,7 @@ class CrateBot:
             score_id = ref.score_id if ref is not None else None
         if not text:
             return
-        if find_refs(text):
+        if find_refs(text) or typed_code(text) is not None:
             missing = await asyncio.to_thread(self._knows, user)
             if missing:
                 await self._reply(message, missing)
@@ -636,7 +645,7 @@ class CrateBot:
         return result
 
     async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        from core.barcode_photo import PhotoError, find_pressings
+        from core.barcode_photo import NO_BARCODE_HINT, PhotoError, decode_photo
 
         message, tg_user = update.effective_message, update.effective_user
         addressed, _ = self._addressed(message, context.bot)
@@ -658,28 +667,15 @@ class CrateBot:
         tg_file = await media.get_file()
         data = bytes(await tg_file.download_as_bytearray())
         try:
-            lookup = await asyncio.to_thread(find_pressings, data, gw)
+            result = await asyncio.to_thread(decode_photo, data)
         except PhotoError as exc:
             await self._reply(message, exc.user_message)
             return
-        except DiscogsError as exc:
-            await self._reply(message, exc.user_message)
+        if not result.codes:
+            await self._reply(message, NO_BARCODE_HINT)
             return
-        seen: dict[int, Any] = {}
-        for m in lookup.matches:
-            for c in m.candidates:
-                seen.setdefault(c.release_id, c)
-        candidates = list(seen.values())
-        printed = ", ".join(m.found.printed for m in lookup.matches)
-        if not candidates:
-            await self._reply(message, f"I read the barcode {printed}, but no release on Discogs carries it. "
-                              "Paste the record's Discogs link instead.")
-        elif len(candidates) == 1:
-            await self._answer(context.bot, message, user, str(candidates[0].release_id), None,
-                               f"upd:{update.update_id}")
-        else:
-            await self._reply(message, f"📷 Barcode {printed}: {len(candidates)} pressings carry it. Which one is "
-                              "yours?", reply_markup=kb.candidates_keyboard(candidates))
+        replies = await asyncio.to_thread(self.conv.pressings, user, result.found)
+        await self._send_replies(context.bot, message, user, replies)
 
     # -- buttons and reactions -----------------------------------------------------------------------------
     async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

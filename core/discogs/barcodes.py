@@ -82,3 +82,28 @@ def same_barcode(a: str, b: str) -> bool:
         return na == nb
     da, db = digits(a).lstrip("0"), digits(b).lstrip("0")
     return bool(da) and da == db
+
+
+_TYPED = re.compile(r"^\s*(?:(?:ean|upc|barcode|code)[\s:#-]*)?(\d[\d \-–.]*\d)\s*$", re.IGNORECASE)
+
+
+def typed_barcode(text: str) -> tuple[str, str] | None:
+    """(canonical code, the digits as typed) when the whole message is a typed barcode, else None.
+
+    "0 75720 00325 9", "5000213-101025", "EAN 4006381333931" and UPC-E "01264904" are barcodes; the check digit
+    must be right. Twelve and thirteen digits are always a barcode (no Discogs id is that long). Eight digits
+    are a barcode only when they could not be a release id: written in groups ("9638 5074") or with a leading
+    zero ("01264904"); a plain "96385074" stays a release id.
+    """
+    m = _TYPED.match(text or "")
+    if not m:
+        return None
+    raw = m.group(1)
+    d = digits(raw)
+    if len(d) not in (8, 12, 13):
+        return None
+    if len(d) == 8 and raw.isdigit() and not d.startswith("0") and not re.match(r"^\s*(ean|upc|barcode|code)",
+                                                                                 text, re.IGNORECASE):
+        return None
+    code = normalise_barcode(d)
+    return (code, d) if code else None
