@@ -42,8 +42,10 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def in_target(e: dict, intact: set[str]) -> bool:
-    """The target slice: an intact code, blur σ ≤ 1.5 px and skew ≤ 30 %."""
-    return e["group"] in intact and e["blur"] <= 1.5 and e["skew"] <= 0.30
+    """The promised zone: an intact code, blur σ ≤ 1.5 px (a motion smear ≤ 5 px, the same σ), keystone ≤ 30 %,
+    any rotation (and any glare, curvature, light, thumb, sleeve colour)."""
+    return (e["group"] in intact and e["blur"] <= 1.5 and e["skew"] <= 0.30
+            and float(e.get("motion_px") or 0.0) <= 5.0)
 
 
 IMAGE_SUFFIXES = {".webp", ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff"}

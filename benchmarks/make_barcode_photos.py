@@ -66,7 +66,9 @@ DEFAULT_OUT = ROOT / "out" / "barcode-bench"
 
 #: condition groups, in the order they are dealt out
 GROUPS = ("clean", "rotation", "skew", "blur", "noise", "glare", "jpeg", "low_contrast", "small_12mp",
-          "two_codes", "ean8_upce", "mixed", "damaged")
+          "two_codes", "ean8_upce", "mixed", "damaged",
+          # what phone photos of sleeves in a shop add (see the module docstring)
+          "keystone", "curved", "specular", "motion", "low_light", "thumb", "sticker", "dark_sleeve", "phone")
 #: groups whose codes are intact (the decode-rate target is about these; ``damaged`` tests for misreads)
 INTACT = tuple(g for g in GROUPS if g != "damaged")
 #: ordinary photo sizes (what chat apps pass on, and phone cameras' own) — 12 MP is used by its own groups
@@ -169,6 +171,15 @@ class PhotoSpec:
     stripes: bool = False
     damage: str | None = None      # marker | sticker | scratches: bars partly painted over / covered
     damage_frac: float = 0.0       # the share of the code's width (marker, sticker) or bars (scratches) hit
+    curve: float = 0.0             # cylinder wrap: the arc the code spans, degrees (shrink-wrap, a jewel case)
+    bow: float = 0.0               # …and how much its rows bend on the cylinder (share of the bar height)
+    specular: float = 0.0          # strength (0–1) of a hard bright streak across the bars (a lamp on shrink-wrap)
+    motion_px: float = 0.0         # motion blur: length of the smear in pixels of the final image…
+    motion_angle: float = 0.0      # …and its direction, degrees
+    low_light: float = 0.0         # exposure gain before the phone brightens it back up (0: off; 0.2 = very dark)
+    thumb: float = 0.0             # a thumb over the code's top or bottom edge: the share of the bar height covered
+    dark: bool = False             # light bars printed on a dark sleeve (inverted)
+    sticker: bool = False          # the codes share one hype sticker (side by side, with its blurb)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def manifest(self) -> dict[str, Any]:
@@ -185,7 +196,7 @@ def _u(rng: random.Random, a: float, b: float) -> float:
     return round(rng.uniform(a, b), 3)
 
 
-def build_specs(n: int = 364, seed: int = 4, codes: list[RealCode] | None = None) -> list[PhotoSpec]:
+def build_specs(n: int = 396, seed: int = 4, codes: list[RealCode] | None = None) -> list[PhotoSpec]:
     """``n`` photo specifications dealt round-robin over :data:`GROUPS` (so each group has ~n/13 images)."""
     codes = codes if codes is not None else real_codes()
     rng = random.Random(seed)
@@ -252,6 +263,44 @@ def build_specs(n: int = 364, seed: int = 4, codes: list[RealCode] | None = None
             s.rotation = _u(r, -20, 20)
             s.blur = _u(r, 0.0, 1.2)
             s.noise = _u(r, 2, 10)
+        elif group == "keystone":   # a true projective warp, up to 35 % (beyond the promised 30 % a little)
+            s.skew, s.skew_axis = _u(r, 0.15, 0.35), r.choice("xy")
+            s.rotation = _u(r, -25, 25)
+        elif group == "curved":
+            s.curve, s.bow = _u(r, 30, 110), _u(r, -0.12, 0.12)
+        elif group == "specular":
+            s.specular = _u(r, 0.6, 1.0)
+        elif group == "motion":
+            s.motion_px, s.motion_angle = _u(r, 2, 12), _u(r, 0, 180)
+        elif group == "low_light":
+            s.low_light, s.noise = _u(r, 0.15, 0.45), _u(r, 3, 8)
+        elif group == "thumb":
+            s.thumb = _u(r, 0.15, 0.5)
+        elif group == "sticker":
+            other = order[k % len(order)]
+            k += 1
+            s.codes.append(other)
+            s.sticker, s.on_label = True, True
+            s.module_px = _u(r, 2.4, 4.0)
+            s.frame = r.choice(((1600, 1200), (2048, 1536), (3000, 2250), FRAME_12MP))
+        elif group == "dark_sleeve":
+            s.dark = True
+        elif group == "phone":   # a shop photo: several of the above at once, inside the promised zone
+            s.rotation = _u(r, 0, 180)
+            s.skew, s.skew_axis = _u(r, 0.0, 0.3), r.choice("xy")
+            s.blur = _u(r, 0.0, 1.2)
+            s.jpeg_quality = r.randint(40, 70)
+            s.curve = _u(r, 0, 70) if r.random() < 0.4 else 0.0
+            s.specular = _u(r, 0.4, 0.9) if r.random() < 0.3 else 0.0
+            s.motion_px, s.motion_angle = (_u(r, 1, 4), _u(r, 0, 180)) if r.random() < 0.3 else (0.0, 0.0)
+            s.low_light = _u(r, 0.3, 0.6) if r.random() < 0.25 else 0.0
+            s.thumb = _u(r, 0.1, 0.35) if r.random() < 0.2 else 0.0
+            s.dark = r.random() < 0.15
+            if r.random() < 0.4:
+                s.frame = FRAME_12MP
+                s.module_px = _u(r, 3.0, 6.0)
+        if group in ("keystone", "curved", "specular", "motion", "low_light", "thumb", "dark_sleeve"):
+            s.jpeg_quality = r.choice([None, 40, 55, 70, 85])   # what chat apps and phones save at
         if group == "clean" and r.random() < 0.3:
             s.exif_orientation = r.choice([3, 6, 8])
         if s.frame == FRAME_12MP and s.jpeg_quality is None:   # a 12-MP photo comes off a camera: JPEG
@@ -295,18 +344,104 @@ def _patch(spec: PhotoSpec, code: RealCode, rng: random.Random) -> Image.Image:
     bars = barcode_image(code, spec.module_px, spec.aspect, spec.hrt)
     pad = int(spec.module_px * rng.uniform(1.5, 5))
     w, h = bars.width + 2 * pad, bars.height + 2 * pad
-    if spec.on_label:
-        paper = tuple(rng.randint(232, 255) for _ in range(3))
-        ink = tuple(rng.randint(0, 35) for _ in range(3))
-    else:   # printed straight onto a pale sleeve colour, in a coloured ink
-        paper = tuple(rng.randint(150, 230) for _ in range(3))
-        ink = tuple(max(0, p - rng.randint(110, 150)) for p in paper)
+    paper, ink = _colours(spec, rng)
     label = Image.new("RGBA", (w, h), paper + (255,))
     ink_layer = Image.new("RGBA", bars.size, ink + (255,))
     label.paste(ink_layer, (pad, pad), Image.eval(bars, lambda p: 255 - p))
     if spec.damage:
         _damage(label, (pad, pad, pad + bars.width, pad + bars.height), spec, rng, paper, ink)
+    return _handle(spec, label, (pad, pad, pad + bars.width, pad + bars.height), rng)
+
+
+def _colours(spec: PhotoSpec, rng: random.Random) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(paper, ink) of the code: a white label, a pale sleeve in coloured ink, or light ink on a dark sleeve."""
+    if spec.dark:
+        paper = tuple(rng.randint(10, 70) for _ in range(3))
+        return paper, tuple(rng.randint(190, 250) for _ in range(3))
+    if spec.on_label:
+        return tuple(rng.randint(232, 255) for _ in range(3)), tuple(rng.randint(0, 35) for _ in range(3))
+    paper = tuple(rng.randint(150, 230) for _ in range(3))   # printed straight onto a pale sleeve, coloured ink
+    return paper, tuple(max(0, p - rng.randint(110, 150)) for p in paper)
+
+
+def _sticker_patch(spec: PhotoSpec, rng: random.Random) -> Image.Image:
+    """A hype sticker carrying all the spec's codes side by side, with a line of blurb above them."""
+    paper, ink = _colours(spec, rng)
+    paper = rng.choice((paper, (255, 225, 70), (250, 250, 240)))
+    bars = [barcode_image(c, spec.module_px, spec.aspect, spec.hrt) for c in spec.codes]
+    gap = int(spec.module_px * rng.uniform(8, 20))
+    pad = int(spec.module_px * rng.uniform(3, 6))
+    blurb = max(10, int(bars[0].height * 0.35))
+    w = sum(b.width for b in bars) + gap * (len(bars) - 1) + 2 * pad
+    h = max(b.height for b in bars) + 2 * pad + blurb
+    label = Image.new("RGBA", (w, h), paper + (255,))
+    d = ImageDraw.Draw(label)
+    f = ImageFont.load_default(size=max(8, int(blurb * 0.7)))
+    d.text((pad, pad // 2), rng.choice(("LIMITED EDITION 180g", "INCLUDES DOWNLOAD CODE", "REMASTERED · 2LP",
+                                        "FEAT. THE HIT SINGLE")), font=f, fill=ink + (255,))
+    x = pad
+    boxes = []
+    for b in bars:
+        label.paste(Image.new("RGBA", b.size, ink + (255,)), (x, pad + blurb), Image.eval(b, lambda p: 255 - p))
+        boxes.append((x, pad + blurb, x + b.width, pad + blurb + b.height))
+        x += b.width + gap
+    return _handle(spec, label, (boxes[0][0], boxes[0][1], boxes[-1][2], boxes[-1][3]), rng)
+
+
+def _handle(spec: PhotoSpec, label: Image.Image, bars: tuple[int, int, int, int], rng: random.Random) -> Image.Image:
+    """What the hands and the sleeve do to the label: a thumb over an edge of the bars, the cylinder it is
+    wrapped around."""
+    if spec.thumb:
+        _thumb(label, bars, spec.thumb, rng)
+    if spec.curve:
+        label = _wrap(label, spec.curve, spec.bow)
     return label
+
+
+def _thumb(label: Image.Image, bars: tuple[int, int, int, int], frac: float, rng: random.Random) -> None:
+    """A thumb (skin tone, shaded) pressing on the sleeve from the top or bottom edge of the bars, covering
+    ``frac`` of their height over part of their width; the rest of every bar stays in view."""
+    x0, y0, x1, y1 = bars
+    bw, bh = x1 - x0, y1 - y0
+    skin = rng.choice(((224, 172, 138), (198, 134, 96), (141, 85, 60), (236, 200, 170)))
+    tw = bw * rng.uniform(0.25, 0.5)
+    cx = rng.uniform(x0 + tw / 2, x1 - tw / 2)
+    depth = bh * frac
+    top = rng.random() < 0.5
+    layer = Image.new("RGBA", label.size, (0, 0, 0, 0))
+    d = ImageDraw.Draw(layer)
+    for i in range(6, 0, -1):   # shaded: darker at the rim
+        k = i / 6
+        col = tuple(int(c * (0.75 + 0.25 * (1 - k))) for c in skin) + (255,)
+        ex, ey = tw / 2 * k, (depth + bh * 0.6) * k
+        cy = (y0 - bh * 0.6) if top else (y1 + bh * 0.6)
+        d.ellipse((cx - ex, cy - ey, cx + ex, cy + ey), fill=col)
+    label.alpha_composite(layer)
+
+
+def _wrap(label: Image.Image, arc_deg: float, bow: float) -> Image.Image:
+    """``label`` wrapped round a cylinder whose axis runs along the bars, seen from the front: the code spans
+    ``arc_deg`` of it, so the bars crowd together towards the edges and darken there; ``bow`` bends the rows
+    (the camera a little above or below the axis)."""
+    from scipy.ndimage import map_coordinates
+
+    a = np.asarray(label, dtype=np.float32)
+    h, w = a.shape[:2]
+    half = math.radians(arc_deg) / 2
+    radius = (w / 2) / half
+    out_w = max(8, int(2 * radius * math.sin(half)))
+    margin = int(abs(bow) * h) + 2
+    u = (np.arange(out_w, dtype=np.float32) - out_w / 2) / radius         # sin θ
+    theta = np.arcsin(np.clip(u, -1, 1))
+    src_x = w / 2 + radius * theta
+    shade = (0.55 + 0.45 * np.cos(theta)).astype(np.float32)
+    dy = bow * h * (1 - np.cos(theta)) / max(1e-6, 1 - math.cos(half))
+    rows = np.arange(h + 2 * margin, dtype=np.float32)[:, None] - margin - dy[None, :]
+    cols = np.broadcast_to(src_x[None, :], rows.shape)
+    out = np.stack([map_coordinates(a[:, :, c], [rows, cols], order=1, mode="constant", cval=0.0)
+                    for c in range(4)], axis=2)
+    out[:, :, :3] *= shade[None, :, None]
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGBA")
 
 
 def _damage(label: Image.Image, bars: tuple[int, int, int, int], spec: PhotoSpec, rng: random.Random,
@@ -426,15 +561,47 @@ def _finish(spec: PhotoSpec, img: Image.Image, rng: random.Random, nprng: np.ran
         xx = (np.arange(x0, x1, dtype=np.float32)[None, :] - gx) / rx
         g = spec.glare * np.exp(-(xx * xx + yy * yy) ** 1.5)
         a[y0:y1, x0:x1] = a[y0:y1, x0:x1] * (1 - g[:, :, None]) + 255 * g[:, :, None]
+    if spec.specular:   # a hard streak of reflected light across the bars (shrink-wrap under a shop lamp)
+        box = rng.choice(spec.extra.get("boxes") or [[0, 0, W, H]])
+        gx, gy = rng.uniform(box[0], box[2]), rng.uniform(box[1], box[3])
+        ang = math.radians(rng.uniform(-60, 60) + 90)   # mostly across the bars
+        width = max(4.0, (box[2] - box[0]) * rng.uniform(0.04, 0.15))
+        x0, x1, y0, y1 = int(box[0]), int(box[2]), int(box[1]), int(box[3])
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        dist = (xx - gx) * math.cos(ang) + (yy - gy) * math.sin(ang)
+        along = -(xx - gx) * math.sin(ang) + (yy - gy) * math.cos(ang)
+        reach = max(box[2] - box[0], box[3] - box[1]) * rng.uniform(0.3, 0.7)
+        g = spec.specular * np.exp(-(dist / width) ** 4) * np.exp(-(along / reach) ** 2)
+        a[y0:y1, x0:x1] = a[y0:y1, x0:x1] * (1 - g[:, :, None]) + 255 * g[:, :, None]
     img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGB")
     if spec.blur > 0:
         img = img.filter(ImageFilter.GaussianBlur(radius=spec.blur))
+    if spec.motion_px > 0:
+        img = _motion_blur(img, spec.motion_px, spec.motion_angle)
+    if spec.low_light:   # a dark shop: little light, quantised, noisy; the phone brightens it back up
+        a = np.asarray(img, dtype=np.float32) * spec.low_light
+        a += nprng.normal(0.0, spec.noise, size=(H, W, 1)).astype(np.float32)
+        a = np.round(np.clip(a, 0, 255)) * min(4.0, 0.8 / spec.low_light)
+        return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGB")
     if spec.noise > 0:
         a = np.asarray(img, dtype=np.float32)
         a += nprng.normal(0.0, spec.noise, size=(H, W, 1)).astype(np.float32)          # luminance noise
         a += nprng.normal(0.0, spec.noise / 3, size=(H, W, 3)).astype(np.float32)      # chroma noise
         img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "RGB")
     return img
+
+
+def _motion_blur(img: Image.Image, length: float, angle: float) -> Image.Image:
+    """A straight smear ``length`` px long at ``angle`` degrees (the hand moved while the shutter was open)."""
+    a = np.asarray(img, dtype=np.float32)
+    n = max(2, int(round(length)) + 1)
+    t = math.radians(angle)
+    acc = np.zeros_like(a)
+    for i in range(n):
+        f = i / (n - 1) - 0.5
+        dx, dy = int(round(f * length * math.cos(t))), int(round(f * length * math.sin(t)))
+        acc += np.roll(a, (dy, dx), axis=(0, 1))
+    return Image.fromarray(np.clip(acc / n, 0, 255).astype(np.uint8), "RGB")
 
 
 _EXIF_STORE = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
@@ -470,8 +637,10 @@ def render(spec: PhotoSpec) -> tuple[bytes, str]:
         regions = [(0, 0, W // 2, H), (W // 2, 0, W, H)]
     else:
         regions = [(0, 0, W, H // 2), (0, H // 2, W, H)]
+    if spec.sticker:   # one sticker holds every code
+        regions = [(0, 0, W, H)]
     for code, region in zip(spec.codes, regions):
-        patch = _patch(spec, code, rng)
+        patch = _sticker_patch(spec, rng) if spec.sticker else _patch(spec, code, rng)
         # a code too big for its region is drawn smaller (the photographer stepped back)
         rw, rh = region[2] - region[0], region[3] - region[1]
         fit = min(1.0, 0.7 * min(rw, rh) / max(patch.size))
@@ -484,7 +653,7 @@ def render(spec: PhotoSpec) -> tuple[bytes, str]:
     return encode(img, spec.jpeg_quality, spec.exif_orientation)
 
 
-def write_set(out_dir: Path, n: int = 364, seed: int = 4, log_every: int = 20) -> list[dict[str, Any]]:
+def write_set(out_dir: Path, n: int = 396, seed: int = 4, log_every: int = 20) -> list[dict[str, Any]]:
     """Render ``n`` photos into ``out_dir`` and write ``manifest.json`` there; returns the manifest entries."""
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -505,7 +674,7 @@ def write_set(out_dir: Path, n: int = 364, seed: int = 4, log_every: int = 20) -
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir", nargs="?", default=str(DEFAULT_OUT))
-    ap.add_argument("--n", type=int, default=364, help="number of photos (dealt over the 13 condition groups)")
+    ap.add_argument("--n", type=int, default=396, help="number of photos (dealt over the 22 condition groups)")
     ap.add_argument("--seed", type=int, default=4)
     args = ap.parse_args(argv)
     codes = real_codes()

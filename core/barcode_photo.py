@@ -478,6 +478,8 @@ class _Reader:
         yield _View("verify-squash-gh", fam + "q4", sq, sq_m, _GH, False)
         sharp = ImageOps.autocontrast(sq, cutoff=1).filter(ImageFilter.UnsharpMask(2, 120, 2))
         yield _View("verify-squash-sharp", fam + "q4", sharp, sq_m, _LA, False)
+        yield _View("verify-squash-inverted", fam + "q4", ImageOps.invert(sq), sq_m, _LA, False)   # light on dark
+        yield _View("verify-local", fam + "q4", _clahe(sq), sq_m, _LA, False)
         strips = max(1, base.height // 3)
         for i in (0, 2):   # the top and bottom thirds of the bars: other rows, other noise
             strip = base.crop((0, i * strips, base.width, (i + 1) * strips))
@@ -614,6 +616,40 @@ def _bright(img: Image.Image) -> int:
     return int(np.percentile(np.asarray(img), 95))
 
 
+def _clahe(img: Image.Image, clip: float = 3.0, tiles: int = 8) -> Image.Image:
+    """Contrast-limited adaptive histogram equalisation (OpenCV's CLAHE): glare, shadow and a dark sleeve lose
+    their hold on the local contrast of the bars. Without OpenCV, a plain global equalisation."""
+    try:
+        import cv2
+    except Exception:   # pragma: no cover - OpenCV comes with rapidocr-onnxruntime
+        return ImageOps.equalize(img)
+    grid = (max(1, min(tiles, img.width // 16)), max(1, min(tiles, img.height // 16)))
+    return Image.fromarray(cv2.createCLAHE(clipLimit=clip, tileGridSize=grid).apply(np.asarray(img)), "L")
+
+
+def _s_invert(r: _Reader) -> Iterator[_View]:
+    """Light bars on a dark sleeve: the photo's negative (zxing-cpp reads dark bars on light)."""
+    w, h = r.work.size
+    k = 1
+    while (w // k) * (h // k) > 4_000_000:
+        k *= 2
+    neg = ImageOps.invert(r.reduced(k))
+    yield _View("inverted", f"s{k}", neg, _scale_m(1 / k), _LA)
+    yield _View("inverted-gh", f"s{k}", neg, _scale_m(1 / k), _GH)
+
+
+def _s_local(r: _Reader) -> Iterator[_View]:
+    """Local contrast (CLAHE) for glare across the bars and low light, and its negative."""
+    w, h = r.work.size
+    k = 1
+    while (w // k) * (h // k) > 2_500_000:
+        k *= 2
+    eq = _clahe(r.reduced(k))
+    yield _View("local-contrast", f"s{k}", eq, _scale_m(1 / k), _LA)
+    yield _View("local-contrast-gh", f"s{k}", eq, _scale_m(1 / k), _GH)
+    yield _View("local-contrast-inverted", f"s{k}", ImageOps.invert(eq), _scale_m(1 / k), _LA)
+
+
 def _s_binarizers(r: _Reader) -> Iterator[_View]:
     yield _View("global-histogram", "s1", r.work, np.eye(3), _GH)
     k = 2 if r.work.width * r.work.height > 6_000_000 else 1
@@ -742,7 +778,14 @@ def _s_regions(r: _Reader) -> Iterator[_View]:
                 break
         else:
             sharp = ImageOps.autocontrast(sq, cutoff=1).filter(ImageFilter.UnsharpMask(2, 150, 2))
-            yield _View(f"{name}-squash-sharp", fam + "q4", sharp, sq_m, _LA, False)
+            late = [_View(f"{name}-squash-sharp", fam + "q4", sharp, sq_m, _LA, False),
+                    _View(f"{name}-inverted", fam + "q4", ImageOps.invert(sq), sq_m, _LA, False),
+                    _View(f"{name}-local", fam + "q4", _clahe(sq), sq_m, _LA, False),
+                    _View(f"{name}-local-crop", fam, _clahe(crop), m, _LA, False)]
+            for v in late:
+                yield v
+                if r.settled(center, length / 2):
+                    break
 
 
 def _s_rotations(r: _Reader) -> Iterator[_View]:
@@ -797,11 +840,13 @@ THIN_PX = 24
 
 #: the cascade, cheapest first (one thread)
 STRATEGIES: tuple[tuple[str, Callable[[_Reader], Iterable[_View]]], ...] = (
-    ("plain", _s_plain), ("small", _s_small), ("binarizers", _s_binarizers), ("regions", _s_regions), ("pyramid", _s_pyramid),
-    ("rotations", _s_rotations), ("enhance", _s_enhance), ("tiles", _s_tiles))
+    ("plain", _s_plain), ("small", _s_small), ("binarizers", _s_binarizers), ("invert", _s_invert),
+    ("regions", _s_regions), ("pyramid", _s_pyramid), ("rotations", _s_rotations), ("enhance", _s_enhance),
+    ("local", _s_local), ("tiles", _s_tiles))
 #: with two threads: ``plain`` alone first (most photos end there), then the fallbacks in two lanes of about
 #: equal cost, side by side; the first lane to confirm a code stops the other
-LANES: tuple[tuple[str, ...], ...] = (("small", "binarizers", "pyramid", "rotations", "enhance"), ("regions", "tiles"))
+LANES: tuple[tuple[str, ...], ...] = (("small", "binarizers", "invert", "pyramid", "rotations", "enhance"),
+                                      ("regions", "local", "tiles"))
 
 
 def _run(reader: _Reader, names: Iterable[str]) -> None:
