@@ -165,3 +165,123 @@ def read_printed_codes(img: Image.Image, min_confidence: float = MIN_CONFIDENCE)
         log.warning("OCR failed: %s", type(exc).__name__)
         return []
     return assemble(results, min_confidence)
+
+
+# -- checking digits against the bars -------------------------------------------------------------------------
+_L = ("0001101", "0011001", "0010011", "0111101", "0100011", "0110001", "0101111", "0111011", "0110111", "0001011")
+_R = tuple("".join("1" if c == "0" else "0" for c in code) for code in _L)
+_G = tuple(code[::-1] for code in _R)
+_EAN13_PARITY = ("LLLLLL", "LLGLGG", "LLGGLG", "LLGGGL", "LGLLGG", "LGGLLG", "LGGGLL", "LGLGLG", "LGLGGL", "LGGLGL")
+_UPCE_PARITY = ("GGGLLL", "GGLGLL", "GGLLGL", "GGLLLG", "GLGGLL", "GLLGGL", "GLLLGG", "GLGLGL", "GLGLLG", "GLLGLG")
+
+
+def modules(printed: str, fmt: str) -> np.ndarray:
+    """The bar pattern (1 = bar, one entry per module, guards included) of ``printed`` in ``fmt``, whether its
+    check digit is right or not: EAN-13 95 modules (UPC-A is EAN-13 with a leading 0), EAN-8 67, UPC-E 51."""
+    d = [int(c) for c in printed]
+    if fmt == "UPC-A":
+        d = [0] + d
+        fmt = "EAN-13"
+    if fmt == "EAN-13":
+        par = _EAN13_PARITY[d[0]]
+        left = "".join((_L if p == "L" else _G)[x] for p, x in zip(par, d[1:7]))
+        bits = "101" + left + "01010" + "".join(_R[x] for x in d[7:13]) + "101"
+    elif fmt == "EAN-8":
+        bits = "101" + "".join(_L[x] for x in d[:4]) + "01010" + "".join(_R[x] for x in d[4:8]) + "101"
+    elif fmt == "UPC-E":
+        par = _UPCE_PARITY[d[7]]
+        if d[0] == 1:
+            par = "".join("L" if p == "G" else "G" for p in par)
+        bits = "101" + "".join((_L if p == "L" else _G)[x] for p, x in zip(par, d[1:7])) + "010101"
+    else:
+        raise ValueError(fmt)
+    return np.frombuffer(bits.encode(), np.uint8) - ord("0")
+
+
+def bar_profile(crop: Image.Image) -> np.ndarray | None:
+    """Darkness along a level crop of the bars (bars upright): the median over the rows where the bars are
+    (strong horizontal gradients), standardised; None when no rows look like bars."""
+    a = np.asarray(crop.convert("L"), dtype=np.float32)
+    if a.shape[0] < 4 or a.shape[1] < 32:
+        return None
+    gx = np.abs(np.diff(a, axis=1)).mean(axis=1)
+    rows = gx >= 0.5 * gx.max()
+    if rows.sum() < 2:
+        return None
+    p = 255.0 - np.median(a[rows], axis=0)
+    sd = float(p.std())
+    return (p - p.mean()) / sd if sd > 1e-3 else None
+
+
+def _ncc(profile: np.ndarray, mods: np.ndarray, x0: float, x1: float, chirp: float) -> float:
+    """Correlation of ``profile`` with ``mods`` laid from x0 to x1 (a module a little wider at one end by
+    ``chirp``: perspective), quiet zones light, over the code plus a margin."""
+    n = len(profile)
+    m = len(mods)
+    span = x1 - x0
+    if span < m:   # under one pixel a module: nothing to compare
+        return -1.0
+    lo, hi = max(0, int(x0 - 0.06 * span)), min(n, int(x1 + 0.06 * span) + 1)
+    x = np.arange(lo, hi, dtype=np.float32)
+    t = (x - x0) / span                               # 0…1 along the code
+    t = t + chirp * t * (1 - t)                       # perspective: the modules' widths change along the code
+    idx = np.floor(t * m).astype(int)
+    inside = (idx >= 0) & (idx < m)
+    tpl = np.where(inside, mods[np.clip(idx, 0, m - 1)], 0).astype(np.float32)
+    p = profile[lo:hi]
+    tpl = tpl - tpl.mean()
+    den = float(np.sqrt((tpl * tpl).sum() * ((p - p.mean()) ** 2).sum()))
+    return float((tpl * (p - p.mean())).sum() / den) if den > 0 else -1.0
+
+
+def _best_fit(profile: np.ndarray, mods: np.ndarray) -> tuple[float, tuple[float, float, float]]:
+    """The best correlation of ``mods`` with ``profile`` over where the code starts and ends and its chirp."""
+    n = len(profile)
+    best = (-1.0, (0.0, float(n), 0.0))
+    for x0 in np.linspace(0.0, 0.45 * n, 24):
+        for x1 in np.linspace(0.55 * n, n, 24):
+            for chirp in (-0.3, 0.0, 0.3):
+                c = _ncc(profile, mods, float(x0), float(x1), chirp)
+                if c > best[0]:
+                    best = (c, (float(x0), float(x1), chirp))
+    c, (x0, x1, chirp) = best
+    step = 0.45 * n / 23
+    for dx0 in np.linspace(-step, step, 7):   # refine
+        for dx1 in np.linspace(-step, step, 7):
+            for dc in (-0.1, 0.0, 0.1):
+                cc = _ncc(profile, mods, x0 + float(dx0), x1 + float(dx1), chirp + dc)
+                if cc > best[0]:
+                    best = (cc, (x0 + float(dx0), x1 + float(dx1), chirp + dc))
+    return best
+
+
+#: the digits' bar pattern must correlate at least this well with the photo's bars…
+MIN_BAR_MATCH = 0.45
+#: …and no pattern with one digit changed may fit them better by more than this (blurred bars fit every
+#: near pattern about equally: they cannot confirm the digits, only refute a misread)
+BAR_MATCH_MARGIN = 0.03
+
+
+def bars_agree(profile: np.ndarray | None, printed: str, fmt: str) -> bool:
+    """Whether the bars in ``profile`` (see :func:`bar_profile`) could show ``printed``: its pattern fits them,
+    and no sequence one digit away fits them clearly better. OCR's misreads that still pass the check digit
+    differ from the truth in two digits or more, so where the bars hold any detail a one-digit correction
+    towards the truth fits them better and the misread is refused; bars blurred past reading fit every near
+    pattern alike and refute nothing."""
+    if profile is None:
+        return False
+    score, (x0, x1, chirp) = _best_fit(profile, modules(printed, fmt))
+    if score < MIN_BAR_MATCH:
+        return False
+    for i in range(len(printed)):
+        if fmt == "UPC-E" and i == 0 and printed[0] not in "01":
+            continue
+        for dgt in "0123456789":
+            if dgt == printed[i] or (fmt == "UPC-E" and i == 0 and dgt not in "01"):
+                continue
+            alt = modules(printed[:i] + dgt + printed[i + 1:], fmt)
+            near = max(_ncc(profile, alt, x0 + dx0, x1 + dx1, chirp)
+                       for dx0 in (-1.5, 0.0, 1.5) for dx1 in (-1.5, 0.0, 1.5))
+            if near > score + BAR_MATCH_MARGIN:
+                return False
+    return True

@@ -872,37 +872,50 @@ OCR_WHOLE_PIXELS = 1_500_000
 
 
 def _read_digits(reader: _Reader, max_regions: int = 3) -> list[FoundCode]:
-    """Codes read from the digits printed under the bars (the whole photo when small, else level crops of its
-    bar-like regions tall enough to hold the digits on either side); see :mod:`core.barcode_ocr`."""
+    """Codes read from the digits printed under the bars (see :mod:`core.barcode_ocr`): each bar-like region is
+    cut out level and tall enough to hold the digits on either side, OCR reads it, and a code is kept only when
+    its bar pattern fits the region's bars better than any code one digit away (a misread that passes the check
+    digit does not). A small photo with no such region is read whole, and its codes checked the same way."""
     from . import barcode_ocr
 
     if not barcode_ocr.available():
         return []
+    crops: list[tuple[Image.Image, np.ndarray, np.ndarray | None]] = []
     w, h = reader.work.size
-    views: list[tuple[Image.Image, np.ndarray]] = []
-    if w * h <= OCR_WHOLE_PIXELS:
-        views.append((reader.work, np.eye(3)))
-    else:
-        for center, ext_u, ext_v, ang in _regions(reader)[:max_regions]:
-            length = ext_u * 1.4 + 24
-            crop, m, _ = reader._level_crop(center, length, max(ext_v * 2.2, length * 0.7), ang)
-            if crop is None:
-                continue
-            f = min(1.0, 1200 / max(crop.size))
-            if f < 1.0:
-                crop = crop.resize((max(8, int(crop.width * f)), max(8, int(crop.height * f))), Image.Resampling.BOX)
-                m = m @ _scale_m(f)
-            views.append((crop, m))
+    regions = _regions(reader)[:max_regions]
+    if not regions and w * h <= OCR_WHOLE_PIXELS:   # a close-up: the code is the photo (either way up)
+        regions = [(np.array([w / 2, h / 2]), w * 0.7, h * 0.7, 0.0), (np.array([w / 2, h / 2]), h * 0.7, w * 0.7, 90.0)]
+    for center, ext_u, ext_v, ang in regions:
+        length = ext_u * 1.4 + 24
+        crop, m, _ = reader._level_crop(center, length, max(ext_v * 2.4, length * 0.75), ang)
+        if crop is None:
+            continue
+        bars, _, _ = reader._level_crop(center, length, max(ext_v * 0.8, 8), ang)
+        f = min(1.0, 1200 / max(crop.size))
+        if f < 1.0:
+            crop = crop.resize((max(8, int(crop.width * f)), max(8, int(crop.height * f))), Image.Resampling.BOX)
+            m = m @ _scale_m(f)
+        crops.append((crop, m, barcode_ocr.bar_profile(bars) if bars is not None else None))
     out: dict[str, FoundCode] = {}
-    for img, m in views:
-        for pc in barcode_ocr.read_printed_codes(img):
-            q = (m @ np.array([[pc.box[0], pc.box[2], pc.box[2], pc.box[0]],
-                               [pc.box[1], pc.box[1], pc.box[3], pc.box[3]], [1, 1, 1, 1]], float))[:2].T
-            box = (int(q[:, 0].min()), int(q[:, 1].min()), int(math.ceil(q[:, 0].max())), int(math.ceil(q[:, 1].max())))
-            out.setdefault(pc.code, FoundCode(pc.code, pc.printed, pc.format, 0, box, "digits"))
+    for crop, m, profile in crops:
+        for pc in barcode_ocr.read_printed_codes(crop):
+            if pc.code not in out and barcode_ocr.bars_agree(profile, pc.printed, pc.format):
+                out[pc.code] = _digits_found(pc, m)
         if out:
             break
+    if not out and w * h <= OCR_WHOLE_PIXELS and crops:
+        for pc in barcode_ocr.read_printed_codes(reader.work):
+            if pc.code not in out and any(barcode_ocr.bars_agree(p, pc.printed, pc.format) for _, _, p in crops):
+                out[pc.code] = _digits_found(pc, np.eye(3))
     return sorted(out.values(), key=lambda f: (f.box[0], f.box[1]))
+
+
+def _digits_found(pc: Any, m: np.ndarray) -> FoundCode:
+    """A :class:`FoundCode` for a code read from printed digits, its box mapped back to the working image."""
+    q = (m @ np.array([[pc.box[0], pc.box[2], pc.box[2], pc.box[0]],
+                       [pc.box[1], pc.box[1], pc.box[3], pc.box[3]], [1, 1, 1, 1]], float))[:2].T
+    box = (int(q[:, 0].min()), int(q[:, 1].min()), int(math.ceil(q[:, 0].max())), int(math.ceil(q[:, 1].max())))
+    return FoundCode(pc.code, pc.printed, pc.format, 0, box, "digits")
 
 
 def decode_image(img: Image.Image, time_budget_s: float = 2.0, size: tuple[int, int] | None = None,

@@ -130,3 +130,50 @@ def test_without_the_ocr_engine_the_photo_still_gets_an_answer(monkeypatch):
     monkeypatch.setattr(barcode_ocr, "_engine", lambda: None)
     res = decode_photo((PHOTOS / "ean13-1" / "36.webp").read_bytes())
     assert res.codes == [] and res.strategy is None
+
+
+def test_digits_that_pass_the_check_digit_but_not_the_bars_are_refused():
+    """An OCR misread with a valid check digit (two digits off) is refuted by bars that hold any detail; the
+    true digits are not."""
+    import random
+    import sys
+
+    from core.barcode_ocr import bar_profile, bars_agree
+    from core.barcode_photo import _Reader, _regions, load_photo
+    from core.discogs.barcodes import gs1_check_digit
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import make_barcode_photos as mbp
+
+    code = next(c for c in mbp.real_codes() if c.fmt == "EAN13")
+    spec = mbp.PhotoSpec(name="t", group="test", seed=3, codes=[code], module_px=3.0, blur=0.8, rotation=12)
+    grey, _ = load_photo(mbp.render(spec)[0])
+    reader = _Reader(grey, float("inf"))
+    center, ext_u, ext_v, ang = _regions(reader)[0]
+    bars, _, _ = reader._level_crop(center, ext_u * 1.4 + 24, ext_v * 0.8, ang)
+    profile = bar_profile(bars)
+    assert bars_agree(profile, code.code, "EAN-13")
+    rng = random.Random(1)
+    refused = 0
+    for _ in range(8):
+        i = rng.randrange(1, 12)
+        body = code.code[:i] + str((int(code.code[i]) + rng.randint(1, 9)) % 10) + code.code[i + 1:12]
+        wrong = body + str(gs1_check_digit(body))
+        assert wrong != code.code and normalise_barcode(wrong) == wrong
+        refused += not bars_agree(profile, wrong, "EAN-13")
+    assert refused == 8
+
+
+@pytest.mark.parametrize("content,fmt,zfmt", [("400638133393", "EAN-13", "EAN13"), ("07572000325", "UPC-A", "UPCA"),
+                                              ("9638507", "EAN-8", "EAN8"), ("0123456", "UPC-E", "UPCE"),
+                                              ("1654321", "UPC-E", "UPCE")])
+def test_bar_patterns_are_the_ones_zxing_draws(content, fmt, zfmt):
+    from core.barcode_ocr import modules
+    from core.barcode_photo import _upca_to_upce
+
+    bc = zxingcpp.create_barcode(content, getattr(zxingcpp.BarcodeFormat, zfmt))
+    row = np.asarray(bc.to_image(scale=1, add_hrt=False, add_quiet_zones=False))
+    drawn = (row[row.shape[0] // 2] == 0).astype(np.uint8)
+    text = bc.text[1:] if fmt in ("UPC-A", "UPC-E") and len(bc.text) == 13 else bc.text
+    printed = _upca_to_upce(text) if fmt == "UPC-E" else text
+    assert np.array_equal(modules(printed, fmt), drawn)
