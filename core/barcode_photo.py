@@ -415,7 +415,8 @@ class _Reader:
             p = r.position
             pts = np.array([[p.top_left.x, p.top_left.y], [p.top_right.x, p.top_right.y],
                             [p.bottom_right.x, p.bottom_right.y], [p.bottom_left.x, p.bottom_left.y]], float)
-            quad = (view.to_work @ np.c_[pts, np.ones(4)].T).T[:, :2]
+            hq = (view.to_work @ np.c_[pts, np.ones(4)].T).T
+            quad = hq[:, :2] / hq[:, 2:3]   # projective views (a rectified region) as well as affine ones
             spot = self._spot(quad, spots)
             spot.add(can[0], can[1], can[2], view.family, quad)
             touched.append(spot)
@@ -480,6 +481,14 @@ class _Reader:
         yield _View("verify-squash-sharp", fam + "q4", sharp, sq_m, _LA, False)
         yield _View("verify-squash-inverted", fam + "q4", ImageOps.invert(sq), sq_m, _LA, False)   # light on dark
         yield _View("verify-local", fam + "q4", _clahe(sq), sq_m, _LA, False)
+        yield from _rectified_views(self, base, base_m, fam, "verify")
+        if base.width < 900:   # small modules: enlarged and sharpened, as it is and squashed
+            up = base.resize((base.width * 2, base.height * 2), Image.Resampling.BICUBIC)
+            up_m = base_m @ _scale_m(2.0)
+            yield _View("verify-x2-sharp", fam + "d", up.filter(ImageFilter.UnsharpMask(4, 200, 0)), up_m, _LA, False)
+            sq_up = up.resize((up.width, max(8, up.height // 4)), Image.Resampling.BOX)
+            yield _View("verify-x2-squash-sharp", fam + "q4d", sq_up.filter(ImageFilter.UnsharpMask(4, 250, 0)),
+                        up_m @ np.diag([1.0, up.height / sq_up.height, 1.0]), _LA, False)
         strips = max(1, base.height // 3)
         for i in (0, 2):   # the top and bottom thirds of the bars: other rows, other noise
             strip = base.crop((0, i * strips, base.width, (i + 1) * strips))
@@ -782,10 +791,116 @@ def _s_regions(r: _Reader) -> Iterator[_View]:
                     _View(f"{name}-inverted", fam + "q4", ImageOps.invert(sq), sq_m, _LA, False),
                     _View(f"{name}-local", fam + "q4", _clahe(sq), sq_m, _LA, False),
                     _View(f"{name}-local-crop", fam, _clahe(crop), m, _LA, False)]
+            if crop.width < 900:   # small modules under blur: enlarge, then sharpen what the enlargement softened
+                up = crop.resize((crop.width * 2, crop.height * 2), Image.Resampling.BICUBIC)
+                up_m = m @ _scale_m(2.0)
+                sq_up = up.resize((up.width, max(8, up.height // 4)), Image.Resampling.BOX)
+                late += [_View(f"{name}-x2-sharp", fam + "d", up.filter(ImageFilter.UnsharpMask(4, 200, 0)), up_m,
+                               _LA, False),
+                         _View(f"{name}-x2-squash-sharp", fam + "q4d", sq_up.filter(ImageFilter.UnsharpMask(4, 250, 0)),
+                               up_m @ np.diag([1.0, up.height / sq_up.height, 1.0]), _LA, False)]
+            late = list(_rectified_views(r, crop, m, fam, name)) + late
+            wide, wide_m, wide_fam = r._level_crop(center, length * 1.6, height * 1.2, ang)
+            if wide is not None:   # the region found may be only part of the code (glare, a thumb)
+                late.append(_View(f"{name}-wide", wide_fam + "w", wide, wide_m, _LA, False))
             for v in late:
                 yield v
                 if r.settled(center, length / 2):
                     break
+
+
+def _homography(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """The 3×3 projective map taking the four points ``dst`` to ``src`` (rows of x, y)."""
+    a, b = [], []
+    for (x, y), (u, v) in zip(dst, src):
+        a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        b.extend([u, v])
+    h = np.linalg.solve(np.asarray(a, float), np.asarray(b, float))
+    return np.append(h, 1.0).reshape(3, 3)
+
+
+def _bar_quad(crop: Image.Image) -> np.ndarray | None:
+    """The corners (TL, TR, BR, BL; crop pixels) of the block of bars in a level crop, from where the bars'
+    horizontal gradients are: the first and last bar columns, and at each end the bars' lean and top and bottom.
+    Under a keystone the block is a trapezoid, and mapping it back to a rectangle undoes the perspective."""
+    a = np.asarray(crop, dtype=np.float32)
+    h, w = a.shape
+    if w < 48 or h < 16:
+        return None
+    gx = np.zeros_like(a)
+    gy = np.zeros_like(a)
+    gx[:, 1:-1] = a[:, 2:] - a[:, :-2]
+    gy[1:-1, :] = a[2:, :] - a[:-2, :]
+    mag = np.abs(gx)
+    col = np.convolve(mag.mean(axis=0), np.ones(9) / 9, mode="same")
+    on = col > 0.35 * col.max()
+    if on.sum() < 16:
+        return None
+    # the widest run of bar columns, bridging gaps of up to 4 % of the width (wide bars, spaces)
+    idx = np.nonzero(on)[0]
+    gaps = np.nonzero(np.diff(idx) > max(3, int(0.04 * w)))[0]
+    starts, ends = np.r_[idx[0], idx[gaps + 1]], np.r_[idx[gaps], idx[-1]]
+    k = int(np.argmax(ends - starts))
+    xl, xr = int(starts[k]), int(ends[k])
+    span = xr - xl
+    if span < 0.3 * w:
+        return None
+    corners = []
+    for lo, hi in ((xl, xl + max(4, int(0.15 * span))), (xr - max(4, int(0.15 * span)), xr + 1)):
+        m_ = mag[:, lo:hi]
+        rows = np.convolve(m_.mean(axis=1), np.ones(5) / 5, mode="same")
+        ys = np.nonzero(rows > 0.35 * rows.max())[0]
+        if len(ys) < 4:
+            return None
+        top, bot = float(ys[0]), float(ys[-1])
+        jxx = float((gx[:, lo:hi] ** 2).sum())
+        jxy = float((gx[:, lo:hi] * gy[:, lo:hi]).sum())
+        jyy = float((gy[:, lo:hi] ** 2).sum())
+        theta = 0.5 * math.atan2(2 * jxy, jxx - jyy)    # across the bars; the bars run at theta + 90°
+        x = (lo + hi) / 2 if False else (lo if lo == xl else hi - 1)
+        yc = (top + bot) / 2
+        lean = math.tan(theta)                          # x moves by -lean per unit of y along a bar
+        corners.append(((x - (top - yc) * lean, top), (x - (bot - yc) * lean, bot)))
+    (tl, bl), (tr, br) = corners
+    return np.array([tl, tr, br, bl], float)
+
+
+def _rectified(r: _Reader, crop: Image.Image, m: np.ndarray, fam: str) -> tuple[Image.Image, np.ndarray, str] | None:
+    """The region's bars mapped from their quadrilateral to a rectangle (with quiet zones), sampled straight out
+    of the working image: one projective resampling (see :func:`_bar_quad`)."""
+    quad = _bar_quad(crop)
+    if quad is None:
+        return None
+    width = 0.5 * (np.hypot(*(quad[1] - quad[0])) + np.hypot(*(quad[2] - quad[3])))
+    height = 0.5 * (np.hypot(*(quad[3] - quad[0])) + np.hypot(*(quad[2] - quad[1])))
+    if width < 32 or height < 6:
+        return None
+    qz = 0.1 * width
+    out_w, out_h = int(width + 2 * qz), max(8, int(height))
+    dst = np.array([[qz, 0], [qz + width, 0], [qz + width, out_h], [qz, out_h]], float)
+    hm = m @ _homography(dst, quad)                     # output pixel → working-image pixel
+    hm = hm / hm[2, 2]
+    coeffs = tuple(hm[:2].ravel()) + tuple(hm[2, :2])
+    img = r.work.transform((out_w, out_h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR,
+                           fillcolor=r.border(1))
+    return img, hm, fam + "p"
+
+
+def _rectified_views(r: _Reader, crop: Image.Image, m: np.ndarray, fam: str, name: str) -> Iterator[_View]:
+    """Looks at a region with its perspective undone (:func:`_rectified`): as it is, squashed, with local
+    contrast, and enlarged and sharpened."""
+    flat = _rectified(r, crop, m, fam)
+    if flat is None:
+        return
+    img, hm, f = flat
+    sq = img.resize((img.width, max(8, img.height // 4)), Image.Resampling.BOX)
+    yield _View(f"{name}-rectified", f, img, hm, _LA, False)
+    yield _View(f"{name}-rectified-squash", f + "q4", sq, hm @ np.diag([1.0, img.height / sq.height, 1.0]), _LA, False)
+    yield _View(f"{name}-rectified-local", f, _clahe(img), hm, _LA, False)
+    if img.width < 900:
+        up = img.resize((img.width * 2, img.height * 2), Image.Resampling.BICUBIC).filter(ImageFilter.UnsharpMask(4, 200, 0))
+        yield _View(f"{name}-rectified-x2-sharp", f + "d", up, hm @ _scale_m(2.0), _LA, False)
 
 
 def _s_rotations(r: _Reader) -> Iterator[_View]:
