@@ -872,6 +872,10 @@ def _rectified(r: _Reader, crop: Image.Image, m: np.ndarray, fam: str) -> tuple[
     quad = _bar_quad(crop)
     if quad is None:
         return None
+    cw, ch = crop.size
+    if (quad[:, 0].min() < -0.1 * cw or quad[:, 0].max() > 1.1 * cw or quad[:, 1].min() < -0.1 * ch
+            or quad[:, 1].max() > 1.1 * ch):
+        return None                                     # not a block of bars inside the crop
     width = 0.5 * (np.hypot(*(quad[1] - quad[0])) + np.hypot(*(quad[2] - quad[3])))
     height = 0.5 * (np.hypot(*(quad[3] - quad[0])) + np.hypot(*(quad[2] - quad[1])))
     if width < 32 or height < 6:
@@ -879,7 +883,15 @@ def _rectified(r: _Reader, crop: Image.Image, m: np.ndarray, fam: str) -> tuple[
     qz = 0.1 * width
     out_w, out_h = int(width + 2 * qz), max(8, int(height))
     dst = np.array([[qz, 0], [qz + width, 0], [qz + width, out_h], [qz, out_h]], float)
-    hm = m @ _homography(dst, quad)                     # output pixel → working-image pixel
+    try:
+        hm = m @ _homography(dst, quad)                 # output pixel → working-image pixel
+    except np.linalg.LinAlgError:                       # three corners in a line
+        return None
+    # the crop's own pixels are its resolution: sample the flat view at most that finely
+    f = min(1.0, math.sqrt(1_500_000 / (out_w * out_h)), 1.5 * cw / out_w)
+    if f < 1.0:
+        out_w, out_h = max(32, int(out_w * f)), max(8, int(out_h * f))
+        hm = hm @ _scale_m(f)
     hm = hm / hm[2, 2]
     coeffs = tuple(hm[:2].ravel()) + tuple(hm[2, :2])
     img = r.work.transform((out_w, out_h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR,
