@@ -104,7 +104,7 @@ class PhotoLimits:
     time_budget_s: float = 2.0           # the cascade stops here (a last resort; typical photos take < 0.5 s)
     threads: int = 2                     # the fallbacks run in two lanes side by side (1: one after another)
     ocr: bool = True                     # bars unreadable: read the printed digits (core.barcode_ocr)
-    ocr_regions: int = 3                 # …in at most this many bar-like regions of a large photo
+    ocr_regions: int = 2                 # …in at most this many bar-like regions of the photo
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any] | None = None) -> "PhotoLimits":
@@ -998,7 +998,7 @@ def _run(reader: _Reader, names: Iterable[str]) -> None:
 OCR_WHOLE_PIXELS = 1_500_000
 
 
-def _read_digits(reader: _Reader, max_regions: int = 3) -> list[FoundCode]:
+def _read_digits(reader: _Reader, max_regions: int = 2) -> list[FoundCode]:
     """Codes read from the digits printed under the bars (see :mod:`core.barcode_ocr`): each bar-like region is
     cut out level and tall enough to hold the digits on either side, OCR reads it, and a code is kept only when
     its bar pattern fits the region's bars better than any code one digit away (a misread that passes the check
@@ -1018,7 +1018,7 @@ def _read_digits(reader: _Reader, max_regions: int = 3) -> list[FoundCode]:
         if crop is None:
             continue
         bars, _, _ = reader._level_crop(center, length, max(ext_v * 0.8, 8), ang)
-        f = min(1.0, 1200 / max(crop.size))
+        f = min(1.0, 960 / max(crop.size))
         if f < 1.0:
             crop = crop.resize((max(8, int(crop.width * f)), max(8, int(crop.height * f))), Image.Resampling.BOX)
             m = m @ _scale_m(f)
@@ -1046,7 +1046,7 @@ def _digits_found(pc: Any, m: np.ndarray) -> FoundCode:
 
 
 def decode_image(img: Image.Image, time_budget_s: float = 2.0, size: tuple[int, int] | None = None,
-                 threads: int = 2, ocr: bool = True, ocr_regions: int = 3) -> DecodeResult:
+                 threads: int = 2, ocr: bool = True, ocr_regions: int = 2) -> DecodeResult:
     """Run the cascade on an already-loaded image (any mode); see :func:`decode_photo`."""
     t0 = time.perf_counter()
     work = img.convert("L") if img.mode != "L" else img

@@ -140,7 +140,9 @@ def is_training(user: str) -> bool:
 
 
 def _retrain_fn() -> Callable[..., Any]:
-    if REGISTRY.retrain is not None:
+    """The running scheduler's retrain function (a test's stand-in), else the real one."""
+    owner = REGISTRY.owner
+    if REGISTRY.retrain is not None and owner is not None and getattr(owner, "running", False):
         return REGISTRY.retrain
     from core import learning
 
@@ -433,9 +435,11 @@ class LearningScheduler:
         if self._executor is not None:
             ex = self._executor
             await asyncio.to_thread(ex.shutdown, wait=wait_for_training, cancel_futures=True)
-        if REGISTRY.owner is self:
-            REGISTRY.owner = None
-            REGISTRY.executor = None
+        if REGISTRY.owner is self:   # leave nothing of this scheduler behind (a later one, or the CLI, starts clean)
+            fresh = Registry()
+            REGISTRY.owner, REGISTRY.executor = None, None
+            REGISTRY.rec, REGISTRY.retrain, REGISTRY.announce = fresh.rec, fresh.retrain, fresh.announce
+            REGISTRY.clock, REGISTRY.digest_every_days = fresh.clock, fresh.digest_every_days
 
     # -- jobs
     def _say(self, msg: str) -> None:
