@@ -486,3 +486,12 @@ def test_enrich_from_real_catalogue():
     res = read_collection(MOUSE / "collection.csv", catalogue=catalogue)
     enriched = [i for i in res.items if i.release.genres]
     assert sorted(i.release.id for i in enriched) == [2173833, 2606952, 2911295, 3641367]
+
+
+@pytest.mark.parametrize("text", ["[" * 200_000 + "]" * 200_000, '{"a":' * 5_000 + "1" + "}" * 5_000])
+def test_deeply_nested_json_is_a_clear_reader_error(tmp_path, text):
+    """JSON nested past Python's recursion limit is refused like any other bad file, never a RecursionError."""
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    with pytest.raises(ReaderError, match="nested far too deeply"):
+        read_collection(path)

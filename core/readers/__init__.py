@@ -76,6 +76,12 @@ def load_json(path: Path) -> Any:
         raise ReaderError(f"{path}: not UTF-8 text ({exc})") from exc
     except json.JSONDecodeError as exc:
         raise ReaderError(f"{path}: invalid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise ReaderError(f"{path}: {TOO_DEEP}") from exc
+
+
+#: what a file nested past the interpreter's recursion limit is told (no export is nested like that)
+TOO_DEEP = "nested far too deeply to be a Discogs export or collection file"
 
 
 def _read_json(path: Path, list_name: str | None,
@@ -98,12 +104,20 @@ def read_collection(path: str | Path, *, catalogue: dict[int, Release] | None = 
     fields the source lacks (genres, styles, year, ...); ``master_resolver`` turns master-only
     references into release ids (see ``bundled_json``). Raises ``ReaderError`` for unreadable input.
     """
+    p = Path(path)
+    try:
+        return _read_any(p, catalogue, list_name, master_resolver)
+    except RecursionError as exc:   # deeply nested JSON or XML: a clear error, never a traceback
+        raise ReaderError(f"{p}: {TOO_DEEP}") from exc
+
+
+def _read_any(p: Path, catalogue: dict[int, Release] | None, list_name: str | None,
+              master_resolver: Callable[[dict[str, Any]], int | None] | None) -> ImportResult:
     from core.readers.api_json import read_api_pages
     from core.readers.catalogue import enrich_from_catalogue
     from core.readers.csv_export import read_csv_export
     from core.readers.dump_xml import read_dump
 
-    p = Path(path)
     kind = detect_format(p)
     log.info("reading %s as %s", p, kind)
     if kind == "api-pages":

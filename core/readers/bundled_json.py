@@ -180,6 +180,8 @@ def read_bundled_json(data: Any, *, source: str = "", list_name: str | None = No
             raise ReaderError(f"{source}: file not found") from exc
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ReaderError(f"{source}: invalid JSON ({exc})") from exc
+        except RecursionError as exc:
+            raise ReaderError(f"{source}: nested far too deeply to be a Discogs export or collection file") from exc
     records = _records(data)
     shape = detect_shape(records) if records else None
     if shape is None:
