@@ -2,39 +2,20 @@
 
 A chat adapter sends a score card as a message; buttons, emoji reactions and replies later arrive carrying only the
 message's id. :class:`CardRegistry` keeps ``(platform, chat id, message id) → (user, score id, card text, why text)``
-in its own table of the store's database, so reactions keep working after a restart. Rows are removed with the
-user (:meth:`CardRegistry.forget_user`).
+in the store's ``chat_cards`` table (:class:`core.storage.ChatCard`), so reactions keep working after a restart.
+Rows go with the user: :meth:`core.storage.Store.forget_user` deletes them in the same transaction as the rest.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, delete, select
+from sqlmodel import Session, delete, select
 
-from .storage import Store, UTCDateTime, utcnow
+from .storage import ChatCard, Store
 
 log = logging.getLogger(__name__)
-
-
-class ChatCard(SQLModel, table=True):
-    """One score card as sent in a chat."""
-
-    __tablename__ = "chat_cards"
-    __table_args__ = (UniqueConstraint("platform", "chat_id", "message_id", name="uq_chat_card_message"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    platform: str
-    chat_id: str
-    message_id: str
-    user_name: str = Field(index=True)
-    score_id: int | None = Field(default=None, index=True)
-    text: str = Field(default="", sa_type=Text)
-    why: str = Field(default="", sa_type=Text)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 @dataclass(frozen=True)
@@ -48,7 +29,6 @@ class CardRef:
 class CardRegistry:
     def __init__(self, store: Store) -> None:
         self.store = store
-        ChatCard.__table__.create(store.engine, checkfirst=True)   # type: ignore[attr-defined]
 
     def remember(self, platform: str, chat_id: int | str, message_id: int | str, user: str, score_id: int | None,
                  text: str = "", why: str = "") -> None:

@@ -46,19 +46,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED,
-                                EVENT_JOB_SUBMITTED)
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+)
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from core.storage import JOBS_TABLE, USER_JOB_PREFIXES
+
 log = logging.getLogger(__name__)
 
 JOB_NIGHTLY = "nightly-retrain"
 JOB_DIGEST = "weekly-digest"
-JOBS_TABLE = "apscheduler_jobs"
 FUNC_RETRAIN = "core.scheduler:run_retrain"
 FUNC_NIGHTLY = "core.scheduler:run_nightly"
 FUNC_DIGESTS = "core.scheduler:run_digests"
@@ -66,7 +72,8 @@ EXPLICIT_KINDS = ("like", "dislike", "bought")
 
 
 def retrain_job_id(user: str) -> str:
-    return f"retrain:{user}"
+    """The id of the user's feedback-triggered retrain job (the store deletes it with the user)."""
+    return f"{USER_JOB_PREFIXES[0]}{user}"
 
 
 def utcnow() -> datetime:

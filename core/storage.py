@@ -29,8 +29,24 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (DateTime, Index, Text, TypeDecorator, UniqueConstraint, and_, event, false, func, inspect,
-                        text, update)
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    and_,
+    event,
+    false,
+    func,
+    inspect,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
@@ -304,6 +320,29 @@ class LinkedAccount(SQLModel, table=True):
     def has_secrets(self) -> bool:
         """Whether any encrypted credential is stored."""
         return any((self.token_enc, self.oauth_token_enc, self.oauth_secret_enc))
+
+
+class ChatCard(SQLModel, table=True):
+    """One score card as sent in a chat (which message shows which card: see :mod:`core.chat_cards`). Defined
+    here, with every other table, so the schema never depends on which modules were imported."""
+
+    __tablename__ = "chat_cards"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "message_id", name="uq_chat_card_message"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    chat_id: str
+    message_id: str
+    user_name: str = Field(index=True)
+    score_id: int | None = Field(default=None, index=True)
+    text: str = Field(default="", sa_type=Text)
+    why: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+#: the scheduler's job table (APScheduler's SQLAlchemyJobStore, in the same database) and its per-user job ids
+JOBS_TABLE = "apscheduler_jobs"
+USER_JOB_PREFIXES = ("retrain:",)
 
 
 @dataclass
@@ -662,7 +701,8 @@ class Store:
     # -- collections
 
     @staticmethod
-    def _dedupe(items: Iterable[CollectionItem], list_name: str | None, source: str) -> dict[tuple[int, str], CollectionEntry]:
+    def _dedupe(items: Iterable[CollectionItem], list_name: str | None,
+                source: str) -> dict[tuple[int, str], CollectionEntry]:
         """Entries keyed by (release id, list); duplicate copies merge (earliest date, first rating/price)."""
         out: dict[tuple[int, str], CollectionEntry] = {}
         dupes = 0
@@ -1338,9 +1378,17 @@ class Store:
 
     # -- erasure
 
+    def _forget_jobs(self, s: Session, user_name: str) -> int:
+        """Delete the user's rows of the scheduler's job table (when it exists: the scheduler creates it)."""
+        if JOBS_TABLE not in inspect(s.connection()).get_table_names():
+            return 0
+        table = Table(JOBS_TABLE, MetaData(), Column("id", String, primary_key=True))
+        ids = [f"{prefix}{user_name}" for prefix in USER_JOB_PREFIXES]
+        return int(s.connection().execute(table.delete().where(table.c.id.in_(ids))).rowcount or 0)
+
     def forget_user(self, user_name: str) -> ForgetReport:
         """Delete every row of the user (feedback, served scores, collection entries, model versions, linked
-        account, the user) in ONE transaction. Shared cached releases stay. Model artefact files are not touched:
+        account, the user, the chat messages showing their cards, their scheduled jobs) in ONE transaction. Shared cached releases stay. Model artefact files are not touched:
         their paths are returned in the report for the caller to delete."""
         report = ForgetReport(user_name=user_name, found=False)
         with self._session() as s, s.begin():
@@ -1361,6 +1409,10 @@ class Store:
                 report.deleted[table] = res.rowcount or 0
             res = s.exec(delete(User).where(User.id == uid))
             report.deleted["users"] = res.rowcount or 0
+            # keyed by name, not id: the chat messages showing the user's cards, the user's scheduled jobs
+            res = s.exec(delete(ChatCard).where(ChatCard.user_name == user_name))
+            report.deleted["chat_cards"] = res.rowcount or 0
+            report.deleted[JOBS_TABLE] = self._forget_jobs(s, user_name)
         self._scrub_sqlite()
         log.info("forgot user %s: %s", user_name, report.deleted)
         return report

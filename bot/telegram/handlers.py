@@ -16,12 +16,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from telegram import (BotCommand, CallbackQuery, InlineKeyboardMarkup, Message, MessageEntity, ReplyParameters,
-                      Update, User)
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+    User,
+)
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler,
-                          MessageReactionHandler, filters)
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    MessageReactionHandler,
+    filters,
+)
 
 from core.barcode_photo import typed_code
 from core.cards import ATTRIBUTION, render_chat_card, render_why
@@ -778,11 +793,7 @@ class CrateBot:
             return
         await q.answer("Deleting…")
 
-        def forget() -> Any:
-            self.cards.forget_user(user)
-            return self.rec.forget_user(user)
-
-        report = await asyncio.to_thread(forget)
+        report = await asyncio.to_thread(self.rec.forget_user, user)   # chat cards and scheduled jobs included
         self._awaiting_token.pop(q.from_user.id, None)
         d = report.deleted
         if not report.found:
