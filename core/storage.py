@@ -1388,8 +1388,9 @@ class Store:
 
     def forget_user(self, user_name: str) -> ForgetReport:
         """Delete every row of the user (feedback, served scores, collection entries, model versions, linked
-        account, the user, the chat messages showing their cards, their scheduled jobs) in ONE transaction. Shared cached releases stay. Model artefact files are not touched:
-        their paths are returned in the report for the caller to delete."""
+        account, the user, the chat messages showing their cards, their scheduled jobs) in ONE transaction.
+        Shared cached releases stay. Model artefact files are not touched: their paths are returned in the report
+        for the caller to delete."""
         report = ForgetReport(user_name=user_name, found=False)
         with self._session() as s, s.begin():
             user = self._find_user(s, user_name)

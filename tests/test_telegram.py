@@ -23,23 +23,23 @@ import pytest
 import zxingcpp
 from PIL import Image
 from telegram import Update
+from test_conversation import shared_embedding_dir
 
 import core.discogs.ratelimit as ratelimit
 from bot.telegram.app import build_application
-from bot.telegram.handlers import (APOLOGY, COMMANDS, NOT_KNOWN, OTHERS_CARD, TOKEN_PROMPT, ProgressMessage)
-from core.cards import percent, ATTRIBUTION
+from bot.telegram.handlers import APOLOGY, COMMANDS, NOT_KNOWN, OTHERS_CARD, TOKEN_PROMPT, ProgressMessage
+from core.cards import ATTRIBUTION, percent
 from core.chat_cards import CardRegistry
 from core.config import get_config
 from core.embeddings import EmbeddingCache
 from core.recommender import Recommender
 from core.refs import NOT_DISCOGS_MESSAGE
-from core.scheduler import REGISTRY
 from core.release import Release
+from core.scheduler import REGISTRY
 from core.secrets import SecretBox
 from core.storage import Store
 from fakes.fixtures import COLLECTOR, COLLECTOR_TOKEN, discogs_server  # noqa: F401
 from fakes.telegram_server import BOT_USERNAME, TOKEN, ApiCall, FakeBotApi, FakeBotRequest, UpdateFactory
-from test_conversation import shared_embedding_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
@@ -230,7 +230,8 @@ def test_buttons_store_feedback_once_per_callback(tg, world):
     (edit,) = only(calls, "editMessageReplyMarkup")
     assert buttons(edit)[0]["text"] == "👍 ✓" and buttons(edit)[1]["text"] == "👎"
     rows = [f for f in world.store.feedback("tg:1001") if f.score_id == sid]
-    assert [(f.kind, f.source, f.event_id) for f in rows] == [("like", "telegram", f"cb:{press['callback_query']['id']}")]
+    assert ([(f.kind, f.source, f.event_id) for f in rows]
+            == [("like", "telegram", f"cb:{press['callback_query']['id']}")])
     tg.send(press)                                        # Telegram redelivers the same update
     assert len([f for f in world.store.feedback("tg:1001") if f.score_id == sid]) == 1
     calls = tg.send(U.callback(ALICE, card.result, f"fb:dislike:{sid}"))   # changing one's mind
@@ -451,7 +452,8 @@ def test_settings_change_the_buy_threshold_and_currency(tg, world):
     assert "Currency for prices: USD" in msg.params["text"]
     assert world.store.get_settings(user)["currency"] == "USD"
     (msg,) = tg.send(U.text(CAROL, "/settings currency XYZ"))
-    assert msg.params["text"].startswith("Discogs prices come in") and world.store.get_settings(user)["currency"] == "USD"
+    assert (msg.params["text"].startswith("Discogs prices come in")
+            and world.store.get_settings(user)["currency"] == "USD")
     (msg,) = tg.send(U.text(CAROL, "/settings buy 200"))
     assert "between 5 and 95" in msg.params["text"] and world.store.get_settings(user)["buy_threshold"] == 0.7
     # the verdict follows the user's threshold
@@ -597,20 +599,24 @@ def test_link_and_sync_show_progress_then_train(live, world):
     live.server.add_records("cratefan", ids=list(dict.fromkeys(lane))[:150])
     (checking, *rest) = h.send(U.text(ALICE, "/link no_such_collector"))
     assert "no Discogs user by that name" in rest[-1].params["text"] and store.linked_account("tg:1001") is None
+    # linking reads the collection and trains at once, with progress in one message: no /sync needed
     calls = h.send(U.text(ALICE, "/link cratefan"))
-    assert "Linked to Discogs user cratefan" in calls[-1].params["text"] and ATTRIBUTION in calls[-1].params["text"]
-    assert store.linked_account("tg:1001").discogs_username == "cratefan"
-    calls = h.send(U.text(ALICE, "/sync"))
     note = calls[0]
     assert note.method == "sendMessage" and "cratefan" in note.params["text"]
+    assert store.linked_account("tg:1001").discogs_username == "cratefan"
     edits = [c.params["text"] for c in calls if c.method == "editMessageText"]
     assert all(c.params["message_id"] == note.result["message_id"] for c in calls if c.method == "editMessageText")
-    assert "🔄 Reading your collection: 100 of 150…" in edits and "🔄 Reading your collection: 150 of 150…" in edits
-    assert "🔄 Reading your wantlist: 5 of 5…" in edits
+    head = "🔗 Linked to Discogs user cratefan.\n"
+    assert f"{head}🔄 Reading your collection: 100 of 150…" in edits
+    assert f"{head}🔄 Reading your collection: 150 of 150…" in edits
+    assert f"{head}🔄 Reading your wantlist: 5 of 5…" in edits
     assert any("🧠" in e for e in edits[:-1])
-    assert edits[-1].startswith("✅ Synced.") and "collection: 150 on Discogs, 150 new" in edits[-1]
+    assert edits[-1].startswith(f"{head}✅ Synced.") and "collection: 150 on Discogs, 150 new" in edits[-1]
     assert "wantlist: 5 on Discogs, 5 new" in edits[-1] and "model is ready" in edits[-1]
+    assert ATTRIBUTION in edits[-1]
     assert len(store.collection("tg:1001", "collection")) == 150 and store.active_model("tg:1001")
+    (card,) = only(h.send(U.text(ALICE, url(world.targets[0]))), "sendMessage", "sendPhoto")   # scored at once
+    assert VERDICT.search(text_of(card)) and "haven't read your collection" not in text_of(card)
     calls = h.send(U.text(ALICE, "/sync"))                       # nothing new: no retraining
     assert "Nothing new" in [c for c in calls if c.method == "editMessageText"][-1].params["text"]
     # Discogs goes down: a clear message, the collection kept
@@ -648,7 +654,8 @@ def test_barcode_photos(live, world, monkeypatch):
         path = rec.models_dir.parent / "alice.json"
         path.write_text(json.dumps(records[::6][:300]), encoding="utf-8")
         rec.import_file("tg:1001", path)
-        store.link_account("tg:1001", COLLECTOR, "token", token=COLLECTOR_TOKEN, box=rec.secret_box)   # search needs auth
+        store.link_account("tg:1001", COLLECTOR, "token", token=COLLECTOR_TOKEN,
+                           box=rec.secret_box)   # search needs auth
         h.api.add_file(photo_bytes(RELEASE_4_UPC), "photos/file_1.jpg", file_id="ONE")
         calls = h.send(U.photo(ALICE, "ONE"))
         assert [c.method for c in calls][:1] == ["getFile"] and calls[0].params["file_id"] == "ONE"   # largest size

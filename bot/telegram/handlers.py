@@ -66,7 +66,7 @@ START = (
     "Paste a Discogs release or master link (or send a photo of the barcode) and I'll score it against your own "
     "collection, with reasons. Tap 👍 / 👎 or 🛒 bought (or react 👍 / 👎) and I learn from it.\n\n"
     "First, tell me your collection:\n"
-    "• /link <your Discogs username>, then /sync (public collections)\n"
+    "• /link <your Discogs username>: I read your public collection and train at once\n"
     "• /token: link with a personal access token (private collection, prices), in a private chat with me\n"
     "• or send me your Discogs CSV export as a file (/import says how)\n\n"
     "/help lists everything. " + ATTRIBUTION)
@@ -76,10 +76,10 @@ HELP = (
     "• a photo of a sleeve's barcode: I find the pressing and score it\n"
     "• the digits under a barcode, typed (\"0 75720 00325 9\"): the same, when a photo won't do\n"
     "• 👍 / 👎 / 🛒 on a card, or a reply like \"👎 too expensive\"\n\n"
-    "/link <username> link your public Discogs collection\n"
+    "/link <username> link your public Discogs collection (read and trained at once)\n"
     "/token link with a personal access token (private chat only)\n"
     "/import how to send your Discogs CSV export\n"
-    "/sync read your collection and wantlist from Discogs, then train\n"
+    "/sync read what changed in your collection and wantlist on Discogs, then retrain\n"
     "/stats what I know about you\n"
     "/settings buy threshold and currency\n"
     "/digest what changed since last time, with a chart\n"
@@ -332,8 +332,7 @@ class CrateBot:
         except DiscogsError as exc:
             await note.edit_text(exc.user_message)
             return
-        await note.edit_text(f"🔗 Linked to Discogs user {name}. Send /sync to read your collection and wantlist. "
-                             + ATTRIBUTION)
+        await self._link_then_sync(user, note, f"🔗 Linked to Discogs user {name}.\n")
 
     def _link_username(self, user: str, name: str) -> None:
         gw = self.rec.gateway_for(None)
@@ -382,8 +381,8 @@ class CrateBot:
         except DiscogsError as exc:
             await note.edit_text(exc.user_message + warn)
             return
-        await note.edit_text(f"🔐 Linked to Discogs user {name} with your token (stored encrypted; the message "
-                             f"holding it is deleted){warn}. Send /sync to read your collection. " + ATTRIBUTION)
+        await self._link_then_sync(user, note, f"🔐 Linked to Discogs user {name} with your token (stored "
+                                               f"encrypted; the message holding it is deleted){warn}.\n")
 
     def _link_with_token(self, user: str, token: str) -> str:
         from core.discogs.gateway import DiscogsGateway
@@ -409,25 +408,42 @@ class CrateBot:
             return
         try:
             note = await self._reply(message, f"🔄 Reading {acct.discogs_username}'s collection on Discogs…")
-            progress = self._progress(note)
-            try:
-                reports = await asyncio.to_thread(self._sync, user, progress)
-            except DiscogsError as exc:
-                await progress.done(f"Sync stopped: {exc.user_message} Nothing was lost; try /sync again later.")
-                return
-            lines = [f"{'📀' if r.list_name == 'collection' else '⭐'} {r.list_name}: {r.total} on Discogs, "
-                     f"{r.added} new" for r in reports]
-            added = sum(r.added for r in reports)
-            has_model = await asyncio.to_thread(self.rec.store.active_model, user)
-            if added or has_model is None:
-                lines.append(await self._train(user, progress, "\n".join(lines)))
-            else:
-                lines.append("Nothing new, so your model stays as it is.")
-            await progress.done("✅ Synced.\n" + "\n".join(lines) + "\n" + ATTRIBUTION)
+            await self._sync_and_train(user, note)
         finally:
             self._busy.pop(user, None)
 
-    def _sync(self, user: str, progress: ProgressMessage) -> list:
+    async def _sync_and_train(self, user: str, note: Message, head: str = "") -> None:
+        """Read the linked collection and wantlist (progress in ``note``), then train when something changed or
+        there is no model yet; ``head`` leads every text (linking says it linked)."""
+        progress = self._progress(note)
+        try:
+            reports = await asyncio.to_thread(self._sync, user, progress, head)
+        except DiscogsError as exc:
+            await progress.done(f"{head}Sync stopped: {exc.user_message} Nothing was lost; try /sync again later.")
+            return
+        lines = [f"{'📀' if r.list_name == 'collection' else '⭐'} {r.list_name}: {r.total} on Discogs, "
+                 f"{r.added} new" for r in reports]
+        added = sum(r.added for r in reports)
+        has_model = await asyncio.to_thread(self.rec.store.active_model, user)
+        if added or has_model is None:
+            lines.append(await self._train(user, progress, head + "\n".join(lines)))
+        else:
+            lines.append("Nothing new, so your model stays as it is.")
+        await progress.done(f"{head}✅ Synced.\n" + "\n".join(lines) + "\n" + ATTRIBUTION)
+
+    async def _link_then_sync(self, user: str, note: Message, head: str) -> None:
+        """Right after linking: read the collection and train at once (progress in ``note``), so the next pasted
+        link gets a personal score; /sync is for refreshing later."""
+        running = self._begin(user, "sync")
+        if running:
+            await note.edit_text(f"{head}I'll read your collection when your {running} is done: send /sync then.")
+            return
+        try:
+            await self._sync_and_train(user, note, head)
+        finally:
+            self._busy.pop(user, None)
+
+    def _sync(self, user: str, progress: ProgressMessage, head: str = "") -> list:
         from datetime import datetime, timezone
 
         from core.sync import CollectionSync
@@ -439,7 +455,8 @@ class CrateBot:
         per_page = int(self.rec.cfg.get("discogs", {}).get("per_page", 100))
         reports = CollectionSync(gw, store, per_page).sync(
             user, acct.discogs_username, state=state,
-            progress=lambda list_name, done, total: progress.say(f"🔄 Reading your {list_name}: {done} of {total}…"))
+            progress=lambda list_name, done, total: progress.say(
+                f"{head}🔄 Reading your {list_name}: {done} of {total}…"))
         store.set_sync_state(user, state, datetime.now(timezone.utc))
         return reports
 
