@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         truth = set(e["codes"])
         rows.append({"file": e["file"], "group": e["group"], "truth": sorted(truth), "got": got,
                      "decoded": truth <= set(got), "found": len(truth & set(got)), "wrong": sorted(set(got) - truth),
-                     "seconds": dt, "cpu_seconds": cpu, "strategy": strategy, "error": err, "mp": e["megapixels"], "blur": e["blur"],
-                     "skew": e["skew"], "target": in_target(e, intact)})
+                     "seconds": dt, "cpu_seconds": cpu, "strategy": strategy, "error": err, "mp": e["megapixels"],
+                     "blur": e["blur"], "skew": e["skew"], "target": in_target(e, intact)})
 
     def rate(rs: list[dict]) -> str:
         n = sum(r["decoded"] for r in rs)
@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         rs = by_group.get(g, [])
         if rs:
             ts = [r["seconds"] * 1000 for r in rs]
-            print(f"{g:<14} {rate(rs):>17}   {pct(ts, .5):7.0f} {pct(ts, .95):7.0f}  {sum(len(r['wrong']) for r in rs):5d}")
+            print(f"{g:<14} {rate(rs):>17}   {pct(ts, .5):7.0f} {pct(ts, .95):7.0f}  "
+                  f"{sum(len(r['wrong']) for r in rs):5d}")
     target = [r for r in rows if r["target"]]
     outside = [r for r in rows if not r["target"] and r["group"] in intact]
     print(f"\n{'target slice (intact, blur σ ≤ 1.5 px, skew ≤ 30 %)':<52} {rate(target)}   (target ≥ 95 %)")

@@ -32,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import grow_collection, LANEBECKER, ROOT, fresh_recommender, machine, warm_embeddings
+from _common import LANEBECKER, ROOT, fresh_recommender, grow_collection, machine, warm_embeddings
 
 SMALL = ["kyle-seongwoo-jun/purchases.json", "omarramos16", "tomerbenda/discogs.json",
          "mouse-reeve/collection.csv", "nsmsn/vinyl.json"]
@@ -102,7 +102,7 @@ def part_a(args) -> None:
         n = grow_collection(rec, user, 2000)
         warm_embeddings(rec, [it.release for it in rec.owned(user)] + list(rec.catalogue.values()))
         t0 = time.perf_counter()
-        v1 = rec.train(user)
+        rec.train(user)
         t_v1 = time.perf_counter() - t0
         # 100 feedback events on scored catalogue releases the user does not own
         rng = random.Random(5)

@@ -482,7 +482,8 @@ def _damage(label: Image.Image, bars: tuple[int, int, int, int], spec: PhotoSpec
         col = rng.choice(((250, 250, 245), (255, 220, 60), (250, 120, 150)))
         d.rectangle((sx, sy, sx + span, sy + tall), fill=col + (255,))
         f = ImageFont.load_default(size=max(8, tall // 5))
-        d.text((sx + 3, sy + tall // 3), f"£{rng.randint(1, 40)}.{rng.randint(0, 99):02d}", font=f, fill=(20, 20, 20, 255))
+        d.text((sx + 3, sy + tall // 3), f"£{rng.randint(1, 40)}.{rng.randint(0, 99):02d}", font=f,
+               fill=(20, 20, 20, 255))
     else:                           # scratches: thin light and dark lines across the bars
         for _ in range(max(1, int(20 * spec.damage_frac))):
             ax, ay = rng.uniform(x0, x1), rng.uniform(y0, y1)

@@ -35,8 +35,10 @@ def variant_table(rows: list[dict]) -> list[str]:
         sums.setdefault("vp", []).append(vp)
         sums.setdefault("vn", []).append(vn)
     mean = {k: sum(v) / len(v) for k, v in sums.items() if None not in v}
-    wins = sum(r["methods"]["model"]["auc"] > (r.get("reference") or {}).get("catboost", {}).get("auc", 1) for r in rows)
-    hwins = sum(r["methods"]["model"]["hr10"] > (r.get("reference") or {}).get("catboost", {}).get("hr10", 1) for r in rows)
+    wins = sum(r["methods"]["model"]["auc"] > (r.get("reference") or {}).get("catboost", {}).get("auc", 1)
+               for r in rows)
+    hwins = sum(r["methods"]["model"]["hr10"] > (r.get("reference") or {}).get("catboost", {}).get("hr10", 1)
+                for r in rows)
     out.append("| **mean** | " + " | ".join(f"**{mean['m_' + k]:.3f} / {mean['r_' + k]:.3f}**" for k in ("auc", "hr10"))
                + " | " + " | ".join(f"{mean['m_' + k]:.3f} / {mean['r_' + k]:.3f}" for k in ("ndcg10", "ece"))
                + " | " + " | ".join(f"{mean[b]:.3f}" for b in ("style_profile", "content_knn", "popularity"))

@@ -8,7 +8,6 @@ import math
 import os
 import sys
 import time
-
 from pathlib import Path
 from typing import Sequence
 
@@ -91,9 +90,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.terminal import run_chat
-    from core.conversation import Conversation
+    from core.app import CrateApp
 
-    run_chat(Conversation(_recommender(args)), args.user)
+    run_chat(CrateApp(_recommender(args)), args.user)
     return 0
 
 
@@ -224,7 +223,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         ids = [it.release.id for it in rec.store.collection(args.user)][: args.enrich]
         enr = Enricher(gw, rec.store, timedelta(days=float(rec.cfg["discogs"].get("refresh_after_days", 30))),
                        currency=getattr(acct, "currency", None))
-        enr.run(ids, progress=lambda n, t: print(f"  … details {n} of {t}", flush=True) if n % 10 == 0 or n == t else None)
+        enr.run(ids, progress=lambda n, t: print(f"  … details {n} of {t}", flush=True)
+                if n % 10 == 0 or n == t else None)
         print(f"details: {enr.done} fetched, {enr.failed} failed. Data provided by Discogs.")
     return 0
 
@@ -278,8 +278,8 @@ def cmd_barcode(args: argparse.Namespace) -> int:
 
 
 def _load_eval_inputs(args: argparse.Namespace):
-    from core.readers import read_collection
     from core.evaluation import load_eval_catalogue
+    from core.readers import read_collection
 
     catalogue = load_eval_catalogue(args.catalogue)
     users = []
@@ -368,8 +368,18 @@ def run_split_eval(args: argparse.Namespace) -> int:
     """``crate eval --split`` / ``--split-dir``: the protocol's own splits, paired with the reference's figures."""
     from core.config import get_config
     from core.embeddings import default_cache
-    from core.evaluation import (draw_families, evaluate_split, find_splits, format_split_table, format_spread, load_eval_catalogue,
-                                 load_split, reference_for, spread, summarise_splits)
+    from core.evaluation import (
+        draw_families,
+        evaluate_split,
+        find_splits,
+        format_split_table,
+        format_spread,
+        load_eval_catalogue,
+        load_split,
+        reference_for,
+        spread,
+        summarise_splits,
+    )
 
     cfg = get_config()
     k = int(cfg["eval"]["k"])
@@ -419,7 +429,8 @@ def run_split_eval(args: argparse.Namespace) -> int:
         body = next(iter(scores.values())) if len(scores) == 1 else scores
         Path(args.scores_out).write_text(json.dumps({m: {str(i): v for i, v in sc.items()} for m, sc in body.items()}
                                                     if len(scores) == 1 else
-                                                    {key: {m: {str(i): v for i, v in sc.items()} for m, sc in val.items()}
+                                                    {key: {m: {str(i): v for i, v in sc.items()}
+                                                           for m, sc in val.items()}
                                                      for key, val in body.items()}))
         print(f"wrote {args.scores_out}")
     return 0
@@ -508,7 +519,8 @@ def _print_retrain(res, holdout_fraction: float) -> None:
     if res.version is None:
         print("  no model trained (cold start: too few records)")
     elif res.accepted:
-        print(f"  model {res.version} is now active" + (f" (was {res.champion_version})" if res.champion_version else ""))
+        print(f"  model {res.version} is now active"
+              + (f" (was {res.champion_version})" if res.champion_version else ""))
     else:
         print(f"  model {res.version} stored as rejected; {res.champion_version} stays active")
     print(f"  {res.seconds:.1f} s")
@@ -710,7 +722,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="offline evaluation (docs/EVALUATION.md)")
     s.add_argument("--collection", action="append", help="collection file (repeatable; the user is its file name)")
-    s.add_argument("--split", action="append", help="a protocol split.json (train_collection.json beside it; repeatable)")
+    s.add_argument("--split", action="append",
+                   help="a protocol split.json (train_collection.json beside it; repeatable)")
     s.add_argument("--split-dir", action="append", help="every <user>/split.json under DIR (repeatable: several "
                                                          "negative draws also print their spread)")
     s.add_argument("--reference", help="the reference figures' folder (default: splits/../reference when there)")

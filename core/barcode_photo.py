@@ -677,7 +677,8 @@ def _s_pyramid(r: _Reader) -> Iterator[_View]:
         yield _View("scale-2", "x2", up, _scale_m(2.0), _LA)
 
 
-def _bar_regions(img: Image.Image, block: int = 8, max_regions: int = 6) -> list[tuple[np.ndarray, float, float, float]]:
+def _bar_regions(img: Image.Image, block: int = 8,
+                 max_regions: int = 6) -> list[tuple[np.ndarray, float, float, float]]:
     """Bar-like regions of ``img``: (center, extent along the gradient, extent across it, gradient angle°).
 
     Per block of ``block``×``block`` pixels, the gradient structure tensor gives the edge energy and how much
@@ -911,7 +912,8 @@ def _rectified_views(r: _Reader, crop: Image.Image, m: np.ndarray, fam: str, nam
     yield _View(f"{name}-rectified-squash", f + "q4", sq, hm @ np.diag([1.0, img.height / sq.height, 1.0]), _LA, False)
     yield _View(f"{name}-rectified-local", f, _clahe(img), hm, _LA, False)
     if img.width < 900:
-        up = img.resize((img.width * 2, img.height * 2), Image.Resampling.BICUBIC).filter(ImageFilter.UnsharpMask(4, 200, 0))
+        up = img.resize((img.width * 2, img.height * 2),
+                        Image.Resampling.BICUBIC).filter(ImageFilter.UnsharpMask(4, 200, 0))
         yield _View(f"{name}-rectified-x2-sharp", f + "d", up, hm @ _scale_m(2.0), _LA, False)
 
 
@@ -1011,7 +1013,8 @@ def _read_digits(reader: _Reader, max_regions: int = 2) -> list[FoundCode]:
     w, h = reader.work.size
     regions = _regions(reader)[:max_regions]
     if not regions and w * h <= OCR_WHOLE_PIXELS:   # a close-up: the code is the photo (either way up)
-        regions = [(np.array([w / 2, h / 2]), w * 0.7, h * 0.7, 0.0), (np.array([w / 2, h / 2]), h * 0.7, w * 0.7, 90.0)]
+        regions = [(np.array([w / 2, h / 2]), w * 0.7, h * 0.7, 0.0),
+                   (np.array([w / 2, h / 2]), h * 0.7, w * 0.7, 90.0)]
     for center, ext_u, ext_v, ang in regions:
         length = ext_u * 1.4 + 24
         crop, m, _ = reader._level_crop(center, length, max(ext_v * 2.4, length * 0.75), ang)

@@ -13,7 +13,8 @@ starts where this one ended. Collection additions are the entries the bot first 
 store keeps no upper bound for them); feedback, scores and models are bounded on both sides.
 
 **Agreement rule.** A 👍 agrees with the model when the score it was given was at least
-the user's maybe threshold (``Recommender.thresholds``) (the model called it a buy or a maybe); a 👎 agrees when the score was below it
+the user's maybe threshold (``Recommender.thresholds``) (the model called it a buy or a maybe); a 👎 agrees
+when the score was below it
 (the model called it a skip). One cut for both keeps the share symmetric; it is stricter than the store's
 ``disagreement`` flag, which only marks confident misses (👎 on a buy, 👍 on a skip) and is reported
 separately as "clear misses". "bought" is not a vote and is left out; votes without a served score have no

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from .metrics import list_metrics, metric_names
 from .release import CollectionItem, Release, others_pool
@@ -138,7 +137,8 @@ def evaluate_user(name: str, items: list[CollectionItem], catalogue: dict[int, R
     mcfg = dict(cfg["model"])
     n_neg = min(len(split.train_neg), negative_count(len(split.train_pos), mcfg))
     train_neg = random.Random(int(mcfg.get("seed", 0))).sample(split.train_neg, n_neg)
-    result = {"user": name, "split": split.kind, "n_releases": n_unique, "n_described": n_described, "variant": variant, "n_train_pos": len(split.train_pos),
+    result = {"user": name, "split": split.kind, "n_releases": n_unique, "n_described": n_described, "variant": variant,
+              "n_train_pos": len(split.train_pos),
               "n_test_pos": len(split.test_pos), "n_train_neg": len(train_neg),
               "n_test_neg_used": len(neg_used),
               "popularity_coverage": PopularityScorer.coverage(split.test_pos + neg_used), "methods": {},

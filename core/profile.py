@@ -30,13 +30,13 @@ def artist_keys(r: Release) -> list[str]:
 
 
 def label_keys(r: Release) -> list[str]:
-    return sorted({norm_text(l) for l in r.labels if norm_text(l) not in {"not on label", ""}})
+    return sorted({norm_text(label) for label in r.labels if norm_text(label) not in {"not on label", ""}})
 
 
 def profile_tokens(r: Release) -> list[str]:
     """Tokens of the style-profile vector: genres, styles, labels and artists."""
     toks = [f"g:{g}" for g in r.genres] + [f"s:{s}" for s in r.styles]
-    toks += [f"l:{l}" for l in label_keys(r)] + [f"a:{a}" for a in artist_keys(r)]
+    toks += [f"l:{label}" for label in label_keys(r)] + [f"a:{a}" for a in artist_keys(r)]
     return toks
 
 
@@ -88,8 +88,8 @@ class CollectionProfile:
             self.album_positions[self.album_of[i]].append(i)
             for a in artist_keys(r):
                 self.artist_positions[a].add(i)
-            for l in label_keys(r):
-                self.label_positions[l].add(i)
+            for label in label_keys(r):
+                self.label_positions[label].add(i)
             for s in set(r.styles):
                 self.style_positions[s].add(i)
             for g in set(r.genres):
@@ -182,8 +182,8 @@ class CollectionProfile:
         if not keys:
             return float("nan")
         pos: set[int] = set()
-        for l in keys:
-            pos |= self.label_positions.get(l, set())
+        for label in keys:
+            pos |= self.label_positions.get(label, set())
         return float(len(pos - ex))
 
     def style_counts(self, r: Release, ex: set[int]) -> dict[str, int]:

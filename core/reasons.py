@@ -80,11 +80,12 @@ def explain(release: Release, profile: CollectionProfile, row: pd.Series, neighb
 
     # label
     lab_pos: set[int] = set()
-    for l in label_keys(release):
-        lab_pos |= profile.label_positions.get(l, set())
+    for label in label_keys(release):
+        lab_pos |= profile.label_positions.get(label, set())
     lab_pos -= ex
     if lab_pos and release.labels:
-        pros.append((1.5 + len(lab_pos) / 10, f"on {release.labels[0]}, like {_plural(len(lab_pos), 'record')} you own"))
+        pros.append((1.5 + len(lab_pos) / 10,
+                     f"on {release.labels[0]}, like {_plural(len(lab_pos), 'record')} you own"))
 
     # rarity and price: facts of the release itself
     ratio = rarity_ratio(release)
@@ -138,7 +139,8 @@ def explain(release: Release, profile: CollectionProfile, row: pd.Series, neighb
 
     if ratio is not None and ratio >= 1.0:
         kind = RARE
-    elif art_pos or (neighbours and neighbours[0].similarity >= 0.7) or float(np.nan_to_num(row.get("style_max_share", 0))) >= 0.1:
+    elif (art_pos or (neighbours and neighbours[0].similarity >= 0.7)
+          or float(np.nan_to_num(row.get("style_max_share", 0))) >= 0.1):
         kind = SIMILAR
     else:
         kind = EXPLORATION

@@ -19,9 +19,9 @@ import numpy as np
 
 from .config import get_config, resolve_path
 from .embeddings import EmbeddingCache, default_cache
-from .reasons import explain
 from .readers import read_collection
 from .readers.catalogue import enrich_from_catalogue, load_catalogue
+from .reasons import explain
 from .refs import DiscogsRef
 from .release import CollectionItem, ImportResult, Release, others_pool
 from .scorers.base import Scorer, TrainingSet
@@ -136,9 +136,7 @@ class Recommender:
         ``before`` trains on records added before that day only. The artefact is written atomically before
         the version is registered, so a crash mid-training leaves the current model in place.
         """
-        from .learning import build_training_set
-
-        from .learning import self_split
+        from .learning import build_training_set, self_split
 
         t0 = time.perf_counter()
         say = progress or (lambda msg: None)

@@ -21,17 +21,23 @@ import numpy as np
 import pytest
 import zxingcpp
 from PIL import Image
+from test_gateway import gateway
 
 import core.barcode_photo as bp
 import core.discogs.ratelimit as ratelimit
 import core.embeddings
-from core.barcode_photo import (NO_BARCODE_HINT, PhotoError, PhotoLimits, decode_photo, decode_photo_async,
-                                find_pressings)
+from core.barcode_photo import (
+    NO_BARCODE_HINT,
+    PhotoError,
+    PhotoLimits,
+    decode_photo,
+    decode_photo_async,
+    find_pressings,
+)
 from core.config import get_config
 from core.discogs.barcodes import digits, normalise_barcode
 from core.secrets import SecretBox
 from fakes.fixtures import COLLECTOR_TOKEN, discogs_server  # noqa: F401
-from test_gateway import gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("make_barcode_photos", ROOT / "benchmarks" / "make_barcode_photos.py")

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
 import bot.terminal  # noqa: F401  imported up front, as a long-lived process would: chat must still use the current stdin
 import core.embeddings
@@ -19,7 +20,6 @@ from bot.cli import main
 from core.cards import ATTRIBUTION
 from core.config import get_config
 from core.storage import Store
-from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / "data" / "collections"

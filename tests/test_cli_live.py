@@ -13,6 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 import requests
+from conftest import release_url  # noqa: E402
+from test_cli import shared_embedding_dir
 
 import core.discogs.ratelimit as ratelimit
 import core.embeddings
@@ -22,10 +24,16 @@ from core.config import get_config
 from core.discogs.gateway import AuthFailed, NotFound, PrivateCollection, Unavailable, UserNotFound
 from core.secrets import SecretBox
 from core.storage import Store
-from fakes.fixtures import (COLLECTOR, COLLECTOR_RECORDS, COLLECTOR_TOKEN, COLLECTOR_WANTS, CONSUMER_KEY,  # noqa: F401
-                            CONSUMER_SECRET, SECRETIVE, discogs_server)
-from test_cli import shared_embedding_dir
-from conftest import release_url  # noqa: E402
+from fakes.fixtures import (  # noqa: F401
+    COLLECTOR,
+    COLLECTOR_RECORDS,
+    COLLECTOR_TOKEN,
+    COLLECTOR_WANTS,
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+    SECRETIVE,
+    discogs_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"

@@ -11,8 +11,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
-from core.cards import percent, ATTRIBUTION
+from core.cards import ATTRIBUTION, percent
 from core.config import get_config
 from core.conversation import Conversation
 from core.embeddings import EmbeddingCache
@@ -20,7 +21,6 @@ from core.recommender import Recommender
 from core.refs import NOT_DISCOGS_MESSAGE
 from core.scorers.catboost_model import CatBoostScorer
 from core.storage import Store
-from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"

@@ -12,20 +12,27 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import shared_embedding_dir  # noqa: E402
 from PIL import Image
 
 import core.embeddings
 from bot.cli import main
 from core.config import get_config
-from core.digest import (DRIVER_WORDS, MAX_PNG_BYTES, PANEL_AGREEMENT, PANEL_SCORES, PANEL_STYLES, build_digest,
-                         mark_sent)
+from core.digest import (
+    DRIVER_WORDS,
+    MAX_PNG_BYTES,
+    PANEL_AGREEMENT,
+    PANEL_SCORES,
+    PANEL_STYLES,
+    build_digest,
+    mark_sent,
+)
 from core.embeddings import EmbeddingCache
 from core.features import FEATURE_WORDS
 from core.learning import retrain
 from core.recommender import Recommender
 from core.release import CollectionItem
 from core.storage import Store, utcnow
-from conftest import shared_embedding_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
@@ -173,7 +180,8 @@ def test_digest_names_the_top_drivers_of_the_active_model(world):
     line = next(ln for ln in world.digest.text.splitlines() if ln.startswith("What drives your scores now:"))
     positions = [line.index(p) for p in phrases]
     assert positions == sorted(positions)
-    assert not any(FEATURE_WORDS[f] in line for f, _ in top if f in FEATURE_WORDS)   # the positive wording, not the "pulls down" one
+    # the positive wording, not the "pulls down" one
+    assert not any(FEATURE_WORDS[f] in line for f, _ in top if f in FEATURE_WORDS)
 
 
 def test_chart_is_a_readable_png_with_the_three_panels(world):

@@ -8,13 +8,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import shared_embedding_dir  # noqa: E402
 
 import core.embeddings
 from bot.cli import main
 from core.config import get_config
 from core.evaluation import load_split, split_training_set
 from core.readers.catalogue import load_catalogue
-from conftest import shared_embedding_dir  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "eval"
 SPLIT = FIXTURES / "splits" / "all" / "tomerbenda" / "split.json"

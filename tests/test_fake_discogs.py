@@ -12,11 +12,20 @@ from discogs_client.exceptions import HTTPError, MalformedResponseError
 
 from core.readers.catalogue import load_catalogue
 from core.readers.dump_xml import iter_dump_releases
-from fakes.discogs_data import CATALOGUE_DIR, DUMP_RELEASES, digits_only, load_dataset
+from fakes.discogs_data import CATALOGUE_DIR, DUMP_RELEASES, digits_only, load_dataset, market_numbers
 from fakes.discogs_server import FakeDiscogsServer
-from fakes.discogs_data import market_numbers
-from fakes.fixtures import (COLLECTOR, COLLECTOR_RECORDS, COLLECTOR_TOKEN, CONSUMER_KEY, CONSUMER_SECRET,  # noqa: F401
-                            SECRETIVE, SECRETIVE_TOKEN, USER_AGENT, discogs_server, fake_discogs_client)
+from fakes.fixtures import (  # noqa: F401
+    COLLECTOR,
+    COLLECTOR_RECORDS,
+    COLLECTOR_TOKEN,
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+    SECRETIVE,
+    SECRETIVE_TOKEN,
+    USER_AGENT,
+    discogs_server,
+    fake_discogs_client,
+)
 
 
 def make_client(server: FakeDiscogsServer, token: str | None = COLLECTOR_TOKEN) -> discogs_client.Client:

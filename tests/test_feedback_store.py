@@ -13,8 +13,7 @@ from core.config import get_config
 from core.conversation import Conversation, parse_feedback
 from core.recommender import Recommender
 from core.release import CollectionItem, Release
-from core.storage import (EXPLICIT_KINDS, FEEDBACK_KINDS, FEEDBACK_SOURCES, IMPLICIT_KINDS, Feedback, Store,
-                          utcnow)
+from core.storage import EXPLICIT_KINDS, FEEDBACK_KINDS, FEEDBACK_SOURCES, IMPLICIT_KINDS, Feedback, Store, utcnow
 
 USER = "digger"
 SC = get_config()["scoring"]

@@ -5,17 +5,24 @@ import copy
 import time
 
 import pytest
+from conftest import DATA
 
 from core.config import get_config
 from core.discogs.barcodes import digits, normalise_barcode
-from core.discogs.gateway import (AuthFailed, DiscogsGateway, NotFound, PrivateCollection, RateLimited,
-                                  Unavailable, UserNotFound)
+from core.discogs.gateway import (
+    AuthFailed,
+    DiscogsGateway,
+    NotFound,
+    PrivateCollection,
+    RateLimited,
+    Unavailable,
+    UserNotFound,
+)
 from core.discogs.ratelimit import RateLimiter
 from core.readers.dump_xml import iter_dump_releases
 from core.refs import DiscogsRef, parse_ref
 from fakes.discogs_data import market_numbers
 from fakes.fixtures import COLLECTOR, COLLECTOR_TOKEN, SECRETIVE, WINDOW_SECONDS, discogs_server  # noqa: F401
-from conftest import DATA
 
 
 def fast_cfg(**discogs) -> dict:

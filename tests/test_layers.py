@@ -72,3 +72,15 @@ def test_the_discogs_layer_knows_no_model_and_no_chat():
 def test_the_layer_check_sees_late_and_relative_imports(source, found):
     """The check itself: function-level and relative imports are seen (as if in core/discogs/)."""
     assert found in imports_of(source, "core.discogs")
+
+
+def test_chat_adapters_call_only_the_application_layer():
+    """Telegram and the terminal chat import nothing of core but ``core.app`` (the use cases and the result
+    types it exports), so a Discord adapter is a matter of translation. (The CLI is not on it yet.)"""
+    bad = {}
+    for p in files("bot/telegram", "bot/terminal.py"):
+        hits = sorted(m for m in imports(p) if m.startswith("core") and not (m == "core.app" or
+                                                                             m.startswith("core.app.")))
+        if hits:
+            bad[str(p.relative_to(ROOT))] = hits
+    assert bad == {}

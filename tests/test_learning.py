@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import shared_embedding_dir  # noqa: E402
 
 import core.embeddings
 from bot.cli import main
@@ -23,7 +24,6 @@ from core.recommender import Recommender
 from core.release import album_key
 from core.scorers.catboost_model import CatBoostScorer
 from core.storage import Store
-from conftest import shared_embedding_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
@@ -48,7 +48,7 @@ def world(tmp_path_factory, catalogue):
     cfg["learning"]["keep_versions"] = 50
     records = sorted(json.loads(LANEBECKER.read_text(encoding="utf-8")), key=lambda r: (r["added"], r["id"]))
     sub = records[::5]                  # ~370 records spread over lanebecker's five years
-    old, new = sub[:120], sub[120:]     # v1 sees the oldest 120; "more data" adds the rest
+    old = sub[:120]                     # v1 sees the oldest 120; "more data" adds the rest
     (tmp / "old.json").write_text(json.dumps(old), encoding="utf-8")
     (tmp / "all.json").write_text(json.dumps(sub), encoding="utf-8")
     url = f"sqlite:///{tmp / 'crate.db'}"

@@ -24,16 +24,23 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import shared_embedding_dir  # noqa: E402
 from sqlalchemy import text
 
 from core.config import get_config
 from core.embeddings import EmbeddingCache
 from core.recommender import Recommender
 from core.release import CollectionItem, Release
-from core.scheduler import (JOB_DIGEST, JOB_NIGHTLY, LearningScheduler, is_training, run_digests, run_nightly,
-                            run_retrain)
+from core.scheduler import (
+    JOB_DIGEST,
+    JOB_NIGHTLY,
+    LearningScheduler,
+    is_training,
+    run_digests,
+    run_nightly,
+    run_retrain,
+)
 from core.storage import Store
-from conftest import shared_embedding_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"

@@ -4,12 +4,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from test_gateway import gateway
 
 from core.discogs.gateway import AuthFailed, PrivateCollection, Unavailable
 from core.storage import Store, utcnow
 from core.sync import CollectionSync, Enricher
 from fakes.fixtures import COLLECTOR, COLLECTOR_RECORDS, COLLECTOR_WANTS, SECRETIVE, discogs_server  # noqa: F401
-from test_gateway import gateway
 
 
 @pytest.fixture

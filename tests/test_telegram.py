@@ -27,7 +27,8 @@ from test_conversation import shared_embedding_dir
 
 import core.discogs.ratelimit as ratelimit
 from bot.telegram.app import build_application
-from bot.telegram.handlers import APOLOGY, COMMANDS, NOT_KNOWN, OTHERS_CARD, TOKEN_PROMPT, ProgressMessage
+from bot.telegram.handlers import APOLOGY, COMMANDS, OTHERS_CARD, TOKEN_PROMPT, ProgressMessage
+from core.app import NOT_KNOWN
 from core.cards import ATTRIBUTION, percent
 from core.chat_cards import CardRegistry
 from core.config import get_config

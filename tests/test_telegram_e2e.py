@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_conversation import shared_embedding_dir
 
 from core.config import get_config
 from core.embeddings import EmbeddingCache
@@ -24,7 +25,6 @@ from core.secrets import SecretBox
 from core.storage import Store
 from fakes.fixtures import discogs_server  # noqa: F401
 from fakes.telegram_server import TOKEN, FakeTelegramServer, UpdateFactory
-from test_conversation import shared_embedding_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"

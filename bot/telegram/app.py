@@ -18,8 +18,7 @@ from urllib.parse import urlsplit
 from telegram.ext import Application
 from telegram.request import BaseRequest
 
-from core.recommender import Recommender
-from core.secrets import install_redaction, register_secret
+from core.app import Recommender, Store, install_redaction, register_secret
 
 from .handlers import ALLOWED_UPDATES, CrateBot
 
@@ -77,8 +76,6 @@ def run(*, webhook: str | None = None, listen: str = "0.0.0.0", port: int = 8443
     for noisy in ("httpx", "httpcore"):   # request lines carry the token in their URL (masked anyway)
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if recommender is None:
-        from core.storage import Store
-
         recommender = Recommender(Store(database) if database else None)
     base_url = os.environ.get(BASE_URL_ENV, "").strip() or None
     app = build_application(token, recommender, base_url=base_url)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from telegram import (
@@ -38,14 +36,21 @@ from telegram.ext import (
     filters,
 )
 
-from core.barcode_photo import typed_code
-from core.cards import ATTRIBUTION, render_chat_card, render_why
-from core.chat_cards import CardRegistry
-from core.conversation import Conversation
-from core.discogs.gateway import DiscogsError
-from core.recommender import Recommender, ScoreCard
-from core.refs import find_refs
-from core.secrets import register_secret
+from core.app import (
+    ATTRIBUTION,
+    FORGET_ASK,
+    OFFLINE,
+    CardRegistry,
+    CrateApp,
+    DiscogsError,
+    Recommender,
+    ScoreCard,
+    find_refs,
+    register_secret,
+    render_chat_card,
+    render_why,
+    typed_code,
+)
 
 from . import keyboards as kb
 
@@ -89,11 +94,7 @@ IMPORT_HELP = (
     "Send me your Discogs collection export as a file (a message with the .csv attached):\n"
     "Discogs → Collection → Export → download the CSV (it also arrives by e-mail). I read it, then train your "
     "model; it takes a few seconds per thousand records. Importing replaces what I had from an earlier import.")
-NOT_KNOWN = ("I don't know your collection yet. /link your Discogs username and /sync it, or send me your Discogs "
-             "CSV export (see /import), then paste the link again.")
-NOT_SYNCED = "You're linked to Discogs as {name}, but I haven't read your collection yet: send /sync first."
 APOLOGY = "Sorry — something went wrong on my side. Please try again in a moment."
-OFFLINE = "Live Discogs look-ups are switched off on this bot, so I can't reach Discogs for that."
 TOKEN_IN_GROUP = (
     "For your safety I only take Discogs tokens in a private chat: message me directly and send /token there.{extra}")
 TOKEN_PROMPT = (
@@ -169,7 +170,8 @@ class CrateBot:
 
     def __init__(self, recommender: Recommender, *, progress_interval: float = 1.0) -> None:
         self.rec = recommender
-        self.conv = Conversation(recommender)
+        self.app = CrateApp(recommender)
+        self.conv = self.app.conv
         self.cards = CardRegistry(recommender.store)
         self.progress_interval = progress_interval
         self._busy: dict[str, str] = {}
@@ -195,28 +197,20 @@ class CrateBot:
         """Register the command menu, load what the first score needs (catalogue, embedding cache) and start
         the learning scheduler (retrains after feedback or nightly, weekly digests) in this event loop."""
         await app.bot.set_my_commands(COMMANDS)
-        await asyncio.to_thread(self._warm_up)
-        if self.rec.cfg.get("learning", {}).get("schedule_in_bot", True):
-            from core.scheduler import LearningScheduler
+        await asyncio.to_thread(self.app.warm_up)
 
-            async def send_digest(user: str, digest: Any) -> None:
-                if not user.startswith("tg:"):
-                    return
-                chat_id = int(user.split(":", 1)[1])   # a private chat's id is the user's id
-                await app.bot.send_photo(chat_id, digest.chart_png, caption=digest.text[:1024])
+        async def send_digest(user: str, digest: Any) -> None:
+            if not user.startswith("tg:"):
+                return
+            chat_id = int(user.split(":", 1)[1])   # a private chat's id is the user's id
+            await app.bot.send_photo(chat_id, digest.chart_png, caption=digest.text[:1024])
 
-            self.scheduler = LearningScheduler(self.rec, send_digest=send_digest)
-            self.scheduler.start()
-            self.conv.on_feedback = self.scheduler.on_feedback
+        self.scheduler = self.app.start_learning(send_digest)
 
     async def post_shutdown(self, app: Application) -> None:
         sched = getattr(self, "scheduler", None)
         if sched is not None and sched.running:
             sched.shutdown()
-
-    def _warm_up(self) -> None:
-        _ = self.rec.catalogue
-        self.rec.embed([])   # loads the embedding cache file once, before users arrive concurrently
 
     # -- helpers -------------------------------------------------------------------------------------------
     @staticmethod
@@ -245,12 +239,7 @@ class CrateBot:
         return await message.reply_text(text, do_quote=not _private(message), **kwargs)
 
     def _knows(self, user: str) -> str | None:
-        """None when the user has something to be scored against, else what to tell them."""
-        store = self.rec.store
-        if store.active_model(user) is not None or store.collection(user):
-            return None
-        acct = store.linked_account(user)
-        return NOT_SYNCED.format(name=acct.discogs_username) if acct is not None else NOT_KNOWN
+        return self.app.knows(user)
 
     def _begin(self, user: str, what: str) -> str | None:
         """Mark a long job as running; returns the job already running instead, if any."""
@@ -322,23 +311,17 @@ class CrateBot:
             await self._reply(message, "Tell me your Discogs username: /link your_username (for a private "
                               "collection use /token in a private chat with me).")
             return
-        if not self.rec.live:
+        if not self.app.live:
             await self._reply(message, OFFLINE + " Send me your CSV export instead (/import).")
             return
         name = args[0]
         note = await self._reply(message, f"Checking {name} on Discogs…")
         try:
-            await asyncio.to_thread(self._link_username, user, name)
+            await asyncio.to_thread(self.app.link_username, user, name)
         except DiscogsError as exc:
             await note.edit_text(exc.user_message)
             return
         await self._link_then_sync(user, note, f"🔗 Linked to Discogs user {name}.\n")
-
-    def _link_username(self, user: str, name: str) -> None:
-        gw = self.rec.gateway_for(None)
-        gw.collection_page(name, 1, per_page=1)   # exists and public? (else a DiscogsError with its message)
-        currency = self.rec.store.get_settings(user).get("currency")
-        self.rec.store.link_account(user, name, "username", currency=currency)
 
     async def cmd_token(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, tg_user = update.effective_message, update.effective_user
@@ -372,34 +355,26 @@ class CrateBot:
 
     async def _link_token(self, message: Message, user: str, token: str, deleted: bool) -> None:
         warn = "" if deleted else " (I couldn't delete your message with the token: please delete it yourself.)"
-        if not self.rec.live:
+        if not self.app.live:
             await message.chat.send_message(OFFLINE + warn)
             return
         note = await message.chat.send_message("Checking the token with Discogs…" + warn)
         try:
-            name = await asyncio.to_thread(self._link_with_token, user, token)
+            name = await asyncio.to_thread(self.app.link_token, user, token)
         except DiscogsError as exc:
             await note.edit_text(exc.user_message + warn)
             return
         await self._link_then_sync(user, note, f"🔐 Linked to Discogs user {name} with your token (stored "
                                                f"encrypted; the message holding it is deleted){warn}.\n")
 
-    def _link_with_token(self, user: str, token: str) -> str:
-        from core.discogs.gateway import DiscogsGateway
-
-        name = DiscogsGateway(token=token, cfg=self.rec.cfg).identity()
-        currency = self.rec.store.get_settings(user).get("currency")
-        self.rec.store.link_account(user, name, "token", token=token, box=self.rec.secret_box, currency=currency)
-        return name
-
     async def cmd_sync(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, user_key(update.effective_user)
-        acct = await asyncio.to_thread(self.rec.store.linked_account, user)
-        if acct is None:
+        name = await asyncio.to_thread(self.app.linked_name, user)
+        if name is None:
             await self._reply(message, "You're not linked to Discogs yet: /link your_username (or /token in a "
                               "private chat), then /sync.")
             return
-        if not self.rec.live:
+        if not self.app.live:
             await self._reply(message, OFFLINE)
             return
         running = self._begin(user, "sync")
@@ -407,29 +382,21 @@ class CrateBot:
             await self._reply(message, f"I'm still busy with your {running}; I'll tell you when it's done.")
             return
         try:
-            note = await self._reply(message, f"🔄 Reading {acct.discogs_username}'s collection on Discogs…")
+            note = await self._reply(message, f"🔄 Reading {name}'s collection on Discogs…")
             await self._sync_and_train(user, note)
         finally:
             self._busy.pop(user, None)
 
     async def _sync_and_train(self, user: str, note: Message, head: str = "") -> None:
-        """Read the linked collection and wantlist (progress in ``note``), then train when something changed or
-        there is no model yet; ``head`` leads every text (linking says it linked)."""
+        """Read the linked collection and wantlist (progress in ``note``), then train when the app's policy says
+        so; ``head`` leads every text (linking says it linked)."""
         progress = self._progress(note)
         try:
-            reports = await asyncio.to_thread(self._sync, user, progress, head)
+            outcome = await asyncio.to_thread(self.app.sync, user, progress.say, head)
         except DiscogsError as exc:
             await progress.done(f"{head}Sync stopped: {exc.user_message} Nothing was lost; try /sync again later.")
             return
-        lines = [f"{'📀' if r.list_name == 'collection' else '⭐'} {r.list_name}: {r.total} on Discogs, "
-                 f"{r.added} new" for r in reports]
-        added = sum(r.added for r in reports)
-        has_model = await asyncio.to_thread(self.rec.store.active_model, user)
-        if added or has_model is None:
-            lines.append(await self._train(user, progress, head + "\n".join(lines)))
-        else:
-            lines.append("Nothing new, so your model stays as it is.")
-        await progress.done(f"{head}✅ Synced.\n" + "\n".join(lines) + "\n" + ATTRIBUTION)
+        await progress.done(f"{head}✅ Synced.\n" + "\n".join(outcome.lines) + "\n" + ATTRIBUTION)
 
     async def _link_then_sync(self, user: str, note: Message, head: str) -> None:
         """Right after linking: read the collection and train at once (progress in ``note``), so the next pasted
@@ -443,134 +410,38 @@ class CrateBot:
         finally:
             self._busy.pop(user, None)
 
-    def _sync(self, user: str, progress: ProgressMessage, head: str = "") -> list:
-        from datetime import datetime, timezone
-
-        from core.sync import CollectionSync
-
-        store = self.rec.store
-        acct = store.linked_account(user)
-        gw = self.rec.gateway_for(user)
-        state = dict(acct.sync_state_dict)
-        per_page = int(self.rec.cfg.get("discogs", {}).get("per_page", 100))
-        reports = CollectionSync(gw, store, per_page).sync(
-            user, acct.discogs_username, state=state,
-            progress=lambda list_name, done, total: progress.say(
-                f"{head}🔄 Reading your {list_name}: {done} of {total}…"))
-        store.set_sync_state(user, state, datetime.now(timezone.utc))
-        return reports
-
     async def _train(self, user: str, progress: ProgressMessage, head: str) -> str:
         """Train (progress shown under ``head``); returns the line saying how it went."""
-        progress.say(f"{head}\n🧠 Training your model…")
-        try:
-            report = await asyncio.to_thread(self.rec.train, user, lambda msg: progress.say(f"{head}\n🧠 {msg}"))
-        except LookupError:
-            return "There's nothing to train on yet."
-        if report.cold_start:
-            return (f"🧠 {report.n_positives} records is below {self.rec.cfg['model']['min_records']}: scores are "
-                    "rough estimates from similar records until you have more.")
-        return f"🧠 Your model is ready: trained on {report.n_positives} records in {report.seconds:.0f} s."
+        return await asyncio.to_thread(self.app.train, user, progress.say, head)
 
     async def cmd_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        text = await asyncio.to_thread(self._stats, user_key(update.effective_user))
+        text = await asyncio.to_thread(self.app.stats, user_key(update.effective_user))
         await self._reply(update.effective_message, text)
-
-    def _stats(self, user: str) -> str:
-        store = self.rec.store
-        n_coll, n_want = len(store.collection(user, "collection")), len(store.collection(user, "wantlist"))
-        acct, mv = store.linked_account(user), store.active_model(user)
-        fb = store.feedback_counts(user)
-        n_scores = len(store.scores(user))
-        buy, _ = self.rec.thresholds(user)
-        lines = ["📊 What I know about you"]
-        if acct is None:
-            lines.append("Discogs: not linked (/link or /token)")
-        else:
-            how = {"username": "public collection", "token": "personal token", "oauth": "OAuth"}.get(acct.auth_kind,
-                                                                                                     acct.auth_kind)
-            synced = f", last synced {acct.last_sync_at:%Y-%m-%d %H:%M} UTC" if acct.last_sync_at else ", never synced"
-            lines.append(f"Discogs: linked as {acct.discogs_username} ({how}){synced}")
-        lines.append(f"Records: {n_coll} in your collection, {n_want} in your wantlist")
-        if mv is not None:
-            lines.append(f"Model: version {mv.version}, trained on {mv.n_positives} records on "
-                         f"{mv.created_at:%Y-%m-%d}")
-        elif n_coll or n_want:
-            lines.append(f"Model: none yet — rough estimates from similar records (a personal model comes at "
-                         f"{self.rec.cfg['model']['min_records']} records)")
-        else:
-            lines.append("Model: none yet — nothing imported")
-        lines.append(f"Scores: {n_scores} served")
-        implicit = fb.get("implicit_bought", 0)
-        lines.append(f"Feedback: {fb.get('like', 0)} 👍 · {fb.get('dislike', 0)} 👎 · {fb.get('bought', 0)} 🛒 bought"
-                     + (f" · {implicit} bought after a score" if implicit else ""))
-        lines.append(f"Settings: buy at ≥ {buy:.0%} · prices in {self._currency(user)}")
-        lines.append("/forget deletes all of it.")
-        return "\n".join(lines)
-
-    def _currency(self, user: str) -> str:
-        acct = self.rec.store.linked_account(user)
-        if acct is not None and acct.currency:
-            return acct.currency.upper()
-        return str(self.rec.store.get_settings(user).get("currency") or "EUR").upper()
 
     async def cmd_settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, user_key(update.effective_user)
         args = [a.lower() for a in (context.args or [])]
         error = None
         if len(args) == 2 and args[0] in ("buy", "threshold"):
-            error = await asyncio.to_thread(self._set_buy, user, args[1].rstrip("%"))
+            error = await asyncio.to_thread(self.app.set_buy_threshold, user, args[1])
         elif len(args) == 2 and args[0] in ("currency", "cur"):
-            error = await asyncio.to_thread(self._set_currency, user, args[1])
+            error = await asyncio.to_thread(self.app.set_currency, user, args[1])
         elif args:
             error = "Use /settings buy 70 or /settings currency USD (or tap the buttons)."
         text, markup = await asyncio.to_thread(self._settings_view, user)
         await self._reply(message, (error + "\n\n" if error else "") + text, reply_markup=markup)
 
     def _settings_view(self, user: str) -> tuple[str, InlineKeyboardMarkup]:
-        buy, _ = self.rec.thresholds(user)
-        currency = self._currency(user)
-        text = (f"⚙️ Settings\nBuy threshold: {buy:.0%} (🟢 buy at or above it)\nCurrency for prices: {currency}\n"
-                "Tap to change, or /settings buy 70 · /settings currency USD")
+        text, buy, currency = self.app.settings(user)
         return text, kb.settings_keyboard(round(buy * 100), currency)
 
-    def _set_buy(self, user: str, value: str) -> str | None:
-        try:
-            pct = float(value)
-        except ValueError:
-            return "The buy threshold is a percentage, like /settings buy 70."
-        if not 5 <= pct <= 95:
-            return "Pick a buy threshold between 5 and 95 %."
-        settings = self.rec.store.get_settings(user)
-        settings["buy_threshold"] = round(pct / 100, 4)
-        self.rec.store.set_settings(user, settings)
-        return None
-
-    def _set_currency(self, user: str, value: str) -> str | None:
-        cur = value.strip().upper()
-        if cur not in kb.CURRENCIES:
-            return f"Discogs prices come in {', '.join(kb.CURRENCIES)}."
-        store = self.rec.store
-        settings = store.get_settings(user)
-        settings["currency"] = cur
-        store.set_settings(user, settings)
-        acct = store.linked_account(user)
-        if acct is not None:   # prices follow the linked account's currency
-            secrets = store.account_secrets(user, self.rec.secret_box) if acct.has_secrets else {}
-            given = {k: v for k, v in secrets.items() if v}
-            store.link_account(user, acct.discogs_username, acct.auth_kind, **given,
-                               box=self.rec.secret_box if given else None, currency=cur)
-        return None
-
     async def cmd_digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        from core.digest import build_digest, mark_sent
-
         message, user = update.effective_message, user_key(update.effective_user)
         missing = await asyncio.to_thread(self._knows, user)
         if missing:
             await self._reply(message, missing)
             return
-        digest = await asyncio.to_thread(build_digest, self.rec, user)
+        digest = await asyncio.to_thread(self.app.digest, user)
         text = digest.text.replace(f" for {user} ", f" for {update.effective_user.first_name} ", 1)
         quote = not _private(message)
         if digest.chart_png:
@@ -580,12 +451,10 @@ class CrateBot:
                 await self._reply(message, text)
         else:
             await self._reply(message, text)
-        await asyncio.to_thread(mark_sent, self.rec, user, digest.until)
+        await asyncio.to_thread(self.app.digest_sent, user, digest.until)
 
     async def cmd_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._reply(update.effective_message,
-                          "This deletes everything I know about you: your imported collection and wantlist, your "
-                          "Discogs link and token, every score, your 👍/👎 and your models. Are you sure?",
+        await self._reply(update.effective_message, FORGET_ASK,
                           reply_markup=kb.forget_keyboard(update.effective_user.id))
 
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -646,7 +515,7 @@ class CrateBot:
             progress = self._progress(note)
             tg_file = await doc.get_file()
             data = bytes(await tg_file.download_as_bytearray())
-            result = await asyncio.to_thread(self._import, user, name, data)
+            result = await asyncio.to_thread(self.app.import_upload, user, name, data)
             if isinstance(result, str):
                 await progress.done(result)
                 return
@@ -658,27 +527,7 @@ class CrateBot:
         finally:
             self._busy.pop(user, None)
 
-    def _import(self, user: str, name: str, data: bytes):
-        """Import the file's bytes (kept under a temp name with its own suffix); a string says what went wrong."""
-        from core.readers import ReaderError
-
-        suffix = "".join(c for c in Path(name).suffix if c.isalnum() or c == ".")[:10]
-        with tempfile.TemporaryDirectory(prefix="crate-tg-") as tmp:
-            path = Path(tmp) / f"upload{suffix}"
-            path.write_bytes(data)
-            try:
-                result = self.rec.import_file(user, path)
-            except ReaderError as exc:
-                why = str(exc).replace(f"{path}: ", "").replace(str(path), name)
-                return (f"I couldn't read {name}: {why}. Send the CSV file of your Discogs collection export "
-                        "(Discogs → Collection → Export).")
-        if not result.items:
-            return f"I found no records in {name}. Is it the Discogs collection export (a CSV file)?"
-        return result
-
     async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        from core.barcode_photo import NO_BARCODE_HINT, PhotoError, decode_photo
-
         message, tg_user = update.effective_message, update.effective_user
         addressed, _ = self._addressed(message, context.bot)
         if not addressed or tg_user is None:
@@ -688,8 +537,7 @@ class CrateBot:
         if missing:
             await self._reply(message, missing)
             return
-        gw = self.rec.gateway_for(user)
-        if gw is None:
+        if not self.app.live:
             await self._reply(message, OFFLINE + " Paste the Discogs link of the record instead.")
             return
         media = message.photo[-1] if message.photo else message.document
@@ -698,15 +546,7 @@ class CrateBot:
             return
         tg_file = await media.get_file()
         data = bytes(await tg_file.download_as_bytearray())
-        try:
-            result = await asyncio.to_thread(decode_photo, data)
-        except PhotoError as exc:
-            await self._reply(message, exc.user_message)
-            return
-        if not result.codes:
-            await self._reply(message, NO_BARCODE_HINT)
-            return
-        replies = await asyncio.to_thread(self.conv.pressings, user, result.found)
+        replies = await asyncio.to_thread(self.app.photo, user, data)
         await self._send_replies(context.bot, message, user, replies)
 
     # -- buttons and reactions -----------------------------------------------------------------------------
@@ -733,11 +573,8 @@ class CrateBot:
         if ref is not None:
             return ref.user == user and ref.score_id == score_id, ref
 
-        def served_to_user() -> bool:   # a card sent before the registry knew it: ask the store
-            served = self.rec.store.get_score(score_id)
-            return served is not None and any(s.id == score_id for s in self.rec.store.scores(user, served.created_at))
-
-        return await asyncio.to_thread(served_to_user), None
+        # a card sent before the registry knew it: ask whether the score was served to this user
+        return await asyncio.to_thread(self.app.owns_score, user, score_id), None
 
     async def _on_feedback_button(self, q: CallbackQuery, user: str, kind: str, score_id: int) -> None:
         msg = q.message
@@ -762,12 +599,11 @@ class CrateBot:
         if ref is not None and ref.why:
             current, why = ref.text, ref.why
         else:
-            served = await asyncio.to_thread(self.rec.store.get_score, score_id)
-            if served is None:
+            why = await asyncio.to_thread(self.app.why, score_id)
+            if why is None:
                 await q.answer("I don't have that score any more.")
                 return
             current = getattr(msg, "text", None) or getattr(msg, "caption", None) or ""
-            why = "\n".join([f"Why {served.probability:.0%}:"] + [f"• {r}" for r in served.reasons_list])
         full = f"{current}\n\n{why}"
         markup = kb.without_why(getattr(msg, "reply_markup", None))
         await q.answer()
@@ -810,22 +646,15 @@ class CrateBot:
             return
         await q.answer("Deleting…")
 
-        report = await asyncio.to_thread(self.rec.forget_user, user)   # chat cards and scheduled jobs included
+        _, text = await asyncio.to_thread(self.app.forget, user)   # chat cards and scheduled jobs included
         self._awaiting_token.pop(q.from_user.id, None)
-        d = report.deleted
-        if not report.found:
-            text = "I had nothing stored about you. Nothing to delete."
-        else:
-            text = (f"🗑 Done. I deleted your {d.get('collection_entries', 0)} collection and wantlist records, "
-                    f"{d.get('scores_served', 0)} scores, {d.get('feedback', 0)} reactions, "
-                    f"{d.get('model_versions', 0)} models and your Discogs link. /start to begin again.")
         await q.edit_message_text(text)
 
     async def _on_setting(self, q: CallbackQuery, user: str, what: str, value: str) -> None:
         if what == "buy":
-            error = await asyncio.to_thread(self._set_buy, user, value)
+            error = await asyncio.to_thread(self.app.set_buy_threshold, user, value)
         elif what == "cur":
-            error = await asyncio.to_thread(self._set_currency, user, value)
+            error = await asyncio.to_thread(self.app.set_currency, user, value)
         else:
             error = "That button has expired."
         await q.answer(error or "Saved ✓")

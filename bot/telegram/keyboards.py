@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-LIKE, DISLIKE, BOUGHT, WHY, PICK, FORGET, SETTINGS = "fb:like", "fb:dislike", "fb:bought", "why", "pick", "forget", "set"
+from core.app import CURRENCIES
+
+LIKE, DISLIKE, BOUGHT, WHY, PICK, FORGET, SETTINGS = ("fb:like", "fb:dislike", "fb:bought", "why", "pick", "forget",
+                                                      "set")
 FEEDBACK_LABELS = {"like": "👍", "dislike": "👎", "bought": "🛒 bought"}
 BUY_THRESHOLDS = (50, 60, 70, 80)
-CURRENCIES = ("EUR", "USD", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NZD", "MXN", "BRL", "ZAR")
+
 MENU_CURRENCIES = CURRENCIES[:6]
 
 

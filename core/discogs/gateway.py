@@ -286,7 +286,8 @@ class DiscogsGateway:
                 return hit.value
         data = self.get(f"/marketplace/stats/{int(release_id)}", curr_abbr=currency.upper())
         lp = (data or {}).get("lowest_price") or None
-        value = (float(lp["value"]), str(lp.get("currency") or currency.upper())) if lp and lp.get("value") is not None else None
+        value = ((float(lp["value"]), str(lp.get("currency") or currency.upper()))
+                 if lp and lp.get("value") is not None else None)
         with self._lock:
             self._prices[key] = _Cached(value, now)
         return value

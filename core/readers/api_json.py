@@ -125,7 +125,8 @@ def item_from_entry(entry: dict[str, Any], list_name: str = "collection", source
     )
 
 
-def _read_page(obj: Any, list_name: str | None, where: str) -> tuple[list[tuple[Any, CollectionItem]], list[tuple[str, str]]]:
+def _read_page(obj: Any, list_name: str | None,
+               where: str) -> tuple[list[tuple[Any, CollectionItem]], list[tuple[str, str]]]:
     """Keyed items (the key spots the same entry on overlapping pages) and skipped entries of a page."""
     found = page_entries(obj)
     if found is None:

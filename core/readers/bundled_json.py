@@ -21,8 +21,16 @@ from typing import Any, Callable
 from core.readers import ReaderError
 from core.readers.api_json import item_from_entry
 from core.readers.common import (
-    clean_country, dedupe, discogs_url_id, parse_date, parse_float, parse_id, parse_int, parse_rating,
-    parse_year, text,
+    clean_country,
+    dedupe,
+    discogs_url_id,
+    parse_date,
+    parse_float,
+    parse_id,
+    parse_int,
+    parse_rating,
+    parse_year,
+    text,
 )
 from core.release import CollectionItem, ImportResult, Release, clean_artist
 from core.vocab import normalise_genres, normalise_styles
@@ -191,7 +199,8 @@ def read_bundled_json(data: Any, *, source: str = "", list_name: str | None = No
     name = list_name or "collection"
     result = ImportResult(source=source)
     for i, rec in enumerate(records):  # type: ignore[arg-type]
-        out = _one(shape, rec, name, master_resolver, result.unresolved) if isinstance(rec, dict) else "not a JSON object"
+        out = (_one(shape, rec, name, master_resolver, result.unresolved) if isinstance(rec, dict)
+               else "not a JSON object")
         if isinstance(out, CollectionItem):
             result.items.append(out)
         else:

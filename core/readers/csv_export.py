@@ -17,8 +17,16 @@ from typing import Any
 
 from core.readers import ReaderError
 from core.readers.common import (
-    blank, date_order, dedupe, parse_date, parse_float, parse_id, parse_format_string, parse_rating,
-    parse_year, text,
+    blank,
+    date_order,
+    dedupe,
+    parse_date,
+    parse_float,
+    parse_format_string,
+    parse_id,
+    parse_rating,
+    parse_year,
+    text,
 )
 from core.release import CollectionItem, ImportResult, Release, clean_artist
 

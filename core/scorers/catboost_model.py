@@ -227,7 +227,8 @@ class CatBoostScorer(Scorer):
         else:
             num = np.array(X[nums].to_numpy(dtype=np.float32), order="C")
         data = FeaturesData(num_feature_data=num,
-                            cat_feature_data=np.array([[str(v) for v in row] for row in X[cats].itertuples(index=False)],
+                            cat_feature_data=np.array([[str(v) for v in row]
+                                                       for row in X[cats].itertuples(index=False)],
                                                       dtype=object).reshape(len(X), len(cats)) if cats else None,
                             num_feature_names=nums, cat_feature_names=cats or None)
         return Pool(data)

@@ -5,6 +5,6 @@
 
     from fakes.fixtures import discogs_server, fake_discogs_client  # noqa: F401
 """
-from .discogs_server import FakeDiscogsServer, Fault, FakeUser, RequestRecord
+from .discogs_server import FakeDiscogsServer, FakeUser, Fault, RequestRecord
 
 __all__ = ["FakeDiscogsServer", "Fault", "FakeUser", "RequestRecord"]

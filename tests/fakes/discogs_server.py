@@ -81,8 +81,19 @@ try:  # the zone Discogs writes its timestamps in
 except Exception:  # pragma: no cover - no tz database
     _PACIFIC = timezone(timedelta(hours=-8))
 
-from .discogs_data import (CURRENCY_RATES, Dataset, basic_information, digits_only, load_dataset, market_numbers,
-                           master_search_result, norm, rng_for, search_result, version_entry)
+from .discogs_data import (
+    CURRENCY_RATES,
+    Dataset,
+    basic_information,
+    digits_only,
+    load_dataset,
+    market_numbers,
+    master_search_result,
+    norm,
+    rng_for,
+    search_result,
+    version_entry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +114,11 @@ DEFAULT_FAULT_BODIES: dict[int, Any] = {
     404: {"message": MSG_NOT_FOUND},
     429: {"message": MSG_TOO_MANY},
     500: {"message": "An internal server error occurred."},
-    502: "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
+    502: ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+          "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"),
     503: {"message": "The Discogs API is temporarily unavailable. Please try again later."},
-    504: "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out</h1></center>\r\n</body>\r\n</html>\r\n",
+    504: ("<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+          "<center><h1>504 Gateway Time-out</h1></center>\r\n</body>\r\n</html>\r\n"),
 }
 
 _GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
@@ -507,13 +520,15 @@ class FakeDiscogsServer:
         if rel is None:
             raise ValueError(f"release {release_id} is not known to the fake")
         if price is None:
-            price = market_numbers(int(release_id), currency)[1] or round(9.99 * CURRENCY_RATES.get(currency.upper(), 1.0), 2)
+            price = (market_numbers(int(release_id), currency)[1]
+                     or round(9.99 * CURRENCY_RATES.get(currency.upper(), 1.0), 2))
         with self._lock:
             if seller not in self._users:
                 self.add_user(seller)
             user = self._users[seller]
             lid = int(listing_id) if listing_id is not None else next(self._listing_ids)
-            fmt = ", ".join(d for f in rel.get("formats") or [] for d in [f.get("name", ""), *(f.get("descriptions") or [])] if d)
+            fmt = ", ".join(d for f in rel.get("formats") or []
+                            for d in [f.get("name", ""), *(f.get("descriptions") or [])] if d)
             artist = rel.get("artists_sort", "")
             self._listings[lid] = {
                 "id": lid, "resource_url": f"/marketplace/listings/{lid}", "uri": f"https://www.discogs.com/sell/item/{lid}",
@@ -524,7 +539,8 @@ class FakeDiscogsServer:
                                    "value": float(price)},
                 "shipping_price": {"currency": currency.upper(), "value": 5.0},
                 "seller": {"id": user.id, "username": seller, "resource_url": f"/users/{seller}",
-                           "avatar_url": f"/image/A-{user.id}.jpeg", "stats": {"rating": "100.0", "stars": 5.0, "total": 12},
+                           "avatar_url": f"/image/A-{user.id}.jpeg",
+                           "stats": {"rating": "100.0", "stars": 5.0, "total": 12},
                            "min_order_total": 0.0, "html_url": f"https://www.discogs.com/user/{seller}",
                            "uid": user.id, "url": f"/users/{seller}", "payment": "PayPal", "shipping": ""},
                 "release": {"catalog_number": ", ".join(lab.get("catno", "") for lab in rel.get("labels") or []),
@@ -858,7 +874,8 @@ class FakeDiscogsServer:
 
     def _fault_response(self, fault: Fault) -> _Response:
         status = int(fault.status or 500)
-        body = fault.body if fault.body is not None else DEFAULT_FAULT_BODIES.get(status, {"message": f"Error {status}"})
+        body = (fault.body if fault.body is not None
+                else DEFAULT_FAULT_BODIES.get(status, {"message": f"Error {status}"}))
         if isinstance(body, (bytes, str)):
             raw = body.encode("utf-8") if isinstance(body, str) else body
             resp = _Response(status, raw, "text/html; charset=utf-8")
@@ -1235,7 +1252,8 @@ def _add_to_folder(srv: FakeDiscogsServer, m: re.Match[str], query: dict[str, st
         raise _HTTPError(404, "Release not found.")
     with srv._lock:
         last = max((e.date_added for e in user.collection), default=datetime.now(timezone.utc))
-        entry = CollectionEntry(rid, next(srv._instance_ids), max(last + timedelta(seconds=1), datetime.now(timezone.utc)),
+        entry = CollectionEntry(rid, next(srv._instance_ids),
+                                max(last + timedelta(seconds=1), datetime.now(timezone.utc)),
                                 folder_id=folder)
         user.collection.append(entry)
     return srv._ok({"instance_id": entry.instance_id,
@@ -1345,8 +1363,10 @@ def _oauth_access_token(srv: FakeDiscogsServer, m: re.Match[str], query: dict[st
     return _form(200, {"oauth_token": access, "oauth_token_secret": secret})
 
 
-def _oauth_authorize(srv: FakeDiscogsServer, m: re.Match[str], query: dict[str, str], auth: _Auth, **_: Any) -> _Response:
-    """GET /oauth/authorize: the user approves (``username`` query parameter, fake-only); shows or redirects the verifier."""
+def _oauth_authorize(srv: FakeDiscogsServer, m: re.Match[str], query: dict[str, str], auth: _Auth,
+                     **_: Any) -> _Response:
+    """GET /oauth/authorize: the user approves (``username`` query parameter, fake-only); shows or redirects
+    the verifier."""
     token, username = query.get("oauth_token", ""), query.get("username", "")
     with srv._lock:
         rt = srv._request_tokens.get(token)
@@ -1361,7 +1381,8 @@ def _oauth_authorize(srv: FakeDiscogsServer, m: re.Match[str], query: dict[str, 
     if rt.callback and rt.callback != "oob":
         sep = "&" if "?" in rt.callback else "?"
         return _Response(302, b"", "text/plain",
-                         {"Location": f"{rt.callback}{sep}" + urlencode({"oauth_token": token, "oauth_verifier": verifier})})
+                         {"Location": f"{rt.callback}{sep}"
+                                      + urlencode({"oauth_token": token, "oauth_verifier": verifier})})
     html = f"<html><body><p>Your verification code is</p><pre id=\"verifier\">{verifier}</pre></body></html>"
     return _Response(200, html.encode(), "text/html; charset=utf-8")
 

@@ -270,7 +270,8 @@ class FakeBotRequest(BaseRequest):
         if "/file/bot" in url:   # a file download: /file/bot<token>/<file_path>
             path = unquote(url.split("/file/bot", 1)[1].split("/", 1)[1])
             data = self.api.file_bytes(path)
-            return (200, data) if data is not None else (404, b'{"ok":false,"error_code":404,"description":"Not Found"}')
+            return ((200, data) if data is not None
+                    else (404, b'{"ok":false,"error_code":404,"description":"Not Found"}'))
         api_method = url.rsplit("/", 1)[1]
         params: dict[str, Any] = dict(request_data.parameters) if request_data is not None else {}
         if request_data is not None and request_data.contains_files:
