@@ -17,6 +17,26 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
 
 
+class ConfigError(ValueError):
+    """A configuration that names a key the product does not have (a typo would otherwise be ignored)."""
+
+
+#: sections whose keys are passed through as they are (CatBoost's own parameters)
+OPEN_SECTIONS = {("model", "catboost")}
+
+
+def check_keys(known: dict[str, Any], given: dict[str, Any], where: str, path: tuple[str, ...] = ()) -> None:
+    """Raise :class:`ConfigError` naming the first key of ``given`` that ``known`` (the defaults) lacks."""
+    for k, v in (given or {}).items():
+        dotted = ".".join(path + (str(k),))
+        if path in OPEN_SECTIONS:
+            continue
+        if not isinstance(known, dict) or k not in known:
+            raise ConfigError(f"{where}: unknown configuration key {dotted!r} (see configs/default.yaml)")
+        if isinstance(v, dict) and isinstance(known[k], dict):
+            check_keys(known[k], v, where, path + (str(k),))
+
+
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in (over or {}).items():
@@ -46,14 +66,24 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
 
 
 def load_config(env: dict[str, str] | None = None, path: Path | None = None) -> dict[str, Any]:
+    """The defaults, the ``CRATE_CONFIG`` file over them, the environment over both. A key the defaults do
+    not have — in the file or in a ``CRATE_<SECTION>__<KEY>`` variable — is a :class:`ConfigError` naming it."""
     env = dict(os.environ) if env is None else env
     with open(path or DEFAULT_CONFIG, encoding="utf-8") as fh:
         cfg = yaml.safe_load(fh)
     extra = env.get("CRATE_CONFIG")
     if extra:
         with open(extra, encoding="utf-8") as fh:
-            cfg = _merge(cfg, yaml.safe_load(fh) or {})
-    return _merge(cfg, _env_overrides(env))
+            user = yaml.safe_load(fh) or {}
+        if not isinstance(user, dict):
+            raise ConfigError(f"{extra}: a configuration file is a mapping of sections")
+        check_keys(cfg, user, extra)
+        cfg = _merge(cfg, user)
+    over = _env_overrides(env)
+    for name in env:
+        if name.startswith("CRATE_") and "__" in name:
+            check_keys(cfg, _env_overrides({name: env[name]}), f"environment variable {name}")
+    return _merge(cfg, over)
 
 
 @lru_cache(maxsize=1)

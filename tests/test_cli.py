@@ -191,3 +191,24 @@ def test_eval_writes_json_with_every_method(dirs, tmp_path, capsys):
         assert 0.0 <= metrics["hr10"] <= 1.0, name
     assert 0.0 <= methods["model"]["brier"] <= 1.0
     assert methods["popularity"]["brier"] is None  # not a probability: no calibration metrics
+
+
+def test_a_misspelt_configuration_key_is_an_error_that_names_it(tmp_path, monkeypatch, capsys):
+    from bot.cli import main
+    from core.config import ConfigError, get_config, load_config
+
+    user = tmp_path / "mine.yaml"
+    user.write_text("photo:\n  time_budget: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="'photo.time_budget'"):
+        load_config(env={"CRATE_CONFIG": str(user)})
+    with pytest.raises(ConfigError, match="CRATE_MODEL__VOTE_KK"):
+        load_config(env={"CRATE_MODEL__VOTE_KK": "10"})
+    assert load_config(env={"CRATE_MODEL__CATBOOST__BORDER_COUNT": "64"})["model"]["catboost"]["border_count"] == 64
+    monkeypatch.setenv("CRATE_MODLE__VOTE_K", "10")
+    get_config.cache_clear()
+    try:
+        assert main(["--database", f"sqlite:///{tmp_path / 'c.db'}", "models", "list", "--user", "x"]) == 2
+        assert "unknown configuration key 'modle'" in capsys.readouterr().err
+    finally:
+        monkeypatch.undo()
+        get_config.cache_clear()
