@@ -482,20 +482,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from core.digest import build_digest, mark_sent
-    from core.recommender import _safe
+    from core.app import CrateApp
+    from core.recommender import safe_name
 
     rec = _recommender(args)
     if args.user not in rec.store.users():
         print(f"No such user {args.user}: run `crate import FILE --user {args.user}` first.", file=sys.stderr)
         return 2
-    digest = build_digest(rec, args.user)
-    out = Path(args.out) if args.out else rec.models_dir / f"{_safe(args.user)}-digest.png"
+    app = CrateApp(rec)
+    digest = app.digest(args.user)
+    out = Path(args.out) if args.out else rec.models_dir / f"{safe_name(args.user)}-digest.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(digest.chart_png)
     print(digest.text)
     print(f"chart: {out}")
-    mark_sent(rec, args.user, digest.until)
+    app.digest_sent(args.user, digest.until)
     return 0
 
 

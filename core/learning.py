@@ -106,7 +106,7 @@ def build_training_set(rec, user: str, *, before: date | None = None,
     """Collection + wantlist positives (added before ``before``), feedback rows, sampled negatives."""
     mcfg = dict(rec.cfg["model"])
     w = weights(rec.cfg)
-    positives, dates = rec._positives(user, before)
+    positives, dates = rec.positives(user, before)
     if len(positives) < int(mcfg["min_records"]):
         return None
     owned = {r.id for r in positives}
@@ -168,7 +168,7 @@ def _holdout_sets(rec, user: str, cut_day: date, cut_at: datetime):
     hold_pos += [r for r in hold_fb.positives if r.id not in owned_all]
     seed = int(rec.cfg["model"]["seed"])
     avoid = [it.release for it in owned_all.values()] + hold_fb.positives + hold_fb.negatives
-    hold_neg = rec._negatives(avoid, max(5 * len(hold_pos), 50), seed + 17) + hold_fb.negatives
+    hold_neg = rec.negatives(avoid, max(5 * len(hold_pos), 50), seed + 17) + hold_fb.negatives
     return hold_pos, hold_neg, votes
 
 

@@ -109,11 +109,11 @@ class Recommender:
         return self.store.collection(user)
 
     # -- training -----------------------------------------------------------------------------------
-    def _negatives(self, owned: list[Release], n: int, seed: int) -> list[Release]:
+    def negatives(self, owned: list[Release], n: int, seed: int) -> list[Release]:
         pool = others_pool(self.catalogue, owned)
         return random.Random(seed).sample(pool, min(n, len(pool)))
 
-    def _positives(self, user: str, before: date | None = None) -> tuple[list[Release], list]:
+    def positives(self, user: str, before: date | None = None) -> tuple[list[Release], list]:
         seen: dict[int, CollectionItem] = {}
         for it in self.owned(user):
             if before is not None and (it.date_added is None or it.date_added >= before):
@@ -141,7 +141,7 @@ class Recommender:
         t0 = time.perf_counter()
         say = progress or (lambda msg: None)
         mcfg = dict(self.cfg["model"])
-        positives, _ = self._positives(user, before)
+        positives, _ = self.positives(user, before)
         if not positives:
             raise LookupError(f"no collection imported for {user!r} yet")
         ts = build_training_set(self, user, before=before)
@@ -184,7 +184,7 @@ class Recommender:
 
     def _save(self, user: str, version: str, scorer: Scorer) -> Path:
         """Write atomically: a temp file in the same folder, fsync, then rename."""
-        folder = self.models_dir / _safe(user)
+        folder = self.models_dir / safe_name(user)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{version}.pkl"
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
@@ -237,7 +237,7 @@ class Recommender:
             except (OSError, pickle.UnpicklingError, EOFError) as exc:
                 log.warning("model %s for %s unreadable (%s): falling back to cold start", active.version,
                             user, exc)
-        positives, _ = self._positives(user)
+        positives, _ = self.positives(user)
         cold = ColdStartScorer().fit(TrainingSet(positives, [], self.embed, dict(self.cfg["model"])))
         return None, cold
 
@@ -382,7 +382,7 @@ class Recommender:
                 Path(path).unlink(missing_ok=True)
             except OSError as exc:
                 log.warning("could not delete model file of %s: %s", user, type(exc).__name__)
-        folder = self.models_dir / _safe(user)
+        folder = self.models_dir / safe_name(user)
         if folder.is_dir():
             for leftover in folder.glob("*"):
                 if leftover.is_file() and leftover.suffix in (".pkl", ".tmp"):
@@ -405,5 +405,6 @@ class Recommender:
         return kind, self.store.get_release(served.release_id) or self.catalogue.get(served.release_id)
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
+    """The user's name as a file or folder name."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "user"
