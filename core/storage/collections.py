@@ -1,0 +1,170 @@
+"""Each user's collection and wantlist."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, delete, select
+
+from core.release import CollectionItem, Release
+
+if TYPE_CHECKING:
+    pass
+
+from .schema import (
+    LIST_NAMES,
+    CachedRelease,
+    CollectionEntry,
+    _chunks,
+    utcnow,
+)
+
+log = logging.getLogger("core.storage")
+
+
+class Collections:
+    """Each user's collection and wantlist."""
+
+
+    @staticmethod
+    def _dedupe(items: Iterable[CollectionItem], list_name: str | None,
+                source: str) -> dict[tuple[int, str], CollectionEntry]:
+        """Entries keyed by (release id, list); duplicate copies merge (earliest date, first rating/price)."""
+        out: dict[tuple[int, str], CollectionEntry] = {}
+        dupes = 0
+        now = utcnow()
+        for it in items:
+            ln = list_name or it.list_name or "collection"
+            if ln not in LIST_NAMES:
+                raise ValueError(f"list_name must be one of {LIST_NAMES}, got {ln!r}")
+            rid = int(it.release.id)
+            e = CollectionEntry(
+                user_id=0, release_id=rid, list_name=ln, date_added=it.date_added,
+                rating=it.rating or None, source=it.source or source,
+                price_paid=it.price_paid, currency=it.currency, created_at=now,
+            )
+            prev = out.get((rid, ln))
+            if prev is None:
+                out[(rid, ln)] = e
+                continue
+            dupes += 1
+            if e.date_added and (prev.date_added is None or e.date_added < prev.date_added):
+                prev.date_added = e.date_added
+            for f in ("rating", "price_paid", "currency"):
+                if getattr(prev, f) is None:
+                    setattr(prev, f, getattr(e, f))
+        if dupes:
+            log.info("merged %d duplicate collection rows (same release, same list)", dupes)
+        return out
+
+    def _write_items(self, user_name: str, items: list[CollectionItem], list_name: str | None,
+                     source: str, replace: bool) -> int:
+        entries = self._dedupe(items, list_name, source)
+        with self._session() as s, s.begin():
+            user = self._ensure_user(s, user_name)
+            if replace:
+                # entries that survive the re-import keep the time the bot first stored them
+                first_seen = {(rid, ln): at for rid, ln, at in s.exec(
+                    select(CollectionEntry.release_id, CollectionEntry.list_name, CollectionEntry.created_at)
+                    .where(CollectionEntry.user_id == user.id, CollectionEntry.list_name == list_name)).all()}
+                for key, e in entries.items():
+                    if key in first_seen:
+                        e.created_at = first_seen[key]
+                s.exec(delete(CollectionEntry).where(CollectionEntry.user_id == user.id,
+                                                     CollectionEntry.list_name == list_name))
+                existing: dict[tuple[int, str], CollectionEntry] = {}
+            else:
+                existing = {}
+                ids = sorted({rid for rid, _ in entries})
+                for chunk in _chunks(ids):
+                    q = select(CollectionEntry).where(CollectionEntry.user_id == user.id,
+                                                      CollectionEntry.release_id.in_(chunk))
+                    for row in s.exec(q):
+                        existing[(row.release_id, row.list_name)] = row
+            for key, e in entries.items():
+                row = existing.get(key)
+                if row is None:
+                    e.user_id = user.id
+                    s.add(e)
+                else:  # upsert: new non-empty values win
+                    for f in ("date_added", "rating", "price_paid", "currency"):
+                        v = getattr(e, f)
+                        if v is not None:
+                            setattr(row, f, v)
+                    row.source = e.source or row.source
+                    s.add(row)
+            self._upsert_releases(s, (it.release for it in items), source)
+        log.info("%s %d %s entries for %s", "replaced" if replace else "upserted", len(entries),
+                 list_name or "collection/wantlist", user_name)
+        return len(entries)
+
+    def replace_collection(self, user_name: str, items: list[CollectionItem], list_name: str = "collection",
+                           source: str = "") -> int:
+        """Atomically replace the user's ``list_name`` entries with ``items``; returns the entries stored.
+
+        Every item is stored under ``list_name``; copies of one release collapse into one entry. Releases are
+        upserted into the cache, merged with any richer data already there. ``source`` is the fallback for
+        items with no source of their own, and the cache's source label.
+        """
+        if list_name not in LIST_NAMES:
+            raise ValueError(f"list_name must be one of {LIST_NAMES}, got {list_name!r}")
+        return self._write_items(user_name, items, list_name, source, replace=True)
+
+    def add_items(self, user_name: str, items: list[CollectionItem], list_name: str | None = None,
+                  source: str = "") -> int:
+        """Upsert entries without deleting others (``list_name=None``: each item's own list); returns the count.
+
+        Existing entries keep their values where the new item has none.
+        """
+        if list_name is not None and list_name not in LIST_NAMES:
+            raise ValueError(f"list_name must be one of {LIST_NAMES}, got {list_name!r}")
+        return self._write_items(user_name, items, list_name, source, replace=False)
+
+    def collection(self, user_name: str, list_name: str | None = None) -> list[CollectionItem]:
+        """The user's entries (one list or both) in insertion order, releases rebuilt from the cache."""
+        with self._session() as s:
+            user = self._find_user(s, user_name)
+            if user is None:
+                return []
+            q = self._entries(user.id, list_name)
+            rows = s.exec(q.order_by(CollectionEntry.id)).all()
+        return self._items(rows)
+
+    @staticmethod
+    def _entries(user_id: int | None, list_name: str | None) -> Any:
+        """Collection entries of a user (one list or both) with their cached releases."""
+        q = (select(CollectionEntry, CachedRelease)
+             .join(CachedRelease, CachedRelease.release_id == CollectionEntry.release_id, isouter=True)
+             .where(CollectionEntry.user_id == user_id))
+        return q if list_name is None else q.where(CollectionEntry.list_name == list_name)
+
+    @staticmethod
+    def _items(rows: Iterable[tuple[CollectionEntry, CachedRelease | None]]) -> list[CollectionItem]:
+        out: list[CollectionItem] = []
+        for e, cr in rows:
+            rel = cr.release if cr is not None else Release(id=e.release_id)
+            out.append(CollectionItem(release=rel, date_added=e.date_added, rating=e.rating, source=e.source,
+                                      list_name=e.list_name, price_paid=e.price_paid, currency=e.currency))
+        return out
+
+    def collection_added_since(self, user_name: str, when: datetime,
+                               list_name: str | None = "collection") -> list[CollectionItem]:
+        """Entries the bot first stored at or after ``when`` (oldest first), e.g. for a digest.
+
+        Based on the entry's ``created_at``, which re-imports keep for unchanged (release, list) pairs; entries
+        stored before the column existed have none and are never returned. ``list_name=None``: both lists.
+        """
+        with self._session() as s:
+            user = self._find_user(s, user_name)
+            if user is None:
+                return []
+            q = self._entries(user.id, list_name).where(CollectionEntry.created_at >= when)
+            rows = s.exec(q.order_by(CollectionEntry.created_at, CollectionEntry.id)).all()
+        return self._items(rows)
+
+    def _forget_collections(self, s: Session, uid: int, user_name: str) -> dict[str, int]:
+        """Erase the user's collection and wantlist entries (the shared release cache stays)."""
+        res = s.exec(delete(CollectionEntry).where(CollectionEntry.user_id == uid))
+        return {"collection_entries": int(res.rowcount or 0)}
