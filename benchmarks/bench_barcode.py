@@ -1,6 +1,6 @@
 """Barcode-photo decoding: decode rate per condition, wrong codes, and time per photo.
 
-Runs ``core.barcode_photo.decode_photo`` (bytes in, as the bots get them: loading, guards, EXIF, cascade) over
+Runs ``core.barcode.decode_photo`` (bytes in, as the bots get them: loading, guards, EXIF, cascade) over
 the set written by ``benchmarks/make_barcode_photos.py`` and compares with its manifest. A photo counts as
 decoded when every code in it was read; a *wrong* code is any code returned that is not in the photo (the
 target is none at all). Targets: ≥ 95 % decoded where blur σ ≤ 1.5 px and skew ≤ 30 % (intact codes: the
@@ -87,7 +87,7 @@ def plain_zxing(data: bytes) -> list[str]:
 def bench_real(d: Path, repeat: int = 1, json_out: str | None = None) -> int:
     """Per set: photos read by the pipeline and by plain zxing-cpp, wrong codes, reads from the printed digits,
     and times (bytes in → codes out)."""
-    from core.barcode_photo import PhotoError, decode_photo
+    from core.barcode import PhotoError, decode_photo
 
     sets = real_photo_sets(d)
     first = next(iter(sets.values()))[0][0]
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cores and hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))[: args.cores]
         os.sched_setaffinity(0, cpus)
-    from core.barcode_photo import PhotoError, decode_photo
+    from core.barcode import PhotoError, decode_photo
 
     d = Path(args.dir)
     if not (d / "manifest.json").is_file() and real_photo_sets(d):

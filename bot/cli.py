@@ -232,7 +232,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_barcode(args: argparse.Namespace) -> int:
     """Read the barcode(s) in a photo of a sleeve (or take the digits typed) and list the pressings that carry
     them, numbered."""
-    from core.barcode_photo import NO_BARCODE_HINT, PhotoError, PhotoLookup, decode_photo, lookup_codes, typed_code
+    from core.barcode import NO_BARCODE_HINT, PhotoError, PhotoLookup, decode_photo, lookup_codes, typed_code
     from core.discogs.gateway import ATTRIBUTION, DiscogsError
 
     path = Path(args.photo)

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .barcode_photo import FoundCode, lookup_codes, typed_code
+from .barcode import FoundCode, lookup_codes, typed_code
 from .cards import render_card
 from .discogs.barcodes import digits
 from .discogs.gateway import Candidate, DiscogsError

@@ -1,4 +1,4 @@
-"""Barcode photos (core/barcode_photo.py): reading real sleeve barcodes off rendered photos, the input guards,
+"""Barcode photos (core/barcode/): reading real sleeve barcodes off rendered photos, the input guards,
 no misreads, the pressings look-up against the fake Discogs API, the async wrapper and `crate barcode`.
 
 The photos are drawn here with the benchmark's own renderer (benchmarks/make_barcode_photos.py): real barcodes
@@ -23,10 +23,11 @@ import zxingcpp
 from PIL import Image
 from test_gateway import gateway
 
-import core.barcode_photo as bp
+import core.barcode.decode as bpd
+import core.barcode.reader as bp
 import core.discogs.ratelimit as ratelimit
 import core.embeddings
-from core.barcode_photo import (
+from core.barcode import (
     NO_BARCODE_HINT,
     PhotoError,
     PhotoLimits,
@@ -337,13 +338,13 @@ def test_unknown_code_gives_no_candidates(discogs_server, codes):
 def test_async_wrapper_runs_off_the_event_loop(codes, monkeypatch):
     data = render(by_format(codes, "EAN13", 8), frame=(2400, 1800), module_px=3.0, rotation=40)
     threads: list[int] = []
-    real = bp.decode_photo
+    real = bpd.decode_photo
 
     def spy(*a: Any, **k: Any):
         threads.append(threading.get_ident())
         return real(*a, **k)
 
-    monkeypatch.setattr(bp, "decode_photo", spy)
+    monkeypatch.setattr(bpd, "decode_photo", spy)
 
     async def scenario():
         ticks = 0

@@ -10,9 +10,9 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from core import barcode_ocr
-from core.barcode_ocr import assemble, interpret
-from core.barcode_photo import PhotoLimits, decode_photo
+from core.barcode import PhotoLimits, decode_photo
+from core.barcode import ocr as barcode_ocr
+from core.barcode.ocr import assemble, interpret
 from core.discogs.barcodes import normalise_barcode
 
 PHOTOS = Path(__file__).parent / "fixtures" / "barcode-photos"
@@ -138,8 +138,10 @@ def test_digits_that_pass_the_check_digit_but_not_the_bars_are_refused():
     import random
     import sys
 
-    from core.barcode_ocr import bar_profile, bars_agree
-    from core.barcode_photo import _Reader, _regions, load_photo
+    from core.barcode import load_photo
+    from core.barcode.ocr import bar_profile, bars_agree
+    from core.barcode.reader import _Reader
+    from core.barcode.strategies import _regions
     from core.discogs.barcodes import gs1_check_digit
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -168,8 +170,8 @@ def test_digits_that_pass_the_check_digit_but_not_the_bars_are_refused():
                                               ("9638507", "EAN-8", "EAN8"), ("0123456", "UPC-E", "UPCE"),
                                               ("1654321", "UPC-E", "UPCE")])
 def test_bar_patterns_are_the_ones_zxing_draws(content, fmt, zfmt):
-    from core.barcode_ocr import modules
-    from core.barcode_photo import _upca_to_upce
+    from core.barcode.ocr import modules
+    from core.barcode.reader import _upca_to_upce
 
     bc = zxingcpp.create_barcode(content, getattr(zxingcpp.BarcodeFormat, zfmt))
     row = np.asarray(bc.to_image(scale=1, add_hrt=False, add_quiet_zones=False))

@@ -143,7 +143,7 @@ def test_typed_barcodes_are_answered_like_a_photo(world):
 
 
 def test_a_code_read_from_the_printed_digits_says_so(world):
-    from core.barcode_photo import FoundCode
+    from core.barcode import FoundCode
 
     found = FoundCode("5000213101025", "5000213101025", "EAN-13", 0, (0, 0, 10, 10), "digits")
     first, second = world.conv.pressings(USER, [found])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # what adapters may use besides the use cases: the result types they render, the helpers that render them, and
 # the two things every adapter must do with secrets (register a token so logs redact it)
-from ..barcode_photo import typed_code
+from ..barcode import typed_code
 from ..cards import ATTRIBUTION, render_card, render_chat_card, render_why
 from ..chat_cards import CardRef, CardRegistry
 from ..conversation import Reply

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ..barcode_photo import NO_BARCODE_HINT, PhotoError, decode_photo
+from ..barcode import NO_BARCODE_HINT, PhotoError, decode_photo
 from ..conversation import Conversation, Reply
 from ..discogs.gateway import DiscogsGateway
 from ..readers import ReaderError

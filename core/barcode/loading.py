@@ -1,0 +1,145 @@
+"""Guards and loading: bytes in, an upright grey image out (or a PhotoError saying what to send)."""
+from __future__ import annotations
+
+import io
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:   # pragma: no cover
+    pass
+
+log = logging.getLogger("core.barcode")
+
+
+#: what to tell the user when no barcode could be read
+NO_BARCODE_HINT = ("I couldn't read a barcode in that photo. Type the digits printed under the bars (for example "
+                   "0 75720 00325 9) and I'll look them up — or try another photo a little closer so the barcode "
+                   "fills most of the frame, with the sleeve flat and square to the camera, in even light (no "
+                   "glare across the bars), and in focus.")
+
+
+NOT_AN_IMAGE = "That doesn't look like a photo I can open — send a JPEG or PNG picture of the barcode."
+
+
+DAMAGED = "That photo seems to be cut off or damaged — please send it again."
+
+
+_ALLOWED = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"}
+
+
+class PhotoError(Exception):
+    """A photo that cannot be used; ``user_message`` is fit for a chat reply."""
+
+    user_message = NO_BARCODE_HINT
+
+    def __init__(self, detail: str = "", user_message: str | None = None) -> None:
+        super().__init__(detail or user_message or self.user_message)
+        if user_message:
+            self.user_message = user_message
+
+
+@dataclass(frozen=True)
+class PhotoLimits:
+    """Input limits and the decoder's budgets (``photo`` section of the config; every key optional)."""
+
+    max_bytes: int = 30_000_000          # larger uploads are refused outright
+    max_pixels: int = Image.MAX_IMAGE_PIXELS or 89_478_485   # more pixels than this: a decompression bomb
+    pixel_budget: int = 40_000_000       # photos over this are downscaled for decoding
+    time_budget_s: float = 2.0           # the cascade stops here (a last resort; typical photos take < 0.5 s)
+    threads: int = 2                     # the fallbacks run in two lanes side by side (1: one after another)
+    ocr: bool = True                     # bars unreadable: read the printed digits (core.barcode.ocr)
+    ocr_regions: int = 2                 # …in at most this many bar-like regions of the photo
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any] | None = None) -> "PhotoLimits":
+        if cfg is None:
+            from ..config import get_config
+
+            cfg = get_config()
+        sec = (cfg or {}).get("photo") or {}
+        d = cls()
+        return cls(max_bytes=int(sec.get("max_bytes", d.max_bytes)),
+                   max_pixels=int(sec.get("max_pixels", d.max_pixels)),
+                   pixel_budget=int(sec.get("pixel_budget", d.pixel_budget)),
+                   time_budget_s=float(sec.get("time_budget_s", d.time_budget_s)),
+                   threads=int(sec.get("threads", d.threads)),
+                   ocr=bool(sec.get("ocr", d.ocr)), ocr_regions=int(sec.get("ocr_regions", d.ocr_regions)))
+
+
+# -- loading ---------------------------------------------------------------------------------------------------
+def load_photo(data: bytes, limits: PhotoLimits | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """The photo as an upright greyscale image, downscaled to the pixel budget, and its upright full size.
+
+    Raises :class:`PhotoError` for anything that is not a usable image (empty, too many bytes, not an image,
+    a decompression bomb, truncated or corrupt data).
+    """
+    limits = limits or PhotoLimits.from_config()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"photo data must be bytes, not {type(data).__name__}")
+    n = len(data)
+    if n == 0:
+        raise PhotoError("empty upload", "That file is empty — please send the photo again.")
+    if n > limits.max_bytes:
+        raise PhotoError(f"{n} bytes > {limits.max_bytes}",
+                         f"That file is too large ({n / 1e6:.0f} MB). Send a photo under "
+                         f"{limits.max_bytes / 1e6:.0f} MB — an ordinary phone photo is fine.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # we check the size ourselves
+            im = Image.open(io.BytesIO(bytes(data)))
+    except Image.DecompressionBombError as exc:
+        raise PhotoError(f"decompression bomb: {exc}", _too_many_pixels()) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise PhotoError(f"not an image: {type(exc).__name__}", NOT_AN_IMAGE) from exc
+    if im.format not in _ALLOWED:
+        raise PhotoError(f"unsupported format {im.format}", NOT_AN_IMAGE)
+    w, h = im.size
+    if w <= 0 or h <= 0 or w * h > limits.max_pixels:
+        raise PhotoError(f"{w}x{h} pixels > {limits.max_pixels}", _too_many_pixels())
+    try:
+        orientation = int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:   # a broken EXIF block must not lose the photo
+        orientation = 1
+    upright = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    scale = math.sqrt(limits.pixel_budget / (w * h)) if w * h > limits.pixel_budget else 1.0
+    try:
+        if im.format in ("JPEG", "MPO"):
+            # decode straight to grey, at a reduced DCT scale when the photo is over budget
+            im.draft("L", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()
+        im = ImageOps.exif_transpose(im) if orientation != 1 else im
+        grey = _to_grey(im)
+    except Image.DecompressionBombError as exc:
+        raise PhotoError(f"decompression bomb: {exc}", _too_many_pixels()) from exc
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        raise PhotoError(f"cannot decode: {exc}", DAMAGED) from exc
+    if grey.width * grey.height > limits.pixel_budget:
+        f = math.sqrt(limits.pixel_budget / (grey.width * grey.height))
+        grey = grey.resize((max(1, int(grey.width * f)), max(1, int(grey.height * f))), Image.Resampling.BOX)
+    if grey.size != upright:
+        log.debug("photo %dx%d decoded at %dx%d", upright[0], upright[1], grey.width, grey.height)
+    return grey, upright
+
+
+def _to_grey(im: Image.Image) -> Image.Image:
+    """8-bit grey; 16-bit and float images are stretched to the 8-bit range (PIL would clip them)."""
+    if im.mode == "L":
+        return im
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        a = np.asarray(im, dtype=np.float32)
+        lo, hi = float(a.min()), float(a.max())
+        return Image.fromarray(((a - lo) * (255.0 / max(hi - lo, 1e-6))).astype(np.uint8), "L")
+    return im.convert("L")
+
+
+def _too_many_pixels() -> str:
+    return ("That image has far too many pixels to be a photo (it may be a decompression bomb) — send an "
+            "ordinary photo of the barcode.")
