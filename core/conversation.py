@@ -98,6 +98,7 @@ class Reply:
     score_id: int | None = None   # set when the reply is a score card, so reactions can refer to it
     card: ScoreCard | None = None  # the scored card itself, for adapters that render more (cover, buttons, price)
     candidates: list[Candidate] | None = None   # pressings to choose from (adapters may offer them as buttons)
+    prompt: str | None = None     # the question alone, for adapters that show ``candidates`` as buttons
 
 
 def spaced(found: FoundCode) -> str:
@@ -201,8 +202,8 @@ class Conversation:
                 return lead + [Reply(exc.user_message)]
             return lead + [Reply(render_card(card), card.score_id, card)]
         listing = "\n".join(f"{i}. {c.describe()} — release {c.release_id}" for i, c in enumerate(cands, 1))
-        return lead + [Reply(f"📷 Barcode {shown}: {len(cands)} pressings carry it. Which one is yours? (send its "
-                             f"release number)\n{listing}", candidates=cands)]
+        ask = f"📷 Barcode {shown}: {len(cands)} pressings carry it. Which one is yours?"
+        return lead + [Reply(f"{ask} (send its release number)\n{listing}", candidates=cands, prompt=ask)]
 
     def _feedback(self, user: str, kind: str, score_id: int | None, *, reason: str | None = None,
                   event_id: str | int | None = None, source: str = "chat") -> Reply:

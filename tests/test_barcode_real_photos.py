@@ -2,6 +2,7 @@
 Apache-2.0) and on the printed digits, measured against plain zxing-cpp on the same files."""
 from __future__ import annotations
 
+import importlib.util
 import io
 from pathlib import Path
 
@@ -15,21 +16,20 @@ from core.barcode import ocr as barcode_ocr
 from core.barcode.ocr import assemble, interpret
 from core.discogs.barcodes import normalise_barcode
 
-PHOTOS = Path(__file__).parent / "fixtures" / "barcode-photos"
-SUFFIXES = {".webp", ".png", ".jpg"}
+ROOT = Path(__file__).resolve().parent.parent
+PHOTOS = ROOT / "tests" / "fixtures" / "barcode-photos"
+# the benchmark's own reading of a real-photo folder and of plain zxing-cpp: the test measures what it reports
+_spec = importlib.util.spec_from_file_location("bench_barcode", ROOT / "benchmarks" / "bench_barcode.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
 
 
 def photo_sets() -> dict[str, list[tuple[Path, str]]]:
-    sets: dict[str, list[tuple[Path, str]]] = {}
-    for sub in sorted(p for p in PHOTOS.iterdir() if p.is_dir()):
-        for f in sorted(sub.iterdir()):
-            if f.suffix in SUFFIXES and f.with_suffix(".txt").is_file():
-                sets.setdefault(sub.name, []).append((f, normalise_barcode(f.with_suffix(".txt").read_text().strip())))
-    return sets
+    return bench.real_photo_sets(PHOTOS)
 
 
 def plain(data: bytes) -> set[str]:
-    return {c for c in (normalise_barcode(r.text) for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(data)))) if c}
+    return set(bench.plain_zxing(data))
 
 
 @pytest.mark.parametrize("name", sorted(photo_sets()))

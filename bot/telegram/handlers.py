@@ -284,8 +284,7 @@ class CrateBot:
             if r.card is not None:
                 await self._send_card(bot, message.chat_id, user, r.card, reply_to=quote)
             elif r.candidates:
-                head = r.text.split("\n", 1)[0].replace(" (send its release number)", "")
-                await self._reply(message, head, reply_markup=kb.candidates_keyboard(r.candidates))
+                await self._reply(message, r.prompt or r.text, reply_markup=kb.candidates_keyboard(r.candidates))
             else:
                 await self._reply(message, r.text)
 

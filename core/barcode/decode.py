@@ -6,7 +6,7 @@ import logging
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -30,9 +30,6 @@ from .strategies import (
 from .views import (
     _scale_m,
 )
-
-if TYPE_CHECKING:   # pragma: no cover
-    pass
 
 log = logging.getLogger("core.barcode")
 

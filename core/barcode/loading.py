@@ -6,13 +6,10 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-
-if TYPE_CHECKING:   # pragma: no cover
-    pass
 
 log = logging.getLogger("core.barcode")
 

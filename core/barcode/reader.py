@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import zxingcpp
@@ -23,9 +23,6 @@ from .views import (
     _translate_m,
     _View,
 )
-
-if TYPE_CHECKING:   # pragma: no cover
-    pass
 
 log = logging.getLogger("core.barcode")
 
@@ -162,6 +159,7 @@ class _Reader:
         self.spots: list[_Spot] = []
         self.attempts = 0
         self._cache: dict[int, Any] = {}        # k → the image at 1/k scale; -k → its border grey
+        self.regions: list[tuple[np.ndarray, float, float, float]] | None = None   # bar-like regions, once found
         self._lock = threading.RLock()          # the spots are shared by the lanes
         self.stop = threading.Event()           # set when a lane has confirmed a code
         self.first: str | None = None           # the strategy that confirmed first

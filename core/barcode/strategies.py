@@ -1,9 +1,8 @@
 """The cascade: cheap views first, fallbacks in two lanes (see core.barcode)."""
 from __future__ import annotations
 
-import logging
 import math
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
@@ -22,11 +21,6 @@ from .views import (
     _translate_m,
     _View,
 )
-
-if TYPE_CHECKING:   # pragma: no cover
-    pass
-
-log = logging.getLogger("core.barcode")
 
 
 # -- strategies --------------------------------------------------------------------------------------------------
@@ -183,7 +177,14 @@ def _bar_regions(img: Image.Image, block: int = 8,
 
 def _regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
     """Bar-like regions in working-image pixels, found at ~800 px (and ~1600 px for large photos, where a
-    small code's bars would merge at 800): (center, length along the gradient, height, gradient angle)."""
+    small code's bars would merge at 800): (center, length along the gradient, height, gradient angle). Found
+    once per photo: the cascade and the OCR of the digits share them."""
+    if r.regions is None:
+        r.regions = _find_regions(r)
+    return r.regions
+
+
+def _find_regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
     w, h = r.work.size
     out: list[tuple[np.ndarray, float, float, float]] = []
     for side in (800, 1600):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import logging
 import math
 import operator
 from dataclasses import dataclass
@@ -16,8 +15,6 @@ from PIL import Image, ImageFilter, ImageOps
 
 if TYPE_CHECKING:   # pragma: no cover
     from .reader import _Reader
-
-log = logging.getLogger("core.barcode")
 
 
 def _formats() -> Any:

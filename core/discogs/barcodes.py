@@ -84,7 +84,7 @@ def same_barcode(a: str, b: str) -> bool:
     return bool(da) and da == db
 
 
-_TYPED = re.compile(r"^\s*(?:(?:ean|upc|barcode|code)[\s:#-]*)?(\d[\d \-–.]*\d)\s*$", re.IGNORECASE)
+_TYPED = re.compile(r"^\s*(?P<label>(?:ean|upc|barcode|code)[\s:#-]*)?(?P<digits>\d[\d \-–.]*\d)\s*$", re.IGNORECASE)
 
 
 def typed_barcode(text: str) -> tuple[str, str] | None:
@@ -98,12 +98,11 @@ def typed_barcode(text: str) -> tuple[str, str] | None:
     m = _TYPED.match(text or "")
     if not m:
         return None
-    raw = m.group(1)
+    raw = m.group("digits")
     d = digits(raw)
     if len(d) not in (8, 12, 13):
         return None
-    if len(d) == 8 and raw.isdigit() and not d.startswith("0") and not re.match(r"^\s*(ean|upc|barcode|code)",
-                                                                                 text, re.IGNORECASE):
+    if len(d) == 8 and raw.isdigit() and not d.startswith("0") and not m.group("label"):
         return None
     code = normalise_barcode(d)
     return (code, d) if code else None

@@ -4,14 +4,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session, delete, select
 
 from core.release import CollectionItem, Release
-
-if TYPE_CHECKING:
-    pass
 
 from .schema import (
     LIST_NAMES,

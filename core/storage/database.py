@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     event,
@@ -13,9 +12,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateColumn
 from sqlmodel import Session, SQLModel, select
-
-if TYPE_CHECKING:
-    pass
 
 from .schema import (
     Feedback,

@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     update,
 )
 from sqlmodel import Session, delete, select
-
-if TYPE_CHECKING:
-    pass
 
 from .schema import (
     MODEL_STATUSES,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     update,
@@ -12,9 +11,6 @@ from sqlalchemy import (
 from sqlmodel import Session, select
 
 from core.release import Release
-
-if TYPE_CHECKING:
-    pass
 
 from .schema import (
     CachedRelease,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     and_,
@@ -12,9 +11,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, delete, select
-
-if TYPE_CHECKING:
-    pass
 
 from .schema import (
     FEEDBACK_KINDS,

@@ -3,13 +3,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
-
-if TYPE_CHECKING:
-    pass
 
 from .schema import (
     DIGEST_SETTING,
