@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import Column, MetaData, String, Table, inspect
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from .accounts import LinkedAccounts
 from .collections import Collections
@@ -88,7 +88,7 @@ __all__ = ["Store", "AUTH_KINDS", "CachedRelease", "ChatCard", "CollectionEntry"
            "_loads", "_sqlite_pragmas", "make_engine", "utcnow"]
 
 
-class Store(Users, ReleaseCache, Collections, ScoresAndFeedback, ModelVersions, LinkedAccounts, Database):
+class Store(Users, Collections, ReleaseCache, ScoresAndFeedback, ModelVersions, LinkedAccounts, Database):
     """All persistence for the bot. ``Store(url)``, ``Store(engine)`` or ``Store()`` (configured URL)."""
 
     # -- erasure
@@ -111,16 +111,17 @@ class Store(Users, ReleaseCache, Collections, ScoresAndFeedback, ModelVersions, 
             user = self._find_user(s, user_name)
             if user is None:
                 return report
-            uid = user.id
+            uid = self._uid(user)
             report.found = True
-            report.model_paths = list(s.exec(select(ModelVersion.path).where(ModelVersion.user_id == uid)).all())
+            paths = select(col(ModelVersion.path)).where(col(ModelVersion.user_id) == uid)
+            report.model_paths = list(s.exec(paths).all())
             for forget in (self._forget_scores, self._forget_collections, self._forget_models,
                            self._forget_accounts):   # every repository erases its own rows
                 report.deleted.update(forget(s, uid, user_name))
-            res = s.exec(delete(User).where(User.id == uid))
+            res = s.exec(delete(User).where(col(User.id) == uid))
             report.deleted["users"] = res.rowcount or 0
             # keyed by name, not id: the chat messages showing the user's cards, the user's scheduled jobs
-            res = s.exec(delete(ChatCard).where(ChatCard.user_name == user_name))
+            res = s.exec(delete(ChatCard).where(col(ChatCard.user_name) == user_name))
             report.deleted["chat_cards"] = res.rowcount or 0
             report.deleted[JOBS_TABLE] = self._forget_jobs(s, user_name)
         self._scrub_sqlite()

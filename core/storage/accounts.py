@@ -5,11 +5,12 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 if TYPE_CHECKING:
     from core.secrets import SecretBox
 
+from .database import Database
 from .schema import (
     AUTH_KINDS,
     LinkedAccount,
@@ -21,13 +22,13 @@ from .schema import (
 log = logging.getLogger("core.storage")
 
 
-class LinkedAccounts:
+class LinkedAccounts(Database):
     """Linked Discogs accounts (secrets only encrypted)."""
 
 
     @staticmethod
     def _find_link(s: Session, user_id: int | None) -> LinkedAccount | None:
-        return s.exec(select(LinkedAccount).where(LinkedAccount.user_id == user_id)).first()
+        return s.exec(select(LinkedAccount).where(col(LinkedAccount.user_id) == user_id)).first()
 
     def link_account(self, user_name: str, discogs_username: str, auth_kind: str, *, token: str | None = None,
                      oauth_token: str | None = None, oauth_secret: str | None = None,
@@ -56,7 +57,7 @@ class LinkedAccounts:
             raise ValueError(f"auth_kind {auth_kind!r} takes no {', '.join(extra)}")
         if needed and box is None:
             raise ValueError("a SecretBox is needed to store Discogs credentials")
-        enc = {k: (box.encrypt(given[k]) if k in needed and box is not None else None) for k in given}
+        enc = {k: (box.encrypt(v) if k in needed and box is not None and v else None) for k, v in given.items()}
         if currency is not None and not currency.strip():
             raise ValueError("currency must be non-empty")
         replaced_secrets = False
@@ -64,7 +65,7 @@ class LinkedAccounts:
             user = self._ensure_user(s, user_name)
             row = self._find_link(s, user.id)
             if row is None:
-                row = LinkedAccount(user_id=user.id, discogs_username=discogs_username, auth_kind=auth_kind)
+                row = LinkedAccount(user_id=self._uid(user), discogs_username=discogs_username, auth_kind=auth_kind)
             else:
                 replaced_secrets = row.has_secrets
                 if row.discogs_username.casefold() != discogs_username.casefold():
@@ -91,7 +92,8 @@ class LinkedAccounts:
     def linked_users(self) -> list[str]:
         """Names of users with a linked Discogs account, sorted (e.g. for a periodic sync)."""
         with self._session() as s:
-            q = select(User.name).join(LinkedAccount, LinkedAccount.user_id == User.id).order_by(User.name)
+            q = (select(col(User.name)).join(LinkedAccount, col(LinkedAccount.user_id) == col(User.id))
+                 .order_by(col(User.name)))
             return list(s.exec(q).all())
 
     def account_secrets(self, user_name: str, box: SecretBox) -> dict[str, str | None]:
@@ -123,7 +125,7 @@ class LinkedAccounts:
                 row.auth_kind = "username"
                 s.add(row)
             else:
-                s.exec(delete(LinkedAccount).where(LinkedAccount.id == row.id))
+                s.exec(delete(LinkedAccount).where(col(LinkedAccount.id) == row.id))
         self._scrub_sqlite()
         log.info("unlinked Discogs account of %s%s", user_name, " (username kept)" if keep_username else "")
         return True
@@ -144,5 +146,5 @@ class LinkedAccounts:
 
     def _forget_accounts(self, s: Session, uid: int, user_name: str) -> dict[str, int]:
         """Erase the user's linked Discogs account and its encrypted secrets."""
-        res = s.exec(delete(LinkedAccount).where(LinkedAccount.user_id == uid))
+        res = s.exec(delete(LinkedAccount).where(col(LinkedAccount.user_id) == uid))
         return {"linked_accounts": int(res.rowcount or 0)}

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from core.release import CollectionItem, Release
 
+from .releases import ReleaseCache
 from .schema import (
     LIST_NAMES,
     CachedRelease,
@@ -21,7 +22,7 @@ from .schema import (
 log = logging.getLogger("core.storage")
 
 
-class Collections:
+class Collections(ReleaseCache):
     """Each user's collection and wantlist."""
 
 
@@ -64,26 +65,27 @@ class Collections:
             if replace:
                 # entries that survive the re-import keep the time the bot first stored them
                 first_seen = {(rid, ln): at for rid, ln, at in s.exec(
-                    select(CollectionEntry.release_id, CollectionEntry.list_name, CollectionEntry.created_at)
-                    .where(CollectionEntry.user_id == user.id, CollectionEntry.list_name == list_name)).all()}
+                    select(col(CollectionEntry.release_id), col(CollectionEntry.list_name),
+                           col(CollectionEntry.created_at))
+                    .where(col(CollectionEntry.user_id) == user.id, col(CollectionEntry.list_name) == list_name)).all()}
                 for key, e in entries.items():
                     if key in first_seen:
                         e.created_at = first_seen[key]
-                s.exec(delete(CollectionEntry).where(CollectionEntry.user_id == user.id,
-                                                     CollectionEntry.list_name == list_name))
+                s.exec(delete(CollectionEntry).where(col(CollectionEntry.user_id) == user.id,
+                                                     col(CollectionEntry.list_name) == list_name))
                 existing: dict[tuple[int, str], CollectionEntry] = {}
             else:
                 existing = {}
                 ids = sorted({rid for rid, _ in entries})
                 for chunk in _chunks(ids):
-                    q = select(CollectionEntry).where(CollectionEntry.user_id == user.id,
-                                                      CollectionEntry.release_id.in_(chunk))
-                    for row in s.exec(q):
-                        existing[(row.release_id, row.list_name)] = row
+                    q = select(CollectionEntry).where(col(CollectionEntry.user_id) == user.id,
+                                                      col(CollectionEntry.release_id).in_(chunk))
+                    for found in s.exec(q):
+                        existing[(found.release_id, found.list_name)] = found
             for key, e in entries.items():
                 row = existing.get(key)
                 if row is None:
-                    e.user_id = user.id
+                    e.user_id = self._uid(user)
                     s.add(e)
                 else:  # upsert: new non-empty values win
                     for f in ("date_added", "rating", "price_paid", "currency"):
@@ -126,16 +128,16 @@ class Collections:
             if user is None:
                 return []
             q = self._entries(user.id, list_name)
-            rows = s.exec(q.order_by(CollectionEntry.id)).all()
+            rows = s.exec(q.order_by(col(CollectionEntry.id))).all()
         return self._items(rows)
 
     @staticmethod
     def _entries(user_id: int | None, list_name: str | None) -> Any:
         """Collection entries of a user (one list or both) with their cached releases."""
         q = (select(CollectionEntry, CachedRelease)
-             .join(CachedRelease, CachedRelease.release_id == CollectionEntry.release_id, isouter=True)
-             .where(CollectionEntry.user_id == user_id))
-        return q if list_name is None else q.where(CollectionEntry.list_name == list_name)
+             .join(CachedRelease, col(CachedRelease.release_id) == col(CollectionEntry.release_id), isouter=True)
+             .where(col(CollectionEntry.user_id) == user_id))
+        return q if list_name is None else q.where(col(CollectionEntry.list_name) == list_name)
 
     @staticmethod
     def _items(rows: Iterable[tuple[CollectionEntry, CachedRelease | None]]) -> list[CollectionItem]:
@@ -157,11 +159,11 @@ class Collections:
             user = self._find_user(s, user_name)
             if user is None:
                 return []
-            q = self._entries(user.id, list_name).where(CollectionEntry.created_at >= when)
-            rows = s.exec(q.order_by(CollectionEntry.created_at, CollectionEntry.id)).all()
+            q = self._entries(user.id, list_name).where(col(CollectionEntry.created_at) >= when)
+            rows = s.exec(q.order_by(col(CollectionEntry.created_at), col(CollectionEntry.id))).all()
         return self._items(rows)
 
     def _forget_collections(self, s: Session, uid: int, user_name: str) -> dict[str, int]:
         """Erase the user's collection and wantlist entries (the shared release cache stays)."""
-        res = s.exec(delete(CollectionEntry).where(CollectionEntry.user_id == uid))
+        res = s.exec(delete(CollectionEntry).where(col(CollectionEntry.user_id) == uid))
         return {"collection_entries": int(res.rowcount or 0)}

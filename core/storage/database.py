@@ -11,7 +11,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateColumn
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from .schema import (
     Feedback,
@@ -159,7 +159,7 @@ class Database:
 
     @staticmethod
     def _find_user(s: Session, name: str) -> User | None:
-        return s.exec(select(User).where(User.name == name)).first()
+        return s.exec(select(User).where(col(User.name) == name)).first()
 
     def _scrub_sqlite(self) -> None:
         """SQLite: checkpoint and truncate the WAL so removed secrets leave no old page copies in ``-wal``.
@@ -176,6 +176,13 @@ class Database:
                 log.debug("WAL checkpoint incomplete (database busy); it will be truncated later")
         except Exception as e:  # never fail the (already committed) removal because of it
             log.debug("WAL checkpoint failed: %s", e)
+
+    @staticmethod
+    def _uid(user: User) -> int:
+        """The id of a stored user row (flushed rows always have one)."""
+        if user.id is None:
+            raise RuntimeError(f"user {user.name!r} has no id: it was never flushed")
+        return user.id
 
     @classmethod
     def _ensure_user(cls, s: Session, name: str) -> User:

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import (
     update,
 )
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
+from .database import Database
 from .schema import (
     MODEL_STATUSES,
     ModelVersion,
@@ -20,18 +21,19 @@ from .schema import (
 log = logging.getLogger("core.storage")
 
 
-class ModelVersions:
+class ModelVersions(Database):
     """Each user's trained model versions."""
 
 
     @staticmethod
     def _find_model(s: Session, user_id: int | None, version: str) -> ModelVersion | None:
-        return s.exec(select(ModelVersion).where(ModelVersion.user_id == user_id, ModelVersion.version == version)
-                      .order_by(ModelVersion.id.desc()).limit(1)).first()
+        return s.exec(select(ModelVersion).where(col(ModelVersion.user_id) == user_id,
+                                                 col(ModelVersion.version) == version)
+                      .order_by(col(ModelVersion.id).desc()).limit(1)).first()
 
     @staticmethod
     def _activate(s: Session, user_id: int | None, mv: ModelVersion) -> None:
-        s.exec(update(ModelVersion).where(ModelVersion.user_id == user_id, ModelVersion.active.is_(True))
+        s.exec(update(ModelVersion).where(col(ModelVersion.user_id) == user_id, col(ModelVersion.active).is_(True))
                .values(active=False))
         mv.active, mv.was_active, mv.status = True, True, "active"
         s.add(mv)
@@ -57,7 +59,7 @@ class ModelVersions:
             user = self._ensure_user(s, user_name)
             if self._find_model(s, user.id, version) is not None:
                 raise ValueError(f"model version {version!r} is already registered for {user_name!r}")
-            mv = ModelVersion(user_id=user.id, version=version, path=str(path), metrics=_dumps(metrics),
+            mv = ModelVersion(user_id=self._uid(user), version=version, path=str(path), metrics=_dumps(metrics),
                               n_positives=int(n_pos), n_negatives=int(n_neg), status=status,
                               note=_clean_text(note, 2000))
             if activate:
@@ -73,7 +75,7 @@ class ModelVersions:
         with self._session() as s, s.begin():
             user = self._find_user(s, user_name)
             mv = self._find_model(s, user.id, version) if user else None
-            if mv is None:
+            if user is None or mv is None:
                 raise LookupError(f"{user_name!r} has no model version {version!r}")
             self._activate(s, user.id, mv)
             s.flush()
@@ -108,8 +110,8 @@ class ModelVersions:
             user = self._find_user(s, user_name)
             if user is None:
                 return None
-            q = (select(ModelVersion).where(ModelVersion.user_id == user.id, ModelVersion.active.is_(True))
-                 .order_by(ModelVersion.id.desc()).limit(1))
+            q = (select(ModelVersion).where(col(ModelVersion.user_id) == user.id, col(ModelVersion.active).is_(True))
+                 .order_by(col(ModelVersion.id).desc()).limit(1))
             return s.exec(q).first()
 
     def serving_state(self, user_name: str) -> tuple[ModelVersion | None, dict[str, Any]]:
@@ -118,8 +120,8 @@ class ModelVersions:
             user = self._find_user(s, user_name)
             if user is None:
                 return None, {}
-            q = (select(ModelVersion).where(ModelVersion.user_id == user.id, ModelVersion.active.is_(True))
-                 .order_by(ModelVersion.id.desc()).limit(1))
+            q = (select(ModelVersion).where(col(ModelVersion.user_id) == user.id, col(ModelVersion.active).is_(True))
+                 .order_by(col(ModelVersion.id).desc()).limit(1))
             return s.exec(q).first(), user.settings_dict
 
     def models(self, user_name: str) -> list[ModelVersion]:
@@ -128,8 +130,8 @@ class ModelVersions:
             user = self._find_user(s, user_name)
             if user is None:
                 return []
-            return list(s.exec(select(ModelVersion).where(ModelVersion.user_id == user.id)
-                               .order_by(ModelVersion.id)).all())
+            return list(s.exec(select(ModelVersion).where(col(ModelVersion.user_id) == user.id)
+                               .order_by(col(ModelVersion.id))).all())
 
     def model_version(self, user_name: str, version: str) -> ModelVersion | None:
         """The user's model ``version``, or ``None``."""
@@ -144,9 +146,10 @@ class ModelVersions:
             user = self._find_user(s, user_name)
             if user is None:
                 return None
-            q = (select(ModelVersion).where(ModelVersion.user_id == user.id, ModelVersion.active.is_(False),
-                                            ModelVersion.was_active.is_(True), ModelVersion.status != "rejected")
-                 .order_by(ModelVersion.id.desc()).limit(1))
+            q = (select(ModelVersion).where(col(ModelVersion.user_id) == user.id, col(ModelVersion.active).is_(False),
+                                            col(ModelVersion.was_active).is_(True),
+                                            col(ModelVersion.status) != "rejected")
+                 .order_by(col(ModelVersion.id).desc()).limit(1))
             return s.exec(q).first()
 
     def prune_models(self, user_name: str, keep: int) -> list[str]:
@@ -161,15 +164,15 @@ class ModelVersions:
             user = self._find_user(s, user_name)
             if user is None:
                 return []
-            rows = list(s.exec(select(ModelVersion).where(ModelVersion.user_id == user.id)
-                               .order_by(ModelVersion.id.desc())).all())
+            rows = list(s.exec(select(ModelVersion).where(col(ModelVersion.user_id) == user.id)
+                               .order_by(col(ModelVersion.id).desc())).all())
             kept = [mv for i, mv in enumerate(rows) if i < keep or mv.active]
             kept_ids = {mv.id for mv in kept}
             gone = [mv for mv in rows if mv.id not in kept_ids]
             if not gone:
                 return []
             for chunk in _chunks([mv.id for mv in gone]):
-                s.exec(delete(ModelVersion).where(ModelVersion.id.in_(chunk)))
+                s.exec(delete(ModelVersion).where(col(ModelVersion.id).in_(chunk)))
             still_used = {mv.path for mv in kept}
             paths = list(dict.fromkeys(mv.path for mv in gone if mv.path not in still_used))
         log.info("pruned %d model versions of %s", len(gone), user_name)
@@ -177,5 +180,5 @@ class ModelVersions:
 
     def _forget_models(self, s: Session, uid: int, user_name: str) -> dict[str, int]:
         """Erase the user's model versions (their files are the caller's: see ``ForgetReport.model_paths``)."""
-        res = s.exec(delete(ModelVersion).where(ModelVersion.user_id == uid))
+        res = s.exec(delete(ModelVersion).where(col(ModelVersion.user_id) == uid))
         return {"model_versions": int(res.rowcount or 0)}

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import (
     update,
 )
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.release import Release
 
+from .database import Database
 from .schema import (
     CachedRelease,
     _chunks,
@@ -22,7 +23,7 @@ from .schema import (
 log = logging.getLogger("core.storage")
 
 
-class ReleaseCache:
+class ReleaseCache(Database):
     """The shared cache of release records."""
 
 
@@ -38,8 +39,8 @@ class ReleaseCache:
         ids = list(by_id)
         existing: dict[int, CachedRelease] = {}
         for chunk in _chunks(ids):
-            for row in s.exec(select(CachedRelease).where(CachedRelease.release_id.in_(chunk))):
-                existing[row.release_id] = row
+            for found in s.exec(select(CachedRelease).where(col(CachedRelease.release_id).in_(chunk))):
+                existing[found.release_id] = found
         now = utcnow()
         changed = 0
         for rid, rel in by_id.items():
@@ -76,7 +77,7 @@ class ReleaseCache:
         out: dict[int, Release] = {}
         with self._session() as s:
             for chunk in _chunks(wanted):
-                for row in s.exec(select(CachedRelease).where(CachedRelease.release_id.in_(chunk))):
+                for row in s.exec(select(CachedRelease).where(col(CachedRelease.release_id).in_(chunk))):
                     out[row.release_id] = row.release
         return out
 
@@ -93,13 +94,14 @@ class ReleaseCache:
         cutoff = (now or utcnow()) - age
         rows: list[tuple[int, datetime]] = []
         with self._session() as s:
-            base = select(CachedRelease.release_id, CachedRelease.fetched_at).where(CachedRelease.fetched_at < cutoff)
+            base = (select(col(CachedRelease.release_id), col(CachedRelease.fetched_at))
+                    .where(col(CachedRelease.fetched_at) < cutoff))
             if ids is None:
                 rows.extend(s.exec(base).all())
             else:
                 wanted = list(dict.fromkeys(int(i) for i in ids))
                 for chunk in _chunks(wanted):
-                    rows.extend(s.exec(base.where(CachedRelease.release_id.in_(chunk))).all())
+                    rows.extend(s.exec(base.where(col(CachedRelease.release_id).in_(chunk))).all())
         rows.sort(key=lambda r: (r[1], r[0]))
         return [rid for rid, _ in rows]
 
@@ -110,7 +112,7 @@ class ReleaseCache:
         n = 0
         with self._session() as s, s.begin():
             for chunk in _chunks(wanted):
-                res = s.exec(update(CachedRelease).where(CachedRelease.release_id.in_(chunk))
+                res = s.exec(update(CachedRelease).where(col(CachedRelease.release_id).in_(chunk))
                              .values(fetched_at=stamp))
                 n += res.rowcount or 0
         return n

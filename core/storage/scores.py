@@ -10,8 +10,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
+from .database import Database
 from .schema import (
     FEEDBACK_KINDS,
     FEEDBACK_SLOTS,
@@ -31,7 +32,7 @@ from .schema import (
 log = logging.getLogger("core.storage")
 
 
-class ScoresAndFeedback:
+class ScoresAndFeedback(Database):
     """Served scores, feedback and the implicit evidence derived from them."""
 
 
@@ -40,7 +41,7 @@ class ScoresAndFeedback:
         """Log a served score; returns its id (for feedback to refer to)."""
         with self._session() as s, s.begin():
             user = self._ensure_user(s, user_name)
-            row = ScoreServed(user_id=user.id, release_id=int(release_id), probability=float(probability),
+            row = ScoreServed(user_id=self._uid(user), release_id=int(release_id), probability=float(probability),
                               label=label, score_type=score_type, reasons=_dumps(list(reasons)),
                               model_version=model_version)
             s.add(row)
@@ -59,8 +60,8 @@ class ScoresAndFeedback:
             user = self._find_user(s, user_name)
             if user is None:
                 return None
-            q = (select(ScoreServed).where(ScoreServed.user_id == user.id)
-                 .order_by(ScoreServed.created_at.desc(), ScoreServed.id.desc()).limit(1))
+            q = (select(ScoreServed).where(col(ScoreServed.user_id) == user.id)
+                 .order_by(col(ScoreServed.created_at).desc(), col(ScoreServed.id).desc()).limit(1))
             return s.exec(q).first()
 
     def scores(self, user_name: str, since: datetime | None = None) -> list[ScoreServed]:
@@ -69,10 +70,10 @@ class ScoresAndFeedback:
             user = self._find_user(s, user_name)
             if user is None:
                 return []
-            q = select(ScoreServed).where(ScoreServed.user_id == user.id)
+            q = select(ScoreServed).where(col(ScoreServed.user_id) == user.id)
             if since is not None:
-                q = q.where(ScoreServed.created_at >= since)
-            return list(s.exec(q.order_by(ScoreServed.created_at, ScoreServed.id)).all())
+                q = q.where(col(ScoreServed.created_at) >= since)
+            return list(s.exec(q.order_by(col(ScoreServed.created_at), col(ScoreServed.id))).all())
 
     def record_feedback(self, user_name: str, kind: str, *, score_id: int | None = None,
                         release_id: int | None = None, reason: str | None = None, source: str = "chat",
@@ -120,11 +121,13 @@ class ScoresAndFeedback:
                         buy_threshold: float | None, maybe_threshold: float | None) -> tuple[Feedback, bool]:
         user = self._ensure_user(s, user_name)
         if event_id is not None:
-            seen = s.exec(select(Feedback).where(Feedback.user_id == user.id, Feedback.event_id == event_id)).first()
+            seen = s.exec(select(Feedback).where(col(Feedback.user_id) == user.id,
+                                                 col(Feedback.event_id) == event_id)).first()
             if seen is not None:
                 return seen, False
         slot = FEEDBACK_SLOTS[kind]
         target = None
+        probability: float | None
         if score_id is not None:
             score = s.get(ScoreServed, int(score_id))
             if score is None:
@@ -132,18 +135,19 @@ class ScoresAndFeedback:
             if score.user_id != user.id or (release_id is not None and score.release_id != int(release_id)):
                 raise ValueError(f"score {score_id} was not served to {user_name!r} for release {release_id}")
             rid, sid, probability = score.release_id, score.id, score.probability
-            target = s.exec(select(Feedback).where(Feedback.user_id == user.id, Feedback.score_id == sid,
-                                                   Feedback.slot == slot)).first()
+            target = s.exec(select(Feedback).where(col(Feedback.user_id) == user.id, col(Feedback.score_id) == sid,
+                                                   col(Feedback.slot) == slot)).first()
         else:
             rid, sid = int(release_id), None  # type: ignore[arg-type]
             probability = self._latest_probability(s, user.id, rid)
             if kind in IMPLICIT_KINDS:
                 target = s.exec(select(Feedback).where(
-                    Feedback.user_id == user.id, Feedback.release_id == rid, Feedback.slot == slot,
-                    Feedback.score_id.is_(None), Feedback.kind.in_(IMPLICIT_KINDS))).first()
+                    col(Feedback.user_id) == user.id, col(Feedback.release_id) == rid, col(Feedback.slot) == slot,
+                    col(Feedback.score_id).is_(None), col(Feedback.kind).in_(IMPLICIT_KINDS))).first()
         now = utcnow()
         if target is None:
-            row = Feedback(user_id=user.id, release_id=rid, score_id=sid, kind=kind, reason=reason, source=source,
+            row = Feedback(user_id=self._uid(user), release_id=rid, score_id=sid, kind=kind, reason=reason,
+                           source=source,
                            event_id=event_id, slot=slot, probability=probability, created_at=now, updated_at=now,
                            disagreement=self._disagrees(kind, probability, buy_threshold, maybe_threshold))
             s.add(row)
@@ -165,9 +169,9 @@ class ScoresAndFeedback:
 
     @staticmethod
     def _latest_probability(s: Session, user_id: int | None, release_id: int) -> float | None:
-        return s.exec(select(ScoreServed.probability)
-                      .where(ScoreServed.user_id == user_id, ScoreServed.release_id == release_id)
-                      .order_by(ScoreServed.created_at.desc(), ScoreServed.id.desc()).limit(1)).first()
+        return s.exec(select(col(ScoreServed.probability))
+                      .where(col(ScoreServed.user_id) == user_id, col(ScoreServed.release_id) == release_id)
+                      .order_by(col(ScoreServed.created_at).desc(), col(ScoreServed.id).desc()).limit(1)).first()
 
     def _disagrees(self, kind: str, probability: float | None, buy: float | None = None,
                    maybe: float | None = None) -> bool:
@@ -183,9 +187,9 @@ class ScoresAndFeedback:
 
     @staticmethod
     def _feedback_query(user_id: int | None, since: datetime | None):  # type: ignore[no-untyped-def]
-        q = select(Feedback).where(Feedback.user_id == user_id)
+        q = select(Feedback).where(col(Feedback.user_id) == user_id)
         if since is not None:
-            q = q.where(func.coalesce(Feedback.updated_at, Feedback.created_at) >= since)
+            q = q.where(func.coalesce(col(Feedback.updated_at), col(Feedback.created_at)) >= since)
         return q
 
     def feedback(self, user_name: str, since: datetime | None = None) -> list[Feedback]:
@@ -194,7 +198,7 @@ class ScoresAndFeedback:
             user = self._find_user(s, user_name)
             if user is None:
                 return []
-            q = self._feedback_query(user.id, since).order_by(Feedback.created_at, Feedback.id)
+            q = self._feedback_query(user.id, since).order_by(col(Feedback.created_at), col(Feedback.id))
             return list(s.exec(q).all())
 
     def feedback_counts(self, user_name: str, since: datetime | None = None) -> dict[str, int]:
@@ -215,19 +219,19 @@ class ScoresAndFeedback:
             user = self._find_user(s, user_name)
             if user is None:
                 return 0
-            sub = self._feedback_query(user.id, since).where(Feedback.disagreement.is_(True)).subquery()
+            sub = self._feedback_query(user.id, since).where(col(Feedback.disagreement).is_(True)).subquery()
             return int(s.exec(select(func.count()).select_from(sub)).one())
 
     @staticmethod
     def _unbought_query(user_id: int | None, min_times: int):  # type: ignore[no-untyped-def]
-        purchased = select(Feedback.release_id).where(Feedback.user_id == user_id,
-                                                      Feedback.kind.in_(PURCHASE_KINDS))
-        listed = select(CollectionEntry.release_id).where(CollectionEntry.user_id == user_id)
-        return (select(ScoreServed.release_id)
-                .where(ScoreServed.user_id == user_id, ScoreServed.release_id.not_in(purchased),
-                       ScoreServed.release_id.not_in(listed))
-                .group_by(ScoreServed.release_id).having(func.count() >= int(min_times))
-                .order_by(ScoreServed.release_id))
+        purchased = select(col(Feedback.release_id)).where(col(Feedback.user_id) == user_id,
+                                                      col(Feedback.kind).in_(PURCHASE_KINDS))
+        listed = select(col(CollectionEntry.release_id)).where(col(CollectionEntry.user_id) == user_id)
+        return (select(col(ScoreServed.release_id))
+                .where(col(ScoreServed.user_id) == user_id, col(ScoreServed.release_id).not_in(purchased),
+                       col(ScoreServed.release_id).not_in(listed))
+                .group_by(col(ScoreServed.release_id)).having(func.count() >= int(min_times))
+                .order_by(col(ScoreServed.release_id)))
 
     def score_counts_without_purchase(self, user_name: str, min_times: int = 3) -> list[int]:
         """Release ids scored for the user at least ``min_times`` times that were never bought (no bought /
@@ -251,20 +255,20 @@ class ScoresAndFeedback:
                     user = self._find_user(s, user_name)
                     if user is None:
                         return 0
-                    purchased = select(Feedback.release_id).where(Feedback.user_id == user.id,
-                                                                  Feedback.kind.in_(PURCHASE_KINDS))
-                    q = (select(CollectionEntry.release_id, CollectionEntry.created_at,
-                                func.min(ScoreServed.created_at))
-                         .join(ScoreServed, and_(ScoreServed.user_id == CollectionEntry.user_id,
-                                                 ScoreServed.release_id == CollectionEntry.release_id))
-                         .where(CollectionEntry.user_id == user.id, CollectionEntry.list_name == "collection",
-                                CollectionEntry.created_at.is_not(None),
-                                CollectionEntry.release_id.not_in(purchased))
-                         .group_by(CollectionEntry.release_id, CollectionEntry.created_at)
-                         .order_by(CollectionEntry.release_id))
+                    purchased = select(col(Feedback.release_id)).where(col(Feedback.user_id) == user.id,
+                                                                  col(Feedback.kind).in_(PURCHASE_KINDS))
+                    q = (select(col(CollectionEntry.release_id), col(CollectionEntry.created_at),
+                                func.min(col(ScoreServed.created_at)))
+                         .join(ScoreServed, and_(col(ScoreServed.user_id) == col(CollectionEntry.user_id),
+                                                 col(ScoreServed.release_id) == col(CollectionEntry.release_id)))
+                         .where(col(CollectionEntry.user_id) == user.id, col(CollectionEntry.list_name) == "collection",
+                                col(CollectionEntry.created_at).is_not(None),
+                                col(CollectionEntry.release_id).not_in(purchased))
+                         .group_by(col(CollectionEntry.release_id), col(CollectionEntry.created_at))
+                         .order_by(col(CollectionEntry.release_id)))
                     new = [rid for rid, added, first_scored in s.exec(q).all()
                            if added is not None and first_scored is not None and added >= first_scored]
-                    return self._add_implicit(s, user.id, new, "implicit_bought")
+                    return self._add_implicit(s, self._uid(user), new, "implicit_bought")
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -280,17 +284,17 @@ class ScoresAndFeedback:
                     user = self._find_user(s, user_name)
                     if user is None:
                         return 0
-                    voted = set(s.exec(select(Feedback.release_id).where(
-                        Feedback.user_id == user.id,
-                        Feedback.kind.in_(("like", "dislike", "weak_negative")))).all())
+                    voted = set(s.exec(select(col(Feedback.release_id)).where(
+                        col(Feedback.user_id) == user.id,
+                        col(Feedback.kind).in_(("like", "dislike", "weak_negative")))).all())
                     ids = [rid for rid in s.exec(self._unbought_query(user.id, min_times)).all() if rid not in voted]
-                    return self._add_implicit(s, user.id, ids, "weak_negative")
+                    return self._add_implicit(s, self._uid(user), ids, "weak_negative")
             except IntegrityError:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    def _add_implicit(self, s: Session, user_id: int | None, release_ids: list[int], kind: str) -> int:
+    def _add_implicit(self, s: Session, user_id: int, release_ids: list[int], kind: str) -> int:
         now = utcnow()
         for rid in release_ids:
             s.add(Feedback(user_id=user_id, release_id=rid, score_id=None, kind=kind, source="implicit",
@@ -303,9 +307,9 @@ class ScoresAndFeedback:
 
     def _forget_scores(self, s: Session, uid: int, user_name: str) -> dict[str, int]:
         """Erase the user's feedback and served scores (part of :meth:`Store.forget_user`'s transaction)."""
-        own_scores = select(ScoreServed.id).where(ScoreServed.user_id == uid)
+        own_scores = select(col(ScoreServed.id)).where(col(ScoreServed.user_id) == uid)
         # defensive: another user's feedback pointing at this user's scores loses the reference, not the row
-        s.exec(update(Feedback).where(Feedback.user_id != uid, Feedback.score_id.in_(own_scores))
+        s.exec(update(Feedback).where(col(Feedback.user_id) != uid, col(Feedback.score_id).in_(own_scores))
                .values(score_id=None))
-        return {table: int(s.exec(delete(model).where(model.user_id == uid)).rowcount or 0)
+        return {table: int(s.exec(delete(model).where(col(model.user_id) == uid)).rowcount or 0)
                 for table, model in (("feedback", Feedback), ("scores_served", ScoreServed))}

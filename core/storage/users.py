@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
+from .database import Database
 from .schema import (
     DIGEST_SETTING,
     User,
@@ -19,7 +20,7 @@ from .schema import (
 log = logging.getLogger("core.storage")
 
 
-class Users:
+class Users(Database):
     """Users and their settings."""
 
 
@@ -38,7 +39,7 @@ class Users:
     def users(self) -> list[str]:
         """All user names, sorted."""
         with self._session() as s:
-            return list(s.exec(select(User.name).order_by(User.name)).all())
+            return list(s.exec(select(col(User.name)).order_by(col(User.name))).all())
 
     def get_settings(self, user_name: str) -> dict[str, Any]:
         """The user's settings (empty for unknown users)."""
