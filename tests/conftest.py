@@ -136,3 +136,13 @@ def release_url(rid: int) -> str:
 def bullets(text: str) -> list[str]:
     return [line[2:] for line in text.splitlines() if line.startswith("• ")]
 
+
+
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory, catalogue):
+    """The shared world (tests/fakes/world.py): 300 of lanebecker's records imported and trained once per session;
+    modules take their own copy with ``fakes.world.clone``."""
+    from fakes.world import build_template
+
+    return build_template(tmp_path_factory.mktemp("trained-template"), catalogue,
+                          shared_embedding_dir(tmp_path_factory))

@@ -3,7 +3,6 @@ catalogue, the real sentence-embedding cache (tmp dir) and a CatBoost model trai
 records imported through the reader."""
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
@@ -14,13 +13,13 @@ import pytest
 from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
 from core.cards import ATTRIBUTION, percent
-from core.config import get_config
 from core.conversation import Conversation
 from core.embeddings import EmbeddingCache
 from core.recommender import Recommender
 from core.refs import NOT_DISCOGS_MESSAGE
 from core.scorers.catboost_model import CatBoostScorer
 from core.storage import Store
+from fakes.world import clone, world_config
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
@@ -29,25 +28,20 @@ VERDICT_LINE = re.compile(r"^(🟢|🟡|🔴) (\d{1,3}|<1|>99) % match — (buy|
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, catalogue):
+def world(tmp_path_factory, catalogue, trained_template):
+    """The shared trained collector (tests/fakes/world.py), this module's own copy."""
     tmp = tmp_path_factory.mktemp("conversation")
-    cfg = copy.deepcopy(get_config())
-    cfg["model"]["catboost"]["iterations"] = 60
-    records = json.loads(LANEBECKER.read_text(encoding="utf-8"))
-    subset = records[::6][:300]
-    path = tmp / "lane300.json"
-    path.write_text(json.dumps(subset), encoding="utf-8")
-    url = f"sqlite:///{tmp / 'crate.db'}"
+    cfg = world_config()
+    url, models_dir = clone(trained_template, tmp, USER)
     cache_dir = shared_embedding_dir(tmp_path_factory)
-    models_dir = tmp / "models"
     rec = Recommender(Store(url), catalogue, cfg, EmbeddingCache(cache_dir), models_dir)
-    imported = rec.import_file(USER, path)
-    report = rec.train(USER)
+    records, subset = trained_template.records, trained_template.subset
     owned = {r["id"] for r in records}
     not_owned = [rid for rid in sorted(catalogue) if rid not in owned]
     return SimpleNamespace(rec=rec, conv=Conversation(rec), store=rec.store, url=url, cfg=cfg, catalogue=catalogue,
-                           cache_dir=cache_dir, models_dir=models_dir, subset=subset, imported=imported,
-                           report=report, targets=not_owned[::97][:6], tmp=tmp)
+                           cache_dir=cache_dir, models_dir=models_dir, subset=subset,
+                           imported=trained_template.imported, report=trained_template.report,
+                           targets=not_owned[::97][:6], tmp=tmp)
 
 
 def last_score_id(store: Store, user: str) -> int | None:

@@ -3,7 +3,6 @@ catalogue, the real embedding cache (tmp dir), a CatBoost model trained on 300 o
 served on catalogue releases, 👍/👎/bought feedback, five more records and a challenger/champion retrain."""
 from __future__ import annotations
 
-import copy
 import io
 import json
 from datetime import timedelta
@@ -33,6 +32,7 @@ from core.learning import retrain
 from core.recommender import Recommender
 from core.release import CollectionItem
 from core.storage import Store, utcnow
+from fakes.world import clone, world_config
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
@@ -44,21 +44,18 @@ PLAN = [("like", "great label"), ("like", None), ("dislike", "too poppy"), ("dis
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, catalogue):
+def world(tmp_path_factory, catalogue, trained_template):
+    """The shared trained collector (tests/fakes/world.py: 300 of lanebecker's records), this module's copy."""
     tmp = tmp_path_factory.mktemp("digest")
-    cfg = copy.deepcopy(get_config())
-    cfg["model"]["catboost"]["iterations"] = 60
-    records = json.loads(LANEBECKER.read_text(encoding="utf-8"))
+    cfg = world_config()
+    records = trained_template.records
     subset = records[::6]
-    first, more = tmp / "first.json", tmp / "more.json"
-    first.write_text(json.dumps(subset[:300]), encoding="utf-8")
+    more = tmp / "more.json"
     more.write_text(json.dumps(subset[:305]), encoding="utf-8")   # a later export: the same 300 and 5 new ones
-    url = f"sqlite:///{tmp / 'crate.db'}"
+    url, models_dir = clone(trained_template, tmp / "world", USER)
     cache_dir = shared_embedding_dir(tmp_path_factory)
-    rec = Recommender(Store(url), catalogue, cfg, EmbeddingCache(cache_dir), tmp / "models")
-
-    rec.import_file(USER, first)
-    v1 = rec.train(USER)
+    rec = Recommender(Store(url), catalogue, cfg, EmbeddingCache(cache_dir), models_dir)
+    v1 = trained_template.report
     first_digest = build_digest(rec, USER)          # never sent: covers the default week
     t1 = utcnow()
     mark_sent(rec, USER, t1)

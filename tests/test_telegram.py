@@ -41,6 +41,7 @@ from core.secrets import SecretBox
 from core.storage import Store
 from fakes.fixtures import COLLECTOR, COLLECTOR_TOKEN, discogs_server  # noqa: F401
 from fakes.telegram_server import BOT_USERNAME, TOKEN, ApiCall, FakeBotApi, FakeBotRequest, UpdateFactory
+from fakes.world import clone
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
@@ -70,14 +71,14 @@ def make_rec(tmp: Path, catalogue, cache_dir: Path, *, live_url: str | None = No
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, catalogue):
+def world(tmp_path_factory, catalogue, trained_template):
+    """Alice (tg:1001) is the shared trained collector (tests/fakes/world.py), in this module's own copy; Carol
+    (tg:1003) a cold-start one."""
     tmp = tmp_path_factory.mktemp("telegram")
+    clone(trained_template, tmp, "tg:1001")
     rec = make_rec(tmp, catalogue, shared_embedding_dir(tmp_path_factory))
-    records = json.loads(LANEBECKER.read_text(encoding="utf-8"))
-    subset = tmp / "lane300.json"
-    subset.write_text(json.dumps(records[::6][:300]), encoding="utf-8")
-    rec.import_file("tg:1001", subset)
-    report = rec.train("tg:1001")
+    records = trained_template.records
+    report = trained_template.report
     few = tmp / "few.json"
     few.write_text(json.dumps(records[1::50][:8]), encoding="utf-8")   # a cold-start collector
     rec.import_file("tg:1003", few)
