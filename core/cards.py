@@ -29,8 +29,9 @@ def percentile_line(card: ScoreCard) -> str | None:
 
 def render_card(card: ScoreCard) -> str:
     lines = [verdict_line(card), card.release.display, f"({card.score_type})"]
-    if percentile_line(card):
-        lines.append(percentile_line(card))
+    pct_line = percentile_line(card)
+    if pct_line:
+        lines.append(pct_line)
     lines += [f"• {r}" for r in card.reasons]
     lines += card.notes
     lines.append("React 👍 / 👎, or say \"bought\". " + ATTRIBUTION)
@@ -55,8 +56,9 @@ def render_chat_card(card: ScoreCard, max_reasons: int = 2) -> str:
     """A compact card for chat bots with buttons: the verdict and score, the record, its top reasons, the notes,
     price and have/want, the attribution. :func:`render_why` holds the rest."""
     lines = [verdict_line(card), card.release.display, f"({card.score_type})"]
-    if percentile_line(card):
-        lines.append(percentile_line(card))
+    pct_line = percentile_line(card)
+    if pct_line:
+        lines.append(pct_line)
     lines += [f"• {r}" for r in card.reasons[:max_reasons]]
     lines += card.notes
     market = market_line(card)

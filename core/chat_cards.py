@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from .storage import ChatCard, Store
 
@@ -57,5 +57,5 @@ class CardRegistry:
     def forget_user(self, user: str) -> int:
         """Delete every card of the user; returns how many."""
         with Session(self.store.engine) as s, s.begin():
-            res = s.exec(delete(ChatCard).where(ChatCard.user_name == user))
+            res = s.exec(delete(ChatCard).where(col(ChatCard.user_name) == user))
             return int(res.rowcount or 0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
 
 from .barcode import FoundCode, lookup_codes, typed_code
 from .cards import render_card
@@ -43,6 +43,13 @@ _LEADS = sorted(((w, k) for words, k in ((LIKE, "like"), (DISLIKE, "dislike"), (
                  for w in words), key=lambda wk: (-len(wk[0]), wk[0]))  # longest first: "nope" before "no"
 _SEPARATORS = ":,;-–—"
 _BECAUSE = ("because ", "cause ", "coz ", "bc ", "as ")
+
+
+class _FeedbackExtra(TypedDict, total=False):
+    """The optional keywords ``_feedback`` passes on to ``Recommender.feedback``."""
+    reason: str
+    event_id: str | int
+    source: str
 
 
 def _reason(text: str) -> tuple[str | None, bool]:
@@ -207,7 +214,11 @@ class Conversation:
 
     def _feedback(self, user: str, kind: str, score_id: int | None, *, reason: str | None = None,
                   event_id: str | int | None = None, source: str = "chat") -> Reply:
-        extra = {k: v for k, v in (("reason", reason), ("event_id", event_id)) if v is not None}
+        extra: _FeedbackExtra = {}
+        if reason is not None:
+            extra["reason"] = reason
+        if event_id is not None:
+            extra["event_id"] = event_id
         if source != "chat":
             extra["source"] = source
         try:

@@ -41,6 +41,8 @@ def release_document(r: Release) -> str:
 def model_dir(package: str | None = None) -> Path:
     package = package or get_config()["embedding"]["model_package"]
     mod = importlib.import_module(package)
+    if mod.__file__ is None:
+        raise RuntimeError(f"embedding model package {package!r} has no __file__ (a namespace package?)")
     root = Path(mod.__file__).resolve().parent
     # the package ships the sentence-transformers folder; find the directory holding modules.json
     for cand in [root, *sorted(p.parent for p in root.rglob("modules.json"))]:

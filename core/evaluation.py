@@ -61,7 +61,8 @@ def split_user(items: list[CollectionItem], catalogue: dict[int, Release], cfg: 
     seen: dict[int, CollectionItem] = {}
     for it in items:
         seen.setdefault(it.release.id, it)
-    uniq = [it for it in seen.values() if _describe(it, catalogue) is not None]
+    described = [(it, d) for it in seen.values() if (d := _describe(it, catalogue)) is not None]
+    uniq = [it for it, _ in described]
     days = {it.date_added for it in uniq if it.date_added}
     n_test = int(round(len(uniq) * float(ecfg["test_fraction"])))
     if len(days) >= int(ecfg["min_distinct_days"]):
@@ -74,9 +75,9 @@ def split_user(items: list[CollectionItem], catalogue: dict[int, Release], cfg: 
         kind = "random split"
         rng = random.Random(int(ecfg["seed"]))
         test_idx = set(rng.sample(range(len(uniq)), n_test))
-    train_pos = [_describe(it, catalogue) for i, it in enumerate(uniq) if i not in test_idx]
+    train_pos = [d for i, (_, d) in enumerate(described) if i not in test_idx]
     train_dates = [it.date_added for i, it in enumerate(uniq) if i not in test_idx]
-    test_pos = [_describe(it, catalogue) for i, it in enumerate(uniq) if i in test_idx]
+    test_pos = [d for i, (_, d) in enumerate(described) if i in test_idx]
     want = [d for it in (wantlist or []) if it.release.id not in seen
             for d in [_describe(it, catalogue)] if d is not None]
     train_pos += want
@@ -114,10 +115,11 @@ def metrics_for(scores_pos: np.ndarray, scores_neg: np.ndarray, lists: list[list
                 probabilistic: bool, k: int) -> dict[str, float]:
     """The protocol's metrics (core/metrics.py) for index-based lists: ``lists`` hold indices into the test
     negatives, ``used`` the sorted indices that ``scores_neg`` scores, in order."""
-    score_of = {("n", j): float(v) for j, v in zip(used, scores_neg)}
-    score_of.update({("p", i): float(v) for i, v in enumerate(scores_pos)})
-    id_lists = [[("p", i)] + [("n", j) for j in lst] for i, lst in enumerate(lists)]
-    return list_metrics([("p", i) for i in range(len(scores_pos))], id_lists, score_of, probabilistic, k)
+    # ids: a negative is its index j (>= 0), the i-th positive is -1 - i, so the two never collide
+    score_of = {j: float(v) for j, v in zip(used, scores_neg)}
+    score_of.update({-1 - i: float(v) for i, v in enumerate(scores_pos)})
+    id_lists = [[-1 - i] + list(lst) for i, lst in enumerate(lists)]
+    return list_metrics([-1 - i for i in range(len(scores_pos))], id_lists, score_of, probabilistic, k)
 
 
 def evaluate_user(name: str, items: list[CollectionItem], catalogue: dict[int, Release], embed: Embedder,
@@ -137,12 +139,13 @@ def evaluate_user(name: str, items: list[CollectionItem], catalogue: dict[int, R
     mcfg = dict(cfg["model"])
     n_neg = min(len(split.train_neg), negative_count(len(split.train_pos), mcfg))
     train_neg = random.Random(int(mcfg.get("seed", 0))).sample(split.train_neg, n_neg)
-    result = {"user": name, "split": split.kind, "n_releases": n_unique, "n_described": n_described, "variant": variant,
-              "n_train_pos": len(split.train_pos),
-              "n_test_pos": len(split.test_pos), "n_train_neg": len(train_neg),
-              "n_test_neg_used": len(neg_used),
-              "popularity_coverage": PopularityScorer.coverage(split.test_pos + neg_used), "methods": {},
-              "training_log": []}
+    result: dict[str, Any] = {
+        "user": name, "split": split.kind, "n_releases": n_unique, "n_described": n_described, "variant": variant,
+        "n_train_pos": len(split.train_pos),
+        "n_test_pos": len(split.test_pos), "n_train_neg": len(train_neg),
+        "n_test_neg_used": len(neg_used),
+        "popularity_coverage": PopularityScorer.coverage(split.test_pos + neg_used), "methods": {},
+        "training_log": []}
     for mname in methods or list(METHODS):
         if progress:
             progress(f"{name}: {mname}")

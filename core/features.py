@@ -62,6 +62,8 @@ class FeatureFrame:
         """Per row, the nearest owned records (for reasons); built on demand: training never needs them."""
         if self.neighbour_sims is None:
             return [[] for _ in range(len(self.X))]
+        if self.neighbour_positions is None:
+            raise RuntimeError("FeatureFrame has neighbour_sims but no neighbour_positions")
         return neighbour_lists(self.neighbour_sims, self.neighbour_positions)
 
 

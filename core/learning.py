@@ -199,7 +199,7 @@ def self_split(rec, user: str, before: date | None = None, progress=None) -> tup
     say = progress or (lambda msg: None)
     cut_day, cut_at = _holdout_cut(rec, user, float(rec.cfg.get("learning", {}).get("holdout_fraction", 0.2)),
                                    before)
-    if cut_day is None:
+    if cut_day is None or cut_at is None:   # both or neither
         return None, {"mode": None, "self_auc": None, "cut": None}
     ts = build_training_set(rec, user, before=cut_day, feedback_before=cut_at)
     if ts is None:

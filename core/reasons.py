@@ -89,7 +89,7 @@ def explain(release: Release, profile: CollectionProfile, row: pd.Series, neighb
 
     # rarity and price: facts of the release itself
     ratio = rarity_ratio(release)
-    if ratio is not None:
+    if ratio is not None and release.have is not None:   # a ratio means have (and want) are known
         if ratio >= 1.0:
             pros.append((3.0 + ratio, f"rare: {release.have:,} have / {release.want:,} want"))
         elif release.have >= 5000:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal, TypedDict
 
 import numpy as np
 
@@ -31,6 +31,15 @@ from .storage import ModelVersion, Store
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
+# what ``model_for`` serves: the user's personal model, or the cold-start scorer until there is one
+ServingScorer = CatBoostScorer | ColdStartScorer
+
+
+class _RegisterOptions(TypedDict, total=False):
+    """Keyword options of ``Store.register_model`` that ``train`` passes on."""
+    activate: bool
+    status: str
+    note: str | None
 
 
 class UnknownRelease(LookupError):
@@ -81,7 +90,7 @@ class Recommender:
         self._catalogue = catalogue
         self.embeddings = embeddings or default_cache()
         self.models_dir = models_dir or resolve_path(self.cfg["paths"]["models_dir"])
-        self._models: dict[str, tuple[str, Scorer]] = {}
+        self._models: dict[str, tuple[str, ServingScorer]] = {}
         self._gateways: dict[str, Any] = {}
         self._secret_box = None
 
@@ -165,11 +174,13 @@ class Recommender:
         scorer.weights = None   # not needed after training; keeps the artefact small
         version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         path = self._save(user, version, scorer)
-        metrics = {"log": ts.log, "calibration": scorer.calibrator.to_dict(), "features": scorer.columns,
-                   "importance": dict(zip(scorer.columns, map(float, scorer.model.get_feature_importance())))}
+        model, calibrator = scorer.fitted()
+        metrics = {"log": ts.log, "calibration": calibrator.to_dict(), "features": scorer.columns,
+                   "importance": dict(zip(scorer.columns, map(float, model.get_feature_importance())))}
         metrics.update(extra_metrics or {})
         n_pos = len(ts.positives) + len(ts.extra_positives)
-        kwargs = {"activate": activate, "status": status, "note": note} if (not activate or note) else {}
+        kwargs: _RegisterOptions = {"activate": activate, "status": status, "note": note} \
+            if (not activate or note) else {}
         self.store.register_model(user, version, str(path), metrics, n_pos, len(ts.negatives), **kwargs)
         if activate:
             self._models[user] = (version, scorer)
@@ -220,7 +231,8 @@ class Recommender:
             log.info("removed %d stale temporary model file(s) from %s", len(gone), self.models_dir)
         return gone
 
-    def model_for(self, user: str, active: ModelVersion | None | bool = False) -> tuple[str | None, Scorer]:
+    def model_for(self, user: str,
+                  active: ModelVersion | None | Literal[False] = False) -> tuple[str | None, ServingScorer]:
         """The user's active model (loaded lazily), or a cold-start scorer. ``active``: the already looked-up
         active version (``None``: the user has none), to save the query."""
         if active is False:
@@ -253,9 +265,9 @@ class Recommender:
             return None
         from .discogs.gateway import DiscogsGateway
 
-        secrets = {}
+        secrets: dict[str, str | None] = {}
         acct = self.store.linked_account(user) if user else None
-        if acct is not None and acct.has_secrets:
+        if user and acct is not None and acct.has_secrets:   # an account implies a user
             try:
                 secrets = self.store.account_secrets(user, self.secret_box) or {}
             except Exception as exc:  # a broken key must not stop anonymous look-ups
@@ -264,12 +276,14 @@ class Recommender:
         cache_key = f"{user}:{hash(key)}" if key else "anonymous"
         gw = self._gateways.get(cache_key)
         if gw is None:
-            oauth = None
-            if secrets.get("oauth_token"):
+            oauth: tuple[str, str, str, str] | None = None
+            oauth_token = secrets.get("oauth_token")
+            if oauth_token:
                 dcfg = self.cfg.get("discogs", {})
+                # the store keeps an OAuth token only together with its secret
                 oauth = (os.environ.get("DISCOGS_CONSUMER_KEY", dcfg.get("consumer_key", "")),
-                         os.environ.get("DISCOGS_CONSUMER_SECRET", ""), secrets["oauth_token"],
-                         secrets.get("oauth_secret", ""))
+                         os.environ.get("DISCOGS_CONSUMER_SECRET", ""), oauth_token,
+                         secrets.get("oauth_secret") or "")
             gw = DiscogsGateway(token=secrets.get("token"), oauth=oauth, cfg=self.cfg)
             self._gateways[cache_key] = gw
         return gw

@@ -214,12 +214,12 @@ def describe_result(user: str, result: Any) -> str:
 
 def users_with_collection(store: Any) -> list[str]:
     """Names of users with at least one record in their collection, sorted."""
-    from sqlmodel import Session, select
+    from sqlmodel import Session, col, select
 
     from core.storage import CollectionEntry, User
 
     with Session(store.engine) as s:
-        q = (select(User.name).join(CollectionEntry, CollectionEntry.user_id == User.id)
+        q = (select(User.name).join(CollectionEntry, col(CollectionEntry.user_id) == User.id)
              .where(CollectionEntry.list_name == "collection").distinct().order_by(User.name))
         return list(s.exec(q).all())
 

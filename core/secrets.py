@@ -339,7 +339,7 @@ def install_redaction(logger: logging.Logger | None = None, *, handlers: bool = 
         previous = logging.getLogRecordFactory()
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = previous(*args, **kwargs)  # type: ignore[misc]
+            record = previous(*args, **kwargs)
             f.filter(record)
             return record
 

@@ -80,7 +80,7 @@ class CollectionSync:
                 break
             page += 1
         state[list_name] = {"items": total, "synced_at": datetime.now(timezone.utc).isoformat()}
-        if stopped_early:
+        if stopped_early and last_total is not None:   # stopping early needs the last total (incremental)
             new = [it for it in fetched if it.release.id not in known_ids]
             if total == int(last_total) + len(new):
                 if new:

@@ -211,6 +211,7 @@ class Operations:
                 raise Refusal(f"Cannot read {photo}: {exc.strerror or exc} (give a photo, or the digits under the "
                               "bars in quotes: \"0 75720 00325 9\")") from exc
         gw = self.rec.gateway_for(user)
+        how: str | None
         try:
             if typed is not None:
                 found, how = [typed], "typed"

@@ -112,8 +112,8 @@ def load_photo(data: bytes, limits: PhotoLimits | None = None) -> tuple[Image.Im
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im.load()
-        im = ImageOps.exif_transpose(im) if orientation != 1 else im
-        grey = _to_grey(im)
+        oriented = ImageOps.exif_transpose(im) if orientation != 1 else im
+        grey = _to_grey(oriented)
     except Image.DecompressionBombError as exc:
         raise PhotoError(f"decompression bomb: {exc}", _too_many_pixels()) from exc
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:

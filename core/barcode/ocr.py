@@ -96,7 +96,7 @@ def interpret(digits: str, groups: list[int]) -> tuple[str, str, str] | None:
     if as_ean8:
         code = normalise_barcode(digits)
         return (code, digits, "EAN-8") if code else None
-    if as_upce:
+    if upca is not None:   # i.e. as_upce
         return upca, digits, "UPC-E"
     return None
 
@@ -132,7 +132,7 @@ def assemble(results: Iterable[Any], min_confidence: float = MIN_CONFIDENCE) -> 
             lines.append([b])
     found: dict[str, PrintedCode] = {}
     for line in lines:
-        best: tuple[int, PrintedCode] | None = None
+        best_run: tuple[int, PrintedCode] | None = None
         for i in range(len(line)):
             for j in range(i + 1, len(line) + 1):
                 part = line[i:j]
@@ -146,10 +146,10 @@ def assemble(results: Iterable[Any], min_confidence: float = MIN_CONFIDENCE) -> 
                 pts = np.vstack([b[0] for b in part])
                 box = (int(pts[:, 0].min()), int(pts[:, 1].min()), int(pts[:, 0].max()), int(pts[:, 1].max()))
                 cand = PrintedCode(got[0], got[1], got[2], conf, box)
-                if best is None or j - i > best[0]:
-                    best = (j - i, cand)
-        if best is not None and best[1].code not in found:
-            found[best[1].code] = best[1]
+                if best_run is None or j - i > best_run[0]:
+                    best_run = (j - i, cand)
+        if best_run is not None and best_run[1].code not in found:
+            found[best_run[1].code] = best_run[1]
     return list(found.values())
 
 

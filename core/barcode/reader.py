@@ -105,6 +105,7 @@ def _canonical(text: str, fmt: Any) -> tuple[str, str, str] | None:
     """(canonical code, printed digits, format name) of a zxing reading, or None unless it checks out."""
     d = digits(text)
     if fmt == zxingcpp.BarcodeFormat.UPCE:
+        printed: str | None
         if len(d) == 8:
             upca = upce_to_upca(d)
             printed = d
@@ -176,8 +177,8 @@ class _Reader:
         """The grey to fill with outside the photo (at 1/k scale), so no hard edge is invented."""
         key = -k
         if key not in self._cache:
-            self._cache[key] = _border(self.reduced(k))   # type: ignore[assignment]
-        return int(self._cache[key])  # type: ignore[arg-type]
+            self._cache[key] = _border(self.reduced(k))
+        return int(self._cache[key])
 
     def out_of_time(self) -> bool:
         return time.perf_counter() > self.deadline

@@ -51,8 +51,10 @@ def _barcodes(obj: dict[str, Any]) -> list[str]:
 
 def _community(obj: dict[str, Any]) -> tuple[int | None, int | None, float | None]:
     """(have, want, average rating); an average over zero votes is ``None``."""
-    community = obj.get("community") if isinstance(obj.get("community"), dict) else obj
-    rating = community.get("rating") if isinstance(community.get("rating"), dict) else {}
+    raw_community = obj.get("community")
+    community: dict[str, Any] = raw_community if isinstance(raw_community, dict) else obj
+    raw_rating = community.get("rating")
+    rating: dict[str, Any] = raw_rating if isinstance(raw_rating, dict) else {}
     avg = parse_float(rating.get("average"))
     if not avg or parse_int(rating.get("count")) == 0:
         avg = None
@@ -67,7 +69,8 @@ def release_from_api(obj: dict[str, Any]) -> Release:
     """
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    info = obj.get("basic_information") if isinstance(obj.get("basic_information"), dict) else obj
+    raw_info = obj.get("basic_information")
+    info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else obj
     rid = parse_id(info.get("id")) or parse_id(obj.get("id"))
     if rid is None:
         raise ValueError(f"no release id in object (id={info.get('id')!r})")
@@ -194,7 +197,8 @@ def read_api_pages(paths: str | Path | Iterable[str | Path], list_name: str | No
     expected, total_pages, page_numbers = 0, 0, set()
     for path, obj in pages:
         keyed, skipped = _read_page(obj, list_name, path.name)
-        pagination = obj.get("pagination") if isinstance(obj.get("pagination"), dict) else {}
+        raw_pagination = obj.get("pagination")
+        pagination: dict[str, Any] = raw_pagination if isinstance(raw_pagination, dict) else {}
         expected = max(expected, parse_int(pagination.get("items")) or 0)
         total_pages = max(total_pages, parse_int(pagination.get("pages")) or 0)
         page_numbers.add(parse_int(pagination.get("page")))

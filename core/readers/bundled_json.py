@@ -121,7 +121,8 @@ def _purchases(rec: dict[str, Any], list_name: str) -> CollectionItem | str:
     ref = discogs_url_id(rec.get("url"))
     if ref is None or ref[0] != "release":
         return "no Discogs release URL"
-    purchase = rec.get("purchase") if isinstance(rec.get("purchase"), dict) else {}
+    raw_purchase = rec.get("purchase")
+    purchase: dict[str, Any] = raw_purchase if isinstance(raw_purchase, dict) else {}
     price = parse_float(purchase.get("price"))
     return CollectionItem(release=_flat_release(rec, ref[1]), date_added=parse_date(purchase.get("date")),
                           source="purchases-json", list_name=list_name, price_paid=price,

@@ -9,8 +9,9 @@ import gzip
 import logging
 import xml.etree.ElementTree as ET
 import zlib
+from io import BufferedIOBase
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Iterator
 
 from core.readers import ReaderError
 from core.readers.common import dedupe, parse_id, parse_year, text
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 SOURCE = "dump-xml"
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> BufferedIOBase:
     with open(path, "rb") as fh:
         magic = fh.read(2)
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")

@@ -78,8 +78,9 @@ class CatBoostScorer(Scorer):
 
     def __init__(self) -> None:
         self.columns: list[str] = []
-        self.model: CatBoostClassifier | None = None
+        self.model: CatBoostClassifier | SeedEnsemble | None = None
         self.calibrator: PlattCalibrator | None = None
+        self.weights: np.ndarray | None = None   # the training rows' weights; dropped once trained
         self.notes: list[str] = []
 
     def _params(self, cfg: dict) -> dict:
@@ -107,8 +108,8 @@ class CatBoostScorer(Scorer):
         n_folds = int(cfg.get("feature_folds", 10))
         self.profile.assign_folds(n_folds, int(cfg.get("seed", 0)))
         rng = np.random.default_rng(int(cfg.get("seed", 0)) + 1)
-        folds = [int(f) for f in self.profile.fold_of] + \
-                [int(f) for f in rng.integers(0, n_folds, len(extra) + len(train.negatives))]
+        folds: list[int | None] = [int(f) for f in self.profile.fold_of]
+        folds += [int(f) for f in rng.integers(0, n_folds, len(extra) + len(train.negatives))]
         others = extra + train.negatives
         emb = np.vstack([self.profile.emb, train.embed(others)]) if others else self.profile.emb
         self.tags = tag_vocabulary(rows, int(cfg.get("tag_min_rows", 3))) if cfg.get("tag_features", True) else []
@@ -141,7 +142,7 @@ class CatBoostScorer(Scorer):
         self.reference_scores = np.sort(cal_neg.astype(np.float32))
         self.thresholds = verdict_thresholds(self.reference_scores, cfg.get("verdicts", {}))
         if cfg.get("refit_after_calibration", True) or self._held_out_model is None:
-            self.model = self._fit(params, cfg, X, y, self.weights)
+            self.model = self._fit(params, cfg, X, y, w)
         else:
             # the calibrator was fitted on exactly this model's held-out scores; the latest records still
             # shape every feature through the profile, only the tree weights don't see them
@@ -165,6 +166,9 @@ class CatBoostScorer(Scorer):
         of the negatives. Otherwise out-of-fold predictions of a stratified k-fold.
         """
         self._held_out_model = None
+        weights = self.weights
+        if weights is None:
+            raise RuntimeError("_held_out_scores needs the training weights (set by fit)")
         frac = float(cfg.get("calibration_fraction", 0.2))
         dates = train.positive_dates or []
         n_pos = len(train.positives)
@@ -178,7 +182,7 @@ class CatBoostScorer(Scorer):
             cal = np.zeros(len(y), dtype=bool)
             cal[cal_pos] = True
             cal[cal_neg] = True
-            m = self._fit(params, cfg, X[~cal], y[~cal], self.weights[~cal])
+            m = self._fit(params, cfg, X[~cal], y[~cal], weights[~cal])
             self._held_out_model = m
             self.calibration_kind = "time held-out"
             return m.predict_proba(X[cal])[:, 1], y[cal]
@@ -186,7 +190,7 @@ class CatBoostScorer(Scorer):
         oof = np.zeros(len(y))
         skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=params["random_seed"])
         for tr, te in skf.split(X, y):
-            m = self._fit(params, cfg, X.iloc[tr], y[tr], self.weights[tr])
+            m = self._fit(params, cfg, X.iloc[tr], y[tr], weights[tr])
             oof[te] = m.predict_proba(X.iloc[te])[:, 1]
         self.calibration_kind = "out-of-fold"
         return oof, y
@@ -233,19 +237,28 @@ class CatBoostScorer(Scorer):
                             num_feature_names=nums, cat_feature_names=cats or None)
         return Pool(data)
 
+    def fitted(self) -> tuple[CatBoostClassifier | SeedEnsemble, PlattCalibrator]:
+        """The model and its calibrator; ``RuntimeError`` before ``fit`` (or ``load``)."""
+        if self.model is None or self.calibrator is None:
+            raise RuntimeError("CatBoostScorer is not fitted")
+        return self.model, self.calibrator
+
     def score_frame(self, X: pd.DataFrame) -> np.ndarray:
-        raw = self.model.predict_proba(self.pool(X))[:, 1]
-        return self.calibrator.transform(raw)
+        model, calibrator = self.fitted()
+        raw = model.predict_proba(self.pool(X))[:, 1]
+        return calibrator.transform(raw)
 
     def contributions(self, X: pd.DataFrame, pool: Pool | None = None) -> pd.DataFrame:
         """Per-feature contributions (log-odds) for each row, summing to the raw score. CatBoost's
         "Approximate" SHAP (path attribution, as in Saabas) orders a card's few main drivers like the exact
         tree SHAP at under half its cost on the reply path."""
-        shap = self.model.get_feature_importance(pool if pool is not None else self.pool(X), type="ShapValues",
-                                                 shap_calc_type="Approximate")
+        model, _ = self.fitted()
+        shap = model.get_feature_importance(pool if pool is not None else self.pool(X), type="ShapValues",
+                                            shap_calc_type="Approximate")
         return pd.DataFrame(shap[:, :-1], columns=self.columns, index=X.index)
 
     def score_explained(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         """Calibrated scores and SHAP contributions from one Pool (the serving path)."""
+        model, calibrator = self.fitted()
         pool = self.pool(X)
-        return self.calibrator.transform(self.model.predict_proba(pool)[:, 1]), self.contributions(X, pool)
+        return calibrator.transform(model.predict_proba(pool)[:, 1]), self.contributions(X, pool)

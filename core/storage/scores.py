@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     and_,
@@ -186,7 +187,7 @@ class ScoresAndFeedback(Database):
         return self.record_feedback(user_name, kind, score_id=score_id, release_id=release_id)[0]
 
     @staticmethod
-    def _feedback_query(user_id: int | None, since: datetime | None):  # type: ignore[no-untyped-def]
+    def _feedback_query(user_id: int | None, since: datetime | None) -> Any:
         q = select(Feedback).where(col(Feedback.user_id) == user_id)
         if since is not None:
             q = q.where(func.coalesce(col(Feedback.updated_at), col(Feedback.created_at)) >= since)
@@ -223,7 +224,7 @@ class ScoresAndFeedback(Database):
             return int(s.exec(select(func.count()).select_from(sub)).one())
 
     @staticmethod
-    def _unbought_query(user_id: int | None, min_times: int):  # type: ignore[no-untyped-def]
+    def _unbought_query(user_id: int | None, min_times: int) -> Any:
         purchased = select(col(Feedback.release_id)).where(col(Feedback.user_id) == user_id,
                                                       col(Feedback.kind).in_(PURCHASE_KINDS))
         listed = select(col(CollectionEntry.release_id)).where(col(CollectionEntry.user_id) == user_id)
