@@ -46,7 +46,7 @@ def grow_collection(rec, user: str, size: int, seed: int = 1) -> int:
     """Import lanebecker as ``user`` and add undated catalogue records they don't have up to ``size``."""
     import random
 
-    from core.release import CollectionItem, others_pool
+    from core.domain.release import CollectionItem, others_pool
 
     rec.import_file(user, LANEBECKER)
     owned = [it.release for it in rec.owned(user)]

@@ -7,7 +7,7 @@
     the final fit, registration, pruning). Memory: RSS sampled every 20 ms during the retrain (peak and growth
     over the RSS before it), the process's ru_maxrss, and with ``--tracemalloc`` the Python-heap peak of a
     second retrain under tracemalloc (slower; its time is not reported).
-(b) The nightly job function (``core.scheduler.run_nightly``: every user with a collection, one at a time, off
+(b) The nightly job function (``core.learning.scheduler.run_nightly``: every user with a collection, one at a time, off
     the event loop) over synthetic users made from the bundled collections: user k (of 50) has
     100 + 1,900·k/49 records — part of one small collection (kyle-seongwoo-jun, omarramos16, tomerbenda,
     mouse-reeve, nsmsn, in turn), the rest a seeded sample of lanebecker, topped up from the catalogue past
@@ -92,8 +92,8 @@ def _auc(hs) -> str:
 
 
 def part_a(args) -> None:
-    from core import learning
-    from core.release import others_pool
+    from core.domain.release import others_pool
+    from core.learning import retrain as learning
 
     user = "collector2000"
     rec, tmp = fresh_recommender("retrain")
@@ -147,8 +147,8 @@ def part_a(args) -> None:
 
 
 def _synthetic_users(rec, chosen: list[int]) -> dict[str, list]:
-    from core.readers import read_collection
-    from core.readers.catalogue import enrich_from_catalogue
+    from core.ingest.readers import read_collection
+    from core.ingest.readers.catalogue import enrich_from_catalogue
 
     def items_of(path: Path) -> list:
         res = read_collection(path, catalogue=rec.catalogue)
@@ -173,7 +173,7 @@ def _synthetic_users(rec, chosen: list[int]) -> dict[str, list]:
         part += rng.sample(rest, min(len(rest), size - len(part)))
         have = {it.release.id for it in part}
         if len(part) < size:
-            from core.release import CollectionItem
+            from core.domain.release import CollectionItem
 
             pool = [r for rid, r in sorted(rec.catalogue.items()) if rid not in have]
             part += [CollectionItem(release=r, list_name="collection", source="bench")
@@ -183,7 +183,7 @@ def _synthetic_users(rec, chosen: list[int]) -> dict[str, list]:
 
 
 def part_b(args) -> None:
-    from core import scheduler
+    from core.learning import scheduler
     from core.recommender import Recommender
 
     n = max(1, min(N_TOTAL, args.users))

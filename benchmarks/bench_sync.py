@@ -2,7 +2,7 @@
 
 Starts the local fake Discogs server (``tests/fakes``) with the real limit (60 requests a token in any moving
 60-s window, 429 beyond), a user with 5,000 distinct records and 100 wants, links them with a personal token
-(``/oauth/identity``) and runs :class:`core.sync.CollectionSync` (100 a page: 50 collection pages + 1 wantlist
+(``/oauth/identity``) and runs :class:`core.discogs.sync.CollectionSync` (100 a page: 50 collection pages + 1 wantlist
 page = 51 requests) through a real :class:`core.discogs.gateway.DiscogsGateway`, twice:
 
 (a) fresh budget: only the link's identity request is in the window, so all 51 fit: the rate floor is 0 s and
@@ -59,9 +59,9 @@ def rate_floor(prior: list[float], t0: float, n: int, limit: int, window: float,
 def one_run(server, name: str, token: str, busy: bool, window: float, per_page: int) -> dict:
     from core.config import get_config
     from core.discogs.gateway import DiscogsGateway
+    from core.discogs.sync import CollectionSync
     from core.secrets import SecretBox
     from core.storage import Store
-    from core.sync import CollectionSync
 
     cfg = copy.deepcopy(get_config())
     cfg["discogs"].update({"rate_window_s": window, "live": True})

@@ -118,7 +118,7 @@ class RealCode:
 
 def real_codes() -> list[RealCode]:
     """Every distinct valid EAN-13/UPC-A barcode of the dump sample and the API fixtures, in a stable order."""
-    from core.readers.dump_xml import iter_dump_releases
+    from core.ingest.readers.dump_xml import iter_dump_releases
 
     seen: dict[str, RealCode] = {}
     for r in iter_dump_releases(DUMP):

@@ -294,7 +294,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    default_user = get_config()["demo"]["user"]
+    default_user = get_config().demo.user
     p = argparse.ArgumentParser(prog="crate", description="Crate Digger: is this record worth buying for you?")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     p.add_argument("--database", help="database URL (default: configs/default.yaml or DATABASE_URL)")

@@ -1,12 +1,22 @@
-"""Configuration: configs/default.yaml, an optional user file, and environment overrides.
+"""Configuration: configs/default.yaml, an optional user file, and environment overrides, loaded once into
+typed sections (:class:`Config`).
 
 Environment variables ``CRATE_<SECTION>__<KEY>`` override nested keys (values parsed as YAML scalars);
 ``DATABASE_URL`` overrides ``storage.database_url``; ``CRATE_CONFIG`` names an extra YAML file merged on top.
+A key the defaults lack is a :class:`ConfigError` naming it, and so is a value of the wrong type.
+
+Every section is a dataclass (``cfg.discogs.per_page``: typed, checked by mypy). Sections also read like the
+mappings they are loaded from (``cfg["discogs"]["per_page"]``, ``cfg.get("learning", {})``), and a dict of
+sections — a test's or the demo's variation of the configuration — becomes a :class:`Config` again through
+:func:`as_config`.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
+import typing
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -86,9 +96,268 @@ def load_config(env: dict[str, str] | None = None, path: Path | None = None) -> 
     return _merge(cfg, over)
 
 
+class Section(Mapping[str, Any]):
+    """A typed configuration section that also reads (and, for tests' variations, writes) like a mapping."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in self._names():
+            raise KeyError(key)
+        setattr(self, key, value)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def update(self, other: Mapping[str, Any] | None = None, **kw: Any) -> None:
+        for k, v in {**dict(other or {}), **kw}.items():
+            self[k] = v
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (v.to_dict() if isinstance(v, Section) else copy.deepcopy(v)) for k, v in self.items()}
+
+
+@dataclasses.dataclass
+class PathsConfig(Section):
+    data_dir: str
+    catalogue: str
+    catalogue_labels: str
+    catalogue_community: str
+    vocab_dir: str
+    models_dir: str
+    cache_dir: str
+
+
+@dataclasses.dataclass
+class StorageConfig(Section):
+    database_url: str
+
+
+@dataclasses.dataclass
+class SecretsConfig(Section):
+    key_file: str
+
+
+@dataclasses.dataclass
+class DemoConfig(Section):
+    user: str
+    collection: str
+
+
+@dataclasses.dataclass
+class EmbeddingConfig(Section):
+    model_package: str
+    batch_size: int
+
+
+@dataclasses.dataclass
+class EnsembleConfig(Section):
+    size: int
+    below_positives: int
+
+
+@dataclasses.dataclass
+class VerdictsConfig(Section):
+    buy_share: float
+    maybe_share: float
+
+
+@dataclasses.dataclass
+class ModelConfig(Section):
+    min_records: int
+    cold_start_rate: float
+    negative_ratio: float
+    min_negatives: int
+    calibration_fraction: float
+    calibration_method: str
+    refit_after_calibration: bool
+    calibration_folds: int
+    feature_folds: int
+    base_rate: float | str          # a probability, or "auto"
+    tag_features: bool
+    tag_min_rows: int
+    categorical_features: bool
+    contrast_features: bool
+    vote_k: int
+    contrast_tags: bool
+    presence_gap: float
+    ensemble: EnsembleConfig
+    neighbours_k: int
+    seed: int
+    catboost: dict[str, Any]        # CatBoost's own parameters, passed through
+    verdicts: VerdictsConfig
+
+
+@dataclasses.dataclass
+class ScoringConfig(Section):
+    buy_threshold: float
+    maybe_threshold: float
+    max_reasons: int
+
+
+@dataclasses.dataclass
+class EvalConfig(Section):
+    min_records: int
+    test_fraction: float
+    min_distinct_days: int
+    list_negatives: int
+    k: int
+    seed: int
+
+
+@dataclasses.dataclass
+class DiscogsConfig(Section):
+    base_url: str
+    user_agent: str
+    rate_limit_auth: int
+    rate_limit_anon: int
+    rate_window_s: float
+    retry_attempts: int
+    retry_base_s: float
+    retry_cap_s: float
+    connect_timeout_s: float
+    read_timeout_s: float
+    price_ttl_s: float
+    per_page: int
+    refresh_after_days: float
+    live: bool
+    prices: bool
+
+
+@dataclasses.dataclass
+class PhotoConfig(Section):
+    max_bytes: int
+    max_pixels: int
+    pixel_budget: int
+    time_budget_s: float
+    threads: int
+    ocr: bool
+    ocr_regions: int
+
+
+@dataclasses.dataclass
+class WeightsConfig(Section):
+    bought: float
+    implicit_bought: float
+    like: float
+    dislike: float
+    weak_negative: float
+    disagreement_boost: float
+    collection: float
+    sampled_negative: float
+
+
+@dataclasses.dataclass
+class LearningConfig(Section):
+    weights: WeightsConfig
+    weak_negative_after: int
+    holdout_fraction: float
+    tolerance: float
+    keep_versions: int
+    retrain_after_feedback: int
+    nightly_at: str
+    retrain_delay_s: float
+    misfire_grace_s: float
+    training_workers: int
+    digest_every_days: float
+    schedule_in_bot: bool
+
+
+@dataclasses.dataclass
+class Config(Section):
+    """The whole configuration, one typed section per heading of configs/default.yaml."""
+
+    paths: PathsConfig
+    storage: StorageConfig
+    secrets: SecretsConfig
+    demo: DemoConfig
+    embedding: EmbeddingConfig
+    model: ModelConfig
+    scoring: ScoringConfig
+    eval: EvalConfig
+    discogs: DiscogsConfig
+    photo: PhotoConfig
+    learning: LearningConfig
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """``value`` as the annotated ``kind`` (YAML and the environment give ints for floats, strings for ints)."""
+    if isinstance(kind, type) and issubclass(kind, Section):
+        if isinstance(value, kind):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a section of keys, got {value!r}")
+        return build_section(kind, value, where)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+            return value.strip().lower() in ("true", "yes", "on", "1")
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if kind is int:
+            if not number.is_integer():
+                raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+            return int(number)
+        return number
+    if kind is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{where}: expected a text value, got {value!r}")
+        return str(value)
+    if typing.get_origin(kind) is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a section of keys, got {value!r}")
+        return dict(value)
+    args = typing.get_args(kind)
+    if float in args and str in args:   # a number, or a word such as "auto"
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return str(value)
+    return value
+
+
+def build_section(kind: type, data: Mapping[str, Any], where: str = "configuration") -> Any:
+    """A section of type ``kind`` from its mapping: every key present, none unknown, each of its type."""
+    hints = typing.get_type_hints(kind)
+    names = [f.name for f in dataclasses.fields(kind)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"{where}: unknown configuration key {unknown[0]!r} (see configs/default.yaml)")
+    missing = [n for n in names if n not in data]
+    if missing:
+        raise ConfigError(f"{where}: missing configuration key {missing[0]!r}")
+    return kind(**{n: _coerce(data[n], hints[n], f"{where}.{n}" if where != "configuration" else n)
+                   for n in names})
+
+
+def as_config(cfg: Config | Mapping[str, Any]) -> Config:
+    """``cfg`` as a :class:`Config` (a dict of sections or of plain mappings is checked and converted)."""
+    if isinstance(cfg, Config):
+        return cfg
+    return build_section(Config, cfg)
+
+
 @lru_cache(maxsize=1)
-def get_config() -> dict[str, Any]:
-    return load_config()
+def get_config() -> Config:
+    """The process's configuration, loaded once (``get_config.cache_clear()`` reloads it)."""
+    return as_config(load_config())
 
 
 def resolve_path(p: str | Path) -> Path:
@@ -97,9 +366,8 @@ def resolve_path(p: str | Path) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-def database_url(cfg: dict[str, Any] | None = None) -> str:
-    cfg = cfg or get_config()
-    url = cfg["storage"]["database_url"]
+def database_url(cfg: Config | None = None) -> str:
+    url = (cfg or get_config()).storage.database_url
     if url.startswith("sqlite:///"):
         p = resolve_path(url[len("sqlite:///"):])
         p.parent.mkdir(parents=True, exist_ok=True)

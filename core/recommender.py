@@ -10,6 +10,7 @@ import pickle
 import random
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -17,17 +18,17 @@ from typing import Any, Callable, Literal, TypedDict
 
 import numpy as np
 
-from .config import get_config, resolve_path
-from .embeddings import EmbeddingCache, default_cache
-from .readers import read_collection
-from .readers.catalogue import enrich_from_catalogue, load_catalogue
-from .reasons import explain
-from .refs import DiscogsRef
-from .release import CollectionItem, ImportResult, Release, others_pool
-from .scorers.base import Scorer, TrainingSet
-from .scorers.catboost_model import CatBoostScorer
-from .scorers.cold_start import ColdStartScorer
-from .storage import ModelVersion, Store
+from core.config import Config, as_config, get_config, resolve_path
+from core.domain.refs import DiscogsRef
+from core.domain.release import CollectionItem, ImportResult, Release, others_pool
+from core.ingest.readers import read_collection
+from core.ingest.readers.catalogue import enrich_from_catalogue, load_catalogue
+from core.model.embeddings import EmbeddingCache, default_cache
+from core.model.reasons import explain
+from core.model.scorers.base import Scorer, TrainingSet
+from core.model.scorers.catboost_model import CatBoostScorer
+from core.model.scorers.cold_start import ColdStartScorer
+from core.storage import ModelVersion, Store
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -76,20 +77,20 @@ class TrainReport:
     log: list[str]
 
 
-def _catalogue_paths(cfg: dict) -> tuple[Path, Path, Path]:
+def _catalogue_paths(cfg: Mapping[str, Any]) -> tuple[Path, Path, Path]:
     p = cfg["paths"]
     return resolve_path(p["catalogue"]), resolve_path(p["catalogue_labels"]), resolve_path(p["catalogue_community"])
 
 
 class Recommender:
     def __init__(self, store: Store | None = None, catalogue: dict[int, Release] | None = None,
-                 cfg: dict[str, Any] | None = None, embeddings: EmbeddingCache | None = None,
+                 cfg: Mapping[str, Any] | None = None, embeddings: EmbeddingCache | None = None,
                  models_dir: Path | None = None) -> None:
-        self.cfg = cfg or get_config()
+        self.cfg: Config = as_config(cfg) if cfg is not None else get_config()
         self.store = store or Store()
         self._catalogue = catalogue
         self.embeddings = embeddings or default_cache()
-        self.models_dir = models_dir or resolve_path(self.cfg["paths"]["models_dir"])
+        self.models_dir = models_dir or resolve_path(self.cfg.paths.models_dir)
         self._models: dict[str, tuple[str, ServingScorer]] = {}
         self._gateways: dict[str, Any] = {}
         self._secret_box = None
@@ -145,11 +146,11 @@ class Recommender:
         ``before`` trains on records added before that day only. The artefact is written atomically before
         the version is registered, so a crash mid-training leaves the current model in place.
         """
-        from .learning import build_training_set, self_split
+        from core.learning.retrain import build_training_set, self_split
 
         t0 = time.perf_counter()
         say = progress or (lambda msg: None)
-        mcfg = dict(self.cfg["model"])
+        mcfg = dict(self.cfg.model)
         positives, _ = self.positives(user, before)
         if not positives:
             raise LookupError(f"no collection imported for {user!r} yet")
@@ -250,20 +251,20 @@ class Recommender:
                 log.warning("model %s for %s unreadable (%s): falling back to cold start", active.version,
                             user, exc)
         positives, _ = self.positives(user)
-        cold = ColdStartScorer().fit(TrainingSet(positives, [], self.embed, dict(self.cfg["model"])))
+        cold = ColdStartScorer().fit(TrainingSet(positives, [], self.embed, dict(self.cfg.model)))
         return None, cold
 
     # -- scoring ------------------------------------------------------------------------------------
     # -- live Discogs -------------------------------------------------------------------------------
     @property
     def live(self) -> bool:
-        return bool(self.cfg.get("discogs", {}).get("live", True))
+        return bool(self.cfg.discogs.live)
 
     def gateway_for(self, user: str | None = None):
         """The user's gateway (their token's rate budget) or the shared anonymous one; None when offline."""
         if not self.live:
             return None
-        from .discogs.gateway import DiscogsGateway
+        from core.discogs.gateway import DiscogsGateway
 
         secrets: dict[str, str | None] = {}
         acct = self.store.linked_account(user) if user else None
@@ -291,7 +292,7 @@ class Recommender:
     @property
     def secret_box(self):
         if self._secret_box is None:
-            from .secrets import SecretBox
+            from core.secrets import SecretBox
 
             self._secret_box = SecretBox()
         return self._secret_box
@@ -322,7 +323,7 @@ class Recommender:
         gw = self.gateway_for(user)
         if gw is None:
             return release
-        from .discogs.gateway import DiscogsError
+        from core.discogs.gateway import DiscogsError
 
         acct = self.store.linked_account(user)
         currency = (getattr(acct, "currency", None) or "EUR").upper()
@@ -339,7 +340,7 @@ class Recommender:
 
     def score(self, user: str, ref: DiscogsRef | int | Release, record: bool = True) -> ScoreCard:
         release = ref if isinstance(ref, Release) else self.resolve(ref, user)
-        if self.live and self.cfg.get("discogs", {}).get("prices", True):
+        if self.live and self.cfg.discogs.prices:
             release = self._with_price(user, release)
         active, settings = self.store.serving_state(user)
         version, scorer = self.model_for(user, active)
@@ -351,7 +352,7 @@ class Recommender:
         else:
             p, contrib = float(scorer.score_frame(ff.X)[0]), None
         exp = explain(release, scorer.profile, row, ff.neighbours[0], contrib,
-                      int(self.cfg["scoring"]["max_reasons"]))
+                      int(self.cfg.scoring.max_reasons))
         buy, maybe = self.thresholds(user, scorer, settings)
         verdict = "buy" if p >= buy else "maybe" if p >= maybe else "skip"
         pct = scorer.percentile(np.array([p]))[0] if hasattr(scorer, "percentile") else float("nan")
@@ -374,7 +375,7 @@ class Recommender:
         scores: "buy" beats all but ``model.verdicts.buy_share`` of records others bought), ``scoring.*_threshold``
         without a model (cold start), and the user's own ``buy_threshold`` setting (chat ``/settings``) over
         either; the maybe threshold never exceeds the buy threshold."""
-        sc = self.cfg["scoring"]
+        sc = self.cfg.scoring
         buy, maybe = float(sc["buy_threshold"]), float(sc["maybe_threshold"])
         if scorer is None:
             scorer = self.model_for(user)[1]

@@ -20,7 +20,7 @@ os.environ["DISCOGS_API_BASE_URL"] = "http://127.0.0.1:9"
 import pytest  # noqa: E402
 
 from core.config import get_config  # noqa: E402
-from core.release import Release, album_key  # noqa: E402
+from core.domain.release import Release, album_key  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -42,7 +42,7 @@ def model_config(iterations: int = 100) -> dict:
 
 @pytest.fixture(scope="session")
 def catalogue() -> dict[int, Release]:
-    from core.readers.catalogue import load_catalogue
+    from core.ingest.readers.catalogue import load_catalogue
 
     return load_catalogue(CATALOGUE_DIR / "releases.jsonl", CATALOGUE_DIR / "labels.jsonl",
                           CATALOGUE_DIR / "community.jsonl")
@@ -50,7 +50,7 @@ def catalogue() -> dict[int, Release]:
 
 @pytest.fixture(scope="session")
 def lanebecker_items():
-    from core.readers import read_collection
+    from core.ingest.readers import read_collection
 
     return read_collection(LANEBECKER).items
 
@@ -58,7 +58,7 @@ def lanebecker_items():
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory):
     """The real all-MiniLM-L6-v2 model (offline), cached in a session tmp dir; ``embed_releases``."""
-    from core.embeddings import EmbeddingCache
+    from core.model.embeddings import EmbeddingCache
 
     return EmbeddingCache(tmp_path_factory.mktemp("embeddings")).embed_releases
 
@@ -94,7 +94,7 @@ def lanebecker_sample(catalogue, lanebecker_items) -> dict:
 @pytest.fixture(scope="session")
 def small_training_set(lanebecker_sample, embedder):
     """~250 lanebecker records (with their date_added) vs ~500 catalogue records others bought."""
-    from core.scorers.base import TrainingSet
+    from core.model.scorers.base import TrainingSet
 
     s = lanebecker_sample
     return TrainingSet(list(s["train_pos"]), list(s["train_neg"]), embedder, model_config(100),
@@ -104,7 +104,7 @@ def small_training_set(lanebecker_sample, embedder):
 @pytest.fixture(scope="session")
 def small_catboost(small_training_set):
     """A CatBoostScorer fitted once on ``small_training_set``."""
-    from core.scorers.catboost_model import CatBoostScorer
+    from core.model.scorers.catboost_model import CatBoostScorer
 
     return CatBoostScorer().fit(small_training_set)
 

@@ -26,7 +26,7 @@ from test_gateway import gateway
 import core.barcode.decode as bpd
 import core.barcode.reader as bp
 import core.discogs.ratelimit as ratelimit
-import core.embeddings
+import core.model.embeddings
 from core.barcode import (
     NO_BARCODE_HINT,
     PhotoError,
@@ -381,7 +381,7 @@ def live_cli(discogs_server, tmp_path, monkeypatch):
         monkeypatch.setenv(k, v)
     for k in ("DATABASE_URL", "CRATE_CONFIG"):
         monkeypatch.delenv(k, raising=False)
-    monkeypatch.setattr(core.embeddings, "_default_cache", None)
+    monkeypatch.setattr(core.model.embeddings, "_default_cache", None)
     monkeypatch.setattr(ratelimit, "_registry", {})
     get_config.cache_clear()
     try:

@@ -15,9 +15,9 @@ import pytest
 from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
 import bot.terminal  # noqa: F401  imported up front, as a long-lived process would: chat must still use the current stdin
-import core.embeddings
+import core.model.embeddings
 from bot.cli import main
-from core.cards import ATTRIBUTION
+from core.app.cards import ATTRIBUTION
 from core.config import get_config
 from core.storage import Store
 
@@ -36,7 +36,7 @@ def _configure(mp: pytest.MonkeyPatch, dirs: SimpleNamespace) -> None:
     mp.setenv("CRATE_MODEL__CATBOOST__ITERATIONS", "60")
     mp.delenv("DATABASE_URL", raising=False)
     mp.delenv("CRATE_CONFIG", raising=False)
-    mp.setattr(core.embeddings, "_default_cache", None)  # the CLI's cache must follow CRATE_PATHS__CACHE_DIR
+    mp.setattr(core.model.embeddings, "_default_cache", None)  # the CLI's cache must follow CRATE_PATHS__CACHE_DIR
     get_config.cache_clear()
 
 

@@ -17,8 +17,8 @@ from conftest import release_url  # noqa: E402
 from test_cli import shared_embedding_dir
 
 import core.discogs.ratelimit as ratelimit
-import core.embeddings
-import core.sync
+import core.discogs.sync
+import core.model.embeddings
 from bot.cli import main
 from core.config import get_config
 from core.discogs.gateway import AuthFailed, NotFound, PrivateCollection, Unavailable, UserNotFound
@@ -65,7 +65,7 @@ def live(discogs_server, tmp_path, tmp_path_factory, monkeypatch):
         monkeypatch.setenv(k, v)
     for k in ("DATABASE_URL", "CRATE_CONFIG", "DISCOGS_CONSUMER_KEY", "DISCOGS_CONSUMER_SECRET"):
         monkeypatch.delenv(k, raising=False)
-    monkeypatch.setattr(core.embeddings, "_default_cache", None)
+    monkeypatch.setattr(core.model.embeddings, "_default_cache", None)
     monkeypatch.setattr(ratelimit, "_registry", {})   # no budget carried over from another test's server
     get_config.cache_clear()
     db_path = tmp_path / "crate.db"
@@ -234,7 +234,7 @@ def test_discogs_going_down_mid_sync_writes_nothing(live, capsys, monkeypatch):
     """A full re-read that gets page 1 and then 503s: the stored collection is the previous one, whole."""
     link_and_sync(live, capsys, COLLECTOR)
     live.server.add_records(COLLECTOR, n=5)
-    real = core.sync.items_from_page
+    real = core.discogs.sync.items_from_page
     pages = []
 
     def page_then_outage(data, list_name):
@@ -242,7 +242,7 @@ def test_discogs_going_down_mid_sync_writes_nothing(live, capsys, monkeypatch):
         live.server.fail(".*", 503, times=None)       # Discogs goes down once the first page has arrived
         return real(data, list_name)
 
-    monkeypatch.setattr(core.sync, "items_from_page", page_then_outage)
+    monkeypatch.setattr(core.discogs.sync, "items_from_page", page_then_outage)
     assert crate(live, "sync", "--user", USER, "--full") == 4
     assert Unavailable.user_message in capsys.readouterr().err
     assert pages == ["collection"]
@@ -368,7 +368,7 @@ def test_score_a_deleted_release_or_with_discogs_down(live, ten_records, capsys,
 
 # ------------------------------------------------------------------------------------------ conversation
 def test_conversation_live_lookups_never_raise(live, ten_records, caplog):
-    from core.conversation import Conversation
+    from core.app.conversation import Conversation
     from core.recommender import Recommender
 
     store = store_of(live)

@@ -12,12 +12,12 @@ from types import SimpleNamespace
 import pytest
 from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
-from core.cards import ATTRIBUTION, percent
-from core.conversation import Conversation
-from core.embeddings import EmbeddingCache
+from core.app.cards import ATTRIBUTION, percent
+from core.app.conversation import Conversation
+from core.domain.refs import NOT_DISCOGS_MESSAGE
+from core.model.embeddings import EmbeddingCache
+from core.model.scorers.catboost_model import CatBoostScorer
 from core.recommender import Recommender
-from core.refs import NOT_DISCOGS_MESSAGE
-from core.scorers.catboost_model import CatBoostScorer
 from core.storage import Store
 from fakes.world import clone, world_config
 
@@ -162,7 +162,7 @@ def test_unexpected_failure_becomes_an_apology(world, monkeypatch, caplog, text,
         raise RuntimeError("disk on fire at /var/secret/path")
 
     monkeypatch.setattr(world.rec, method, boom)
-    with caplog.at_level(logging.ERROR, logger="core.conversation"):
+    with caplog.at_level(logging.ERROR, logger="core.app.conversation"):
         replies = world.conv.handle(USER, text)
     assert len(replies) == 1
     assert replies[0].text.startswith("Sorry — something went wrong")

@@ -1,4 +1,4 @@
-"""The periodic digest (core/digest.py) over a real Recommender: real Store (SQLite in tmp), the bundled
+"""The periodic digest (core/learning/digest.py) over a real Recommender: real Store (SQLite in tmp), the bundled
 catalogue, the real embedding cache (tmp dir), a CatBoost model trained on 300 of lanebecker's records, scores
 served on catalogue releases, 👍/👎/bought feedback, five more records and a challenger/champion retrain."""
 from __future__ import annotations
@@ -14,10 +14,11 @@ import pytest
 from conftest import shared_embedding_dir  # noqa: E402
 from PIL import Image
 
-import core.embeddings
+import core.model.embeddings
 from bot.cli import main
 from core.config import get_config
-from core.digest import (
+from core.domain.release import CollectionItem
+from core.learning.digest import (
     DRIVER_WORDS,
     MAX_PNG_BYTES,
     PANEL_AGREEMENT,
@@ -26,11 +27,10 @@ from core.digest import (
     build_digest,
     mark_sent,
 )
-from core.embeddings import EmbeddingCache
-from core.features import FEATURE_WORDS
-from core.learning import retrain
+from core.learning.retrain import retrain
+from core.model.embeddings import EmbeddingCache
+from core.model.features import FEATURE_WORDS
 from core.recommender import Recommender
-from core.release import CollectionItem
 from core.storage import Store, utcnow
 from fakes.world import clone, world_config
 
@@ -258,7 +258,7 @@ def test_mark_sent_starts_the_next_digest_and_an_empty_period_is_quiet(world):
 def test_crate_digest_prints_the_text_writes_the_png_and_marks_it_sent(world, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CRATE_PATHS__MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("CRATE_PATHS__CACHE_DIR", str(world.cache_dir))
-    monkeypatch.setattr(core.embeddings, "_default_cache", None)
+    monkeypatch.setattr(core.model.embeddings, "_default_cache", None)
     get_config.cache_clear()
     try:
         before = world.store.last_digest_at(USER)

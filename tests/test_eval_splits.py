@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import pytest
 from conftest import shared_embedding_dir  # noqa: E402
 
-import core.embeddings
+import core.model.embeddings
 from bot.cli import main
 from core.config import get_config
-from core.evaluation import load_split, split_training_set
-from core.readers.catalogue import load_catalogue
+from core.ingest.readers.catalogue import load_catalogue
+from core.model.evaluation import load_split, split_training_set
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "eval"
 SPLIT = FIXTURES / "splits" / "all" / "tomerbenda" / "split.json"
@@ -34,7 +34,7 @@ def run(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("CRATE_PATHS__CACHE_DIR", str(shared_embedding_dir(tmp_path_factory)))
     mp.setenv("CRATE_MODEL__CATBOOST__ITERATIONS", "100")
-    mp.setattr(core.embeddings, "_default_cache", None)
+    mp.setattr(core.model.embeddings, "_default_cache", None)
     get_config.cache_clear()
     try:
         scores, out = tmp / "scores.json", tmp / "eval.json"

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.calibration import expected_calibration_error
 from core.config import get_config
-from core.evaluation import METHODS, METRICS, evaluate_user, format_table, metrics_for, split_user, summarise
-from core.readers import read_collection
-from core.release import album_key
+from core.domain.release import album_key
+from core.ingest.readers import read_collection
+from core.model.calibration import expected_calibration_error
+from core.model.evaluation import METHODS, METRICS, evaluate_user, format_table, metrics_for, split_user, summarise
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

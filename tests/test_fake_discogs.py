@@ -10,8 +10,8 @@ import pytest
 import requests
 from discogs_client.exceptions import HTTPError, MalformedResponseError
 
-from core.readers.catalogue import load_catalogue
-from core.readers.dump_xml import iter_dump_releases
+from core.ingest.readers.catalogue import load_catalogue
+from core.ingest.readers.dump_xml import iter_dump_releases
 from fakes.discogs_data import CATALOGUE_DIR, DUMP_RELEASES, digits_only, load_dataset, market_numbers
 from fakes.discogs_server import FakeDiscogsServer
 from fakes.fixtures import (  # noqa: F401

@@ -1,7 +1,7 @@
 """The pair-feature pipeline on real data: leave-one-out (own album, own fold), other pressings, presence checks.
 
 Every collection-derived feature is recomputed here by brute force over the owned records minus the exclusions
-and compared with what core.features.build_features returns.
+and compared with what core.model.features.build_features returns.
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.features import build_features, presence_report
-from core.profile import CollectionProfile, artist_keys, label_keys
-from core.release import Release, album_key
+from core.domain.release import Release, album_key
+from core.model.features import build_features, presence_report
+from core.model.profile import CollectionProfile, artist_keys, label_keys
 
 
 @pytest.fixture(scope="module")

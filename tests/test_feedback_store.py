@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
+from core.app.conversation import Conversation, parse_feedback
 from core.config import get_config
-from core.conversation import Conversation, parse_feedback
+from core.domain.release import CollectionItem, Release
 from core.recommender import Recommender
-from core.release import CollectionItem, Release
 from core.storage import EXPLICIT_KINDS, FEEDBACK_KINDS, FEEDBACK_SOURCES, IMPLICIT_KINDS, Feedback, Store, utcnow
 
 USER = "digger"

@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 
 from sqlalchemy import inspect, text
 
-from core.chat_cards import CardRegistry
-from core.release import CollectionItem, Release
-from core.scheduler import JOBS_TABLE, retrain_job_id
+from core.app.chat_cards import CardRegistry
+from core.domain.release import CollectionItem, Release
+from core.learning.scheduler import JOBS_TABLE, retrain_job_id
 from core.secrets import SecretBox
 from core.storage import Store
 

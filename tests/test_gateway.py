@@ -19,8 +19,8 @@ from core.discogs.gateway import (
     UserNotFound,
 )
 from core.discogs.ratelimit import RateLimiter
-from core.readers.dump_xml import iter_dump_releases
-from core.refs import DiscogsRef, parse_ref
+from core.domain.refs import DiscogsRef, parse_ref
+from core.ingest.readers.dump_xml import iter_dump_releases
 from fakes.discogs_data import market_numbers
 from fakes.fixtures import COLLECTOR, COLLECTOR_TOKEN, SECRETIVE, WINDOW_SECONDS, discogs_server  # noqa: F401
 

@@ -9,8 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the model: features, neighbours, scorers, calibration, reasons — pure functions of releases and collections
-MODEL = ["core/embeddings.py", "core/profile.py", "core/features.py", "core/calibration.py", "core/reasons.py",
-         "core/metrics.py", "core/vocab.py", "core/scorers"]
+MODEL = ["core/model", "core/ingest/vocab.py"]
 
 
 def imports(path: Path) -> set[str]:
@@ -57,16 +56,16 @@ def test_core_knows_no_chat_platform():
 
 
 def test_the_model_knows_neither_discogs_nor_the_database_nor_the_recommender():
-    assert offending(files(*MODEL), ("core.discogs", "core.storage", "core.recommender", "core.conversation",
-                                     "core.sync", "sqlmodel", "sqlalchemy", "bot")) == {}
+    assert offending(files(*MODEL), ("core.discogs", "core.storage", "core.recommender", "core.app.conversation",
+                                     "core.discogs.sync", "sqlmodel", "sqlalchemy", "bot")) == {}
 
 
 def test_the_discogs_layer_knows_no_model_and_no_chat():
-    assert offending(files("core/discogs"), ("core.scorers", "core.features", "core.recommender", "bot",
+    assert offending(files("core/discogs"), ("core.model.scorers", "core.model.features", "core.recommender", "bot",
                                              "telegram", "discord")) == {}
 
 
-@pytest.mark.parametrize("source,found", [("from core.scorers import x", "core.scorers"),
+@pytest.mark.parametrize("source,found", [("from core.model.scorers import x", "core.model.scorers"),
                                           ("def f():\n    from ..storage import Store", "core.storage"),
                                           ("import bot.cli as c", "bot.cli")])
 def test_the_layer_check_sees_late_and_relative_imports(source, found):

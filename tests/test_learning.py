@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from conftest import shared_embedding_dir  # noqa: E402
 
-import core.embeddings
+import core.model.embeddings
 from bot.cli import main
-from core import learning
 from core.config import get_config
-from core.embeddings import EmbeddingCache
+from core.domain.release import album_key
+from core.learning import retrain as learning
+from core.model.embeddings import EmbeddingCache
+from core.model.scorers.catboost_model import CatBoostScorer
 from core.recommender import Recommender
-from core.release import album_key
-from core.scorers.catboost_model import CatBoostScorer
 from core.storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +79,7 @@ def cli_env(world, monkeypatch):
     monkeypatch.setenv("CRATE_MODEL__CATBOOST__ITERATIONS", "60")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("CRATE_CONFIG", raising=False)
-    monkeypatch.setattr(core.embeddings, "_default_cache", None)
+    monkeypatch.setattr(core.model.embeddings, "_default_cache", None)
     get_config.cache_clear()
     yield
     get_config.cache_clear()

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from core.readers import ReaderError, detect_format, read_collection
-from core.readers.api_json import items_from_page, read_api_pages, release_from_api
-from core.readers.bundled_json import MASTER_ONLY, read_bundled_json
-from core.readers.catalogue import enrich_from_catalogue, load_catalogue
-from core.readers.common import parse_date, parse_format_string
-from core.readers.csv_export import read_csv_export
-from core.readers.dump_xml import iter_dump_releases, read_dump
-from core.release import Release
+from core.domain.release import Release
+from core.ingest.readers import ReaderError, detect_format, read_collection
+from core.ingest.readers.api_json import items_from_page, read_api_pages, release_from_api
+from core.ingest.readers.bundled_json import MASTER_ONLY, read_bundled_json
+from core.ingest.readers.catalogue import enrich_from_catalogue, load_catalogue
+from core.ingest.readers.common import parse_date, parse_format_string
+from core.ingest.readers.csv_export import read_csv_export
+from core.ingest.readers.dump_xml import iter_dump_releases, read_dump
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 COLL = DATA / "collections"

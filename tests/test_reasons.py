@@ -9,9 +9,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from core.profile import CollectionProfile, artist_keys, label_keys
-from core.reasons import EXPLORATION, RARE, SIMILAR, explain
-from core.release import Release, album_key
+from core.domain.release import Release, album_key
+from core.model.profile import CollectionProfile, artist_keys, label_keys
+from core.model.reasons import EXPLORATION, RARE, SIMILAR, explain
 
 DASH = " – "
 
@@ -240,7 +240,7 @@ def test_not_rare_when_fewer_want_than_have(small_catboost, catalogue, lanebecke
 
 def test_empty_collection_still_gets_two_true_reasons(embedder, lanebecker_sample, rare_release):
     """Cold start with nothing owned yet: the card still carries 2–4 statements, all true."""
-    from core.features import build_features
+    from core.model.features import build_features
 
     empty = CollectionProfile([], np.zeros((0, 384), np.float32))
     rs = lanebecker_sample["holdout_pos"][:5] + [rare_release, Release(id=900000002, title="Untitled")]

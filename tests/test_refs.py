@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.refs import DiscogsRef, NotDiscogsLink, find_refs, parse_ref, parse_ref_strict
+from core.domain.refs import DiscogsRef, NotDiscogsLink, find_refs, parse_ref, parse_ref_strict
 
 R = lambda i: DiscogsRef("release", i)  # noqa: E731
 M = lambda i: DiscogsRef("master", i)  # noqa: E731

@@ -28,10 +28,8 @@ from conftest import shared_embedding_dir  # noqa: E402
 from sqlalchemy import text
 
 from core.config import get_config
-from core.embeddings import EmbeddingCache
-from core.recommender import Recommender
-from core.release import CollectionItem, Release
-from core.scheduler import (
+from core.domain.release import CollectionItem, Release
+from core.learning.scheduler import (
     JOB_DIGEST,
     JOB_NIGHTLY,
     LearningScheduler,
@@ -40,6 +38,8 @@ from core.scheduler import (
     run_nightly,
     run_retrain,
 )
+from core.model.embeddings import EmbeddingCache
+from core.recommender import Recommender
 from core.storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,8 +109,8 @@ def test_the_schedule_survives_a_restart(tmp_path):
 
     before = asyncio.run(run(rec, cfg))
     assert set(before) == {JOB_NIGHTLY, JOB_DIGEST, "retrain:ann"}
-    assert before[JOB_NIGHTLY][2] == "core.scheduler:run_nightly"
-    assert before["retrain:ann"][2] == "core.scheduler:run_retrain"
+    assert before[JOB_NIGHTLY][2] == "core.learning.scheduler:run_nightly"
+    assert before["retrain:ann"][2] == "core.learning.scheduler:run_retrain"
     with rec.store.engine.connect() as conn:   # in the Store's own database
         stored = {row[0] for row in conn.execute(text("SELECT id FROM apscheduler_jobs"))}
     assert stored == set(before)
@@ -298,15 +298,15 @@ def test_the_digest_job_builds_sends_and_marks(tmp_path, monkeypatch):
     def mark_sent(r, user, now=None):
         r.store.set_last_digest_at(user, now)
 
-    fake_module = types.ModuleType("core.digest")
+    fake_module = types.ModuleType("core.learning.digest")
     fake_module.build_digest, fake_module.mark_sent = build_digest, mark_sent
-    monkeypatch.setitem(sys.modules, "core.digest", fake_module)
+    monkeypatch.setitem(sys.modules, "core.learning.digest", fake_module)
 
     async def send(user, digest):
         sent.append((user, digest.text))
 
     async def scenario():
-        s = LearningScheduler(rec, clock=lambda: when, send_digest=send)   # digest job: core.digest exists
+        s = LearningScheduler(rec, clock=lambda: when, send_digest=send)   # digest job: core.learning.digest exists
         s.start()
         ids = [j.id for j in s.jobs()]
         first, second = await run_digests(), await run_digests()
@@ -320,7 +320,7 @@ def test_the_digest_job_builds_sends_and_marks(tmp_path, monkeypatch):
     assert rec.store.last_digest_at("ann") == when and rec.store.last_digest_at("bob") is None
     assert second == {"ann": "not due", "bob": "quiet"}
 
-    monkeypatch.setitem(sys.modules, "core.digest", None)                # the module is not there
+    monkeypatch.setitem(sys.modules, "core.learning.digest", None)                # the module is not there
     s = LearningScheduler(rec)
     assert s.digest is False
     assert asyncio.run(run_digests()) == {}

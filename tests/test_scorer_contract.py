@@ -9,11 +9,11 @@ import pytest
 from catboost import Pool
 from sklearn.metrics import roc_auc_score
 
-from core.release import Release
-from core.scorers.base import Scorer, TrainingSet
-from core.scorers.baselines import ContentKNNScorer, PopularityScorer, StyleProfileScorer
-from core.scorers.catboost_model import CatBoostScorer
-from core.scorers.cold_start import ColdStartScorer
+from core.domain.release import Release
+from core.model.scorers.base import Scorer, TrainingSet
+from core.model.scorers.baselines import ContentKNNScorer, PopularityScorer, StyleProfileScorer
+from core.model.scorers.catboost_model import CatBoostScorer
+from core.model.scorers.cold_start import ColdStartScorer
 
 SCORERS = [PopularityScorer, StyleProfileScorer, ContentKNNScorer, ColdStartScorer, CatBoostScorer]
 
@@ -166,7 +166,7 @@ def test_catboost_fast_pool_scores_like_the_dataframe(small_catboost, holdout):
 def test_seed_ensemble_for_a_small_collection(small_training_set, holdout):
     """Below ``ensemble.below_positives`` the model is an average of seeds, in log-odds: its SHAP drivers still
     add up to its raw score, it pickles, and it scores like the mean of its members."""
-    from core.scorers.catboost_model import SeedEnsemble
+    from core.model.scorers.catboost_model import SeedEnsemble
 
     cfg = {**small_training_set.config, "ensemble": {"size": 3, "below_positives": 10_000},
            "catboost": {**small_training_set.config["catboost"], "iterations": 30}}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from core.release import CollectionItem, Release
+from core.domain.release import CollectionItem, Release
 from core.secrets import (
     ENV_KEY,
     MASK,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from core.release import CollectionItem, Release
+from core.domain.release import CollectionItem, Release
 from core.storage import CachedRelease, Store
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "collections" / "lanebecker" / "collection.json"

@@ -7,8 +7,8 @@ import pytest
 from test_gateway import gateway
 
 from core.discogs.gateway import AuthFailed, PrivateCollection, Unavailable
+from core.discogs.sync import CollectionSync, Enricher
 from core.storage import Store, utcnow
-from core.sync import CollectionSync, Enricher
 from fakes.fixtures import COLLECTOR, COLLECTOR_RECORDS, COLLECTOR_WANTS, SECRETIVE, discogs_server  # noqa: F401
 
 

@@ -29,14 +29,14 @@ import core.discogs.ratelimit as ratelimit
 from bot.telegram.app import build_application
 from bot.telegram.handlers import APOLOGY, COMMANDS, OTHERS_CARD, TOKEN_PROMPT, ProgressMessage
 from core.app import NOT_KNOWN
-from core.cards import ATTRIBUTION, percent
-from core.chat_cards import CardRegistry
+from core.app.cards import ATTRIBUTION, percent
+from core.app.chat_cards import CardRegistry
 from core.config import get_config
-from core.embeddings import EmbeddingCache
+from core.domain.refs import NOT_DISCOGS_MESSAGE
+from core.domain.release import Release
+from core.learning.scheduler import REGISTRY
+from core.model.embeddings import EmbeddingCache
 from core.recommender import Recommender
-from core.refs import NOT_DISCOGS_MESSAGE
-from core.release import Release
-from core.scheduler import REGISTRY
 from core.secrets import SecretBox
 from core.storage import Store
 from fakes.fixtures import COLLECTOR, COLLECTOR_TOKEN, discogs_server  # noqa: F401

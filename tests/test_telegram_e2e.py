@@ -19,7 +19,7 @@ import pytest
 from test_conversation import shared_embedding_dir
 
 from core.config import get_config
-from core.embeddings import EmbeddingCache
+from core.model.embeddings import EmbeddingCache
 from core.recommender import Recommender
 from core.secrets import SecretBox
 from core.storage import Store

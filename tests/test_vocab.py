@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import vocab
-from core.vocab import normalise_genre, normalise_genres, normalise_style, normalise_styles
+from core.ingest import vocab
+from core.ingest.vocab import normalise_genre, normalise_genres, normalise_style, normalise_styles
 
 
 def test_vocab_sizes_and_known_names():

@@ -9,20 +9,21 @@ own widgets; they never know which platform asked.
 """
 from __future__ import annotations
 
+from core.app.cards import ATTRIBUTION, render_card, render_chat_card, render_why
+from core.app.chat_cards import CardRef, CardRegistry
+from core.app.conversation import Reply
+from core.app.operations import BarcodeAnswer, OAuthFlow, Operations, Refusal
+from core.app.service import CURRENCIES, FORGET_ASK, NOT_KNOWN, NOT_SYNCED, OFFLINE, CrateApp, SyncOutcome
+
 # what adapters may use besides the use cases: the result types they render, the helpers that render them, and
 # the two things every adapter must do with secrets (register a token so logs redact it)
-from ..barcode import typed_code
-from ..cards import ATTRIBUTION, render_card, render_chat_card, render_why
-from ..chat_cards import CardRef, CardRegistry
-from ..config import ConfigError, get_config
-from ..conversation import Reply
-from ..discogs.gateway import Candidate, DiscogsError
-from ..recommender import Recommender, ScoreCard
-from ..refs import find_refs
-from ..secrets import install_redaction, register_secret
-from ..storage import Store
-from .operations import BarcodeAnswer, OAuthFlow, Operations, Refusal
-from .service import CURRENCIES, FORGET_ASK, NOT_KNOWN, NOT_SYNCED, OFFLINE, CrateApp, SyncOutcome
+from core.barcode import typed_code
+from core.config import ConfigError, get_config
+from core.discogs.gateway import Candidate, DiscogsError
+from core.domain.refs import find_refs
+from core.recommender import Recommender, ScoreCard
+from core.secrets import install_redaction, register_secret
+from core.storage import Store
 
 __all__ = ["CrateApp", "SyncOutcome", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer", "ConfigError",
            "get_config", "CURRENCIES", "FORGET_ASK", "NOT_KNOWN", "NOT_SYNCED", "OFFLINE",

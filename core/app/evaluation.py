@@ -1,8 +1,9 @@
 """The evaluation and the demo as use cases (``crate eval``, ``crate demo``): they read the inputs, run
-:mod:`core.evaluation`, and tell what they find through ``say`` (one line or block of text at a time), so a
+:mod:`core.model.evaluation`, and tell what they find through ``say`` (one line or block of text at a time), so a
 shell adapter prints and a test collects."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
@@ -11,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..cards import render_card
-from ..config import get_config, resolve_path
-from ..embeddings import default_cache
-from ..evaluation import (
+from core.app.cards import render_card
+from core.app.operations import Refusal
+from core.config import get_config, resolve_path
+from core.ingest.readers import read_collection
+from core.model.embeddings import default_cache
+from core.model.evaluation import (
     draw_families,
     evaluate_split,
     evaluate_user,
@@ -29,10 +32,8 @@ from ..evaluation import (
     summarise,
     summarise_splits,
 )
-from ..readers import read_collection
-from ..recommender import Recommender
-from ..storage import Store
-from .operations import Refusal
+from core.recommender import Recommender
+from core.storage import Store
 
 Say = Callable[[str], None]
 
@@ -95,7 +96,7 @@ def run_eval(collections: Sequence[str], catalogue_path: str | None, variants: S
     cache.embed_releases(list(catalogue.values()))
     cache.save()
     out: dict = {"variants": {}}
-    k = int(cfg["eval"]["k"])
+    k = cfg.eval.k
     for variant in variants:
         results = []
         for name, coll, want in users:
@@ -135,7 +136,7 @@ def run_split_eval(req: SplitEvalRequest, say: Say = print, progress: Say = _qui
     """The protocol's own splits, paired with the reference's figures; raises :class:`Refusal` for a folder
     without splits or a split that cannot be read."""
     cfg = get_config()
-    k = int(cfg["eval"]["k"])
+    k = cfg.eval.k
     groups: dict[str, list[Path]] = {}
     for p in req.splits:
         groups.setdefault(Path(p).parent.parent.name, []).append(Path(p))
@@ -189,11 +190,11 @@ def run_demo(database: str | None = None, say: Say = print, progress: Say = _qui
     """Import the bundled collection, train on its first 80 % (by date added), score three records bought later
     and three never bought, and evaluate: all offline."""
     t0 = time.perf_counter()
-    cfg = get_config()
-    user = cfg["demo"]["user"]
-    path = resolve_path(cfg["demo"]["collection"])
-    db = database or f"sqlite:///{resolve_path(cfg['paths']['models_dir']) / 'demo.db'}"
-    cfg = {**cfg, "discogs": {**cfg.get("discogs", {}), "live": False}}   # the demo is offline by design
+    cfg = copy.deepcopy(get_config())
+    user = cfg.demo.user
+    path = resolve_path(cfg.demo.collection)
+    db = database or f"sqlite:///{resolve_path(cfg.paths.models_dir) / 'demo.db'}"
+    cfg.discogs.live = False   # the demo is offline by design
     rec = Recommender(Store(db), cfg=cfg)
     say(f"Crate Digger demo — collector '{user}' (real public Discogs collection, MIT licence)")
     say("[1/4] importing the collection…")

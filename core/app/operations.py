@@ -13,15 +13,15 @@ from typing import Any, Callable
 
 from discogs_client.exceptions import HTTPError as ClientHTTPError
 
-from ..barcode import NO_BARCODE_HINT, PhotoError, PhotoLookup, decode_photo, lookup_codes, typed_code
-from ..discogs.gateway import DiscogsError, DiscogsGateway
-from ..learning import RetrainResult
-from ..readers import ReaderError
-from ..recommender import Recommender, ScoreCard, TrainReport, UnknownRelease, safe_name
-from ..refs import NotDiscogsLink, parse_ref_strict
-from ..release import ImportResult
-from ..storage import ModelVersion
-from ..sync import Enricher, SyncReport
+from core.barcode import NO_BARCODE_HINT, PhotoError, PhotoLookup, decode_photo, lookup_codes, typed_code
+from core.discogs.gateway import DiscogsError, DiscogsGateway
+from core.discogs.sync import Enricher, SyncReport
+from core.domain.refs import NotDiscogsLink, parse_ref_strict
+from core.domain.release import ImportResult
+from core.ingest.readers import ReaderError
+from core.learning.retrain import RetrainResult
+from core.recommender import Recommender, ScoreCard, TrainReport, UnknownRelease, safe_name
+from core.storage import ModelVersion
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class Operations:
     def sync(self, user: str, full: bool = False,
              progress: Callable[[str, int, int], None] | None = None) -> list[SyncReport]:
         """Read the linked collection and wantlist (only what changed unless ``full``)."""
-        from ..sync import CollectionSync
+        from core.discogs.sync import CollectionSync
 
         acct = self.store.linked_account(user)
         if acct is None:
@@ -179,7 +179,7 @@ class Operations:
             raise Refusal("Live Discogs is switched off (discogs.live: false).")
         state = dict(acct.sync_state_dict)
         try:
-            reports = CollectionSync(gw, self.store, int(self.rec.cfg["discogs"].get("per_page", 100))).sync(
+            reports = CollectionSync(gw, self.store, int(self.rec.cfg.discogs.per_page)).sync(
                 user, acct.discogs_username, full=full, progress=progress, state=state)
         except DiscogsError as exc:
             raise _discogs(exc) from exc
@@ -193,7 +193,7 @@ class Operations:
         if acct is None or gw is None:
             raise Refusal(f"{user} is not linked to Discogs: run `crate link USERNAME --user {user}` first.")
         ids = [it.release.id for it in self.store.collection(user)][:limit]
-        enr = Enricher(gw, self.store, timedelta(days=float(self.rec.cfg["discogs"].get("refresh_after_days", 30))),
+        enr = Enricher(gw, self.store, timedelta(days=float(self.rec.cfg.discogs.refresh_after_days)),
                        currency=getattr(acct, "currency", None))
         enr.run(ids, progress=progress)
         return enr
@@ -242,14 +242,14 @@ class Operations:
 
     # -- models ---------------------------------------------------------------------------------------------
     def users_with_collection(self) -> list[str]:
-        from ..scheduler import users_with_collection
+        from core.learning.scheduler import users_with_collection
 
         return users_with_collection(self.store)
 
     def retrain(self, user: str, progress: Progress | None = None) -> RetrainResult | None:
         """Train a challenger now; it replaces the model only if not worse on the hold-out. None when this
         process is already training the user."""
-        from ..scheduler import retrain_now
+        from core.learning.scheduler import retrain_now
 
         try:
             return retrain_now(self.rec, user, progress=progress)
@@ -282,11 +282,11 @@ class Operations:
         return target.version, active.version if active is not None else None
 
     def holdout_fraction(self) -> float:
-        return float(self.rec.cfg.get("learning", {}).get("holdout_fraction", 0.2))
+        return float(self.rec.cfg.learning.holdout_fraction)
 
     def scheduler(self, announce: Progress) -> Any:
         """The learning scheduler (nightly and feedback retrains, digests), not yet started."""
-        from ..scheduler import LearningScheduler  # APScheduler: only when asked for
+        from core.learning.scheduler import LearningScheduler  # APScheduler: only when asked for
 
         return LearningScheduler(self.rec, announce=announce)
 

@@ -9,13 +9,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ..barcode import NO_BARCODE_HINT, PhotoError, decode_photo
-from ..conversation import Conversation, Reply
-from ..discogs.gateway import DiscogsGateway
-from ..readers import ReaderError
-from ..recommender import Recommender
-from ..storage import ForgetReport
-from ..sync import CollectionSync, SyncReport
+from core.app.conversation import Conversation, Reply
+from core.barcode import NO_BARCODE_HINT, PhotoError, decode_photo
+from core.discogs.gateway import DiscogsGateway
+from core.discogs.sync import CollectionSync, SyncReport
+from core.ingest.readers import ReaderError
+from core.recommender import Recommender
+from core.storage import ForgetReport
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class CrateApp:
             raise LookupError("not linked")
         gw = self.rec.gateway_for(user)
         state = dict(acct.sync_state_dict)
-        per_page = int(self.rec.cfg.get("discogs", {}).get("per_page", 100))
+        per_page = int(self.rec.cfg.discogs.per_page)
         reports = CollectionSync(gw, store, per_page).sync(
             user, acct.discogs_username, state=state,
             progress=lambda list_name, done, total: say(f"{head}🔄 Reading your {list_name}: {done} of {total}…"))
@@ -238,9 +238,9 @@ class CrateApp:
     def start_learning(self, send_digest: Callable[[str, Any], Any] | None = None) -> Any:
         """Start the learning scheduler (retrains after feedback or nightly, weekly digests) in the running event
         loop when ``learning.schedule_in_bot`` says so; feedback then schedules retrains. Returns it, or None."""
-        if not self.rec.cfg.get("learning", {}).get("schedule_in_bot", True):
+        if not self.rec.cfg.learning.schedule_in_bot:
             return None
-        from ..scheduler import LearningScheduler  # APScheduler: only in a bot process
+        from core.learning.scheduler import LearningScheduler  # APScheduler: only in a bot process
 
         scheduler = LearningScheduler(self.rec, send_digest=send_digest)
         scheduler.start()
@@ -256,12 +256,12 @@ class CrateApp:
 
     # -- digest and forgetting -----------------------------------------------------------------------------
     def digest(self, user: str) -> Any:
-        from ..digest import build_digest  # matplotlib: only when a digest is asked for
+        from core.learning.digest import build_digest  # matplotlib: only when a digest is asked for
 
         return build_digest(self.rec, user)
 
     def digest_sent(self, user: str, until: Any) -> None:
-        from ..digest import mark_sent
+        from core.learning.digest import mark_sent
 
         mark_sent(self.rec, user, until)
 

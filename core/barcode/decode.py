@@ -11,23 +11,23 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import ocr
-from .loading import (
+from core.barcode import ocr
+from core.barcode.loading import (
     PhotoLimits,
     load_photo,
 )
-from .reader import (
+from core.barcode.reader import (
     DecodeResult,
     FoundCode,
     _Reader,
 )
-from .strategies import (
+from core.barcode.strategies import (
     LANES,
     STRATEGIES,
     _regions,
     _run,
 )
-from .views import (
+from core.barcode.views import (
     _scale_m,
 )
 

@@ -5,6 +5,7 @@ import io
 import logging
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +55,9 @@ class PhotoLimits:
     ocr_regions: int = 2                 # …in at most this many bar-like regions of the photo
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any] | None = None) -> "PhotoLimits":
+    def from_config(cls, cfg: Mapping[str, Any] | None = None) -> "PhotoLimits":
         if cfg is None:
-            from ..config import get_config
+            from core.config import get_config
 
             cfg = get_config()
         sec = (cfg or {}).get("photo") or {}

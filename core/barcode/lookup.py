@@ -6,22 +6,22 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
-from ..discogs.barcodes import normalise_barcode, typed_barcode
-from .decode import (
+from core.barcode.decode import (
     decode_photo,
 )
-from .loading import (
+from core.barcode.loading import (
     NO_BARCODE_HINT,
     PhotoError,
     PhotoLimits,
 )
-from .reader import (
+from core.barcode.reader import (
     DecodeResult,
     FoundCode,
 )
+from core.discogs.barcodes import normalise_barcode, typed_barcode
 
 if TYPE_CHECKING:   # pragma: no cover
-    from ..discogs.gateway import Candidate, DiscogsGateway
+    from core.discogs.gateway import Candidate, DiscogsGateway
 
 log = logging.getLogger("core.barcode")
 

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
-from ..discogs.barcodes import is_valid_gs1, normalise_barcode, upce_to_upca
+from core.discogs.barcodes import is_valid_gs1, normalise_barcode, upce_to_upca
 
 log = logging.getLogger(__name__)
 

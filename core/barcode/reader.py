@@ -12,8 +12,7 @@ import numpy as np
 import zxingcpp
 from PIL import Image, ImageFilter, ImageOps
 
-from ..discogs.barcodes import digits, is_valid_gs1, normalise_barcode, upce_to_upca
-from .views import (
+from core.barcode.views import (
     _FORMATS,
     _GH,
     _LA,
@@ -23,6 +22,7 @@ from .views import (
     _translate_m,
     _View,
 )
+from core.discogs.barcodes import digits, is_valid_gs1, normalise_barcode, upce_to_upca
 
 log = logging.getLogger("core.barcode")
 

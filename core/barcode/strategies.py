@@ -7,10 +7,10 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from .reader import (
+from core.barcode.reader import (
     _Reader,
 )
-from .views import (
+from core.barcode.views import (
     _FT,
     _GH,
     _LA,

@@ -14,7 +14,7 @@ import zxingcpp
 from PIL import Image, ImageFilter, ImageOps
 
 if TYPE_CHECKING:   # pragma: no cover
-    from .reader import _Reader
+    from core.barcode.reader import _Reader
 
 
 def _formats() -> Any:

@@ -1,1 +1,2 @@
-"""Live Discogs: one gateway over python3-discogs-client, a shared rate limiter, barcode normalisation."""
+"""Live Discogs: one gateway over python3-discogs-client, a shared rate limiter, barcode normalisation, and the
+collection sync and detail enricher built on them."""

@@ -14,6 +14,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlencode
@@ -22,12 +23,12 @@ import discogs_client
 import requests
 from discogs_client.exceptions import HTTPError
 
-from ..config import get_config
-from ..readers.api_json import release_from_api
-from ..refs import DiscogsRef
-from ..release import Release
-from .barcodes import normalise_barcode, same_barcode, search_forms
-from .ratelimit import RateLimiter, limiter_for
+from core.config import get_config
+from core.discogs.barcodes import normalise_barcode, same_barcode, search_forms
+from core.discogs.ratelimit import RateLimiter, limiter_for
+from core.domain.refs import DiscogsRef
+from core.domain.release import Release
+from core.ingest.readers.api_json import release_from_api
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class DiscogsGateway:
     token: str | None = None
     oauth: tuple[str, str, str, str] | None = None   # consumer key, consumer secret, token, secret
     base_url: str | None = None
-    cfg: dict[str, Any] | None = None
+    cfg: Mapping[str, Any] | None = None
     sleep: Callable[[float], None] = time.sleep
     limiter: RateLimiter | None = None
     clock: Callable[[], float] = time.monotonic     # ages the price cache (injectable for tests)

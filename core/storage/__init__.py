@@ -33,12 +33,12 @@ import logging
 from sqlalchemy import Column, MetaData, String, Table, inspect
 from sqlmodel import Session, col, delete, select
 
-from .accounts import LinkedAccounts
-from .collections import Collections
-from .database import Database
-from .models import ModelVersions
-from .releases import ReleaseCache
-from .schema import (
+from core.storage.accounts import LinkedAccounts
+from core.storage.collections import Collections
+from core.storage.database import Database
+from core.storage.models import ModelVersions
+from core.storage.releases import ReleaseCache
+from core.storage.schema import (
     _CHUNK,
     _IMPLICIT_ROW,
     AUTH_KINDS,
@@ -75,8 +75,8 @@ from .schema import (
     make_engine,
     utcnow,
 )
-from .scores import ScoresAndFeedback
-from .users import Users
+from core.storage.scores import ScoresAndFeedback
+from core.storage.users import Users
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from sqlmodel import Session, col, delete, select
 if TYPE_CHECKING:
     from core.secrets import SecretBox
 
-from .database import Database
-from .schema import (
+from core.storage.database import Database
+from core.storage.schema import (
     AUTH_KINDS,
     LinkedAccount,
     User,

@@ -8,10 +8,9 @@ from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
-from core.release import CollectionItem, Release
-
-from .releases import ReleaseCache
-from .schema import (
+from core.domain.release import CollectionItem, Release
+from core.storage.releases import ReleaseCache
+from core.storage.schema import (
     LIST_NAMES,
     CachedRelease,
     CollectionEntry,

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateColumn
 from sqlmodel import Session, SQLModel, col, select
 
-from .schema import (
+from core.storage.schema import (
     Feedback,
     ModelVersion,
     ScoreServed,
@@ -137,7 +137,7 @@ class Database:
         if buy is None or maybe is None:
             from core.config import get_config
 
-            sc = get_config()["scoring"]
+            sc = get_config().scoring
             buy = float(sc["buy_threshold"]) if buy is None else buy
             maybe = float(sc["maybe_threshold"]) if maybe is None else maybe
         return float(buy), float(maybe)

@@ -9,8 +9,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col, delete, select
 
-from .database import Database
-from .schema import (
+from core.storage.database import Database
+from core.storage.schema import (
     MODEL_STATUSES,
     ModelVersion,
     _chunks,

@@ -10,10 +10,9 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col, select
 
-from core.release import Release
-
-from .database import Database
-from .schema import (
+from core.domain.release import Release
+from core.storage.database import Database
+from core.storage.schema import (
     CachedRelease,
     _chunks,
     _dumps,

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, SQLModel, create_engine
 
-from core.release import Release
+from core.domain.release import Release
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ class LinkedAccount(SQLModel, table=True):
 
 
 class ChatCard(SQLModel, table=True):
-    """One score card as sent in a chat (which message shows which card: see :mod:`core.chat_cards`). Defined
+    """One score card as sent in a chat (which message shows which card: see :mod:`core.app.chat_cards`). Defined
     here, with every other table, so the schema never depends on which modules were imported."""
 
     __tablename__ = "chat_cards"

@@ -13,8 +13,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
-from .database import Database
-from .schema import (
+from core.storage.database import Database
+from core.storage.schema import (
     FEEDBACK_KINDS,
     FEEDBACK_SLOTS,
     FEEDBACK_SOURCES,

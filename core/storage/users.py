@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from .database import Database
-from .schema import (
+from core.storage.database import Database
+from core.storage.schema import (
     DIGEST_SETTING,
     User,
     _as_utc,

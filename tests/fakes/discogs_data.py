@@ -6,17 +6,17 @@ Sources, all bundled in ``data/``:
   They win wherever they exist (releases 1, 2, 3, 79, 3329867; master 4242; artists 1-3; labels 1, 31405).
 * ``data/dump-sample/discogs_20200806_releases.xml.gz`` – 1,000 real releases with ids, labels, catalogue
   numbers, formats, tracklists and raw barcodes; parsed from the XML directly (not through
-  ``core.readers.dump_xml``), so the API objects keep artist/label ids and Discogs' raw spellings.
+  ``core.ingest.readers.dump_xml``), so the API objects keep artist/label ids and Discogs' raw spellings.
 * ``data/dump-sample/discogs_20200806_masters.xml.gz`` – 1,000 real masters.
 * ``data/catalogue/*.jsonl`` – 4,325 real releases (title, year, artists, genres, styles), read with
-  ``core.readers.catalogue.load_catalogue`` with the label and have/want side tables merged.
+  ``core.ingest.readers.catalogue.load_catalogue`` with the label and have/want side tables merged.
 
 What the sources lack, the fake fills deterministically (seeded by the release id), so the same id always
 gives the same object: artist/label ids of catalogue releases, catalogue numbers, formats, countries, barcodes
 (valid EAN-13/UPC-A, written in Discogs' raw styles such as ``"5 012394 144777"``), tracklists, community
 have/want/rating when unknown, images and marketplace prices. Every ``master_id`` resolves to a master and
 every master's ``main_release`` to a release: masters missing from the sample are synthesised from their
-releases (catalogue releases are grouped into masters by ``core.release.album_key``; synthetic master ids
+releases (catalogue releases are grouped into masters by ``core.domain.release.album_key``; synthetic master ids
 start at 90,000,001), and a dump master whose main release is missing gets that release synthesised from it.
 
 URLs are stored as API paths (``/releases/1``, ``/image/...``) exactly as the bundled fixtures have them; the
@@ -39,8 +39,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from core.readers.catalogue import load_catalogue
-from core.release import Release, album_key
+from core.domain.release import Release, album_key
+from core.ingest.readers.catalogue import load_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"

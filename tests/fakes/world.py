@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from core.config import get_config
-from core.embeddings import EmbeddingCache
+from core.domain.release import ImportResult
+from core.model.embeddings import EmbeddingCache
 from core.recommender import Recommender, TrainReport
-from core.release import ImportResult
 from core.storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -18,9 +18,10 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from core.readers import ReaderError
-from core.readers.api_json import item_from_entry
-from core.readers.common import (
+from core.domain.release import CollectionItem, ImportResult, Release, clean_artist
+from core.ingest.readers import ReaderError
+from core.ingest.readers.api_json import item_from_entry
+from core.ingest.readers.common import (
     clean_country,
     dedupe,
     discogs_url_id,
@@ -32,8 +33,7 @@ from core.readers.common import (
     parse_year,
     text,
 )
-from core.release import CollectionItem, ImportResult, Release, clean_artist
-from core.vocab import normalise_genres, normalise_styles
+from core.ingest.vocab import normalise_genres, normalise_styles
 
 log = logging.getLogger(__name__)
 

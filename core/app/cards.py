@@ -1,7 +1,7 @@
 """Plain-text rendering of score cards and summaries, shared by every chat adapter."""
 from __future__ import annotations
 
-from .recommender import ScoreCard
+from core.recommender import ScoreCard
 
 ATTRIBUTION = "Data provided by Discogs."
 

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from core.release import ImportResult, Release
+from core.domain.release import ImportResult, Release
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,8 @@ TOO_DEEP = "nested far too deeply to be a Discogs export or collection file"
 
 def _read_json(path: Path, list_name: str | None,
                master_resolver: Callable[[dict[str, Any]], int | None] | None) -> ImportResult:
-    from core.readers.api_json import page_entries, read_api_pages
-    from core.readers.bundled_json import read_bundled_json
+    from core.ingest.readers.api_json import page_entries, read_api_pages
+    from core.ingest.readers.bundled_json import read_bundled_json
 
     data = load_json(path)
     if page_entries(data) is not None:
@@ -113,10 +113,10 @@ def read_collection(path: str | Path, *, catalogue: dict[int, Release] | None = 
 
 def _read_any(p: Path, catalogue: dict[int, Release] | None, list_name: str | None,
               master_resolver: Callable[[dict[str, Any]], int | None] | None) -> ImportResult:
-    from core.readers.api_json import read_api_pages
-    from core.readers.catalogue import enrich_from_catalogue
-    from core.readers.csv_export import read_csv_export
-    from core.readers.dump_xml import read_dump
+    from core.ingest.readers.api_json import read_api_pages
+    from core.ingest.readers.catalogue import enrich_from_catalogue
+    from core.ingest.readers.csv_export import read_csv_export
+    from core.ingest.readers.dump_xml import read_dump
 
     kind = detect_format(p)
     log.info("reading %s as %s", p, kind)

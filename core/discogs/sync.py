@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from .discogs.gateway import DiscogsError, DiscogsGateway
-from .readers.api_json import items_from_page
-from .release import CollectionItem
-from .storage import Store
+from core.discogs.gateway import DiscogsError, DiscogsGateway
+from core.domain.release import CollectionItem
+from core.ingest.readers.api_json import items_from_page
+from core.storage import Store
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]   # (list name, records read, total)

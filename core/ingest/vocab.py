@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from core.config import get_config, resolve_path
-from core.release import norm_text
+from core.domain.release import norm_text
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _read_names(path: Path) -> list[str]:
 
 def vocab_dir() -> Path:
     """The configured vocabulary folder (``paths.vocab_dir``)."""
-    return resolve_path(get_config()["paths"]["vocab_dir"])
+    return resolve_path(get_config().paths.vocab_dir)
 
 
 @lru_cache(maxsize=4)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .profile import CollectionProfile, artist_keys, label_keys
-from .release import Release
+from core.domain.release import Release
+from core.model.profile import CollectionProfile, artist_keys, label_keys
 
 SIMILAR = "similar to records you own"
 EXPLORATION = "genre exploration"

@@ -32,7 +32,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# Human wording for what *raises* a score (FEATURE_WORDS in core/features.py words what pulls one down).
+# Human wording for what *raises* a score (FEATURE_WORDS in core/model/features.py words what pulls one down).
 DRIVER_WORDS = {
     "knn_max": "closeness to records you own",
     "knn_mean": "closeness to your collection as a whole",
@@ -144,7 +144,7 @@ def _period(rec, user: str, now: datetime | None, since: datetime | None) -> tup
     if since is None:
         since = rec.store.last_digest_at(user)
     if since is None:
-        days = float(rec.cfg.get("learning", {}).get("digest_every_days", 7))
+        days = float(rec.cfg.learning.digest_every_days)
         since = now - timedelta(days=days)
     return _utc(since), now
 

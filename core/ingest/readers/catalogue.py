@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from core.config import get_config, resolve_path
-from core.readers import ReaderError
-from core.readers.api_json import release_from_api
-from core.readers.common import parse_id, parse_int, text
-from core.release import CollectionItem, Release
+from core.domain.release import CollectionItem, Release
+from core.ingest.readers import ReaderError
+from core.ingest.readers.api_json import release_from_api
+from core.ingest.readers.common import parse_id, parse_int, text
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def _merge_community(catalogue: dict[int, Release], path: Path) -> int:
 def load_catalogue(path: str | Path | None = None, labels_path: str | Path | None = None,
                    community_path: str | Path | None = None) -> dict[int, Release]:
     """Releases by id from a JSON Lines catalogue (default ``paths.catalogue``), side tables merged when given."""
-    p = Path(path) if path else resolve_path(get_config()["paths"]["catalogue"])
+    p = Path(path) if path else resolve_path(get_config().paths.catalogue)
     catalogue: dict[int, Release] = {}
     for n, obj in _json_lines(p):
         try:

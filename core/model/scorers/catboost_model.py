@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier, FeaturesData, Pool
 from sklearn.model_selection import StratifiedKFold
 
-from ..calibration import PlattCalibrator
-from ..features import CATEGORICAL, build_features, presence_report, tag_vocabulary
-from ..profile import CollectionProfile
-from ..release import Release
-from .base import Scorer, TrainingSet
+from core.domain.release import Release
+from core.model.calibration import PlattCalibrator
+from core.model.features import CATEGORICAL, build_features, presence_report, tag_vocabulary
+from core.model.profile import CollectionProfile
+from core.model.scorers.base import Scorer, TrainingSet
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ def resolve_base_rate(setting, n_pos: int, n_pool: int, recent_fraction: float =
     return float(n_next / (n_next + max(n_pool, 1))) if n_pos > 0 else None
 
 
-def verdict_thresholds(reference: np.ndarray, vcfg: dict) -> tuple[float, float]:
+def verdict_thresholds(reference: np.ndarray, vcfg: Mapping[str, Any]) -> tuple[float, float]:
     """(buy, maybe) score thresholds: a record is a "buy" when it beats all but ``buy_share`` of the reference
     records (others' records the model never trained on), "maybe" when all but ``maybe_share``."""
     buy_share, maybe_share = float(vcfg.get("buy_share", 0.02)), float(vcfg.get("maybe_share", 0.08))
@@ -83,7 +85,7 @@ class CatBoostScorer(Scorer):
         self.weights: np.ndarray | None = None   # the training rows' weights; dropped once trained
         self.notes: list[str] = []
 
-    def _params(self, cfg: dict) -> dict:
+    def _params(self, cfg: Mapping[str, Any]) -> dict:
         p = dict(cfg.get("catboost", {}))
         p.setdefault("verbose", False)
         p["random_seed"] = int(cfg.get("seed", 0))
@@ -103,7 +105,7 @@ class CatBoostScorer(Scorer):
         if len(w) != len(rows):
             raise ValueError(f"{len(w)} weights for {len(rows)} training rows")
         # training rows: a positive is described without its own fold of the collection, a negative
-        # without a random fold (see core/profile.py for why plain leave-one-out leaks the label); a liked
+        # without a random fold (see core/model/profile.py for why plain leave-one-out leaks the label); a liked
         # record that is not owned is described like a negative: against a random fold
         n_folds = int(cfg.get("feature_folds", 10))
         self.profile.assign_folds(n_folds, int(cfg.get("seed", 0)))
@@ -151,14 +153,14 @@ class CatBoostScorer(Scorer):
         return self
 
     @staticmethod
-    def _fit(params: dict, cfg: dict, X, y: np.ndarray, w: np.ndarray):
+    def _fit(params: dict, cfg: Mapping[str, Any], X, y: np.ndarray, w: np.ndarray):
         """One CatBoost model, or a seed ensemble when the collection is small (``model.ensemble``)."""
         ens = cfg.get("ensemble", {}) or {}
         size = int(ens.get("size", 1)) if int(y.sum()) < int(ens.get("below_positives", 0)) else 1
         return SeedEnsemble.fit(params, size, X, y, w)
 
     def _held_out_scores(self, X: pd.DataFrame, y: np.ndarray, train: TrainingSet, params: dict,
-                         cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+                         cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Raw scores on rows the scoring model did not see, for the calibrator.
 
         When the collection is dated, the held-out positives are the most recently added ones — a score is

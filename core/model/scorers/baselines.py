@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..profile import CollectionProfile
-from ..release import Release
-from .base import Scorer, TrainingSet
+from core.domain.release import Release
+from core.model.profile import CollectionProfile
+from core.model.scorers.base import Scorer, TrainingSet
 
 
 class PopularityScorer(Scorer):

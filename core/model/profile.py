@@ -20,7 +20,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .release import Release, album_key, norm_text
+from core.domain.release import Release, album_key, norm_text
 
 VARIOUS = {"various", "various artists", "unknown artist", ""}
 

@@ -13,10 +13,10 @@ from io import BufferedIOBase
 from pathlib import Path
 from typing import Iterator
 
-from core.readers import ReaderError
-from core.readers.common import dedupe, parse_id, parse_year, text
-from core.release import CollectionItem, ImportResult, Release, clean_artist
-from core.vocab import normalise_genres, normalise_styles
+from core.domain.release import CollectionItem, ImportResult, Release, clean_artist
+from core.ingest.readers import ReaderError
+from core.ingest.readers.common import dedupe, parse_id, parse_year, text
+from core.ingest.vocab import normalise_genres, normalise_styles
 
 log = logging.getLogger(__name__)
 

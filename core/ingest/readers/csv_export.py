@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.readers import ReaderError
-from core.readers.common import (
+from core.domain.release import CollectionItem, ImportResult, Release, clean_artist
+from core.ingest.readers import ReaderError
+from core.ingest.readers.common import (
     blank,
     date_order,
     dedupe,
@@ -28,7 +29,6 @@ from core.readers.common import (
     parse_year,
     text,
 )
-from core.release import CollectionItem, ImportResult, Release, clean_artist
 
 log = logging.getLogger(__name__)
 

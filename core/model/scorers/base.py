@@ -3,13 +3,14 @@ and scores any list of releases; one contract test (tests/test_scorer_contract.p
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable
 
 import numpy as np
 
-from ..release import Release
+from core.domain.release import Release
 
 Embedder = Callable[[list[Release]], np.ndarray]
 
@@ -31,13 +32,13 @@ class TrainingSet:
     # the records a collector may be offered (the candidate catalogue, no labels): TF-IDF weights come from it
     population: list[Release] | None = None
     # how many candidate records the negatives were drawn from (the prior of the calibrated score, see
-    # core/scorers/catboost_model.py:resolve_base_rate); None: the negatives themselves
+    # core/model/scorers/catboost_model.py:resolve_base_rate); None: the negatives themselves
     pool_size: int | None = None
     # text → normalised vectors (the embedding model behind ``embed``), for scorers with their own document
     embed_text: Callable[[list[str]], np.ndarray] | None = None
 
 
-def negative_count(n_positives: int, mcfg: dict[str, Any]) -> int:
+def negative_count(n_positives: int, mcfg: Mapping[str, Any]) -> int:
     """How many negatives to sample: ``negative_ratio`` per positive, and never fewer than ``min_negatives`` (a
     small collection learns what it is *not* from enough of the market; callers cap it by the pool)."""
     return max(int(round(float(mcfg.get("negative_ratio", 3.0)) * n_positives)), int(mcfg.get("min_negatives", 0)))

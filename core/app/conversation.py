@@ -8,12 +8,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, TypedDict
 
-from .barcode import FoundCode, lookup_codes, typed_code
-from .cards import render_card
-from .discogs.barcodes import digits
-from .discogs.gateway import Candidate, DiscogsError
-from .recommender import Recommender, ScoreCard, UnknownRelease
-from .refs import NotDiscogsLink, find_refs, parse_ref_strict
+from core.app.cards import render_card
+from core.barcode import FoundCode, lookup_codes, typed_code
+from core.discogs.barcodes import digits
+from core.discogs.gateway import Candidate, DiscogsError
+from core.domain.refs import NotDiscogsLink, find_refs, parse_ref_strict
+from core.recommender import Recommender, ScoreCard, UnknownRelease
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
-from .storage import ChatCard, Store
+from core.storage import ChatCard, Store
 
 log = logging.getLogger(__name__)
 

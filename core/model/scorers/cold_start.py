@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..calibration import logit
-from ..features import build_features
-from ..profile import CollectionProfile
-from ..release import Release
-from .base import Scorer, TrainingSet
+from core.domain.release import Release
+from core.model.calibration import logit
+from core.model.features import build_features
+from core.model.profile import CollectionProfile
+from core.model.scorers.base import Scorer, TrainingSet
 
 
 class ColdStartScorer(Scorer):

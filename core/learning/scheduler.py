@@ -14,14 +14,14 @@ id                     trigger                                     does
                                                                    collection, one at a time
 ``retrain:{user}``     one-off date, added by                      :func:`run_retrain`: that user, if the feedback
                        :meth:`LearningScheduler.on_feedback`       is still pending when it runs
-``weekly-digest``      every ``learning.digest_every_days`` days   :func:`run_digests`: ``core.digest`` (if present)
+``weekly-digest``      every ``learning.digest_every_days`` days   :func:`run_digests`: ``core.learning.digest``
 =====================  ==========================================  ================================================
 
 "Enough new feedback" is ``learning.retrain_after_feedback`` explicit events (👍/👎/bought) since the user's
 last training — the newest registered model version, which is the active one unless a challenger was
 rejected since (counting from the active one would then retrain on every later event).
 
-Job callables are module-level coroutine functions referenced textually (``core.scheduler:run_retrain``) with
+Job callables are module-level coroutine functions referenced textually (``core.learning.scheduler:run_retrain``) with
 picklable arguments, because the job store pickles them; they find the live Recommender and the callbacks in
 the module-level :data:`REGISTRY`, filled by :meth:`LearningScheduler.start`. Training never runs on the event
 loop: it goes to a small dedicated thread pool (``learning.training_workers``, default 1, so nightly and
@@ -41,6 +41,7 @@ import inspect
 import logging
 import sys
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -65,9 +66,9 @@ log = logging.getLogger(__name__)
 
 JOB_NIGHTLY = "nightly-retrain"
 JOB_DIGEST = "weekly-digest"
-FUNC_RETRAIN = "core.scheduler:run_retrain"
-FUNC_NIGHTLY = "core.scheduler:run_nightly"
-FUNC_DIGESTS = "core.scheduler:run_digests"
+FUNC_RETRAIN = "core.learning.scheduler:run_retrain"
+FUNC_NIGHTLY = "core.learning.scheduler:run_nightly"
+FUNC_DIGESTS = "core.learning.scheduler:run_digests"
 EXPLICIT_KINDS = ("like", "dislike", "bought")
 
 
@@ -117,7 +118,8 @@ def _say(msg: str) -> None:
 
 def _rec() -> Any:
     if REGISTRY.rec is None:
-        raise RuntimeError("no Recommender registered: start a LearningScheduler (or set core.scheduler.REGISTRY.rec)")
+        raise RuntimeError("no Recommender registered: start a LearningScheduler "
+                           "(or set core.learning.scheduler.REGISTRY.rec)")
     return REGISTRY.rec
 
 
@@ -151,9 +153,9 @@ def _retrain_fn() -> Callable[..., Any]:
     owner = REGISTRY.owner
     if REGISTRY.retrain is not None and owner is not None and getattr(owner, "running", False):
         return REGISTRY.retrain
-    from core import learning
+    from core.learning import retrain as retraining
 
-    return learning.retrain
+    return retraining.retrain
 
 
 def retrain_now(rec: Any, user: str, progress: Callable[[str], None] | None = None,
@@ -244,7 +246,7 @@ async def run_retrain(user: str, trigger: str = "manual") -> Any:
     run may have used it meanwhile)."""
     rec = _rec()
     if trigger == "feedback":
-        threshold = int(rec.cfg.get("learning", {}).get("retrain_after_feedback", 10))
+        threshold = int(rec.cfg.learning.retrain_after_feedback)
         n = pending_feedback(rec.store, user)
         if n < threshold:
             _say(f"retrain {user}: {n} new feedback since the last training (< {threshold}), skipped")
@@ -275,16 +277,16 @@ async def _maybe_await(x: Any) -> Any:
 
 async def run_digests() -> dict[str, str]:
     """Job ``weekly-digest``: for each user with a collection whose last digest is older than
-    ``learning.digest_every_days``: ``core.digest.build_digest(rec, user, now=…)`` (in a thread: it renders a
+    ``learning.digest_every_days``: ``core.learning.digest.build_digest(rec, user, now=…)`` (in a thread: it renders a
     chart), the registered sender (:func:`register_send_digest`; default: log it), then
-    ``core.digest.mark_sent(rec, user, digest.until)``. A quiet digest (nothing happened) is neither sent nor
-    marked. Imported lazily; does nothing (and says so) when ``core.digest`` does not exist."""
+    ``core.learning.digest.mark_sent(rec, user, digest.until)``. A quiet digest (nothing happened) is neither sent nor
+    marked. Imported lazily; does nothing (and says so) when ``core.learning.digest`` does not exist."""
     try:
-        digest_mod = importlib.import_module("core.digest")
+        digest_mod = importlib.import_module("core.learning.digest")
     except ModuleNotFoundError as exc:
-        if exc.name != "core.digest":
+        if exc.name != "core.learning.digest":
             raise
-        _say("weekly digest: core.digest is not available, skipped")
+        _say("weekly digest: core.learning.digest is not available, skipped")
         return {}
     rec = _rec()
     now = REGISTRY.clock()
@@ -336,9 +338,9 @@ class JobInfo:
 
 def _digest_available() -> bool:
     try:
-        return importlib.util.find_spec("core.digest") is not None
+        return importlib.util.find_spec("core.learning.digest") is not None
     except (ImportError, ValueError):   # e.g. a stand-in module without a spec
-        return sys.modules.get("core.digest") is not None
+        return sys.modules.get("core.learning.digest") is not None
 
 
 def _parse_hhmm(value: Any) -> tuple[int, int]:
@@ -359,11 +361,11 @@ class LearningScheduler:
     ``rec``: the live Recommender (its ``store`` decides the database; ``url`` overrides it). ``clock``: "now"
     for feedback run dates and digest due-ness (APScheduler itself keeps real time). ``retrain_fn``:
     ``(rec, user, progress) -> RetrainResult`` instead of :func:`core.learning.retrain`. ``announce``: called
-    with a line for each thing scheduled or run. ``digest``: add the digest job (None: if ``core.digest``
+    with a line for each thing scheduled or run. ``digest``: add the digest job (None: if ``core.learning.digest``
     exists).
     """
 
-    def __init__(self, rec: Any, *, url: str | None = None, cfg: dict | None = None,
+    def __init__(self, rec: Any, *, url: str | None = None, cfg: Mapping[str, Any] | None = None,
                  clock: Callable[[], datetime] | None = None, send_digest: Callable[[str, Any], Any] | None = None,
                  retrain_fn: Callable[..., Any] | None = None, announce: Callable[[str], None] | None = None,
                  digest: bool | None = None) -> None:

@@ -5,17 +5,18 @@ import logging
 import math
 import random
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .metrics import list_metrics, metric_names
-from .release import CollectionItem, Release, others_pool
-from .scorers.base import Embedder, Scorer, TrainingSet, negative_count
-from .scorers.baselines import ContentKNNScorer, PopularityScorer, StyleProfileScorer
-from .scorers.catboost_model import CatBoostScorer
+from core.domain.release import CollectionItem, Release, others_pool
+from core.model.metrics import list_metrics, metric_names
+from core.model.scorers.base import Embedder, Scorer, TrainingSet, negative_count
+from core.model.scorers.baselines import ContentKNNScorer, PopularityScorer, StyleProfileScorer
+from core.model.scorers.catboost_model import CatBoostScorer
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def _describe(item: CollectionItem, catalogue: dict[int, Release] | None) -> Rel
                    genres=list(r.genres), styles=list(r.styles))
 
 
-def split_user(items: list[CollectionItem], catalogue: dict[int, Release], cfg: dict[str, Any],
+def split_user(items: list[CollectionItem], catalogue: dict[int, Release], cfg: Mapping[str, Any],
                wantlist: list[CollectionItem] | None = None, variant: str = "main") -> Split:
     ecfg = cfg["eval"]
     seen: dict[int, CollectionItem] = {}
@@ -113,7 +114,7 @@ def split_user(items: list[CollectionItem], catalogue: dict[int, Release], cfg: 
 
 def metrics_for(scores_pos: np.ndarray, scores_neg: np.ndarray, lists: list[list[int]], used: list[int],
                 probabilistic: bool, k: int) -> dict[str, float]:
-    """The protocol's metrics (core/metrics.py) for index-based lists: ``lists`` hold indices into the test
+    """The protocol's metrics (core/model/metrics.py) for index-based lists: ``lists`` hold indices into the test
     negatives, ``used`` the sorted indices that ``scores_neg`` scores, in order."""
     # ids: a negative is its index j (>= 0), the i-th positive is -1 - i, so the two never collide
     score_of = {j: float(v) for j, v in zip(used, scores_neg)}
@@ -123,7 +124,7 @@ def metrics_for(scores_pos: np.ndarray, scores_neg: np.ndarray, lists: list[list
 
 
 def evaluate_user(name: str, items: list[CollectionItem], catalogue: dict[int, Release], embed: Embedder,
-                  cfg: dict[str, Any], wantlist: list[CollectionItem] | None = None, variant: str = "main",
+                  cfg: Mapping[str, Any], wantlist: list[CollectionItem] | None = None, variant: str = "main",
                   methods: list[str] | None = None, progress: Callable[[str], None] | None = None) -> dict:
     n_unique = len({it.release.id for it in items})
     n_described = len({it.release.id for it in items if _describe(it, catalogue) is not None})
@@ -231,7 +232,7 @@ def load_split(path: str | Path) -> ProtocolSplit:
     """Read ``split.json`` and the ``train_collection.json`` beside it (the API's collection-page shape)."""
     import json
 
-    from .readers import read_collection
+    from core.ingest.readers import read_collection
 
     path = Path(path)
     raw = json.loads(path.read_text(encoding="utf-8"))
@@ -246,7 +247,7 @@ def load_split(path: str | Path) -> ProtocolSplit:
 
 
 def split_training_set(split: ProtocolSplit, catalogue: dict[int, Release], embed: Embedder,
-                       cfg: dict[str, Any], embed_text=None) -> TrainingSet:
+                       cfg: Mapping[str, Any], embed_text=None) -> TrainingSet:
     """Train positives described by their catalogue records (the collection file only says what is owned and
     when), negatives drawn only from ``train_neg_pool``: ``model.negative_ratio`` per positive (at least
     ``model.min_negatives``, at most the pool), seeded."""
@@ -273,10 +274,10 @@ def verdict_shares(verdicts_pos: list[str], verdicts_neg: list[str]) -> dict[str
     return {"test_pos": share(verdicts_pos), "test_neg": share(verdicts_neg)}
 
 
-def evaluate_split(split: ProtocolSplit, catalogue: dict[int, Release], embed: Embedder, cfg: dict[str, Any],
+def evaluate_split(split: ProtocolSplit, catalogue: dict[int, Release], embed: Embedder, cfg: Mapping[str, Any],
                    methods: list[str] | None = None, embed_text=None,
                    progress: Callable[[str], None] | None = None) -> dict:
-    """Train every method on exactly this split and report the protocol's metrics (core/metrics.py), the
+    """Train every method on exactly this split and report the protocol's metrics (core/model/metrics.py), the
     model's verdict shares, and every score (``scores``: method → {release id: score})."""
     k = int(cfg["eval"]["k"])
     ts0 = split_training_set(split, catalogue, embed, cfg, embed_text)
@@ -311,12 +312,12 @@ def evaluate_split(split: ProtocolSplit, catalogue: dict[int, Release], embed: E
 def load_eval_catalogue(path: str | Path | None = None) -> dict[int, Release]:
     """The evaluation's catalogue: ``path``, or the bundled releases with community have/want. The bundled label
     side table stays out: the protocol describes every release by the catalogue's own fields (docs/EVALUATION.md)."""
-    from .config import get_config, resolve_path
-    from .readers.catalogue import load_catalogue
+    from core.config import get_config, resolve_path
+    from core.ingest.readers.catalogue import load_catalogue
 
     if path:
         return load_catalogue(path)
-    p = get_config()["paths"]
+    p = get_config().paths
     return load_catalogue(resolve_path(p["catalogue"]), None, resolve_path(p["catalogue_community"]))
 
 

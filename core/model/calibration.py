@@ -52,7 +52,7 @@ class PlattCalibrator:
 
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """ECE over equal-width bins, exactly as the protocol computes it (see core/metrics.py)."""
-    from .metrics import ece
+    """ECE over equal-width bins, exactly as the protocol computes it (see core/model/metrics.py)."""
+    from core.model.metrics import ece
 
     return ece(p, y, bins)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -32,9 +33,9 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from .release import Release, others_pool
-from .scorers.base import TrainingSet, negative_count
-from .scorers.catboost_model import CatBoostScorer
+from core.domain.release import Release, others_pool
+from core.model.scorers.base import TrainingSet, negative_count
+from core.model.scorers.catboost_model import CatBoostScorer
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ DEFAULT_WEIGHTS = {"bought": 2.0, "implicit_bought": 1.5, "like": 1.0, "dislike"
                    "disagreement_boost": 1.5, "collection": 1.0, "sampled_negative": 1.0}
 
 
-def weights(cfg: dict) -> dict[str, float]:
+def weights(cfg: Mapping[str, Any]) -> dict[str, float]:
     return {**DEFAULT_WEIGHTS, **{k: float(v) for k, v in (cfg.get("learning", {}).get("weights") or {}).items()}}
 
 
@@ -104,7 +105,7 @@ def feedback_rows(rec, user: str, owned_ids: set[int], *, before: datetime | Non
 def build_training_set(rec, user: str, *, before: date | None = None,
                        feedback_before: datetime | None = None) -> TrainingSet | None:
     """Collection + wantlist positives (added before ``before``), feedback rows, sampled negatives."""
-    mcfg = dict(rec.cfg["model"])
+    mcfg = dict(rec.cfg.model)
     w = weights(rec.cfg)
     positives, dates = rec.positives(user, before)
     if len(positives) < int(mcfg["min_records"]):
@@ -166,7 +167,7 @@ def _holdout_sets(rec, user: str, cut_day: date, cut_at: datetime):
     hold_fb = feedback_rows(rec, user, set(), since=cut_at)
     votes = [(r, True) for r in hold_fb.positives] + [(r, False) for r in hold_fb.negatives]
     hold_pos += [r for r in hold_fb.positives if r.id not in owned_all]
-    seed = int(rec.cfg["model"]["seed"])
+    seed = int(rec.cfg.model.seed)
     avoid = [it.release for it in owned_all.values()] + hold_fb.positives + hold_fb.negatives
     hold_neg = rec.negatives(avoid, max(5 * len(hold_pos), 50), seed + 17) + hold_fb.negatives
     return hold_pos, hold_neg, votes
@@ -197,7 +198,7 @@ def score_holdout(scorer, pos: list[Release], neg: list[Release], votes: list[tu
 def self_split(rec, user: str, before: date | None = None, progress=None) -> tuple[HoldoutScore | None, dict]:
     """This configuration's own time-split figure on the user's data (see ``retrain``), and its record."""
     say = progress or (lambda msg: None)
-    cut_day, cut_at = _holdout_cut(rec, user, float(rec.cfg.get("learning", {}).get("holdout_fraction", 0.2)),
+    cut_day, cut_at = _holdout_cut(rec, user, float(rec.cfg.learning.holdout_fraction),
                                    before)
     if cut_day is None or cut_at is None:   # both or neither
         return None, {"mode": None, "self_auc": None, "cut": None}

@@ -1,7 +1,7 @@
 """Features of a (user, release) pair.
 
-Rows are built against a :class:`~core.profile.CollectionProfile`; collection-derived features always leave
-out the candidate's own album (leave-one-out for training rows, see core/profile.py).
+Rows are built against a :class:`~core.model.profile.CollectionProfile`; collection-derived features always leave
+out the candidate's own album (leave-one-out for training rows, see core/model/profile.py).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .profile import CollectionProfile, Neighbour, artist_keys, exclusion_matrix, neighbour_lists
-from .release import Release
+from core.domain.release import Release
+from core.model.profile import CollectionProfile, Neighbour, artist_keys, exclusion_matrix, neighbour_lists
 
 log = logging.getLogger(__name__)
 

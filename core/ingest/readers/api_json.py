@@ -5,10 +5,19 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable
 
-from core.readers import ReaderError, load_json
-from core.readers.common import dedupe, parse_date, parse_float, parse_id, parse_int, parse_rating, parse_year, text
-from core.release import CollectionItem, ImportResult, Release, clean_artist
-from core.vocab import normalise_genres, normalise_styles
+from core.domain.release import CollectionItem, ImportResult, Release, clean_artist
+from core.ingest.readers import ReaderError, load_json
+from core.ingest.readers.common import (
+    dedupe,
+    parse_date,
+    parse_float,
+    parse_id,
+    parse_int,
+    parse_rating,
+    parse_year,
+    text,
+)
+from core.ingest.vocab import normalise_genres, normalise_styles
 
 log = logging.getLogger(__name__)
 

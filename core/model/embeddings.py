@@ -15,8 +15,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .config import get_config, resolve_path
-from .release import Release
+from core.config import get_config, resolve_path
+from core.domain.release import Release
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def release_document(r: Release) -> str:
 
 
 def model_dir(package: str | None = None) -> Path:
-    package = package or get_config()["embedding"]["model_package"]
+    package = package or get_config().embedding.model_package
     mod = importlib.import_module(package)
     if mod.__file__ is None:
         raise RuntimeError(f"embedding model package {package!r} has no __file__ (a namespace package?)")
