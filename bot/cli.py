@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
 import logging
 import os
+import signal
 import sys
 import time
 from typing import Any, Sequence
@@ -23,6 +26,7 @@ from core.app import (  # noqa: E402
     install_redaction,
     render_card,
 )
+from core.app.evaluation import SplitEvalRequest, run_demo, run_eval, run_split_eval
 
 log = logging.getLogger("crate")
 
@@ -83,8 +87,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _read_secret(prompt: str) -> str:
     """A secret from stdin (piped) or a hidden prompt: never from argv, where `ps` would show it."""
-    import getpass
-
     if sys.stdin.isatty():
         return getpass.getpass(prompt).strip()
     return sys.stdin.readline().strip()
@@ -147,8 +149,6 @@ def cmd_barcode(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from core.app.evaluation import SplitEvalRequest, run_eval, run_split_eval
-
     if args.split or args.split_dir:
         run_split_eval(SplitEvalRequest(splits=args.split or [], split_dirs=args.split_dir or [],
                                         catalogue=args.catalogue, reference=args.reference,
@@ -164,8 +164,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from core.app.evaluation import run_demo
-
     run_demo(args.database, say=_say, progress=_progress)
     return 0
 
@@ -261,9 +259,6 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    import asyncio
-    import signal
-
     ops = _ops(args)
 
     def say(msg: str) -> None:

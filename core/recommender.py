@@ -19,15 +19,18 @@ from typing import Any, Callable, Literal, TypedDict
 import numpy as np
 
 from core.config import Config, as_config, get_config, resolve_path
+from core.discogs.gateway import DiscogsError, DiscogsGateway
 from core.domain.refs import DiscogsRef
 from core.domain.release import CollectionItem, ImportResult, Release, others_pool
 from core.ingest.readers import read_collection
 from core.ingest.readers.catalogue import enrich_from_catalogue, load_catalogue
+from core.learning.retrain import build_training_set, self_split
 from core.model.embeddings import EmbeddingCache, default_cache
 from core.model.reasons import explain
 from core.model.scorers.base import Scorer, TrainingSet
 from core.model.scorers.catboost_model import CatBoostScorer
 from core.model.scorers.cold_start import ColdStartScorer
+from core.secrets import SecretBox
 from core.storage import ModelVersion, Store
 
 log = logging.getLogger(__name__)
@@ -146,7 +149,6 @@ class Recommender:
         ``before`` trains on records added before that day only. The artefact is written atomically before
         the version is registered, so a crash mid-training leaves the current model in place.
         """
-        from core.learning.retrain import build_training_set, self_split
 
         t0 = time.perf_counter()
         say = progress or (lambda msg: None)
@@ -264,7 +266,6 @@ class Recommender:
         """The user's gateway (their token's rate budget) or the shared anonymous one; None when offline."""
         if not self.live:
             return None
-        from core.discogs.gateway import DiscogsGateway
 
         secrets: dict[str, str | None] = {}
         acct = self.store.linked_account(user) if user else None
@@ -292,8 +293,6 @@ class Recommender:
     @property
     def secret_box(self):
         if self._secret_box is None:
-            from core.secrets import SecretBox
-
             self._secret_box = SecretBox()
         return self._secret_box
 
@@ -323,7 +322,6 @@ class Recommender:
         gw = self.gateway_for(user)
         if gw is None:
             return release
-        from core.discogs.gateway import DiscogsError
 
         acct = self.store.linked_account(user)
         currency = (getattr(acct, "currency", None) or "EUR").upper()

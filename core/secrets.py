@@ -33,6 +33,8 @@ from urllib.parse import quote, quote_plus
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from core.config import get_config, resolve_path
+
 log = logging.getLogger(__name__)
 
 ENV_KEY = "CRATE_SECRET_KEY"
@@ -60,8 +62,6 @@ def _as_fernet(key: str | bytes, where: str) -> Fernet:
 
 
 def _key_file_from_config(cfg: Mapping[str, Any] | None) -> Path:
-    from core.config import get_config, resolve_path
-
     cfg = get_config() if cfg is None else cfg
     configured = (cfg.get("secrets") or {}).get("key_file") or DEFAULT_KEY_FILE
     return resolve_path(configured)

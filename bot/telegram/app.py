@@ -9,6 +9,7 @@ The token is registered with the log redaction and never printed.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import secrets
@@ -94,8 +95,6 @@ def run(*, webhook: str | None = None, listen: str = "0.0.0.0", port: int = 8443
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bot.telegram.app [--webhook URL]``; ``crate run telegram`` is the same."""
-    import argparse
-
     ap = argparse.ArgumentParser(prog="crate run telegram")
     ap.add_argument("--webhook", help="public HTTPS URL Telegram posts updates to (default: long polling)")
     ap.add_argument("--listen", default="0.0.0.0")

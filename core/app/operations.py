@@ -15,7 +15,7 @@ from discogs_client.exceptions import HTTPError as ClientHTTPError
 
 from core.barcode import NO_BARCODE_HINT, PhotoError, PhotoLookup, decode_photo, lookup_codes, typed_code
 from core.discogs.gateway import DiscogsError, DiscogsGateway
-from core.discogs.sync import Enricher, SyncReport
+from core.discogs.sync import CollectionSync, Enricher, SyncReport
 from core.domain.refs import NotDiscogsLink, parse_ref_strict
 from core.domain.release import ImportResult
 from core.ingest.readers import ReaderError
@@ -169,7 +169,6 @@ class Operations:
     def sync(self, user: str, full: bool = False,
              progress: Callable[[str, int, int], None] | None = None) -> list[SyncReport]:
         """Read the linked collection and wantlist (only what changed unless ``full``)."""
-        from core.discogs.sync import CollectionSync
 
         acct = self.store.linked_account(user)
         if acct is None:

@@ -14,6 +14,7 @@ from core.barcode import NO_BARCODE_HINT, PhotoError, decode_photo
 from core.discogs.gateway import DiscogsGateway
 from core.discogs.sync import CollectionSync, SyncReport
 from core.ingest.readers import ReaderError
+from core.learning.digest import build_digest, mark_sent  # (matplotlib loads only when a digest is drawn)
 from core.recommender import Recommender
 from core.storage import ForgetReport
 
@@ -256,13 +257,9 @@ class CrateApp:
 
     # -- digest and forgetting -----------------------------------------------------------------------------
     def digest(self, user: str) -> Any:
-        from core.learning.digest import build_digest  # matplotlib: only when a digest is asked for
-
         return build_digest(self.rec, user)
 
     def digest_sent(self, user: str, until: Any) -> None:
-        from core.learning.digest import mark_sent
-
         mark_sent(self.rec, user, until)
 
     def owns_score(self, user: str, score_id: int) -> bool:

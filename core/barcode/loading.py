@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core.config import get_config
+
 log = logging.getLogger("core.barcode")
 
 
@@ -57,8 +59,6 @@ class PhotoLimits:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None = None) -> "PhotoLimits":
         if cfg is None:
-            from core.config import get_config
-
             cfg = get_config()
         sec = (cfg or {}).get("photo") or {}
         d = cls()

@@ -59,8 +59,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlmodel import Session, col, select
 
-from core.storage import JOBS_TABLE, USER_JOB_PREFIXES
+from core.learning import retrain as retraining
+from core.storage import JOBS_TABLE, USER_JOB_PREFIXES, CollectionEntry, User, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +155,6 @@ def _retrain_fn() -> Callable[..., Any]:
     owner = REGISTRY.owner
     if REGISTRY.retrain is not None and owner is not None and getattr(owner, "running", False):
         return REGISTRY.retrain
-    from core.learning import retrain as retraining
 
     return retraining.retrain
 
@@ -216,9 +217,6 @@ def describe_result(user: str, result: Any) -> str:
 
 def users_with_collection(store: Any) -> list[str]:
     """Names of users with at least one record in their collection, sorted."""
-    from sqlmodel import Session, col, select
-
-    from core.storage import CollectionEntry, User
 
     with Session(store.engine) as s:
         q = (select(User.name).join(CollectionEntry, col(CollectionEntry.user_id) == User.id)
@@ -369,7 +367,6 @@ class LearningScheduler:
                  clock: Callable[[], datetime] | None = None, send_digest: Callable[[str, Any], Any] | None = None,
                  retrain_fn: Callable[..., Any] | None = None, announce: Callable[[str], None] | None = None,
                  digest: bool | None = None) -> None:
-        from core.storage import make_engine
 
         self.rec = rec
         self.cfg = cfg or rec.cfg

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from core.model.metrics import ece
+
 
 def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
@@ -53,6 +55,4 @@ class PlattCalibrator:
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     """ECE over equal-width bins, exactly as the protocol computes it (see core/model/metrics.py)."""
-    from core.model.metrics import ece
-
     return ece(p, y, bins)

@@ -1,6 +1,7 @@
 """Offline buy-score evaluation, exactly as ../shared/docs/EVALUATION.md (copied to docs/EVALUATION.md)."""
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -12,7 +13,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from core.config import get_config, resolve_path
 from core.domain.release import CollectionItem, Release, others_pool
+from core.ingest.readers import read_collection
+from core.ingest.readers.catalogue import load_catalogue
 from core.model.metrics import list_metrics, metric_names
 from core.model.scorers.base import Embedder, Scorer, TrainingSet, negative_count
 from core.model.scorers.baselines import ContentKNNScorer, PopularityScorer, StyleProfileScorer
@@ -230,9 +234,6 @@ class ProtocolSplit:
 
 def load_split(path: str | Path) -> ProtocolSplit:
     """Read ``split.json`` and the ``train_collection.json`` beside it (the API's collection-page shape)."""
-    import json
-
-    from core.ingest.readers import read_collection
 
     path = Path(path)
     raw = json.loads(path.read_text(encoding="utf-8"))
@@ -312,8 +313,6 @@ def evaluate_split(split: ProtocolSplit, catalogue: dict[int, Release], embed: E
 def load_eval_catalogue(path: str | Path | None = None) -> dict[int, Release]:
     """The evaluation's catalogue: ``path``, or the bundled releases with community have/want. The bundled label
     side table stays out: the protocol describes every release by the catalogue's own fields (docs/EVALUATION.md)."""
-    from core.config import get_config, resolve_path
-    from core.ingest.readers.catalogue import load_catalogue
 
     if path:
         return load_catalogue(path)
@@ -333,8 +332,6 @@ def reference_for(split: ProtocolSplit, reference_dir: str | Path | None = None)
     """The reference implementation's figures for this split (``reference/<variant>/<user>.json``), when there.
 
     Without ``reference_dir``, looked for where the protocol keeps them: ``splits/../reference``."""
-    import json
-
     root = Path(reference_dir) if reference_dir else Path(split.path).parents[2].parent / "reference"
     for cand in (root / split.variant / f"{split.user}.json", root / f"{split.user}.json"):
         if cand.is_file():

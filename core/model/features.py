@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -98,8 +99,6 @@ def tag_tokens(r: Release) -> list[str]:
 
 def tag_vocabulary(releases: list[Release], min_rows: int = 3) -> list[str]:
     """Genre/style tokens carried by at least ``min_rows`` training rows (the model's multi-hot columns)."""
-    from collections import Counter
-
     counts = Counter(t for r in releases for t in set(tag_tokens(r)))
     return sorted(t for t, c in counts.items() if c >= min_rows)
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateColumn
 from sqlmodel import Session, SQLModel, col, select
 
+from core.config import get_config
 from core.storage.schema import (
     Feedback,
     ModelVersion,
@@ -135,8 +136,6 @@ class Database:
         buy = buy if buy is not None else self._buy_threshold
         maybe = maybe if maybe is not None else self._maybe_threshold
         if buy is None or maybe is None:
-            from core.config import get_config
-
             sc = get_config().scoring
             buy = float(sc["buy_threshold"]) if buy is None else buy
             maybe = float(sc["maybe_threshold"]) if maybe is None else maybe

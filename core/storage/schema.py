@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, SQLModel, create_engine
 
+from core.config import database_url
 from core.domain.release import Release
 
 log = logging.getLogger(__name__)
@@ -341,8 +342,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def make_engine(url: str | None = None, echo: bool = False) -> Engine:
     """An engine for ``url`` (default: the configured database), with SQLite pragmas installed."""
     if url is None:
-        from core.config import database_url
-
         url = database_url()
     u = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}

@@ -9,36 +9,21 @@
 """
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 from pathlib import Path
 from typing import Any, Callable
 
 from core.domain.release import ImportResult, Release
+from core.ingest.readers.api_json import page_entries, read_api_pages
+from core.ingest.readers.bundled_json import read_bundled_json
+from core.ingest.readers.catalogue import enrich_from_catalogue
+from core.ingest.readers.csv_export import read_csv_export
+from core.ingest.readers.dump_xml import read_dump
+from core.ingest.readers.files import _GZIP_MAGIC, TOO_DEEP, ReaderError, _head, load_json
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ReaderError", "read_collection", "detect_format"]
-
-
-class ReaderError(Exception):
-    """A source file that cannot be read at all (missing, empty, binary, unknown shape, ...)."""
-
-
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def _head(path: Path, n: int = 4096) -> bytes:
-    with open(path, "rb") as fh:
-        head = fh.read(n)
-    if head[:2] == _GZIP_MAGIC:
-        try:
-            with gzip.open(path, "rb") as gz:
-                return _GZIP_MAGIC + gz.read(n)
-        except (OSError, EOFError) as exc:
-            raise ReaderError(f"{path}: corrupt gzip file ({exc})") from exc
-    return head
+__all__ = ["ReaderError", "read_collection", "detect_format", "load_json", "TOO_DEEP"]
 
 
 def detect_format(path: str | Path) -> str:
@@ -63,32 +48,8 @@ def detect_format(path: str | Path) -> str:
     return "csv"
 
 
-def load_json(path: Path) -> Any:
-    """A JSON file, or a ReaderError naming what is wrong with it (missing, empty, not UTF-8, not JSON)."""
-    if not path.is_file():
-        raise ReaderError(f"{path}: file not found")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise ReaderError(f"{path}: file is empty")
-    try:
-        return json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise ReaderError(f"{path}: not UTF-8 text ({exc})") from exc
-    except json.JSONDecodeError as exc:
-        raise ReaderError(f"{path}: invalid JSON ({exc})") from exc
-    except RecursionError as exc:
-        raise ReaderError(f"{path}: {TOO_DEEP}") from exc
-
-
-#: what a file nested past the interpreter's recursion limit is told (no export is nested like that)
-TOO_DEEP = "nested far too deeply to be a Discogs export or collection file"
-
-
 def _read_json(path: Path, list_name: str | None,
                master_resolver: Callable[[dict[str, Any]], int | None] | None) -> ImportResult:
-    from core.ingest.readers.api_json import page_entries, read_api_pages
-    from core.ingest.readers.bundled_json import read_bundled_json
-
     data = load_json(path)
     if page_entries(data) is not None:
         return read_api_pages(path, list_name=list_name)
@@ -113,11 +74,6 @@ def read_collection(path: str | Path, *, catalogue: dict[int, Release] | None = 
 
 def _read_any(p: Path, catalogue: dict[int, Release] | None, list_name: str | None,
               master_resolver: Callable[[dict[str, Any]], int | None] | None) -> ImportResult:
-    from core.ingest.readers.api_json import read_api_pages
-    from core.ingest.readers.catalogue import enrich_from_catalogue
-    from core.ingest.readers.csv_export import read_csv_export
-    from core.ingest.readers.dump_xml import read_dump
-
     kind = detect_format(p)
     log.info("reading %s as %s", p, kind)
     if kind == "api-pages":

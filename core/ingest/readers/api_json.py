@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from core.domain.release import CollectionItem, ImportResult, Release, clean_artist
-from core.ingest.readers import ReaderError, load_json
 from core.ingest.readers.common import (
     dedupe,
     parse_date,
@@ -17,6 +16,7 @@ from core.ingest.readers.common import (
     parse_year,
     text,
 )
+from core.ingest.readers.files import ReaderError, load_json
 from core.ingest.vocab import normalise_genres, normalise_styles
 
 log = logging.getLogger(__name__)

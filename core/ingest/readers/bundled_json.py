@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.domain.release import CollectionItem, ImportResult, Release, clean_artist
-from core.ingest.readers import ReaderError
 from core.ingest.readers.api_json import item_from_entry
 from core.ingest.readers.common import (
     clean_country,
@@ -33,6 +32,7 @@ from core.ingest.readers.common import (
     parse_year,
     text,
 )
+from core.ingest.readers.files import ReaderError
 from core.ingest.vocab import normalise_genres, normalise_styles
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from typing import Any, Iterable, Iterator
 
 from core.config import get_config, resolve_path
 from core.domain.release import CollectionItem, Release
-from core.ingest.readers import ReaderError
 from core.ingest.readers.api_json import release_from_api
 from core.ingest.readers.common import parse_id, parse_int, text
+from core.ingest.readers.files import ReaderError
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from core.domain.release import CollectionItem, ImportResult, Release, clean_artist
-from core.ingest.readers import ReaderError
 from core.ingest.readers.common import (
     blank,
     date_order,
@@ -29,6 +28,7 @@ from core.ingest.readers.common import (
     parse_year,
     text,
 )
+from core.ingest.readers.files import ReaderError
 
 log = logging.getLogger(__name__)
 

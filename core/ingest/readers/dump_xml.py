@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Iterator
 
 from core.domain.release import CollectionItem, ImportResult, Release, clean_artist
-from core.ingest.readers import ReaderError
 from core.ingest.readers.common import dedupe, parse_id, parse_year, text
+from core.ingest.readers.files import ReaderError
 from core.ingest.vocab import normalise_genres, normalise_styles
 
 log = logging.getLogger(__name__)
