@@ -304,6 +304,9 @@ class Recommender:
             local = self.resolve_local(ref.id)
             if local is not None:
                 return local
+            own = self.store.own_release(user, ref.id) if user else None
+            if own is not None:   # known only from the user's own file: theirs to see, nobody else's
+                return own
         elif ref.kind == "master":
             mains = sorted((r for r in self.catalogue.values() if r.master_id == ref.id), key=lambda r: r.id)
             if mains:

@@ -98,9 +98,9 @@ def test_round_trip(store: Store, raw: list[dict[str, Any]], items: list[Collect
     assert sc.date_added == date(2026, 1, 15)
     assert sc.rating == 5
     assert sc.source == "lanebecker-json" and sc.list_name == "collection"
-    assert store.get_release(SUGARCUBES) == sc.release
-    assert store.get_release(1) is None
-    assert set(store.get_releases([SUGARCUBES, DUPLICATED, 1])) == {SUGARCUBES, DUPLICATED}
+    # a file describes its releases for its user only: the shared cache holds what Discogs said
+    assert store.get_release(SUGARCUBES) is None and store.get_releases([SUGARCUBES, DUPLICATED, 1]) == {}
+    assert store.own_release(USER, SUGARCUBES) == sc.release and store.own_release("someone-else", SUGARCUBES) is None
     assert store.users() == [USER]
 
 
@@ -129,10 +129,11 @@ def test_lists_are_separate_and_add_items_upserts(store: Store, items: list[Coll
 
 
 def test_release_cache_merges_richer_data(store: Store, items: list[CollectionItem]) -> None:
+    """What Discogs said (the sync) is merged into the shared cache, new non-empty values winning."""
     rich = Release(id=SUGARCUBES, title="Old Title", country="UK", have=303, formats=["Vinyl"])
     store.cache_releases([rich], source="api")
     sc = next(it for it in items if it.release.id == SUGARCUBES)
-    store.replace_collection(USER, [sc], source="lanebecker-json")
+    store.replace_collection(USER, [sc], source="discogs-api")
     r = store.get_release(SUGARCUBES)
     assert r is not None
     assert r.title == "Here Today, Tomorrow Next Week!"  # new non-empty values win
@@ -144,6 +145,36 @@ def test_release_cache_merges_richer_data(store: Store, items: list[CollectionIt
     store.cache_releases([r])
     with store._session() as s:
         assert s.get(CachedRelease, SUGARCUBES).fetched_at == before
+
+
+def test_one_users_file_never_changes_another_users_release(store: Store, items: list[CollectionItem]) -> None:
+    """The attack of issue 12: a one-row file claiming a release is by someone else, with a link in its title."""
+    discogs = Release(id=SUGARCUBES, title="Here Today, Tomorrow Next Week!", artists=["The Sugarcubes"],
+                      styles=["Indie Rock"], have=303)
+    store.cache_releases([discogs], source="discogs-api")
+    victim = next(it for it in items if it.release.id == SUGARCUBES)
+    store.replace_collection("victim", [victim], source="lanebecker.json")
+    forged = CollectionItem(release=Release(id=SUGARCUBES, title="SCAM visit evil.example",
+                                            artists=['=HYPERLINK("http://evil.example")', "x" * 120_000]),
+                            source="attacker.csv")
+    store.replace_collection("attacker", [forged], source="attacker.csv")
+    assert store.get_release(SUGARCUBES) == discogs                       # the shared facts: untouched
+    (v,) = store.collection("victim")
+    assert v.release.title == discogs.title and v.release.artists == ["The Sugarcubes"]
+    (a,) = store.collection("attacker")        # Discogs' facts win for the attacker too; the file fills gaps
+    assert a.release.title == discogs.title and a.release.have == 303
+    own = Release.from_dict({**forged.release.to_dict()})
+    assert own.artists[0] == 'HYPERLINK("http://evil.example")'         # no formula sign left
+    assert len(own.artists[1]) <= 300                                     # bounded
+
+
+def test_release_text_is_bounded_and_cleaned() -> None:
+    r = Release(id=1, title="A\u202eB\x00C" + "y" * 1000, artists=["z" * 5000] * 500, labels=["=SUM(A1)"],
+                thumb="javascript:alert(1)")
+    assert r.title.startswith("ABC") and len(r.title) == 300 and r.title.endswith("…")
+    assert len(r.artists) == 40 and all(len(a) == 300 for a in r.artists)
+    assert r.labels == ["SUM(A1)"] and r.thumb is None
+    assert Release(id=2, title="Mind = Blown", artists=["+/-"]).artists == ["+/-"]   # ordinary names stay
 
 
 def test_replace_is_atomic_on_python_error(store: Store, items: list[CollectionItem],

@@ -693,3 +693,36 @@ def test_barcode_photos(live, world, monkeypatch):
         assert only(calls, "sendPhoto")[0].params["chat_id"] == GROUP["id"]
     finally:
         get_config.cache_clear()
+
+
+def test_a_thumbs_up_delivered_before_a_crash_is_stored_exactly_once_after_the_restart(world):
+    """Issue 12: Telegram learns an update arrived (the next getUpdates offset) while its handler may still run.
+    The update is stored first — encrypted — so a bot killed in between handles it on restart, once."""
+    store = world.store
+    h = Harness(world.rec)
+    card, sid = card_of(h, ALICE, world.targets[7])
+    react = U.reaction(ALICE, U.private_chat(ALICE), card.result["message_id"], ["👍"])
+    h.run(h.app.update_queue.put(Update.de_json(react, h.app.bot)))   # what the poller does before confirming
+    (kept,) = store.inbox_pending("telegram")
+    assert kept[0] == str(react["update_id"]) and "👍" not in kept[1] and "fernet:" in kept[1]
+    h.close()                                                            # killed: the 👍 was never handled
+    assert not [f for f in store.feedback("tg:1001") if f.score_id == sid]
+
+    h2 = Harness(world.rec)                                              # the restart
+    assert h2.run(h2.app.replay_pending()) == 1
+    queued = h2.app.update_queue.get_nowait()
+    calls = h2.run(_processed(h2, queued))
+    assert only(calls, "sendMessage")[0].params["text"].startswith("Noted 👍")
+    assert store.inbox_pending("telegram") == []                         # handled: gone from the inbox
+    h2.run(h2.app.update_queue.put(Update.de_json(react, h2.app.bot)))  # Telegram redelivers it anyway
+    h2.run(_processed(h2, h2.app.update_queue.get_nowait()))
+    likes = [f for f in store.feedback("tg:1001") if f.score_id == sid]
+    assert [(f.kind, f.event_id) for f in likes] == [("like", f"upd:{react['update_id']}")]
+    assert h2.run(h2.app.replay_pending()) == 0
+    h2.close()
+
+
+async def _processed(h: Harness, update: Update) -> list[ApiCall]:
+    n = len(h.api.calls)
+    await h.app.process_update(update)
+    return h.api.calls[n:]

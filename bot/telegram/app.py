@@ -21,6 +21,7 @@ from telegram.request import BaseRequest
 
 from core.app import Recommender, Store, install_redaction, register_secret
 
+from .durable import DurableApplication, JournalQueue
 from .handlers import ALLOWED_UPDATES, CrateBot
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,10 @@ def build_application(token: str, recommender: Recommender, *, base_url: str | N
     Updates are handled concurrently (``concurrent_updates``), blocking work runs in worker threads.
     """
     register_secret(token)
-    builder = Application.builder().token(token).concurrent_updates(concurrent_updates)
+    bot = CrateBot(recommender, progress_interval=progress_interval)
+    inbox = bot.app.inbox("telegram")
+    builder = (Application.builder().token(token).concurrent_updates(concurrent_updates)
+               .application_class(DurableApplication).update_queue(JournalQueue(inbox)))
     if base_url:
         url = base_url.rstrip("/")
         builder = builder.base_url(f"{url}/bot").base_file_url(f"{url}/file/bot")
@@ -46,8 +50,9 @@ def build_application(token: str, recommender: Recommender, *, base_url: str | N
         builder = builder.request(request)
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
-    bot = CrateBot(recommender, progress_interval=progress_interval)
     app = builder.post_init(bot.post_init).post_shutdown(bot.post_shutdown).build()
+    assert isinstance(app, DurableApplication)
+    app.inbox = inbox
     bot.register(app)
     app.bot_data["crate"] = bot
     return app

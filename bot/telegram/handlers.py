@@ -206,6 +206,9 @@ class CrateBot:
             await app.bot.send_photo(chat_id, digest.chart_png, caption=digest.text[:1024])
 
         self.scheduler = self.app.start_learning(send_digest)
+        replay = getattr(app, "replay_pending", None)
+        if replay is not None:   # updates stored before the last stop but never handled: handle them now
+            await replay()
 
     async def post_shutdown(self, app: Application) -> None:
         sched = getattr(self, "scheduler", None)

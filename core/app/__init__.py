@@ -12,6 +12,7 @@ from __future__ import annotations
 from core.app.cards import ATTRIBUTION, render_card, render_chat_card, render_why
 from core.app.chat_cards import CardRef, CardRegistry
 from core.app.conversation import Reply
+from core.app.inbox import DurableInbox
 from core.app.operations import BarcodeAnswer, OAuthFlow, Operations, Refusal
 from core.app.service import CURRENCIES, FORGET_ASK, NOT_KNOWN, NOT_SYNCED, OFFLINE, CrateApp, SyncOutcome
 
@@ -25,7 +26,8 @@ from core.recommender import Recommender, ScoreCard
 from core.secrets import install_redaction, register_secret
 from core.storage import Store
 
-__all__ = ["CrateApp", "SyncOutcome", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer", "ConfigError",
+__all__ = ["CrateApp", "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
+           "ConfigError",
            "get_config", "CURRENCIES", "FORGET_ASK", "NOT_KNOWN", "NOT_SYNCED", "OFFLINE",
            "Reply", "ScoreCard", "Candidate", "CardRef", "CardRegistry", "DiscogsError", "Recommender", "Store",
            "ATTRIBUTION", "render_card", "render_chat_card", "render_why", "find_refs", "typed_code",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.app.conversation import Conversation, Reply
+from core.app.inbox import DurableInbox
 from core.barcode import NO_BARCODE_HINT, PhotoError, decode_photo
 from core.discogs.gateway import DiscogsGateway
 from core.discogs.sync import CollectionSync, SyncReport
@@ -231,6 +232,11 @@ class CrateApp:
         return None
 
     # -- the bot's own life ---------------------------------------------------------------------------------
+    def inbox(self, platform: str) -> DurableInbox:
+        """The platform's updates in flight (stored before the platform is told they arrived; see
+        :mod:`core.app.inbox`)."""
+        return DurableInbox(self.rec.store, self.rec.secret_box, platform)
+
     def warm_up(self) -> None:
         """Load what the first score needs (catalogue, embedding cache) before users arrive concurrently."""
         _ = self.rec.catalogue

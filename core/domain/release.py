@@ -8,6 +8,26 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
+#: the longest text one field keeps, and the most values one list keeps: Discogs' own data stays far below them; a
+#: file's 120 kB "artist" is cut here, before it can reach a database row or a chat message
+MAX_TEXT = 300
+MAX_VALUES = 40
+#: control characters and the direction overrides that could disguise a name in a chat message
+_HIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202d\u202e]")
+#: a spreadsheet formula ("=HYPERLINK(...)") pasted into a cell: kept as text, never as something to evaluate
+_FORMULA = re.compile(r"^[=+@]+(?=[A-Za-z_]+\()")
+_SCHEME = re.compile(r"^[A-Za-z][\w+.-]*:")
+_LIST_FIELDS = ("artists", "labels", "catnos", "formats", "format_descriptions", "genres", "styles", "barcodes")
+
+
+def bounded_text(value: str, limit: int = MAX_TEXT) -> str:
+    """``value`` without hidden characters or a leading formula sign, cut to ``limit`` characters (with …)."""
+    if _HIDDEN.search(value):
+        value = _HIDDEN.sub("", value)
+    if value[:1] in "=+@" and _FORMULA.match(value):
+        value = _FORMULA.sub("", value)
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
 
 @dataclass
 class Release:
@@ -35,6 +55,23 @@ class Release:
     price_currency: str | None = None
     barcodes: list[str] = field(default_factory=list)
     thumb: str | None = None
+
+    def __post_init__(self) -> None:
+        """Every text bounded and cleaned (see :func:`bounded_text`), whatever the source."""
+        if isinstance(self.title, str):
+            self.title = bounded_text(self.title)
+        for name in _LIST_FIELDS:
+            values = getattr(self, name)
+            if len(values) > MAX_VALUES or any(isinstance(v, str) and (len(v) > MAX_TEXT or _HIDDEN.search(v)
+                                                                       or v[:1] in "=+@") for v in values):
+                setattr(self, name, [bounded_text(v) if isinstance(v, str) else v for v in values[:MAX_VALUES]])
+        for name in ("country", "price_currency"):
+            v = getattr(self, name)
+            if isinstance(v, str) and (len(v) > 60 or _HIDDEN.search(v)):
+                setattr(self, name, bounded_text(v, 60))
+        if isinstance(self.thumb, str) and (len(self.thumb) > 1000 or _SCHEME.match(self.thumb)
+                                            and not self.thumb.startswith(("https://", "http://"))):
+            self.thumb = None   # a cover is a web address (or a path on the API's host), nothing else
 
     @property
     def artist(self) -> str:

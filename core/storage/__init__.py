@@ -36,6 +36,7 @@ from sqlmodel import Session, col, delete, select
 from core.storage.accounts import LinkedAccounts
 from core.storage.collections import Collections
 from core.storage.database import Database
+from core.storage.inbox import Inbox
 from core.storage.models import ModelVersions
 from core.storage.releases import ReleaseCache
 from core.storage.schema import (
@@ -60,6 +61,7 @@ from core.storage.schema import (
     CollectionEntry,
     Feedback,
     ForgetReport,
+    InboxEvent,
     LinkedAccount,
     ModelVersion,
     ScoreServed,
@@ -82,13 +84,14 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Store", "AUTH_KINDS", "CachedRelease", "ChatCard", "CollectionEntry", "DIGEST_SETTING",
            "EXPLICIT_KINDS", "FEEDBACK_KINDS", "FEEDBACK_SLOTS", "FEEDBACK_SOURCES", "Feedback", "ForgetReport",
-           "IMPLICIT_KINDS", "JOBS_TABLE", "LIST_NAMES", "LinkedAccount", "MAX_EVENT_ID_CHARS", "MAX_REASON_CHARS",
+           "IMPLICIT_KINDS", "InboxEvent", "JOBS_TABLE", "LIST_NAMES", "LinkedAccount", "MAX_EVENT_ID_CHARS",
+           "MAX_REASON_CHARS",
            "MODEL_STATUSES", "ModelVersion", "PURCHASE_KINDS", "ScoreServed", "USER_JOB_PREFIXES", "UTCDateTime",
            "User", "_CHUNK", "_IMPLICIT_ROW", "_as_utc", "_chunks", "_clean_text", "_dumps", "_json_default",
            "_loads", "_sqlite_pragmas", "make_engine", "utcnow"]
 
 
-class Store(Users, Collections, ReleaseCache, ScoresAndFeedback, ModelVersions, LinkedAccounts, Database):
+class Store(Users, Collections, ReleaseCache, ScoresAndFeedback, ModelVersions, LinkedAccounts, Inbox, Database):
     """All persistence for the bot. ``Store(url)``, ``Store(engine)`` or ``Store()`` (configured URL)."""
 
     # -- erasure

@@ -15,10 +15,17 @@ from core.storage.schema import (
     CachedRelease,
     CollectionEntry,
     _chunks,
+    _dumps,
+    _loads,
     utcnow,
 )
 
 log = logging.getLogger("core.storage")
+
+
+#: sources whose release descriptions are Discogs' own (the collection sync): they go to the shared cache. A file
+#: a user gives describes its releases for that user only (``CollectionEntry.release_data``).
+SHARED_SOURCES = frozenset({"discogs-api"})
 
 
 class Collections(ReleaseCache):
@@ -27,7 +34,7 @@ class Collections(ReleaseCache):
 
     @staticmethod
     def _dedupe(items: Iterable[CollectionItem], list_name: str | None,
-                source: str) -> dict[tuple[int, str], CollectionEntry]:
+                source: str, own_data: bool = False) -> dict[tuple[int, str], CollectionEntry]:
         """Entries keyed by (release id, list); duplicate copies merge (earliest date, first rating/price)."""
         out: dict[tuple[int, str], CollectionEntry] = {}
         dupes = 0
@@ -41,6 +48,7 @@ class Collections(ReleaseCache):
                 user_id=0, release_id=rid, list_name=ln, date_added=it.date_added,
                 rating=it.rating or None, source=it.source or source,
                 price_paid=it.price_paid, currency=it.currency, created_at=now,
+                release_data=_dumps(it.release.to_dict()) if own_data else None,
             )
             prev = out.get((rid, ln))
             if prev is None:
@@ -58,7 +66,8 @@ class Collections(ReleaseCache):
 
     def _write_items(self, user_name: str, items: list[CollectionItem], list_name: str | None,
                      source: str, replace: bool) -> int:
-        entries = self._dedupe(items, list_name, source)
+        shared = source in SHARED_SOURCES
+        entries = self._dedupe(items, list_name, source, own_data=not shared)
         with self._session() as s, s.begin():
             user = self._ensure_user(s, user_name)
             if replace:
@@ -92,8 +101,11 @@ class Collections(ReleaseCache):
                         if v is not None:
                             setattr(row, f, v)
                     row.source = e.source or row.source
+                    if e.release_data is not None:
+                        row.release_data = e.release_data
                     s.add(row)
-            self._upsert_releases(s, (it.release for it in items), source)
+            if shared:
+                self._upsert_releases(s, (it.release for it in items), source)
         log.info("%s %d %s entries for %s", "replaced" if replace else "upserted", len(entries),
                  list_name or "collection/wantlist", user_name)
         return len(entries)
@@ -142,10 +154,25 @@ class Collections(ReleaseCache):
     def _items(rows: Iterable[tuple[CollectionEntry, CachedRelease | None]]) -> list[CollectionItem]:
         out: list[CollectionItem] = []
         for e, cr in rows:
-            rel = cr.release if cr is not None else Release(id=e.release_id)
+            own = Release.from_dict(_loads(e.release_data, {})) if e.release_data else None
+            if cr is not None:   # what Discogs said wins; the user's own file fills what it lacks
+                rel = cr.release.merged_with(own) if own is not None else cr.release
+            else:
+                rel = own if own is not None else Release(id=e.release_id)
             out.append(CollectionItem(release=rel, date_added=e.date_added, rating=e.rating, source=e.source,
                                       list_name=e.list_name, price_paid=e.price_paid, currency=e.currency))
         return out
+
+    def own_release(self, user_name: str, release_id: int) -> Release | None:
+        """The release as the user's own collection or wantlist describes it (cache first), or None."""
+        with self._session() as s:
+            user = self._find_user(s, user_name)
+            if user is None:
+                return None
+            rows = s.exec(self._entries(user.id, None).where(col(CollectionEntry.release_id) == int(release_id))
+                          .limit(1)).all()
+        items = self._items(rows)
+        return items[0].release if items else None
 
     def collection_added_since(self, user_name: str, when: datetime,
                                list_name: str | None = "collection") -> list[CollectionItem]:

@@ -169,6 +169,9 @@ class CollectionEntry(SQLModel, table=True):
     # NULL for entries stored by versions that did not record it (unknown), so they never count as newly added.
     # No column default: a kept NULL must stay NULL.
     created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # what the user's own file said about the release (JSON): theirs alone. The shared release cache holds only
+    # what Discogs said (the sync, look-ups, the catalogue), so one user's import never changes another's card.
+    release_data: str | None = None
 
 
 class ScoreServed(SQLModel, table=True):
@@ -288,6 +291,20 @@ class LinkedAccount(SQLModel, table=True):
     def has_secrets(self) -> bool:
         """Whether any encrypted credential is stored."""
         return any((self.token_enc, self.oauth_token_enc, self.oauth_secret_enc))
+
+
+class InboxEvent(SQLModel, table=True):
+    """An update a chat platform delivered, kept (encrypted) from before the platform is told it arrived until
+    every handler of it finished: a crash in between replays it on restart (see :mod:`core.app.inbox`)."""
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (UniqueConstraint("platform", "event_id", name="uq_inbox_platform_event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    event_id: str
+    payload_enc: str = Field(sa_type=Text)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class ChatCard(SQLModel, table=True):
