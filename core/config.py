@@ -235,6 +235,14 @@ class DiscogsConfig(Section):
 
 
 @dataclasses.dataclass
+class ImportsConfig(Section):
+    max_file_bytes: int
+    max_decompressed_bytes: int
+    max_ratio: float
+    max_items: int
+
+
+@dataclasses.dataclass
 class PhotoConfig(Section):
     max_bytes: int
     max_pixels: int
@@ -286,6 +294,7 @@ class Config(Section):
     scoring: ScoringConfig
     eval: EvalConfig
     discogs: DiscogsConfig
+    imports: ImportsConfig
     photo: PhotoConfig
     learning: LearningConfig
 

@@ -495,3 +495,55 @@ def test_deeply_nested_json_is_a_clear_reader_error(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ReaderError, match="nested far too deeply"):
         read_collection(path)
+
+
+# -- limits (issue 12): every refusal names the limit and says what to do ---------------------------------------
+@pytest.fixture
+def limits(monkeypatch):
+    """Small import limits for the test (restored after it)."""
+    from core.config import get_config
+
+    def set_limits(**kw):
+        for k, v in kw.items():
+            monkeypatch.setenv(f"CRATE_IMPORTS__{k.upper()}", str(v))
+        get_config.cache_clear()
+
+    yield set_limits
+    monkeypatch.undo()
+    get_config.cache_clear()
+
+
+def test_a_gzip_bomb_stops_at_the_decompression_limit(tmp_path, limits):
+    limits(max_decompressed_bytes=2_000_000, max_ratio=1000)
+    bomb = tmp_path / "releases.xml.gz"
+    with gzip.open(bomb, "wb") as gz:
+        gz.write(b"<releases>")
+        for _ in range(40):
+            gz.write(b" " * 1_000_000)       # 40 MB of whitespace, a few dozen kB compressed
+        gz.write(b"</releases>")
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(ReaderError, match=r"imports\.max_decompressed_bytes"):
+        read_collection(bomb)
+
+
+def test_the_ratio_limit_catches_a_small_bomb(tmp_path, limits):
+    limits(max_ratio=20)
+    bomb = tmp_path / "r.xml.gz"
+    with gzip.open(bomb, "wb") as gz:
+        gz.write(b"<releases>" + b" " * 5_000_000 + b"</releases>")
+    with pytest.raises(ReaderError, match="expands to more than"):
+        read_collection(bomb)
+
+
+def test_too_many_rows_and_too_big_a_file_are_refused_with_the_limit_named(tmp_path, limits):
+    rows = ["Catalog#,Artist,Title,Label,Format,Rating,Released,release_id,CollectionFolder,Date Added"]
+    rows += [f"X{i},A,T,L,Vinyl,,2001,{1000 + i},Uncategorized,2020-01-01 10:00:00" for i in range(30)]
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join(rows), encoding="utf-8")
+    assert len(read_collection(path).items) == 30
+    limits(max_items=10)
+    with pytest.raises(ReaderError, match=r"more than 10 records in one file \(imports\.max_items\): split it"):
+        read_collection(path)
+    limits(max_items=1000, max_file_bytes=500)
+    with pytest.raises(ReaderError, match=r"imports\.max_file_bytes"):
+        read_collection(path)

@@ -726,3 +726,17 @@ async def _processed(h: Harness, update: Update) -> list[ApiCall]:
     n = len(h.api.calls)
     await h.app.process_update(update)
     return h.api.calls[n:]
+
+
+def test_a_document_telegram_cannot_hand_over_gets_a_clear_reply(world):
+    """No file_size in the update and getFile refusing it (real Telegram: 400 "invalid file_id"): said, no trace."""
+    h = Harness(world.rec)
+    try:
+        update = U.document(CAROL, "GONE", "collection.csv")
+        del update["message"]["document"]["file_size"]
+        calls = h.send(update)
+        assert [c.method for c in calls][:2] == ["sendMessage", "getFile"]
+        final = [c for c in calls if c.method == "editMessageText"][-1].params["text"]
+        assert final.startswith("I couldn't download collection.csv from Telegram")
+    finally:
+        h.close()

@@ -515,8 +515,14 @@ class CrateBot:
         try:
             note = await self._reply(message, f"📥 Got {name}: reading it…")
             progress = self._progress(note)
-            tg_file = await doc.get_file()
-            data = bytes(await tg_file.download_as_bytearray())
+            try:   # a document without a file_size (or one Telegram no longer has) may fail here
+                tg_file = await doc.get_file()
+                data = bytes(await tg_file.download_as_bytearray())
+            except TelegramError as exc:
+                log.info("could not download %s: %s", name, type(exc).__name__)
+                await progress.done(f"I couldn't download {name} from Telegram. Send it again (as a file), or send "
+                                    "the Discogs collection export (CSV).")
+                return
             result = await asyncio.to_thread(self.app.import_upload, user, name, data)
             if isinstance(result, str):
                 await progress.done(result)

@@ -127,6 +127,10 @@ class CrateApp:
     def import_upload(self, user: str, name: str, data: bytes) -> Any:
         """Import an uploaded file's bytes (kept under a temp name with its own suffix): the ``ImportResult``,
         or a string saying what went wrong."""
+        limit = self.rec.cfg.imports.max_file_bytes
+        if len(data) > limit:
+            return (f"{name} is {len(data) / 1e6:.0f} MB; I read files up to {limit / 1e6:.0f} MB. The Discogs "
+                    "collection export (CSV) is much smaller: send that one.")
         suffix = "".join(c for c in Path(name).suffix if c.isalnum() or c == ".")[:10]
         with tempfile.TemporaryDirectory(prefix="crate-upload-") as tmp:
             path = Path(tmp) / f"upload{suffix}"

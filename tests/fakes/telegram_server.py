@@ -207,6 +207,8 @@ class FakeBotApi:
             self.messages[key] = msg
             return msg
         if method == "getFile":
+            if p["file_id"] not in self._files:   # what the real Bot API answers
+                raise KeyError("invalid file_id")
             path, data = self._files[p["file_id"]]
             return {"file_id": p["file_id"], "file_unique_id": f"U{p['file_id']}", "file_size": len(data),
                     "file_path": path}

@@ -19,7 +19,7 @@ from core.ingest.readers.bundled_json import read_bundled_json
 from core.ingest.readers.catalogue import enrich_from_catalogue
 from core.ingest.readers.csv_export import read_csv_export
 from core.ingest.readers.dump_xml import read_dump
-from core.ingest.readers.files import _GZIP_MAGIC, TOO_DEEP, ReaderError, _head, load_json
+from core.ingest.readers.files import _GZIP_MAGIC, TOO_DEEP, ImportLimits, ReaderError, _head, load_json
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,15 @@ def read_collection(path: str | Path, *, catalogue: dict[int, Release] | None = 
     references into release ids (see ``bundled_json``). Raises ``ReaderError`` for unreadable input.
     """
     p = Path(path)
+    limits = ImportLimits.configured()
+    if p.is_file():
+        limits.check_size(p)
     try:
-        return _read_any(p, catalogue, list_name, master_resolver)
+        result = _read_any(p, catalogue, list_name, master_resolver)
     except RecursionError as exc:   # deeply nested JSON or XML: a clear error, never a traceback
         raise ReaderError(f"{p}: {TOO_DEEP}") from exc
+    limits.check_items(p, len(result.items))
+    return result
 
 
 def _read_any(p: Path, catalogue: dict[int, Release] | None, list_name: str | None,

@@ -28,7 +28,7 @@ from core.ingest.readers.common import (
     parse_year,
     text,
 )
-from core.ingest.readers.files import ReaderError
+from core.ingest.readers.files import ImportLimits, ReaderError
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,7 @@ def read_csv_export(path: str | Path, *, list_name: str | None = None) -> Import
     if not content.strip():
         raise ReaderError(f"{p.name}: file is empty")
     rows = [(n, r) for n, r in _rows(content, p.name) if any(c.strip() for c in r)]
+    ImportLimits.configured().check_items(p.name, len(rows) - 1)
     if not rows:
         raise ReaderError(f"{p.name}: file is empty")
     layout = _layout(rows[0][1], p.name)

@@ -5,7 +5,7 @@ memory stays flat however large the dump is.
 """
 from __future__ import annotations
 
-import gzip
+import io
 import logging
 import xml.etree.ElementTree as ET
 import zlib
@@ -15,7 +15,7 @@ from typing import Iterator
 
 from core.domain.release import CollectionItem, ImportResult, Release, clean_artist
 from core.ingest.readers.common import dedupe, parse_id, parse_year, text
-from core.ingest.readers.files import ReaderError
+from core.ingest.readers.files import ImportLimits, LimitedReader, ReaderError
 from core.ingest.vocab import normalise_genres, normalise_styles
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,12 @@ SOURCE = "dump-xml"
 
 
 def _open(path: Path) -> BufferedIOBase:
+    """The file, decompressed within the import limits when gzipped."""
     with open(path, "rb") as fh:
         magic = fh.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+    if magic == b"\x1f\x8b":
+        return io.BufferedReader(LimitedReader(path, ImportLimits.configured()))
+    return open(path, "rb")
 
 
 def release_from_element(elem: ET.Element) -> Release:
@@ -104,7 +107,9 @@ def iter_dump_releases(path: str | Path) -> Iterator[Release]:
 def read_dump(path: str | Path, *, list_name: str = "collection") -> ImportResult:
     """A whole (small) dump file as an ``ImportResult`` of undated items."""
     result = ImportResult(source=str(path))
+    limits = ImportLimits.configured()
     for release, where in _iter(path):
+        limits.check_items(path, len(result.items) + len(result.skipped))
         if release is None:
             result.skipped.append((where, "missing release id"))
         else:
