@@ -304,6 +304,8 @@ def _populate(store: Store, user: str, box: SecretBox, base_id: int) -> str:
                             date_added=date(2025, 1, 1 + i)) for i in range(3)]
     store.replace_collection(user, items)
     store.add_items(user, [CollectionItem(release=Release(id=999_001, title="Shared"))], list_name="wantlist")
+    # what Discogs said about them: the shared cache (a user's own file never writes it)
+    store.cache_releases([it.release for it in items] + [Release(id=999_001, title="Shared")], source="discogs-api")
     sid = store.record_score(user, base_id, 0.8, "buy", "catboost", ["reason"])
     store.add_feedback(user, base_id, "like", score_id=sid)
     store.add_feedback(user, base_id + 1, "bought")

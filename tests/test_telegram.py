@@ -27,7 +27,7 @@ from test_conversation import shared_embedding_dir
 
 import core.discogs.ratelimit as ratelimit
 from bot.telegram.app import build_application
-from bot.telegram.handlers import APOLOGY, COMMANDS, OTHERS_CARD, TOKEN_PROMPT, ProgressMessage
+from bot.telegram.handlers import APOLOGY, COMMANDS, OTHERS_CARD, OTHERS_SETTINGS, TOKEN_PROMPT, ProgressMessage
 from core.app import NOT_KNOWN
 from core.app.cards import ATTRIBUTION, percent
 from core.app.chat_cards import CardRegistry
@@ -445,7 +445,13 @@ def test_settings_change_the_buy_threshold_and_currency(tg, world):
     user = "tg:1003"
     (menu,) = tg.send(U.text(CAROL, "/settings"))
     assert "Buy threshold: 60%" in menu.params["text"] and "Currency for prices: EUR" in menu.params["text"]
-    calls = tg.send(U.callback(CAROL, menu.result, "set:buy:70"))
+    assert {b["callback_data"] for b in buttons(menu)} >= {f"set:buy:70:{CAROL['id']}", f"set:cur:USD:{CAROL['id']}"}
+    calls = tg.send(U.callback(BOB, menu.result, f"set:buy:90:{CAROL['id']}"))   # Bob presses Carol's button
+    (alert,) = only(calls, "answerCallbackQuery")
+    assert alert.params["text"] == OTHERS_SETTINGS and alert.params["show_alert"] and not only(calls, "editMessageText")
+    assert "buy_threshold" not in world.store.get_settings(user)
+    assert "buy_threshold" not in world.store.get_settings("tg:1002")
+    calls = tg.send(U.callback(CAROL, menu.result, f"set:buy:70:{CAROL['id']}"))
     assert only(calls, "answerCallbackQuery")[0].params["text"] == "Saved ✓"
     (edit,) = only(calls, "editMessageText")
     assert "Buy threshold: 70%" in edit.params["text"] and any(b["text"] == "70% ✓" for b in buttons(edit))
@@ -740,3 +746,24 @@ def test_a_document_telegram_cannot_hand_over_gets_a_clear_reply(world):
         assert final.startswith("I couldn't download collection.csv from Telegram")
     finally:
         h.close()
+
+
+def test_why_is_for_the_collector_the_card_was_scored_for(tg, world):
+    card, sid = card_of(tg, ALICE, world.targets[3])
+    calls = tg.send(U.callback(BOB, card.result, f"why:{sid}"))             # another member expands it
+    (alert,) = only(calls, "answerCallbackQuery")
+    assert alert.params["text"] == OTHERS_CARD and not only(calls, "editMessageText")
+    carol_card, _ = card_of(tg, CAROL, world.targets[3])
+    calls = tg.send(U.callback(CAROL, carol_card.result, f"why:{sid}"))     # crafted: Alice's score on Carol's card
+    assert only(calls, "answerCallbackQuery")[0].params["text"] == OTHERS_CARD and not only(calls, "editMessageText")
+
+
+def test_a_token_pasted_in_a_group_is_deleted_and_warned_about(tg, world):
+    token = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd"
+    calls = tg.send(U.text(ALICE, f"@{BOT_USERNAME} {token}", chat=GROUP))
+    assert [c.method for c in calls] == ["deleteMessage", "sendMessage"]
+    (warn,) = only(calls, "sendMessage")
+    assert "private chat" in warn.params["text"] and "revoke it" in warn.params["text"]
+    assert warn.params["reply_parameters"]["allow_sending_without_reply"] is True
+    assert token not in json.dumps([c.params for c in calls])
+    assert world.store.linked_account("tg:1001") is None

@@ -102,6 +102,7 @@ TOKEN_PROMPT = (
     "new token). I delete that message as soon as I've read it and store the token encrypted. /cancel to stop.")
 FEEDBACK_TEXT = {"like": "👍", "dislike": "👎", "bought": "bought"}
 FEEDBACK_SHORT = {"like": "Noted 👍", "dislike": "Noted 👎", "bought": "Congrats on the buy 🛒"}
+OTHERS_SETTINGS = "These are someone else's settings: send /settings to see and change yours."
 OTHERS_CARD = "This card was scored for someone else — paste the link yourself to get your own score."
 
 COMMANDS = [
@@ -238,8 +239,12 @@ class CrateBot:
 
     @staticmethod
     async def _reply(message: Message, text: str, **kwargs: Any) -> Message:
-        """Answer in the message's chat; in groups as a reply, so it's clear whom it concerns."""
-        return await message.reply_text(text, do_quote=not _private(message), **kwargs)
+        """Answer in the message's chat; in groups as a reply, so it's clear whom it concerns — and one that still
+        arrives when the message is gone (a token message the bot just deleted)."""
+        if _private(message):
+            return await message.reply_text(text, do_quote=False, **kwargs)
+        params = ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
+        return await message.reply_text(text, reply_parameters=params, **kwargs)
 
     def _knows(self, user: str) -> str | None:
         return self.app.knows(user)
@@ -329,14 +334,10 @@ class CrateBot:
         message, tg_user = update.effective_message, update.effective_user
         args = context.args or []
         if not _private(message):
-            extra = ""
             if args:   # a token posted in a group: take it down, and say it should be revoked
-                register_secret(" ".join(args))
-                deleted = await self._delete(message)
-                extra = (" I deleted your message" if deleted else " I couldn't delete your message") + \
-                    " — anyone in this group may have seen the token, so revoke it on Discogs (Settings → " \
-                    "Developers) and make a new one."
-            await self._reply(message, TOKEN_IN_GROUP.format(extra=extra))
+                await self._token_in_group(message, " ".join(args))
+            else:
+                await self._reply(message, TOKEN_IN_GROUP.format(extra=""))
             return
         if not args:
             self._awaiting_token[tg_user.id] = time.monotonic()
@@ -346,6 +347,16 @@ class CrateBot:
         register_secret(token)
         deleted = await self._delete(message)
         await self._link_token(message, user_key(tg_user), token, deleted)
+
+    async def _token_in_group(self, message: Message, secret: str) -> None:
+        """A token seen in a group: never used, redacted from logs, the message deleted when the bot may, and a
+        warning that reaches the group even when the message is gone."""
+        register_secret(secret)
+        deleted = await self._delete(message)
+        extra = (" I deleted your message" if deleted else " I couldn't delete your message (I'm not an admin "
+                 "here): delete it yourself") + " — anyone in this group may have seen the token, so revoke it on " \
+            "Discogs (Settings → Developers) and make a new one."
+        await self._reply(message, TOKEN_IN_GROUP.format(extra=extra))
 
     @staticmethod
     async def _delete(message: Message) -> bool:
@@ -435,7 +446,7 @@ class CrateBot:
 
     def _settings_view(self, user: str) -> tuple[str, InlineKeyboardMarkup]:
         text, buy, currency = self.app.settings(user)
-        return text, kb.settings_keyboard(round(buy * 100), currency)
+        return text, kb.settings_keyboard(round(buy * 100), currency, user.split(":", 1)[-1])
 
     async def cmd_digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, user_key(update.effective_user)
@@ -471,6 +482,11 @@ class CrateBot:
         if not addressed:
             return
         user = user_key(tg_user)
+        if not _private(message):
+            leaked = TOKEN_LIKE.search(text)
+            if leaked:   # a token pasted in a group (with a mention, or while /token waits in private)
+                await self._token_in_group(message, leaked.group(0))
+                return
         asked = self._awaiting_token.pop(tg_user.id, None) if _private(message) else None
         waited = asked is not None and time.monotonic() - asked <= TOKEN_WAIT_S
         if _private(message) and (waited or TOKEN_LIKE.fullmatch(text.strip())):
@@ -565,12 +581,15 @@ class CrateBot:
         if parts[0] == "fb" and len(parts) == 3 and parts[1] in FEEDBACK_TEXT and parts[2].isdigit():
             await self._on_feedback_button(q, user, parts[1], int(parts[2]))
         elif parts[0] == kb.WHY and len(parts) == 2 and parts[1].isdigit():
-            await self._on_why(q, int(parts[1]))
+            await self._on_why(q, user, int(parts[1]))
         elif parts[0] == kb.PICK and len(parts) == 2 and parts[1].isdigit():
             await self._on_pick(q, context, user, int(parts[1]), update.update_id)
         elif parts[0] == kb.FORGET and len(parts) == 3:
             await self._on_forget(q, user, parts[1], parts[2])
-        elif parts[0] == kb.SETTINGS and len(parts) == 3:
+        elif parts[0] == kb.SETTINGS and len(parts) == 4:
+            if parts[3] != str(q.from_user.id):   # someone else's settings message (in a group)
+                await q.answer(OTHERS_SETTINGS, show_alert=True)
+                return
             await self._on_setting(q, user, parts[1], parts[2])
         else:
             await q.answer("That button has expired.")
@@ -601,9 +620,12 @@ class CrateBot:
             except BadRequest as exc:   # "message is not modified": the same button again
                 log.debug("keyboard unchanged: %s", exc)
 
-    async def _on_why(self, q: CallbackQuery, score_id: int) -> None:
+    async def _on_why(self, q: CallbackQuery, user: str, score_id: int) -> None:
         msg = q.message
-        ref = await asyncio.to_thread(self.cards.lookup, PLATFORM, msg.chat.id, msg.message_id) if msg else None
+        allowed, ref = (await self._owner(msg.chat.id, msg.message_id, score_id, user)) if msg else (False, None)
+        if not allowed:   # another member's card, or a crafted button: their reasons stay theirs
+            await q.answer(OTHERS_CARD, show_alert=True)
+            return
         if ref is not None and ref.why:
             current, why = ref.text, ref.why
         else:

@@ -47,10 +47,11 @@ def forget_keyboard(tg_user_id: int) -> InlineKeyboardMarkup:
     ]])
 
 
-def settings_keyboard(buy_pct: int, currency: str) -> InlineKeyboardMarkup:
-    buys = [InlineKeyboardButton(f"{p}%" + (" ✓" if p == buy_pct else ""), callback_data=f"{SETTINGS}:buy:{p}")
-            for p in BUY_THRESHOLDS]
-    curs = [InlineKeyboardButton(c + (" ✓" if c == currency else ""), callback_data=f"{SETTINGS}:cur:{c}")
+def settings_keyboard(buy_pct: int, currency: str, owner: str) -> InlineKeyboardMarkup:
+    """The settings buttons; each carries its owner's Telegram id, so nobody else's press counts."""
+    buys = [InlineKeyboardButton(f"{p}%" + (" ✓" if p == buy_pct else ""),
+                                 callback_data=f"{SETTINGS}:buy:{p}:{owner}") for p in BUY_THRESHOLDS]
+    curs = [InlineKeyboardButton(c + (" ✓" if c == currency else ""), callback_data=f"{SETTINGS}:cur:{c}:{owner}")
             for c in MENU_CURRENCIES]
     return InlineKeyboardMarkup([buys, curs[:3], curs[3:]])
 
