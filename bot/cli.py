@@ -21,6 +21,7 @@ from core.app import (  # noqa: E402
     Operations,
     Recommender,
     Refusal,
+    SecretError,
     Store,
     get_config,
     install_redaction,
@@ -408,6 +409,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Refusal as exc:   # what could not be done, and what to do: said, never a traceback
         print(exc.message, file=sys.stderr)
         return exc.code
+    except SecretError as exc:   # a damaged, unsafe or lost key file: what is wrong and what to do
+        print(f"Secret key problem: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

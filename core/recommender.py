@@ -152,6 +152,7 @@ class Recommender:
 
         t0 = time.perf_counter()
         say = progress or (lambda msg: None)
+        self.sweep_model_files(user)
         mcfg = dict(self.cfg.model)
         positives, _ = self.positives(user, before)
         if not positives:
@@ -195,6 +196,27 @@ class Recommender:
         if cached is not None and local is not None:
             return cached.merged_with(local)
         return cached or local
+
+    def sweep_model_files(self, user: str, older_than_s: float = 600.0, now: float | None = None) -> list[Path]:
+        """Delete what killed trainings left in the user's model folder — temp files and artefacts no model
+        version names — once older than ``older_than_s`` (a training running now is younger). Returns them."""
+        folder = self.models_dir / safe_name(user)
+        if not folder.is_dir():
+            return []
+        now = time.time() if now is None else now
+        registered = {Path(mv.path).resolve() for mv in self.store.models(user)}
+        swept = []
+        for f in list(folder.glob("*.tmp")) + list(folder.glob("*.pkl")):
+            try:
+                old = now - f.stat().st_mtime > older_than_s
+            except OSError:
+                continue
+            if old and (f.suffix == ".tmp" or f.resolve() not in registered):
+                f.unlink(missing_ok=True)
+                swept.append(f)
+        if swept:
+            log.info("swept %d orphaned model file(s) of %s", len(swept), user)
+        return swept
 
     def _save(self, user: str, version: str, scorer: Scorer) -> Path:
         """Write atomically: a temp file in the same folder, fsync, then rename."""
@@ -292,8 +314,8 @@ class Recommender:
 
     @property
     def secret_box(self):
-        if self._secret_box is None:
-            self._secret_box = SecretBox()
+        if self._secret_box is None:   # never a fresh key while tokens encrypted with the old one are stored
+            self._secret_box = SecretBox(create=not self.store.any_secrets())
         return self._secret_box
 
     def resolve(self, ref: DiscogsRef | int, user: str | None = None) -> Release:

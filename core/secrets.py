@@ -111,10 +111,15 @@ def _create_key_file(path: Path) -> bytes | None:
     return key
 
 
-def load_or_create_key(path: str | Path) -> bytes:
-    """The Fernet key stored in ``path``, generating the file (0600) if it does not exist yet."""
+def load_or_create_key(path: str | Path, create: bool = True) -> bytes:
+    """The Fernet key stored in ``path``, generating the file (0600) if it does not exist yet — unless
+    ``create`` is False (tokens encrypted with the lost key are stored): then a :class:`SecretError` says so."""
     p = Path(os.path.expanduser(str(path)))
     if not p.exists() and not p.is_symlink():
+        if not create:
+            raise SecretError(f"the secret key file {p} is gone, but Discogs tokens encrypted with it are stored: "
+                              "restore the file from your backup (a new key could not read them), or unlink "
+                              "those accounts (`crate unlink --user NAME`) and link them again")
         created = _create_key_file(p)
         if created is not None:
             return created
@@ -133,7 +138,8 @@ class SecretBox:
     """
 
     def __init__(self, key: str | bytes | None = None, *, key_file: str | Path | None = None,
-                 env: Mapping[str, str] | None = None, cfg: Mapping[str, Any] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, cfg: Mapping[str, Any] | None = None,
+                 create: bool = True) -> None:
         env = os.environ if env is None else env
         if key is not None:
             self.source = "argument"
@@ -144,7 +150,7 @@ class SecretBox:
         else:
             path = Path(os.path.expanduser(str(key_file))) if key_file is not None else _key_file_from_config(cfg)
             self.source = f"file {path}"
-            self._fernet = _as_fernet(load_or_create_key(path), f"key file {path}")
+            self._fernet = _as_fernet(load_or_create_key(path, create), f"key file {path}")
 
     def __repr__(self) -> str:
         return f"SecretBox(source={self.source!r})"

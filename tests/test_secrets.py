@@ -475,3 +475,86 @@ def test_secrets_seen_by_a_box_are_masked(caplog: pytest.LogCaptureFixture, chil
         uninstall_redaction(redactor)
     assert tok not in _captured(caplog)
     assert caplog.messages == [f"oops, the plaintext: {MASK} (stored as {enc})"]
+
+
+# -- files and keys (issue 12) -----------------------------------------------------------------------------------
+@posix_only
+def test_the_database_and_its_folder_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "fresh" / "crate.db"
+    s = Store(f"sqlite:///{path}")
+    s.get_or_create_user("ana")
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    for p in [path] + [Path(f"{path}{x}") for x in ("-wal", "-shm") if Path(f"{path}{x}").exists()]:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    s.close()
+    path.chmod(0o644)                                   # an old database made world-readable: tightened on open
+    Store(f"sqlite:///{path}").close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_lost_key_is_never_silently_replaced_while_tokens_need_it(tmp_path: Path, store: Store) -> None:
+    from core.app import Recommender
+
+    key_file = tmp_path / "secret.key"
+    cfg = {"secrets": {"key_file": str(key_file)}}
+    first = SecretBox(cfg=cfg, env={})
+    store.link_account("ana", "ana_discogs", "token", token=_token(), box=first)
+    key_file.unlink()                                   # the backup-less accident
+    with pytest.raises(SecretError, match="is gone, but Discogs tokens encrypted with it are stored"):
+        SecretBox(cfg=cfg, env={}, create=False)
+    assert not key_file.exists()                        # nothing silently created
+    rec = Recommender(store, catalogue={}, cfg=None, models_dir=tmp_path / "models")
+    os.environ["CRATE_SECRETS__KEY_FILE"] = str(key_file)
+    try:
+        from core.config import get_config
+        get_config.cache_clear()
+        with pytest.raises(SecretError, match="restore the file from your backup"):
+            _ = rec.secret_box
+    finally:
+        del os.environ["CRATE_SECRETS__KEY_FILE"]
+        get_config.cache_clear()
+
+
+@pytest.mark.parametrize("content,mode,said", [(b"", 0o600, "is empty"),
+                                               (b"not a key", 0o600, "not a valid Fernet key"),
+                                               (SecretBox.generate_key().encode(), 0o644, "chmod 600")])
+def test_crate_link_says_what_is_wrong_with_a_damaged_key_file(tmp_path: Path, monkeypatch, capsys, content, mode,
+                                                              said) -> None:
+    from bot.cli import main
+    from core.config import get_config
+
+    key_file = tmp_path / "secret.key"
+    key_file.write_bytes(content)
+    key_file.chmod(mode)
+    monkeypatch.setenv("CRATE_SECRETS__KEY_FILE", str(key_file))
+    monkeypatch.delenv("CRATE_SECRET_KEY", raising=False)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(_token() + "\n"))
+    monkeypatch.setattr("core.secrets.time.sleep", lambda s: None)
+    get_config.cache_clear()
+    try:
+        rc = main(["--database", f"sqlite:///{tmp_path / 'c.db'}", "link", "--token-stdin", "--user", "ana"])
+    finally:
+        get_config.cache_clear()
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("Secret key problem:") and said in err and "Traceback" not in err
+
+
+def test_files_left_by_killed_trainings_are_swept(tmp_path: Path, store: Store) -> None:
+    from core.app import Recommender
+
+    rec = Recommender(store, catalogue={}, cfg=None, models_dir=tmp_path / "models")
+    folder = tmp_path / "models" / "ana"
+    folder.mkdir(parents=True)
+    kept = folder / "v1.pkl"
+    kept.write_bytes(b"model")
+    store.register_model("ana", "v1", str(kept), {}, 10, 20)
+    stale_tmp, orphan, fresh_tmp = folder / "x1.tmp", folder / "v0.pkl", folder / "x2.tmp"
+    for f in (stale_tmp, orphan, fresh_tmp):
+        f.write_bytes(b"half a model")
+    now = 1_800_000_000.0
+    for f in (kept, stale_tmp, orphan):
+        os.utime(f, (now - 3600, now - 3600))
+    os.utime(fresh_tmp, (now - 5, now - 5))             # a training running right now
+    swept = rec.sweep_model_files("ana", now=now)
+    assert sorted(p.name for p in swept) == ["v0.pkl", "x1.tmp"]
+    assert kept.exists() and fresh_tmp.exists() and not orphan.exists() and not stale_tmp.exists()

@@ -23,11 +23,11 @@ from core.config import ConfigError, get_config
 from core.discogs.gateway import Candidate, DiscogsError
 from core.domain.refs import find_refs
 from core.recommender import Recommender, ScoreCard
-from core.secrets import install_redaction, register_secret
+from core.secrets import SecretError, install_redaction, register_secret
 from core.storage import Store
 
 __all__ = ["CrateApp", "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
-           "ConfigError",
+           "ConfigError", "SecretError",
            "get_config", "CURRENCIES", "FORGET_ASK", "NOT_KNOWN", "NOT_SYNCED", "OFFLINE",
            "Reply", "ScoreCard", "Candidate", "CardRef", "CardRegistry", "DiscogsError", "Recommender", "Store",
            "ATTRIBUTION", "render_card", "render_chat_card", "render_why", "find_refs", "typed_code",

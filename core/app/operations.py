@@ -131,13 +131,14 @@ class Operations:
         """Link with a personal token (stored encrypted); ``expected`` is the Discogs name the caller meant."""
         if not token:
             raise Refusal("No token given.")
+        box = self.rec.secret_box   # a key problem is said before the token goes anywhere
         try:
             username = DiscogsGateway(token=token, cfg=self.rec.cfg).identity()
         except DiscogsError as exc:
             raise _discogs(exc) from exc
         if expected and expected.lower() != username.lower():
             raise Refusal(f"That token belongs to {username}, not {expected}.")
-        self.store.link_account(user, username, "token", token=token, box=self.rec.secret_box)
+        self.store.link_account(user, username, "token", token=token, box=box)
         return username
 
     def oauth_start(self, user: str, key: str | None, secret: str | None) -> OAuthFlow:

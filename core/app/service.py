@@ -92,9 +92,10 @@ class CrateApp:
 
     def link_token(self, user: str, token: str) -> str:
         """Link with a personal token (stored encrypted); returns the Discogs user name it belongs to."""
+        box = self.rec.secret_box   # a key problem is said before the token goes anywhere
         name = DiscogsGateway(token=token, cfg=self.rec.cfg).identity()
         currency = self.rec.store.get_settings(user).get("currency")
-        self.rec.store.link_account(user, name, "token", token=token, box=self.rec.secret_box, currency=currency)
+        self.rec.store.link_account(user, name, "token", token=token, box=box, currency=currency)
         return name
 
     def linked_name(self, user: str) -> str | None:

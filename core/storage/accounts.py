@@ -83,6 +83,13 @@ class LinkedAccounts(Database):
         log.info("linked %s to Discogs user %s (%s)", user_name, discogs_username, auth_kind)
         return row
 
+    def any_secrets(self) -> bool:
+        """Whether any linked account holds encrypted credentials (then the key that encrypted them must not be
+        replaced by a new one)."""
+        with self._session() as s:
+            rows = s.exec(select(LinkedAccount)).all()
+            return any(r.has_secrets for r in rows)
+
     def linked_account(self, user_name: str) -> LinkedAccount | None:
         """The user's linked Discogs account (credentials still encrypted), or ``None``."""
         with self._session() as s:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -356,6 +357,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur.close()
 
 
+def _private_file(path: Path) -> None:
+    """The database file 0600 in a folder the bot creates 0700 (collections and feedback are personal; SQLite
+    gives its -wal and -shm files the database file's mode)."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    elif os.name == "posix" and path.stat().st_mode & 0o077:
+        try:
+            path.chmod(0o600)
+        except OSError:   # not ours to change: leave it, but say so
+            log.warning("database %s is readable by other users; chmod 600 it", path)
+
+
 def make_engine(url: str | None = None, echo: bool = False) -> Engine:
     """An engine for ``url`` (default: the configured database), with SQLite pragmas installed."""
     if url is None:
@@ -367,7 +382,7 @@ def make_engine(url: str | None = None, echo: bool = False) -> Engine:
         if u.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool  # one shared in-memory database
         else:
-            Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(u.database).expanduser())
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
