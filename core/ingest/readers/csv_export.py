@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from core.domain.release import CollectionItem, ImportResult, Release, clean_artist
 from core.ingest.readers.common import (
@@ -162,11 +162,21 @@ def _price(row: list[str], layout: Layout) -> tuple[float | None, str | None]:
     return None, None
 
 
-def _rows(content: str, name: str) -> list[tuple[int, list[str]]]:
+def _rows(content: str, name: str) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank rows with their line numbers, streamed (a big export is read twice rather than held as
+    rows); stops with the limit's message past ``imports.max_items`` rows."""
     first = content.lstrip("\ufeff").split("\n", 1)[0]
     reader = csv.reader(io.StringIO(content), delimiter=_delimiter(first))
+    limit = ImportLimits.configured()
+    n = 0
     try:
-        return [(reader.line_num, row) for row in reader]
+        for row in reader:
+            if not any(c.strip() for c in row):
+                continue
+            n += 1
+            if n > limit.max_items + 1:
+                limit.check_items(name, n - 1)
+            yield reader.line_num, row
     except csv.Error as exc:
         raise ReaderError(f"{name}: malformed CSV ({exc})") from exc
 
@@ -190,16 +200,21 @@ def read_csv_export(path: str | Path, *, list_name: str | None = None) -> Import
     content = _decode(p.read_bytes(), p.name)
     if not content.strip():
         raise ReaderError(f"{p.name}: file is empty")
-    rows = [(n, r) for n, r in _rows(content, p.name) if any(c.strip() for c in r)]
-    ImportLimits.configured().check_items(p.name, len(rows) - 1)
-    if not rows:
+    header = next(_rows(content, p.name), None)
+    if header is None:
         raise ReaderError(f"{p.name}: file is empty")
-    layout = _layout(rows[0][1], p.name)
-    body = [(n, r[1:] if layout.drop_index else r) for n, r in rows[1:]]
-    order = date_order(_date_cell(r, layout) for _, r in body)
+    layout = _layout(header[1], p.name)
+
+    def body() -> Iterator[tuple[int, list[str]]]:
+        rows = _rows(content, p.name)
+        next(rows)
+        for n, r in rows:
+            yield n, (r[1:] if layout.drop_index else r)
+
+    order = date_order(_date_cell(r, layout) for _, r in body())   # pass 1: how the dates are written
     result = ImportResult(source=str(p))
     name = list_name or _infer_list_name(layout)
-    for line, row in body:
+    for line, row in body():                                       # pass 2: the records
         item = _item(row, layout, order, name, f"{p.name} line {line}", result)
         if item is not None:
             result.items.append(item)
