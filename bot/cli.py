@@ -16,6 +16,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from core.app import (  # noqa: E402
     ATTRIBUTION,
+    DATABASE_BUSY,
     ConfigError,
     CrateApp,
     Operations,
@@ -23,6 +24,7 @@ from core.app import (  # noqa: E402
     Refusal,
     SecretError,
     Store,
+    database_busy,
     get_config,
     install_redaction,
     render_card,
@@ -412,6 +414,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SecretError as exc:   # a damaged, unsafe or lost key file: what is wrong and what to do
         print(f"Secret key problem: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if not database_busy(exc):
+            raise
+        print(DATABASE_BUSY, file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from core.app.cards import ATTRIBUTION, render_card, render_chat_card, render_wh
 from core.app.chat_cards import CardRef, CardRegistry
 from core.app.conversation import Reply
 from core.app.inbox import DurableInbox
-from core.app.operations import BarcodeAnswer, OAuthFlow, Operations, Refusal
+from core.app.operations import DATABASE_BUSY, BarcodeAnswer, OAuthFlow, Operations, Refusal, database_busy
 from core.app.service import CURRENCIES, FORGET_ASK, NOT_KNOWN, NOT_SYNCED, OFFLINE, CrateApp, SyncOutcome
 
 # what adapters may use besides the use cases: the result types they render, the helpers that render them, and
@@ -27,7 +27,7 @@ from core.secrets import SecretError, install_redaction, register_secret
 from core.storage import Store
 
 __all__ = ["CrateApp", "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
-           "ConfigError", "SecretError",
+           "ConfigError", "SecretError", "DATABASE_BUSY", "database_busy",
            "get_config", "CURRENCIES", "FORGET_ASK", "NOT_KNOWN", "NOT_SYNCED", "OFFLINE",
            "Reply", "ScoreCard", "Candidate", "CardRef", "CardRegistry", "DiscogsError", "Recommender", "Store",
            "ATTRIBUTION", "render_card", "render_chat_card", "render_why", "find_refs", "typed_code",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from discogs_client.exceptions import HTTPError as ClientHTTPError
+from sqlalchemy.exc import OperationalError
 
 from core.barcode import NO_BARCODE_HINT, PhotoError, PhotoLookup, decode_photo, lookup_codes, typed_code
 from core.discogs.gateway import DiscogsError, DiscogsGateway
@@ -36,6 +37,15 @@ class Refusal(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+#: what a command tells when another process holds the database's write lock past the busy timeout
+DATABASE_BUSY = ("The database is busy (another import or training is writing to it); try again in a moment.")
+
+
+def database_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database being locked by another writer (SQLite's "database is locked")."""
+    return isinstance(exc, OperationalError) and "locked" in str(exc).lower()
 
 
 def _discogs(exc: DiscogsError) -> Refusal:
