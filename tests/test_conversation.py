@@ -211,3 +211,12 @@ def test_restart_loads_the_saved_model_lazily(world, monkeypatch):
         assert rec2._models[USER][1] is not world.rec._models[USER][1]
     finally:
         store2.close()
+
+
+def test_a_message_with_many_links_scores_the_first_and_says_so(world):
+    """Issue 12: 100 links in one message — three cards, then a sentence about the rest (never silence)."""
+    links = " ".join(release_url(rid) for rid in sorted(world.catalogue)[:100])
+    replies = world.conv.handle(USER, links)
+    assert len(replies) == 4 and all(r.card is not None for r in replies[:3])
+    assert replies[3].text == ("That message has 100 Discogs links; I scored the first 3. Send the others a few at a "
+                               "time (up to 3 per message).")

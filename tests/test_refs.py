@@ -151,3 +151,10 @@ def test_ref_is_frozen_and_validated() -> None:
         DiscogsRef("artist", 1)
     with pytest.raises(ValueError):
         DiscogsRef("release", 0)
+
+
+def test_several_links_in_one_message_are_each_found():
+    """The whole message used to parse as its first link when it held several (issue 12's dropped links)."""
+    text = "\n".join(f"https://www.discogs.com/release/{rid}-Some-Artist" for rid in (3, 5, 7)) + " and [m66526]"
+    assert [(r.kind, r.id) for r in find_refs(text)] == [("release", 3), ("release", 5), ("release", 7),
+                                                          ("master", 66526)]

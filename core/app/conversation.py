@@ -45,6 +45,11 @@ _SEPARATORS = ":,;-–—"
 _BECAUSE = ("because ", "cause ", "coz ", "bc ", "as ")
 
 
+#: score cards one message gets at most (a chat of 100 cards helps nobody, and each may ask Discogs)
+MAX_CARDS = 3
+MORE_LINKS = ("That message has {total} Discogs links; I scored the first {n}. Send the others a few at a time "
+              "(up to {n} per message).")
+
 class _FeedbackExtra(TypedDict, total=False):
     """The optional keywords ``_feedback`` passes on to ``Recommender.feedback``."""
     reason: str
@@ -166,7 +171,7 @@ class Conversation:
                 pass
             return [Reply("I couldn't find a Discogs link or release id in that. " + HELP)]
         replies = []
-        for ref in refs[:3]:
+        for ref in refs[:MAX_CARDS]:
             try:
                 card = self.rec.score(user, ref)
                 replies.append(Reply(render_card(card), card.score_id, card))
@@ -174,6 +179,8 @@ class Conversation:
                 replies.append(Reply(str(exc)))
             except DiscogsError as exc:   # deleted release, Discogs down or rate-limiting: its own message
                 replies.append(Reply(exc.user_message))
+        if len(refs) > MAX_CARDS:   # never drop links without a word
+            replies.append(Reply(MORE_LINKS.format(n=MAX_CARDS, total=len(refs))))
         return replies
 
     def pressings(self, user: str, found: list[FoundCode], limit: int = 10) -> list[Reply]:

@@ -217,9 +217,10 @@ def find_refs(text: str) -> list[DiscogsRef]:
     """
     if not text:
         return []
-    whole = _parse_token(_clean(text))
-    if whole is not None:
-        return [whole]
+    if len(text.split()) == 1:   # one token: a link or an id alone (several links are each read below)
+        whole = _parse_token(_clean(text))
+        if whole is not None:
+            return [whole]
     refs: list[DiscogsRef] = []
     for match in _TOKEN.finditer(text):
         token = _clean(match.group(0))
