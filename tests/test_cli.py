@@ -216,21 +216,10 @@ def test_a_misspelt_configuration_key_is_an_error_that_names_it(tmp_path, monkey
 
 def test_a_database_locked_by_another_writer_is_said_not_thrown(dirs, tmp_path, monkeypatch, capsys):
     """Issue 12: a long import holds the write lock; a concurrent command gets a sentence, not a traceback."""
-    import sqlalchemy
-
     from core.app import Operations
+    from fakes.locked import locked_error
 
-    path = tmp_path / "locked.db"
-    holder = sqlalchemy.create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
-    waiter = sqlalchemy.create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
-    with holder.connect() as c:
-        c.exec_driver_sql("CREATE TABLE t (x)")
-        c.commit()
-    with holder.connect() as c, waiter.connect() as w:
-        c.exec_driver_sql("BEGIN EXCLUSIVE")
-        with pytest.raises(sqlalchemy.exc.OperationalError) as caught:   # what SQLite really raises
-            w.exec_driver_sql("INSERT INTO t VALUES (1)")
-    locked = caught.value
+    locked = locked_error(tmp_path)
 
     def busy(*args, **kwargs):
         raise locked

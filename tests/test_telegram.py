@@ -767,3 +767,17 @@ def test_a_token_pasted_in_a_group_is_deleted_and_warned_about(tg, world):
     assert warn.params["reply_parameters"]["allow_sending_without_reply"] is True
     assert token not in json.dumps([c.params for c in calls])
     assert world.store.linked_account("tg:1001") is None
+
+
+def test_a_locked_database_is_said_as_such_in_the_chat(tg, world, tmp_path, monkeypatch):
+    from core.app import DATABASE_BUSY
+    from fakes.locked import locked_error
+
+    locked = locked_error(tmp_path)
+
+    def busy(*args, **kwargs):
+        raise locked
+
+    monkeypatch.setattr(tg.app.bot_data["crate"].conv, "handle", busy)
+    calls = tg.send(U.text(ALICE, f"what about {url(world.targets[0])} ?"))
+    assert [c.params["text"] for c in only(calls, "sendMessage")] == [DATABASE_BUSY]
