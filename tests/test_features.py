@@ -317,3 +317,34 @@ def test_profile_cosine_reply_path_equals_the_batch_path(catalogue):
         many = prof.profile_cosine(prof.transform_tokens(rs * 20), ex * 20)[:len(rs)]
         assert np.allclose(few, many, atol=1e-12, rtol=0)
         assert np.all((few >= -1e-12) & (few <= 1 + 1e-12))
+
+
+def test_a_big_embedding_batch_lets_a_pasted_link_through(tmp_path, monkeypatch):
+    """Issue 12: one user's import embeds thousands of records; another user's single record waits one chunk at
+    most, not the whole batch (a stand-in model: 20 ms a call, whatever its size)."""
+    import threading
+    import time
+
+    import numpy as np
+
+    import core.model.embeddings as emb
+
+    class SlowModel:
+        def encode(self, texts, **kwargs):
+            time.sleep(0.02)
+            return np.zeros((len(texts), emb.DIM), dtype=np.float32)
+
+    monkeypatch.setattr(emb, "get_model", lambda: SlowModel())
+    cache = emb.EmbeddingCache(tmp_path)
+    big = [f"record {i}" for i in range(emb.YIELD_EVERY * 200)]     # 200 chunks: 4 s or more
+    worker = threading.Thread(target=cache.embed_texts, args=(big,))
+    worker.start()
+    time.sleep(0.2)                                                  # the batch is under way
+    t0 = time.perf_counter()
+    out = cache.embed_texts(["the pasted link's record"])
+    waited = time.perf_counter() - t0
+    busy = worker.is_alive()
+    worker.join()
+    assert out.shape == (1, emb.DIM) and busy                       # it went through while the batch ran…
+    assert waited < 1.0, waited                                      # …after a chunk or two, not 4 s
+    assert cache.embed_texts(big[:3]).shape == (3, emb.DIM)          # and the batch's results are all there

@@ -10,6 +10,7 @@ import importlib
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -21,6 +22,8 @@ from core.domain.release import Release
 log = logging.getLogger(__name__)
 
 DIM = 384
+#: a big batch (an import, a training) embeds this many texts at a time, then lets a waiting small request go
+YIELD_EVERY = 16
 _model = None
 _lock = threading.Lock()
 
@@ -79,7 +82,10 @@ class EmbeddingCache:
         self._mem: dict[str, np.ndarray] = {}
         self._loaded = False
         self._dirty = False
-        self._rw = threading.RLock()   # one cache is shared by every user's scoring and training threads
+        self._rw = threading.RLock()   # guards the dict: held for look-ups and inserts, never while encoding
+        self._model_turn = threading.Lock()   # one encode at a time (a tokenizer is not for concurrent use)…
+        self._small_waiting = 0               # …and a small request (a pasted link) goes before a big batch's next
+        self._waiting_lock = threading.Lock()  # chunk, so one user's import never holds another's score back
 
     @staticmethod
     def _key(text: str) -> str:
@@ -117,23 +123,43 @@ class EmbeddingCache:
         self._dirty = False
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        with self._rw:
-            return self._embed_texts(texts)
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        self._load()
         keys = [self._key(t) for t in texts]
-        missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in self._mem})
+        with self._rw:
+            self._load()
+            missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in self._mem})
         if missing:
-            model = get_model()
-            vecs = model.encode([t for _, t in missing], batch_size=self.batch_size,
-                                normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True)
-            for (k, _), v in zip(missing, vecs):
-                self._mem[k] = v.astype(np.float32)
-            self._dirty = True
+            self._encode(missing)
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
-        return np.stack([self._mem[k] for k in keys]).astype(np.float32)
+        with self._rw:
+            return np.stack([self._mem[k] for k in keys]).astype(np.float32)
+
+    def _encode(self, missing: list[tuple[str, str]]) -> None:
+        """Embed ``missing`` (key, text) pairs in chunks of :data:`YIELD_EVERY`; a big batch lets every small
+        request that arrives go first, between its chunks (a wait of one chunk, ~0.4 s on 2 cores, at most)."""
+        model = get_model()
+        small = len(missing) <= YIELD_EVERY
+        for i in range(0, len(missing), YIELD_EVERY):
+            part = missing[i:i + YIELD_EVERY]
+            if small:
+                with self._waiting_lock:
+                    self._small_waiting += 1
+                self._model_turn.acquire()
+                with self._waiting_lock:
+                    self._small_waiting -= 1
+            else:
+                while self._small_waiting:   # someone is scoring a pasted link: let them through first
+                    time.sleep(0.001)
+                self._model_turn.acquire()
+            try:
+                vecs = model.encode([t for _, t in part], batch_size=self.batch_size, normalize_embeddings=True,
+                                    show_progress_bar=False, convert_to_numpy=True)
+            finally:
+                self._model_turn.release()
+            with self._rw:
+                for (k, _), v in zip(part, vecs):
+                    self._mem[k] = v.astype(np.float32)
+                self._dirty = True
 
     def embed_releases(self, releases: Iterable[Release]) -> np.ndarray:
         return self.embed_texts([release_document(r) for r in releases])
