@@ -125,3 +125,74 @@ def test_the_bot_process_scores_a_pasted_link_and_stores_a_thumbs_up(tmp_path, t
     out = log_path.read_text(errors="replace")
     assert proc.returncode is not None
     assert TOKEN not in out and TOKEN.split(":")[1] not in out   # the token never reaches a log line
+
+
+def _bot_env(telegram_server, db_url: str, tmp_path: Path, cache_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRATE_", "TELEGRAM_", "DISCOGS_"))}
+    env.update({
+        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": telegram_server.base_url,
+        "CRATE_DISCOGS__LIVE": "false", "DATABASE_URL": db_url, "CRATE_PATHS__MODELS_DIR": str(tmp_path / "models"),
+        "CRATE_PATHS__CACHE_DIR": str(cache_dir), "CRATE_SECRETS__KEY_FILE": str(tmp_path / "secret.key"),
+        "CRATE_LEARNING__SCHEDULE_IN_BOT": "false",
+        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+@pytest.mark.parametrize("moment", ["as it is fetched", "50 ms later", "once Telegram has been told"])
+def test_a_thumbs_up_survives_the_bot_being_killed(moment, tmp_path, tmp_path_factory, catalogue,
+                                                   telegram_server):
+    """Issue 12: SIGKILL the bot around a 👍 (before, while and after Telegram learns the update arrived), start
+    it again: the 👍 is stored exactly once."""
+    import time
+
+    db_url = f"sqlite:///{tmp_path / 'crate.db'}"
+    user = f"tg:{USER_ID}"
+    store = Store(db_url)
+    sid = store.record_score(user, sorted(catalogue)[5], 0.4, "maybe", "test", ["a reason"], None)
+    store.close()
+    api, f = telegram_server.api, UpdateFactory()
+    alice = f.user(USER_ID, "Alice")
+    card = {"message_id": 77, "date": 1_790_000_000, "chat": {"id": USER_ID, "type": "private"},
+            "from": {"id": 1, "is_bot": True, "first_name": "Crate Digger"}, "text": "a card"}
+    press = f.callback(alice, card, f"fb:like:{sid}")
+    uid = press["update_id"]
+    env = _bot_env(telegram_server, db_url, tmp_path, shared_embedding_dir(tmp_path_factory))
+
+    def start(log_name: str) -> subprocess.Popen:
+        with open(tmp_path / log_name, "wb") as log:
+            return subprocess.Popen([sys.executable, "-m", "bot.cli", "-v", "run", "telegram"], cwd=ROOT, env=env,
+                                    stdout=log, stderr=subprocess.STDOUT)
+
+    first = start("first.log")
+    try:
+        api.wait_for("getUpdates", timeout=START_S)
+        api.push_update(press)
+        if moment == "once Telegram has been told":
+            api.wait_for("getUpdates", lambda c: int(c.params.get("offset") or 0) > uid, timeout=ANSWER_S)
+        else:
+            api.wait_delivered(uid, timeout=ANSWER_S)
+            if moment == "50 ms later":
+                time.sleep(0.05)
+        first.kill()
+        first.wait(10)
+    finally:
+        stop(first)
+    second = start("second.log")
+    try:
+        deadline = time.monotonic() + START_S + ANSWER_S
+        while True:
+            store = Store(db_url)
+            try:
+                likes = [(fb.kind, fb.score_id) for fb in store.feedback(user)]
+                pending = store.inbox_pending("telegram")
+            finally:
+                store.close()
+            if likes and not pending:
+                break
+            assert time.monotonic() < deadline, (tmp_path / "second.log").read_text(errors="replace")[-3000:]
+            time.sleep(0.3)
+        api.wait_for("getUpdates", lambda c: int(c.params.get("offset") or 0) > uid, timeout=ANSWER_S)
+    finally:
+        stop(second)
+    assert likes == [("like", sid)]

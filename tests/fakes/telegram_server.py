@@ -81,6 +81,7 @@ class FakeBotApi:
         self._ids = itertools.count(5000)
         self._cond = threading.Condition()
         self._updates: list[dict[str, Any]] = []
+        self.delivered: set[int] = set()       # update ids a getUpdates answer has carried to the bot
         self.closed = False
 
     # -- set-up ------------------------------------------------------------------------------------------
@@ -118,6 +119,17 @@ class FakeBotApi:
     def clear(self) -> None:
         with self._cond:
             self.calls.clear()
+
+    def wait_delivered(self, update_id: int, timeout: float = 10.0) -> None:
+        """Until a getUpdates answer has carried ``update_id`` to the bot (not yet confirmed: that is the next
+        getUpdates with a higher offset)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while update_id not in self.delivered:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"update {update_id} was not delivered within {timeout} s")
+                self._cond.wait(min(left, 0.05))
 
     def wait_for(self, method: str, predicate: Callable[[ApiCall], bool] | None = None,
                  timeout: float = 10.0) -> ApiCall:
@@ -238,7 +250,10 @@ class FakeBotApi:
             while True:
                 self._updates = [u for u in self._updates if u["update_id"] >= offset]
                 if self._updates or self.closed:
-                    return list(self._updates[:limit])
+                    out = list(self._updates[:limit])
+                    self.delivered.update(u["update_id"] for u in out)
+                    self._cond.notify_all()
+                    return out
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return []
