@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, text
 
 from core.domain.release import CollectionItem, Release
-from core.storage import CachedRelease, Store
+from core.storage import CachedRelease, CollectionEntry, Store
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "collections" / "lanebecker" / "collection.json"
 USER = "lanebecker"
@@ -306,3 +306,9 @@ def test_in_memory_url_shares_one_database() -> None:
     s.replace_collection(USER, [CollectionItem(release=Release(id=5, title="x"))])
     assert [it.release.title for it in s.collection(USER)] == ["x"]
     s.close()
+
+
+def test_the_bulk_insert_writes_every_column_of_an_entry() -> None:
+    from core.storage.collections import _ENTRY_COLUMNS
+
+    assert set(_ENTRY_COLUMNS) == {c.name for c in CollectionEntry.__table__.columns} - {"id"}
