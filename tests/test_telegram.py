@@ -781,3 +781,36 @@ def test_a_locked_database_is_said_as_such_in_the_chat(tg, world, tmp_path, monk
     monkeypatch.setattr(tg.app.bot_data["crate"].conv, "handle", busy)
     calls = tg.send(U.text(ALICE, f"what about {url(world.targets[0])} ?"))
     assert [c.params["text"] for c in only(calls, "sendMessage")] == [DATABASE_BUSY]
+
+
+def test_crafted_callback_data_and_odd_texts_never_break_the_bot(world, trained_template, tmp_path):
+    """Fuzz (Hypothesis): any callback data — crafted ids, wrong owners, junk — and any short text get an answer
+    from the bot, never the apology of an unhandled error. On its own copy of the world: a press may forget Alice."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    clone(trained_template, tmp_path, "tg:1001")
+    h = Harness(make_rec(tmp_path, world.catalogue, world.cache_dir))
+    card, sid = card_of(h, ALICE, world.targets[2])
+    parts = st.sampled_from(["fb", "fb:like", "fb:bought", "why", "pick", "forget", "set", "set:buy", "set:cur",
+                             "x", "", str(sid), str(ALICE["id"]), "-1", "99999999999", "70", "EUR", "yes", "no"])
+    data = st.lists(parts, min_size=1, max_size=4).map(":".join) | st.text(max_size=64)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from([ALICE, BOB]), data)
+    def press(who, payload):
+        calls = h.send(U.callback(who, card.result, payload))
+        assert only(calls, "answerCallbackQuery"), payload      # every press is answered
+        assert APOLOGY not in json.dumps([c.params for c in calls], ensure_ascii=False), payload
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80))
+    def say(text):
+        calls = h.send(U.text(BOB, text))
+        assert APOLOGY not in json.dumps([c.params for c in calls], ensure_ascii=False), text
+
+    try:
+        press()
+        say()
+    finally:
+        h.close()
