@@ -181,20 +181,15 @@ class Operations:
              progress: Callable[[str, int, int], None] | None = None) -> list[SyncReport]:
         """Read the linked collection and wantlist (only what changed unless ``full``)."""
 
-        acct = self.store.linked_account(user)
-        if acct is None:
+        if self.store.linked_account(user) is None:
             raise Refusal(f"{user} is not linked to Discogs: run `crate link USERNAME --user {user}` first.")
         gw = self.rec.gateway_for(user)
         if gw is None:
             raise Refusal("Live Discogs is switched off (discogs.live: false).")
-        state = dict(acct.sync_state_dict)
         try:
-            reports = CollectionSync(gw, self.store, int(self.rec.cfg.discogs.per_page)).sync(
-                user, acct.discogs_username, full=full, progress=progress, state=state)
+            return CollectionSync(gw, self.store, self.rec.cfg.discogs.per_page).sync_linked(user, full, progress)
         except DiscogsError as exc:
             raise _discogs(exc) from exc
-        self.store.set_sync_state(user, state, datetime.now(timezone.utc))
-        return reports
 
     def enrich(self, user: str, limit: int, progress: Callable[[int, int], None] | None = None) -> Enricher:
         """Fetch details (have/want, price) of up to ``limit`` collection records at the rate limit's pace."""

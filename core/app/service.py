@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -107,16 +106,10 @@ class CrateApp:
         yet (the policy). ``progress`` gets every step's text, led by ``head``."""
         say = progress or (lambda _msg: None)
         store = self.rec.store
-        acct = store.linked_account(user)
-        if acct is None:
+        if store.linked_account(user) is None:
             raise LookupError("not linked")
-        gw = self.rec.gateway_for(user)
-        state = dict(acct.sync_state_dict)
-        per_page = int(self.rec.cfg.discogs.per_page)
-        reports = CollectionSync(gw, store, per_page).sync(
-            user, acct.discogs_username, state=state,
-            progress=lambda list_name, done, total: say(f"{head}🔄 Reading your {list_name}: {done} of {total}…"))
-        store.set_sync_state(user, state, datetime.now(timezone.utc))
+        reports = CollectionSync(self.rec.gateway_for(user), store, self.rec.cfg.discogs.per_page).sync_linked(
+            user, progress=lambda list_name, done, total: say(f"{head}🔄 Reading your {list_name}: {done} of {total}…"))
         out = SyncOutcome(reports, [f"{'📀' if r.list_name == 'collection' else '⭐'} {r.list_name}: {r.total} on "
                                     f"Discogs, {r.added} new" for r in reports])
         if out.added or store.active_model(user) is None:
@@ -128,10 +121,6 @@ class CrateApp:
     def import_upload(self, user: str, name: str, data: bytes) -> Any:
         """Import an uploaded file's bytes (kept under a temp name with its own suffix): the ``ImportResult``,
         or a string saying what went wrong."""
-        limit = self.rec.cfg.imports.max_file_bytes
-        if len(data) > limit:
-            return (f"{name} is {len(data) / 1e6:.0f} MB; I read files up to {limit / 1e6:.0f} MB. The Discogs "
-                    "collection export (CSV) is much smaller: send that one.")
         suffix = "".join(c for c in Path(name).suffix if c.isalnum() or c == ".")[:10]
         with tempfile.TemporaryDirectory(prefix="crate-upload-") as tmp:
             path = Path(tmp) / f"upload{suffix}"

@@ -108,6 +108,18 @@ class CollectionSync:
                 log.info("wantlist of %s not synced: %s", username, exc)
         return reports
 
+    def sync_linked(self, user: str, full: bool = False, progress: Progress | None = None,
+                    now: datetime | None = None) -> list[SyncReport]:
+        """Sync the user's linked account from where its stored sync state left off, then store the new state
+        (``LookupError`` when the user is not linked)."""
+        acct = self.store.linked_account(user)
+        if acct is None:
+            raise LookupError("not linked")
+        state = dict(acct.sync_state_dict)
+        reports = self.sync(user, acct.discogs_username, full=full, progress=progress, state=state)
+        self.store.set_sync_state(user, state, now or datetime.now(timezone.utc))
+        return reports
+
 
 @dataclass
 class Enricher:
