@@ -175,6 +175,7 @@ class VerdictsConfig(Section):
 @dataclasses.dataclass
 class ModelConfig(Section):
     min_records: int
+    max_train_records: int
     cold_start_rate: float
     negative_ratio: float
     min_negatives: int

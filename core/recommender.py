@@ -9,6 +9,7 @@ import os
 import pickle
 import random
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -97,6 +98,9 @@ class Recommender:
         self._models: dict[str, tuple[str, ServingScorer]] = {}
         self._gateways: dict[str, Any] = {}
         self._secret_box = None
+        # trainings at once in this process (chat trainings and scheduled retrains together): each takes a core
+        # and a few hundred MB, and a score waiting on the CPU is what a collector notices
+        self.training_slots = threading.BoundedSemaphore(max(1, int(self.cfg.learning.training_workers)))
 
     # -- data ---------------------------------------------------------------------------------------
     @property
@@ -150,8 +154,19 @@ class Recommender:
         the version is registered, so a crash mid-training leaves the current model in place.
         """
 
-        t0 = time.perf_counter()
         say = progress or (lambda msg: None)
+        if not self.training_slots.acquire(blocking=False):
+            say("waiting for another collector's training to finish…")
+            self.training_slots.acquire()
+        try:
+            return self._train(user, say, before, activate=activate, status=status, note=note,
+                               extra_metrics=extra_metrics)
+        finally:
+            self.training_slots.release()
+
+    def _train(self, user: str, say: Progress, before: date | None, *, activate: bool, status: str,
+               note: str | None, extra_metrics: dict | None) -> TrainReport:
+        t0 = time.perf_counter()
         self.sweep_model_files(user)
         mcfg = dict(self.cfg.model)
         positives, _ = self.positives(user, before)

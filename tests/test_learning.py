@@ -285,3 +285,41 @@ def test_prune_keeps_the_configured_versions_and_their_files_and_never_the_activ
     files = sorted(p.name for p in (rec.models_dir / user).glob("*.pkl"))
     assert files == sorted(Path(store.model_version(user, v).path).name for v in left)
     assert rec.model_for(user)[0] == versions[0]
+
+
+def test_a_huge_collection_trains_on_its_latest_records_and_a_sample_of_the_rest() -> None:
+    from datetime import date, timedelta
+
+    from core.learning.retrain import cap_positives
+
+    pos = list(range(1000))
+    dates = [date(2000, 1, 1) + timedelta(days=i) if i % 10 else None for i in pos]
+    kept, kept_dates = cap_positives(pos, dates, 100, seed=0)
+    assert len(kept) == 100 and kept == sorted(kept) and len(set(kept)) == 100
+    assert [dates[i] for i in kept] == kept_dates
+    latest = sorted((i for i in pos if dates[i]), key=lambda i: dates[i], reverse=True)[:50]
+    assert set(latest) <= set(kept)                       # the latest half of the cap, always
+    assert sum(k < 900 for k in kept) >= 40               # the rest from everywhere
+    assert cap_positives(pos, dates, 100, seed=0) == (kept, kept_dates)
+    assert cap_positives(pos, dates, 0, seed=0) == (pos, dates) == cap_positives(pos, dates, 5000, seed=0)
+
+
+def test_trainings_beyond_the_configured_workers_wait_their_turn_and_say_so(tmp_path) -> None:
+    import threading
+
+    from core.recommender import Recommender
+    from core.storage import Store
+
+    rec = Recommender(store=Store("sqlite://"), catalogue={}, models_dir=tmp_path)
+    ran: list[str] = []
+    rec._train = lambda user, say, *a, **k: ran.append(user)   # type: ignore[method-assign]
+    said: list[str] = []
+    assert rec.training_slots.acquire(blocking=False)          # another training holds the only slot
+    t = threading.Thread(target=rec.train, args=("b",), kwargs={"progress": said.append})
+    t.start()
+    t.join(0.3)
+    assert t.is_alive() and ran == [] and said == ["waiting for another collector's training to finish…"]
+    rec.training_slots.release()
+    t.join(5)
+    assert not t.is_alive() and ran == ["b"]
+    assert rec.training_slots.acquire(blocking=False)           # given back after the training

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -312,3 +313,86 @@ def test_the_bulk_insert_writes_every_column_of_an_entry() -> None:
     from core.storage.collections import _ENTRY_COLUMNS
 
     assert set(_ENTRY_COLUMNS) == {c.name for c in CollectionEntry.__table__.columns} - {"id"}
+
+
+def _many(n: int, start: int = 10_000, title: str = "T") -> list[CollectionItem]:
+    return [CollectionItem(release=Release(id=start + i, title=f"{title}{i}", artists=[f"A{i % 97}"]),
+                           date_added=date(2020, 1, 1 + i % 28), source="csv") for i in range(n)]
+
+
+def test_a_big_replace_lets_other_writers_in_between_its_batches(store: Store) -> None:
+    """Another user's write (with no busy wait at all) gets through while a 12k-entry import is being written:
+    the import stages its rows in short transactions and holds the write lock only to switch them in."""
+    from core.storage.collections import _BATCH
+
+    n = 12_000
+    assert n > 2 * _BATCH
+    path = store.engine.url.database
+    got_in: list[str] = []
+    begun = [0]
+
+    def between(conn: Any) -> None:
+        begun[0] += 1
+        if begun[0] == 3:   # the import is mid-way (its user, then two staged batches committed)
+            other = sqlite3.connect(path, timeout=0)   # no busy wait: fails at once if the lock were held
+            try:
+                other.execute("INSERT INTO users (name, created_at) VALUES ('other', '2026-01-01 00:00:00')")
+                other.commit()
+                got_in.append("yes")
+            finally:
+                other.close()
+
+    event.listen(store.engine, "begin", between)
+    try:
+        assert store.replace_collection(USER, _many(n)) == n
+    finally:
+        event.remove(store.engine, "begin", between)
+    assert got_in == ["yes"] and begun[0] > n // _BATCH
+    assert len(store.collection(USER)) == n
+    with store.engine.connect() as c:   # the staged copy is gone once switched in
+        assert c.execute(text("SELECT COUNT(*) FROM collection_staging")).scalar() == 0
+
+
+def test_an_import_killed_before_its_switch_leaves_the_old_list_and_is_swept(store: Store) -> None:
+    store.replace_collection(USER, _many(50))
+    before = _snapshot(store)
+
+    def die_at_switch(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM COLLECTION_ENTRIES"):
+            raise RuntimeError("killed")
+
+    event.listen(store.engine, "before_cursor_execute", die_at_switch)
+    try:
+        with pytest.raises(Exception, match="killed"):
+            store.replace_collection(USER, _many(80, start=20_000))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", die_at_switch)
+    assert _snapshot(store) == before
+    with store.engine.connect() as c:
+        assert c.execute(text("SELECT COUNT(*) FROM collection_staging")).scalar() == 80   # left behind…
+    store.replace_collection(USER, _many(60, start=30_000))
+    assert {r for r, *_ in _snapshot(store)} == set(range(30_000, 30_060))
+    with store.engine.connect() as c:
+        assert c.execute(text("SELECT COUNT(*) FROM collection_staging")).scalar() == 0   # …and swept
+
+
+def test_a_reimport_updates_changed_entries_and_keeps_when_they_were_first_stored(store: Store) -> None:
+    store.replace_collection(USER, _many(30))
+    first = {e.release_id: e.created_at for e in _entries(store)}
+    again = _many(40)
+    again[3].rating = 5
+    again[4].date_added = date(1999, 9, 9)
+    store.replace_collection(USER, again[3:])
+    rows = {e.release_id: e for e in _entries(store)}
+    assert set(rows) == {10_000 + i for i in range(3, 40)}          # the first three dropped, ten added
+    assert rows[10_003].rating == 5 and rows[10_004].date_added == date(1999, 9, 9)
+    assert all(rows[r].created_at == first[r] for r in rows if r in first)
+    assert all(rows[r].created_at is not None and rows[r].created_at >= max(first.values())
+               for r in rows if r not in first)
+
+
+def _entries(store: Store) -> list[CollectionEntry]:
+    from sqlmodel import Session, select
+
+    with Session(store.engine) as s:
+        return list(s.exec(select(CollectionEntry)).all())

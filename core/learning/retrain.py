@@ -102,6 +102,20 @@ def feedback_rows(rec, user: str, owned_ids: set[int], *, before: datetime | Non
     return out
 
 
+def cap_positives(positives: list, dates: list, cap: int, seed: int) -> tuple[list, list]:
+    """At most ``cap`` training positives (0: no cap): the latest-added half of the cap, then a seeded random
+    sample of the rest, in their original order. Owned records left out still count as owned."""
+    if cap <= 0 or len(positives) <= cap:
+        return positives, dates
+    order = sorted(range(len(positives)), key=lambda i: (dates[i] is not None, dates[i] or date.min), reverse=True)
+    keep = set(order[:cap // 2])
+    rest = [i for i in range(len(positives)) if i not in keep]
+    keep.update(random.Random(seed).sample(rest, cap - len(keep)))
+    log.info("training on %d of %d records (model.max_train_records)", cap, len(positives))
+    idx = sorted(keep)
+    return [positives[i] for i in idx], [dates[i] for i in idx]
+
+
 def build_training_set(rec, user: str, *, before: date | None = None,
                        feedback_before: datetime | None = None) -> TrainingSet | None:
     """Collection + wantlist positives (added before ``before``), feedback rows, sampled negatives."""
@@ -111,6 +125,8 @@ def build_training_set(rec, user: str, *, before: date | None = None,
     if len(positives) < int(mcfg["min_records"]):
         return None
     owned = {r.id for r in positives}
+    positives, dates = cap_positives(positives, dates, int(mcfg.get("max_train_records", 0) or 0),
+                                     int(mcfg["seed"]))
     fb = feedback_rows(rec, user, owned, before=feedback_before)
     n_neg = negative_count(len(positives) + len(fb.positives), mcfg)
     avoid = positives + fb.positives + fb.negatives

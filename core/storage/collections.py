@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlmodel import Session, col, delete, select
 
 from core.domain.release import CollectionItem, Release
@@ -16,6 +17,7 @@ from core.storage.schema import (
     LIST_NAMES,
     CachedRelease,
     CollectionEntry,
+    StagedEntry,
     _chunks,
     _dumps,
     _loads,
@@ -47,6 +49,12 @@ class _Entry:
 
 
 _ENTRY_COLUMNS = tuple(f.name for f in fields(_Entry))
+#: what a re-import may change in a surviving entry (``created_at`` stays: when the bot first stored it)
+_DATA_COLUMNS = ("date_added", "rating", "source", "price_paid", "currency", "release_data")
+#: rows per write transaction: each holds SQLite's write lock for tens of milliseconds
+_BATCH = 5000
+#: staged rows older than this belong to an import that died; the next import sweeps them
+STAGING_TTL = timedelta(hours=6)
 
 
 class Collections(ReleaseCache):
@@ -90,36 +98,87 @@ class Collections(ReleaseCache):
                      source: str, replace: bool) -> int:
         shared = source in SHARED_SOURCES
         entries = self._dedupe(items, list_name, source, own_data=not shared)
+        if shared:   # Discogs' own descriptions: shared facts, merged in short transactions of their own
+            releases = [it.release for it in items]
+            for part in _chunks(releases, _BATCH):
+                with self._session() as s, s.begin():
+                    self._upsert_releases(s, part, source)
+        if replace:
+            assert list_name is not None
+            self._replace_staged(user_name, entries, list_name)
+        else:
+            self._upsert_entries(user_name, entries)
+        log.info("%s %d %s entries for %s", "replaced" if replace else "upserted", len(entries),
+                 list_name or "collection/wantlist", user_name)
+        return len(entries)
+
+    def _replace_staged(self, user_name: str, entries: dict[tuple[int, str], _Entry], list_name: str) -> int:
+        """Replace the user's ``list_name`` entries atomically without holding the write lock for long: the new
+        entries are staged in short transactions, then one transaction moves them in (a diff in SQL: only rows
+        that changed are touched). A kill at any point leaves the previous list intact."""
         with self._session() as s, s.begin():
-            user = self._ensure_user(s, user_name)
-            if replace:
-                # entries that survive the re-import keep the time the bot first stored them
-                first_seen = {(rid, ln): at for rid, ln, at in s.exec(
-                    select(col(CollectionEntry.release_id), col(CollectionEntry.list_name),
-                           col(CollectionEntry.created_at))
-                    .where(col(CollectionEntry.user_id) == user.id, col(CollectionEntry.list_name) == list_name)).all()}
-                for key, e in entries.items():
-                    if key in first_seen:
-                        e.created_at = first_seen[key]
-                s.exec(delete(CollectionEntry).where(col(CollectionEntry.user_id) == user.id,
-                                                     col(CollectionEntry.list_name) == list_name))
+            uid = self._uid(self._ensure_user(s, user_name))
+            # a killed import's leftovers (and this user's: one import per user replaces the previous one)
+            s.exec(delete(StagedEntry).where(
+                (col(StagedEntry.user_id) == uid) | (col(StagedEntry.staged_at) < utcnow() - STAGING_TTL)))
+        batch = uuid.uuid4().hex
+        table = StagedEntry.__table__  # type: ignore[attr-defined]
+        rows = []
+        for e in entries.values():
+            e.user_id = uid
+            rows.append({"batch": batch, **{c: getattr(e, c) for c in _ENTRY_COLUMNS}})
+        for part in _chunks(rows, _BATCH):   # each chunk its own short transaction
+            with self._session() as s, s.begin():
+                s.connection().execute(insert(table), list(part))
+        params = {"u": uid, "ln": list_name, "b": batch}
+        changed = " OR ".join(f"e.{c} IS NOT g.{c}" for c in _DATA_COLUMNS)
+        cols = ", ".join(_ENTRY_COLUMNS)
+        with self._session() as s, s.begin():
+            conn = s.connection()
+            conn.execute(text(
+                "DELETE FROM collection_entries WHERE user_id = :u AND list_name = :ln AND release_id NOT IN "
+                "(SELECT release_id FROM collection_staging WHERE batch = :b)"), params)
+            # entries that survive the re-import keep the time the bot first stored them
+            conn.execute(text(
+                f"UPDATE collection_entries AS e SET {', '.join(f'{c} = g.{c}' for c in _DATA_COLUMNS)} "
+                "FROM collection_staging AS g WHERE g.batch = :b AND e.user_id = :u AND e.list_name = :ln "
+                f"AND e.release_id = g.release_id AND ({changed})"), params)
+            conn.execute(text(
+                f"INSERT INTO collection_entries ({cols}) SELECT {cols} FROM collection_staging AS g "
+                "WHERE g.batch = :b AND NOT EXISTS (SELECT 1 FROM collection_entries AS e WHERE e.user_id = :u "
+                "AND e.list_name = :ln AND e.release_id = g.release_id)"), params)
+        # the staged copy is no longer read: drop it in short transactions, after the switch
+        while True:
+            with self._session() as s, s.begin():
+                gone = s.connection().execute(text(
+                    "DELETE FROM collection_staging WHERE id IN (SELECT id FROM collection_staging "
+                    "WHERE batch = :b LIMIT :n)"), {"b": batch, "n": _BATCH}).rowcount
+            if not gone:
+                break
+        return len(entries)
+
+    def _upsert_entries(self, user_name: str, entries: dict[tuple[int, str], _Entry]) -> None:
+        """Add or update entries, new non-empty values winning; one short transaction per chunk."""
+        keys = list(entries)
+        for part in _chunks(keys, _BATCH):
+            with self._session() as s, s.begin():
+                user = self._ensure_user(s, user_name)
+                uid = self._uid(user)
                 existing: dict[tuple[int, str], CollectionEntry] = {}
-            else:
-                existing = {}
-                ids = sorted({rid for rid, _ in entries})
+                ids = sorted({rid for rid, _ in part})
                 for chunk in _chunks(ids):
-                    q = select(CollectionEntry).where(col(CollectionEntry.user_id) == user.id,
+                    q = select(CollectionEntry).where(col(CollectionEntry.user_id) == uid,
                                                       col(CollectionEntry.release_id).in_(chunk))
                     for found in s.exec(q):
                         existing[(found.release_id, found.list_name)] = found
-            uid = self._uid(user)
-            new: list[dict[str, Any]] = []
-            for key, e in entries.items():
-                row = existing.get(key)
-                if row is None:
-                    e.user_id = uid
-                    new.append({c: getattr(e, c) for c in _ENTRY_COLUMNS})
-                else:  # upsert: new non-empty values win
+                new: list[dict[str, Any]] = []
+                for key in part:
+                    e = entries[key]
+                    row = existing.get(key)
+                    if row is None:
+                        e.user_id = uid
+                        new.append({c: getattr(e, c) for c in _ENTRY_COLUMNS})
+                        continue
                     for f in ("date_added", "rating", "price_paid", "currency"):
                         v = getattr(e, f)
                         if v is not None:
@@ -128,14 +187,8 @@ class Collections(ReleaseCache):
                     if e.release_data is not None:
                         row.release_data = e.release_data
                     s.add(row)
-            table = CollectionEntry.__table__  # type: ignore[attr-defined]
-            for part in _chunks(new, 5000):   # one multi-row INSERT per chunk: the write lock is held briefly
-                s.connection().execute(insert(table), list(part))
-            if shared:
-                self._upsert_releases(s, (it.release for it in items), source)
-        log.info("%s %d %s entries for %s", "replaced" if replace else "upserted", len(entries),
-                 list_name or "collection/wantlist", user_name)
-        return len(entries)
+                if new:
+                    s.connection().execute(insert(CollectionEntry.__table__), new)  # type: ignore[attr-defined]
 
     def replace_collection(self, user_name: str, items: list[CollectionItem], list_name: str = "collection",
                            source: str = "") -> int:
@@ -219,4 +272,5 @@ class Collections(ReleaseCache):
     def _forget_collections(self, s: Session, uid: int, user_name: str) -> dict[str, int]:
         """Erase the user's collection and wantlist entries (the shared release cache stays)."""
         res = s.exec(delete(CollectionEntry).where(col(CollectionEntry.user_id) == uid))
+        s.exec(delete(StagedEntry).where(col(StagedEntry.user_id) == uid))
         return {"collection_entries": int(res.rowcount or 0)}

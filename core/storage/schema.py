@@ -175,6 +175,28 @@ class CollectionEntry(SQLModel, table=True):
     release_data: str | None = None
 
 
+class StagedEntry(SQLModel, table=True):
+    """A collection entry of an import still being written (``batch``), in short transactions so that other users'
+    writes never wait long; one short transaction then moves the batch into :class:`CollectionEntry`. Rows of an
+    import killed half-way are swept by the next import (they are never read)."""
+
+    __tablename__ = "collection_staging"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch: str = Field(index=True)
+    user_id: int = Field(index=True)
+    release_id: int
+    list_name: str = "collection"
+    date_added: date | None = None
+    rating: int | None = None
+    source: str = ""
+    price_paid: float | None = None
+    currency: str | None = None
+    created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    release_data: str | None = None
+    staged_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class ScoreServed(SQLModel, table=True):
     """A score shown to a user, so later feedback can refer to it."""
 
