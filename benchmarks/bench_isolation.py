@@ -19,7 +19,6 @@ import shutil
 import statistics
 import threading
 import time
-from pathlib import Path
 
 from _common import LANEBECKER, fresh_recommender, machine
 
@@ -105,7 +104,8 @@ def main() -> None:
         print(f"B: {args.rows} CSV rows ({len(data) / 1e6:.1f} MB): {b_out[0]} in {b_times.get('import', 0):.1f} s; "
               f"{b_out[-1]} (train {b_times.get('train', 0):.0f} s)")
         print(f"A: {len(times)} pastes, one every {args.every:g} s: p50 {p(0.5) * 1000:.0f} ms  "
-              f"p95 {p(0.95) * 1000:.0f} ms  max {times[-1] * 1000:.0f} ms  mean {statistics.fmean(times) * 1000:.0f} ms;"
+              f"p95 {p(0.95) * 1000:.0f} ms  max {times[-1] * 1000:.0f} ms  "
+              f"mean {statistics.fmean(times) * 1000:.0f} ms;"
               f"  errors {len(errors)}{': ' + '; '.join(errors[:3]) if errors else ''}")
         print(f"memory of the process: peak {peak:.0f} MB, {rss_mb():.0f} MB once B's import and training were over")
         print(f"target A p95 <= 1000 ms and 0 errors: {'OK' if p(0.95) <= 1.0 and not errors else 'MISSED'}")
