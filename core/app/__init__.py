@@ -12,6 +12,7 @@ from __future__ import annotations
 from core.app.cards import ATTRIBUTION, render_card, render_chat_card, render_why
 from core.app.chat_cards import CardRef, CardRegistry
 from core.app.conversation import Reply
+from core.app.group import Group, GroupAnswer, TasteMatch
 from core.app.inbox import DurableInbox
 from core.app.operations import DATABASE_BUSY, BarcodeAnswer, OAuthFlow, Operations, Refusal, database_busy
 from core.app.service import CURRENCIES, FORGET_ASK, NOT_KNOWN, NOT_SYNCED, OFFLINE, CrateApp, SyncOutcome
@@ -26,7 +27,8 @@ from core.recommender import Recommender, ScoreCard
 from core.secrets import SecretError, install_redaction, register_secret
 from core.storage import Store
 
-__all__ = ["CrateApp", "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
+__all__ = ["CrateApp", "Group", "GroupAnswer", "TasteMatch",
+           "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
            "ConfigError", "SecretError", "DATABASE_BUSY", "database_busy",
            "get_config", "CURRENCIES", "FORGET_ASK", "NOT_KNOWN", "NOT_SYNCED", "OFFLINE",
            "Reply", "ScoreCard", "Candidate", "CardRef", "CardRegistry", "DiscogsError", "Recommender", "Store",

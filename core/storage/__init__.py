@@ -21,9 +21,10 @@ file.
 
 Layout: one database object (:class:`Store`) made of repositories, one module each — ``users`` (users and
 settings), ``releases`` (the shared release cache), ``collections``, ``scores`` (served scores, feedback and
-implicit evidence), ``models`` (model versions), ``accounts`` (linked Discogs accounts) — over ``database``
-(engine, schema creation and migration, sessions) and ``schema`` (every table, so creating and migrating the
-schema never depends on which modules were imported). Forgetting a user is one call: every repository deletes
+implicit evidence), ``models`` (model versions), ``accounts`` (linked Discogs accounts), ``inbox`` (updates in
+flight), ``sharing`` (who shares their taste in which server) — over ``database`` (engine, schema creation and
+migration, sessions) and ``schema`` (every table, so creating and migrating the schema never depends on which
+modules were imported). Forgetting a user is one call: every repository deletes
 its rows in the same transaction (:meth:`Store.forget_user`).
 """
 from __future__ import annotations
@@ -65,6 +66,7 @@ from core.storage.schema import (
     LinkedAccount,
     ModelVersion,
     ScoreServed,
+    ServerShare,
     User,
     UTCDateTime,
     _as_utc,
@@ -78,6 +80,7 @@ from core.storage.schema import (
     utcnow,
 )
 from core.storage.scores import ScoresAndFeedback
+from core.storage.sharing import Sharing
 from core.storage.users import Users
 
 log = logging.getLogger(__name__)
@@ -86,12 +89,14 @@ __all__ = ["Store", "AUTH_KINDS", "CachedRelease", "ChatCard", "CollectionEntry"
            "EXPLICIT_KINDS", "FEEDBACK_KINDS", "FEEDBACK_SLOTS", "FEEDBACK_SOURCES", "Feedback", "ForgetReport",
            "IMPLICIT_KINDS", "InboxEvent", "JOBS_TABLE", "LIST_NAMES", "LinkedAccount", "MAX_EVENT_ID_CHARS",
            "MAX_REASON_CHARS",
-           "MODEL_STATUSES", "ModelVersion", "PURCHASE_KINDS", "ScoreServed", "USER_JOB_PREFIXES", "UTCDateTime",
+           "MODEL_STATUSES", "ModelVersion", "PURCHASE_KINDS", "ScoreServed", "ServerShare", "USER_JOB_PREFIXES",
+           "UTCDateTime",
            "User", "_CHUNK", "_IMPLICIT_ROW", "_as_utc", "_chunks", "_clean_text", "_dumps", "_json_default",
            "_loads", "_sqlite_pragmas", "make_engine", "utcnow"]
 
 
-class Store(Users, Collections, ReleaseCache, ScoresAndFeedback, ModelVersions, LinkedAccounts, Inbox, Database):
+class Store(Users, Collections, ReleaseCache, ScoresAndFeedback, ModelVersions, LinkedAccounts, Inbox, Sharing,
+            Database):
     """All persistence for the bot. ``Store(url)``, ``Store(engine)`` or ``Store()`` (configured URL)."""
 
     # -- erasure
@@ -119,7 +124,7 @@ class Store(Users, Collections, ReleaseCache, ScoresAndFeedback, ModelVersions, 
             paths = select(col(ModelVersion.path)).where(col(ModelVersion.user_id) == uid)
             report.model_paths = list(s.exec(paths).all())
             for forget in (self._forget_scores, self._forget_collections, self._forget_models,
-                           self._forget_accounts):   # every repository erases its own rows
+                           self._forget_accounts, self._forget_sharing):   # every repository erases its own rows
                 report.deleted.update(forget(s, uid, user_name))
             res = s.exec(delete(User).where(col(User.id) == uid))
             report.deleted["users"] = res.rowcount or 0

@@ -330,6 +330,23 @@ class InboxEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class ServerShare(SQLModel, table=True):
+    """A member's choice to be shown in one server (Discord guild, Telegram group): their name on a ranking and
+    their taste. Keyed by the product's own user and the server, never by a platform's member cache. No row: not
+    shown."""
+
+    __tablename__ = "server_shares"
+    __table_args__ = (UniqueConstraint("platform", "server_id", "user_id", name="uq_share_server_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    server_id: str = Field(index=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    display_name: str = ""   # how the server knows them (bounded; shown on rankings)
+    shared: bool = True
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class ChatCard(SQLModel, table=True):
     """One score card as sent in a chat (which message shows which card: see :mod:`core.app.chat_cards`). Defined
     here, with every other table, so the schema never depends on which modules were imported."""
