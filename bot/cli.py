@@ -83,9 +83,17 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.telegram.app import run
+    platforms = list(dict.fromkeys(args.platform))
+    if platforms == ["telegram"]:
+        from bot.telegram.app import run
 
-    return run(webhook=args.webhook, listen=args.listen, port=args.port, database=args.database)
+        return run(webhook=args.webhook, listen=args.listen, port=args.port, database=args.database)
+    if args.webhook:
+        print("--webhook is for `crate run telegram` alone.", file=sys.stderr)
+        return 2
+    from bot.runner import run as run_bots
+
+    return run_bots(platforms, database=args.database)
 
 
 def _read_secret(prompt: str) -> str:
@@ -362,8 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--user", default=default_user)
     s.set_defaults(func=cmd_chat)
 
-    s = sub.add_parser("run", help="run a chat bot: `crate run telegram` (token in TELEGRAM_BOT_TOKEN)")
-    s.add_argument("platform", choices=["telegram"])
+    s = sub.add_parser("run", help="run the chat bots: `crate run telegram` (token in TELEGRAM_BOT_TOKEN), `crate run "
+                                   "discord` (DISCORD_BOT_TOKEN), or both in one process: `crate run telegram discord`")
+    s.add_argument("platform", nargs="+", choices=["telegram", "discord"])
     s.add_argument("--webhook", metavar="URL", help="receive updates on this public HTTPS URL (default: polling)")
     s.add_argument("--listen", default="0.0.0.0", help="webhook: address to listen on")
     s.add_argument("--port", type=int, default=8443, help="webhook: port to listen on")

@@ -196,6 +196,9 @@ class CrateBot:
         app.add_handler(MessageHandler(only_new & filters.COMMAND & filters.ChatType.PRIVATE, self.on_unknown_command))
         app.add_error_handler(self.on_error)
 
+    #: where digests of other platforms' users go when another bot shares this process and its scheduler
+    other_digests: Any = None
+
     async def post_init(self, app: Application) -> None:
         """Register the command menu, load what the first score needs (catalogue, embedding cache) and start
         the learning scheduler (retrains after feedback or nightly, weekly digests) in this event loop."""
@@ -204,6 +207,8 @@ class CrateBot:
 
         async def send_digest(user: str, digest: Any) -> None:
             if not user.startswith("tg:"):
+                if self.other_digests is not None:   # another bot in this process (crate run telegram discord)
+                    await self.other_digests(user, digest)
                 return
             chat_id = int(user.split(":", 1)[1])   # a private chat's id is the user's id
             await app.bot.send_photo(chat_id, digest.chart_png, caption=digest.text[:1024])

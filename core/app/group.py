@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 NOT_SHARING = ("You haven't shared your taste in this server yet: /share on lets me name you on rankings here "
                "(and /share off takes it back).")
 NO_LINK = "I couldn't find a Discogs link or release id in that: paste the record's Discogs link."
+NOBODY = ("Nobody here has shared their taste yet. Link your collection (/link) and say /share on, and I'll rank "
+          "who'd buy it.")
 #: the other's records a member's model reads for "pass the record" and for the mean score on recent purchases
 RECENT, PASS_POOL, PASS_SHOWN = 20, 60, 3
 
@@ -152,17 +154,15 @@ class Group:
         refs = find_refs(text or "")
         if not refs:
             return GroupAnswer(None, message=NO_LINK)
+        members = self._members(server)
+        if not members:
+            return GroupAnswer(None, message=NOBODY)
         try:
             release = self.rec.resolve(refs[0], asker)
         except UnknownRelease as exc:
             return GroupAnswer(None, message=str(exc))
         except DiscogsError as exc:
             return GroupAnswer(None, message=exc.user_message)
-        members = self._members(server)
-        if not members:
-            return GroupAnswer(release, message=(
-                "Nobody here has shared their taste yet. Link your collection (/link) and say /share on, and I'll "
-                "rank who'd buy it."))
         rows = []
         for user, name in members:
             owned = {it.release.id: it.list_name for it in self.rec.store.collection(user)}

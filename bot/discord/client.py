@@ -1,0 +1,389 @@
+"""The Discord client: event handlers and the use cases' Discord side (defer, then edit; ephemeral when private).
+
+Every interaction is acknowledged at once (``defer``) — Discord allows 3 seconds — and the work runs in a worker
+thread (``asyncio.to_thread``); long work edits the deferred response as it goes. Feedback (a card's buttons, 👍 /
+👎 reactions on a card) is stored in the durable inbox first, keyed by the interaction or reaction, so a
+redelivered event counts once and a crash in between replays it on the next start.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from core.app import (
+    FORGET_ASK,
+    NOT_KNOWN,
+    OFFLINE,
+    CardRegistry,
+    CrateApp,
+    DiscogsError,
+    Group,
+    Recommender,
+    Reply,
+    ScoreCard,
+    register_secret,
+    render_chat_card,
+    render_why,
+)
+
+from .embeds import card_embed
+from .views import CardButton, ForgetView, ScoreMineButton, SettingsView, TokenModal, card_view, score_mine_view
+
+log = logging.getLogger(__name__)
+
+PLATFORM = SOURCE = "discord"
+FEEDBACK_TEXT = {"like": "👍", "dislike": "👎", "bought": "bought"}
+SKIN_TONES = ("", "\U0001F3FB", "\U0001F3FC", "\U0001F3FD", "\U0001F3FE", "\U0001F3FF")
+REACTIONS = {f"{thumb}{tone}": kind for thumb, kind in (("👍", "like"), ("👎", "dislike")) for tone in SKIN_TONES}
+OTHERS_CARD = "This card was scored for someone else. Want your own score for it?"
+TOKEN_LIKE = re.compile(r"(?=[A-Za-z0-9]*[A-Za-z])(?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{32,64}")
+TOKEN_IN_CHANNEL = ("For your safety I only take Discogs tokens through /token (a private form).{extra}")
+SORRY = "Sorry — something went wrong on my side. Please try again."
+
+
+def user_key(user: discord.abc.User | discord.Object) -> str:
+    """The product's user for a Discord account (users are per platform)."""
+    return f"dc:{user.id}"
+
+
+def intents() -> discord.Intents:
+    """Guilds, DMs and reactions: nothing privileged (no message content, members or presences)."""
+    i = discord.Intents.none()
+    i.guilds = True
+    i.guild_messages = True     # mentions of the bot (their content comes without the privileged intent)
+    i.dm_messages = True
+    i.guild_reactions = True
+    i.dm_reactions = True
+    return i
+
+
+class Progress:
+    """The deferred response, edited as long work goes on; :meth:`say` may be called from any thread."""
+
+    def __init__(self, interaction: discord.Interaction, loop: asyncio.AbstractEventLoop,
+                 min_interval: float = 1.0) -> None:
+        self.interaction, self.loop, self.min_interval = interaction, loop, min_interval
+        self._shown, self._last = "", float("-inf")
+        self._lock = threading.Lock()
+        self._pending: list[Any] = []
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if text == self._shown or now - self._last < self.min_interval:
+                return
+            self._last, self._shown = now, text
+            self._pending.append(asyncio.run_coroutine_threadsafe(self._edit(text), self.loop))
+
+    async def _edit(self, text: str) -> None:
+        try:
+            await self.interaction.edit_original_response(content=text[:2000])
+        except discord.HTTPException as exc:
+            log.info("progress not shown: %s", exc)
+
+    async def done(self, text: str) -> None:
+        for fut in list(self._pending):
+            try:
+                await asyncio.wrap_future(fut)
+            except Exception:   # already logged
+                pass
+        await self._edit(text)
+
+
+class CrateDiscord(discord.Client):
+    """The bot. ``commands.register`` adds the slash commands and context menus to :attr:`tree`."""
+
+    def __init__(self, recommender: Recommender, *, sync_commands: bool = True, progress_interval: float = 1.0,
+                 start_learning: bool = True) -> None:
+        super().__init__(intents=intents(), allowed_mentions=discord.AllowedMentions.none())
+        self.app = CrateApp(recommender)
+        self.conv = self.app.conv
+        self.group = Group(recommender, PLATFORM)
+        self.cards = CardRegistry(recommender.store)
+        self.inbox = self.app.inbox(PLATFORM)
+        self.tree = app_commands.CommandTree(self)
+        self.tree.on_error = self.on_app_command_error   # type: ignore[method-assign]
+        self.sync_commands, self.progress_interval = sync_commands, progress_interval
+        self._start_learning = start_learning
+        self.scheduler: Any = None
+        self._busy: dict[str, str] = {}
+        from .commands import register
+
+        register(self)
+
+    # -- life --------------------------------------------------------------------------------------------
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(CardButton, ScoreMineButton)
+        await asyncio.to_thread(self.app.warm_up)
+        if self.sync_commands:
+            synced = await self.tree.sync()
+            log.info("registered %d application commands", len(synced))
+        replayed = await self.replay_pending()
+        if replayed:
+            log.info("replayed %d feedback event(s) a previous run had not finished", replayed)
+        if self._start_learning:
+            self.scheduler = self.app.start_learning(send_digest=self._send_digest)
+
+    async def close(self) -> None:
+        if self.scheduler is not None:
+            try:
+                self.scheduler.shutdown()
+            except Exception:   # never block the shutdown
+                log.debug("scheduler shutdown failed", exc_info=True)
+        await super().close()
+
+    async def on_ready(self) -> None:
+        log.info("Discord: logged in as %s (%s guilds)", self.user, len(self.guilds))
+
+    async def _send_digest(self, user: str, digest: Any) -> None:
+        """The scheduler's weekly digest, as a DM (only for Discord users)."""
+        if not user.startswith("dc:"):
+            return
+        member = await self.fetch_user(int(user[3:]))
+        files = [discord.File(_bytes_io(digest.chart_png), "digest.png")] if digest.chart_png else []
+        await member.send(digest.text[:2000], files=files)
+
+    # -- replies -------------------------------------------------------------------------------------------
+    async def _knows(self, user: str) -> str | None:
+        return await asyncio.to_thread(self.app.knows, user)
+
+    async def send_card(self, interaction: discord.Interaction, user: str, card: ScoreCard, *,
+                        ephemeral: bool = False, first: bool = True) -> None:
+        """The card as an embed with its buttons, as the deferred response (``first``) or a followup; remembered
+        so that reactions and buttons find it later."""
+        embed, view = card_embed(card), card_view(card.score_id, card.release.id)
+        if first:
+            msg = await interaction.edit_original_response(content=None, embed=embed, view=view)
+        else:
+            msg = await interaction.followup.send(embed=embed, view=view, ephemeral=ephemeral, wait=True)
+        if card.score_id is not None:
+            channel = msg.channel.id if msg.channel else interaction.channel_id
+            await asyncio.to_thread(self.cards.remember, PLATFORM, channel, msg.id, user, card.score_id,
+                                    render_chat_card(card), render_why(card))
+
+    async def send_replies(self, interaction: discord.Interaction, user: str, replies: list[Reply], *,
+                           ephemeral: bool = False) -> None:
+        """The conversation's replies: cards as embeds; the rest as text (an error about one user ephemeral)."""
+        first = True
+        for r in replies:
+            if r.card is not None:
+                await self.send_card(interaction, user, r.card, ephemeral=ephemeral, first=first)
+            elif first and not ephemeral:   # a public deferral that turns out to be about one user: private
+                await interaction.delete_original_response()
+                await interaction.followup.send(r.text[:2000], ephemeral=True)
+            elif first:
+                await interaction.edit_original_response(content=r.text[:2000])
+            else:
+                await interaction.followup.send(r.text[:2000], ephemeral=True)
+            first = False
+
+    # -- use cases ---------------------------------------------------------------------------------------
+    async def score_for(self, interaction: discord.Interaction, text: str, *, ephemeral: bool = False) -> None:
+        """Score the record(s) in ``text`` for whoever asked."""
+        user = user_key(interaction.user)
+        if not interaction.response.is_done():
+            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+        missing = await self._knows(user)
+        if missing:
+            await self.send_replies(interaction, user, [Reply(_discord_words(missing))], ephemeral=ephemeral)
+            return
+        replies = await asyncio.to_thread(self.conv.handle, user, text, None, event_id=f"ix:{interaction.id}",
+                                          source=SOURCE)
+        if any(r.candidates for r in replies):
+            replies = [Reply(r.text.replace("(send its release number)", "(/score its release number)"))
+                       if r.candidates else r for r in replies]
+        await self.send_replies(interaction, user, replies, ephemeral=ephemeral)
+
+    async def on_card_button(self, interaction: discord.Interaction, kind: str, score_id: int) -> None:
+        user = user_key(interaction.user)
+        msg = interaction.message
+        ref = await asyncio.to_thread(self.cards.lookup, PLATFORM, interaction.channel_id, msg.id) if msg else None
+        if ref is not None:
+            allowed = ref.user == user and ref.score_id == score_id
+        else:   # a card the registry never saw (sent ephemeral, or before a restore): ask core whose score it is
+            allowed = await asyncio.to_thread(self.app.owns_score, user, score_id)
+        if not allowed:
+            served = await asyncio.to_thread(self.app.rec.store.get_score, score_id)
+            view = score_mine_view(served.release_id) if served is not None else None
+            await interaction.response.send_message(OTHERS_CARD, view=view or discord.utils.MISSING, ephemeral=True)
+            return
+        if kind == "why":
+            why = ref.why if ref is not None and ref.why else await asyncio.to_thread(self.app.why, score_id)
+            await interaction.response.send_message((why or "I don't have that score any more.")[:2000],
+                                                    ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = await self.feedback(user, kind, score_id, f"ix:{interaction.id}")
+        await interaction.edit_original_response(content=text)
+
+    async def feedback(self, user: str, kind: str, score_id: int, event_id: str) -> str:
+        """Store a 👍 / 👎 / bought durably (inbox first, so a crash replays it), once per event."""
+        payload = {"user": user, "kind": kind, "score_id": score_id}
+        await asyncio.to_thread(self.inbox.receive, event_id, payload)
+        try:
+            replies = await asyncio.to_thread(self.conv.handle, user, FEEDBACK_TEXT[kind], score_id,
+                                              event_id=event_id, source=SOURCE)
+        finally:
+            await asyncio.to_thread(self.inbox.done, event_id)
+        return replies[0].text if replies else "Noted."
+
+    async def replay_pending(self) -> int:
+        pending = await asyncio.to_thread(self.inbox.pending)
+        n = 0
+        for p in pending:
+            event_id = p.get("event_id")
+            if not event_id or p.get("kind") not in FEEDBACK_TEXT:
+                continue
+            await asyncio.to_thread(self.conv.handle, p["user"], FEEDBACK_TEXT[p["kind"]], int(p["score_id"]),
+                                    event_id=event_id, source=SOURCE)
+            await asyncio.to_thread(self.inbox.done, event_id)
+            n += 1
+        return n
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        """👍 / 👎 on a card, by the collector it was scored for, is feedback (once per reaction)."""
+        if self.user is not None and payload.user_id == self.user.id:
+            return
+        kind = REACTIONS.get(str(payload.emoji))
+        if kind is None:
+            return
+        ref = await asyncio.to_thread(self.cards.lookup, PLATFORM, payload.channel_id, payload.message_id)
+        user = f"dc:{payload.user_id}"
+        if ref is None or ref.score_id is None or ref.user != user:
+            return   # not a card, or someone else's: their reaction is theirs to make, not feedback
+        await self.feedback(user, kind, ref.score_id, f"rx:{payload.message_id}:{payload.user_id}:{kind}")
+
+    async def on_message(self, message: discord.Message) -> None:
+        """DMs (and mentions of the bot in a server) arrive with their text: links are scored, a token posted
+        in a channel is taken down."""
+        if message.author.bot or self.user is None:
+            return
+        private = message.guild is None
+        if not private and self.user not in message.mentions:
+            return
+        text = message.content.replace(f"<@{self.user.id}>", " ").replace(f"<@!{self.user.id}>", " ").strip()
+        if TOKEN_LIKE.search(text):
+            register_secret(TOKEN_LIKE.search(text).group(0))   # type: ignore[union-attr]
+            deleted = False
+            if not private:
+                try:
+                    await message.delete()
+                    deleted = True
+                except discord.HTTPException:
+                    log.info("could not delete a message holding a token")
+            extra = "" if private else (
+                (" I deleted your message" if deleted else " I couldn't delete your message: delete it yourself")
+                + " — anyone here may have seen the token, so revoke it on Discogs (Settings → Developers).")
+            await message.channel.send(TOKEN_IN_CHANNEL.format(extra=extra))
+            return
+        user = user_key(message.author)
+        missing = await self._knows(user)
+        replies = [Reply(_discord_words(missing))] if missing and ("discogs" in text or text.isdigit()) else \
+            await asyncio.to_thread(self.conv.handle, user, text, None, event_id=f"msg:{message.id}", source=SOURCE)
+        for r in replies:
+            if r.card is not None:
+                sent = await message.channel.send(embed=card_embed(r.card),
+                                                  view=card_view(r.card.score_id, r.card.release.id),
+                                                  reference=message.to_reference(fail_if_not_exists=False))
+                if r.card.score_id is not None:
+                    await asyncio.to_thread(self.cards.remember, PLATFORM, sent.channel.id, sent.id, user,
+                                            r.card.score_id, render_chat_card(r.card), render_why(r.card))
+            else:
+                await message.channel.send(_discord_words(r.text)[:2000])
+
+    async def link_token(self, interaction: discord.Interaction, token: str) -> None:
+        register_secret(token)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if not self.app.live:
+            await interaction.edit_original_response(content=OFFLINE)
+            return
+        user = user_key(interaction.user)
+        try:
+            name = await asyncio.to_thread(self.app.link_token, user, token)
+        except DiscogsError as exc:
+            await interaction.edit_original_response(content=exc.user_message)
+            return
+        await self.sync_and_train(interaction, user, f"🔐 Linked to Discogs user {name} with your token (stored "
+                                                     "encrypted).\n")
+
+    async def sync_and_train(self, interaction: discord.Interaction, user: str, head: str = "") -> None:
+        running = self._busy.get(user)
+        if running:
+            await interaction.edit_original_response(content=f"{head}I'm still busy with your {running}; "
+                                                             "try again when it's done.")
+            return
+        self._busy[user] = "sync"
+        progress = Progress(interaction, asyncio.get_running_loop(), self.progress_interval)
+        try:
+            outcome = await asyncio.to_thread(self.app.sync, user, progress.say, head)
+        except DiscogsError as exc:
+            await progress.done(f"{head}Sync stopped: {exc.user_message} Nothing was lost; try /sync again later.")
+            return
+        finally:
+            self._busy.pop(user, None)
+        await progress.done(f"{head}✅ Synced.\n" + "\n".join(outcome.lines) + "\nData provided by Discogs.")
+
+    async def change_setting(self, interaction: discord.Interaction, what: str, value: str) -> None:
+        user = user_key(interaction.user)
+        setter = self.app.set_buy_threshold if what == "buy" else self.app.set_currency
+        error = await asyncio.to_thread(setter, user, value)
+        text, buy, currency = await asyncio.to_thread(self.app.settings, user)
+        await interaction.response.edit_message(content=(f"{error}\n\n" if error else "Saved ✓\n\n") + text,
+                                                view=SettingsView(interaction.user.id, round(buy * 100), currency))
+
+    async def ask_forget(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(FORGET_ASK, view=ForgetView(interaction.user.id), ephemeral=True)
+
+    async def forget(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        _, text = await asyncio.to_thread(self.app.forget, user_key(interaction.user))
+        await interaction.edit_original_response(content=_discord_words(text), view=None)
+
+    async def ask_token(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(TokenModal())
+
+    # -- errors --------------------------------------------------------------------------------------------
+    async def on_app_command_error(self, interaction: discord.Interaction,
+                                   error: app_commands.AppCommandError) -> None:
+        """Never a trace and never silence: the collector gets a sentence, the log the trace."""
+        if isinstance(error, app_commands.NoPrivateMessage):
+            text = "That one works in a server (it's about the members there)."
+        elif isinstance(error, app_commands.CommandOnCooldown):
+            text = f"Easy — try again in {error.retry_after:.0f} s."
+        else:
+            log.error("command %s failed", interaction.command.name if interaction.command else "?",
+                      exc_info=error)
+            text = SORRY
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            log.info("could not tell the user about an error")
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        log.exception("Discord event %s failed", event_method)
+
+
+def _discord_words(text: str) -> str:
+    """Core's texts name Telegram-style commands that mean the same here; the CSV import is /import here."""
+    return text.replace("send me your Discogs CSV export (see /import)", "use /import with your Discogs CSV "
+                        "export").replace(NOT_KNOWN, NOT_KNOWN_DISCORD)
+
+
+NOT_KNOWN_DISCORD = ("I don't know your collection yet. /link your Discogs username (I read it at once), or /import "
+                     "your Discogs CSV export, then ask again.")
+
+
+def _bytes_io(data: bytes) -> Any:
+    import io
+
+    return io.BytesIO(data)

@@ -1,0 +1,61 @@
+"""How score cards and group answers look on Discord: embeds (colour by verdict, the cover as thumbnail)."""
+from __future__ import annotations
+
+import discord
+
+from core.app import ATTRIBUTION, GroupAnswer, ScoreCard
+from core.app.cards import market_line, percent, percentile_line, verdict_line
+
+COLOURS = {"buy": discord.Colour.green(), "maybe": discord.Colour.gold(), "skip": discord.Colour.red()}
+FIELD_LIMIT, TITLE_LIMIT = 1024, 256
+
+
+def release_url(release_id: int) -> str:
+    return f"https://www.discogs.com/release/{int(release_id)}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def card_embed(card: ScoreCard, *, all_reasons: bool = False, for_name: str | None = None) -> discord.Embed:
+    """The card: the verdict and score as title, the record, reasons, price and have/want, Discogs' credit."""
+    r = card.release
+    title = verdict_line(card) + (f" for {for_name}" if for_name else "")
+    e = discord.Embed(title=_cut(title, TITLE_LIMIT), url=release_url(r.id), colour=COLOURS.get(card.verdict),
+                      description=_cut(f"**{discord.utils.escape_markdown(r.display)}**\n({card.score_type})", 4000))
+    if r.thumb and r.thumb.startswith(("https://", "http://")):
+        e.set_thumbnail(url=r.thumb)
+    reasons = card.reasons if all_reasons else card.reasons[:3]
+    if reasons:
+        e.add_field(name="Why", value=_cut("\n".join(f"• {discord.utils.escape_markdown(x)}" for x in reasons),
+                                           FIELD_LIMIT), inline=False)
+    pct = percentile_line(card)
+    if pct:
+        e.add_field(name="Against the market", value=pct, inline=False)
+    market = market_line(card)
+    if market:
+        e.add_field(name="Price · have / want", value=market, inline=False)
+    if card.notes:
+        e.add_field(name="Note", value=_cut("\n".join(card.notes), FIELD_LIMIT), inline=False)
+    e.set_footer(text=ATTRIBUTION.rstrip("."))
+    return e
+
+
+def group_embed(answer: GroupAnswer, *, harmony: bool = False) -> discord.Embed:
+    """``/whowants`` (and ``/groupbuy``): every sharing member's score, best first."""
+    assert answer.release is not None
+    r = answer.release
+    e = discord.Embed(title=_cut(f"Who here would buy {r.display}?", TITLE_LIMIT), url=release_url(r.id),
+                      colour=discord.Colour.blurple(),
+                      description=_cut("\n".join(discord.utils.escape_markdown(m.line) for m in answer.rows)
+                                       or "Nobody to rank yet.", 4000))
+    if r.thumb and r.thumb.startswith(("https://", "http://")):
+        e.set_thumbnail(url=r.thumb)
+    if harmony:
+        h = answer.harmony
+        e.add_field(name="Group harmony", value=answer.harmony_line(), inline=False)
+        if h is not None:
+            e.add_field(name="Mean", value=percent(h[0])).add_field(name="Lowest", value=percent(h[1]))
+    e.set_footer(text=ATTRIBUTION.rstrip("."))
+    return e

@@ -1,0 +1,106 @@
+"""The group use cases (core/app/group.py) on real collections: who here would buy a record, taste matches,
+group harmony, and that nobody who did not opt in is ever named or scored."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_conversation import shared_embedding_dir
+
+from core.app import Group
+from core.model.embeddings import EmbeddingCache
+from core.recommender import Recommender
+from core.storage import Store
+from fakes.world import clone, world_config
+
+ROOT = Path(__file__).resolve().parent.parent
+OMAR = ROOT / "data" / "collections" / "omarramos16" / "discogs_response_page_1_50perpage_full.json"
+SERVER, OTHER_SERVER = 9001, 9002
+LANE, OMAR_USER, SHY, EMPTY = "dc:1", "dc:2", "dc:3", "dc:4"
+
+
+@pytest.fixture(scope="module")
+def group(tmp_path_factory, catalogue, trained_template):
+    tmp = tmp_path_factory.mktemp("group")
+    url, models_dir = clone(trained_template, tmp, LANE)
+    rec = Recommender(Store(url), catalogue, world_config(), EmbeddingCache(shared_embedding_dir(tmp_path_factory)),
+                      models_dir)
+    rec.import_file(OMAR_USER, OMAR)          # a second collector (no model yet: scored from neighbours)
+    rec.import_file(SHY, OMAR)                # linked, but never opts in here
+    g = Group(rec, "discord")
+    g.share(SERVER, LANE, True, "Lane")
+    g.share(SERVER, OMAR_USER, True, "Omar")
+    g.share(SERVER, EMPTY, True, "Nobody Yet")   # opted in, no collection: nothing to score
+    g.share(OTHER_SERVER, SHY, True, "Shy")       # shares elsewhere only
+    return g
+
+
+def _lane_owned(g: Group) -> set[int]:
+    return {it.release.id for it in g.rec.store.collection(LANE)}
+
+
+def test_who_wants_ranks_every_sharing_member_and_never_the_others(group, catalogue):
+    owned = _lane_owned(group) | {it.release.id for it in group.rec.store.collection(OMAR_USER)}
+    rid = next(r for r in sorted(catalogue) if r not in owned)
+    answer = group.who_wants(SERVER, f"https://www.discogs.com/release/{rid}-x")
+    assert answer.message is None and answer.release is not None and answer.release.id == rid
+    assert [r.name for r in answer.rows] and {r.user for r in answer.rows} == {LANE, OMAR_USER}
+    assert [r.probability for r in answer.rows] == sorted((r.probability for r in answer.rows), reverse=True)
+    for row in answer.rows:   # each member's score is their own card's
+        assert row.probability == pytest.approx(group.rec.score(row.user, rid, record=False).probability)
+    text = answer.render(with_harmony=True)
+    assert "Shy" not in text and "Nobody Yet" not in text and catalogue[rid].display in text
+    mean, low = answer.harmony
+    assert low == min(r.probability for r in answer.rows) and min(r.probability for r in answer.rows) <= mean
+    assert "Group harmony over 2 members" in text
+
+
+def test_an_owner_is_said_as_such_not_scored(group):
+    rid = sorted(_lane_owned(group))[0]
+    answer = group.who_wants(SERVER, str(rid))
+    lane = next(r for r in answer.rows if r.user == LANE)
+    assert lane.owns and lane.line == "Lane: already owns it" and answer.rows[-1] is lane
+    assert all(r.user != LANE for r in answer.scored)
+
+
+def test_opting_out_takes_a_member_off_the_ranking(group, catalogue):
+    rid = sorted(catalogue)[3]
+    group.share(SERVER, OMAR_USER, False)
+    try:
+        assert {r.user for r in group.who_wants(SERVER, str(rid)).rows} == {LANE}
+        assert group.taste(SERVER, LANE, OMAR_USER) == ("They haven't shared their taste in this server, so I "
+                                                         "can't compare you.")
+    finally:
+        group.share(SERVER, OMAR_USER, True, "Omar")
+    assert group.who_wants(OTHER_SERVER, str(rid)).rows[0].user == SHY   # a server sees only its own members
+
+
+def test_bad_links_and_empty_servers_get_sentences(group):
+    assert group.who_wants(SERVER, "https://example.com/x").message.startswith("I couldn't find a Discogs link")
+    empty = group.who_wants(424242, "https://www.discogs.com/release/4")
+    assert empty.rows == [] and "Nobody here has shared" in empty.render()
+
+
+def test_taste_match_names_what_two_collections_share(group):
+    m = group.taste(SERVER, LANE, OMAR_USER)
+    assert not isinstance(m, str)
+    lane = [it.release for it in group.rec.store.collection(LANE, "collection")]
+    omar = [it.release for it in group.rec.store.collection(OMAR_USER, "collection")]
+    lane_artists = {a for r in lane for a in r.artists}
+    omar_artists = {a for r in omar for a in r.artists}
+    assert set(m.shared_artists) <= lane_artists & omar_artists
+    assert bool(m.shared_artists) == bool(lane_artists & omar_artists)
+    assert m.a_on_b is not None and 0 < m.a_on_b < 1 and m.match is not None
+    lane_ids = {r.id for r in lane}
+    assert m.passes and all(r.id not in lane_ids for r, _ in m.passes)          # never one Lane owns
+    assert [p for _, p in m.passes] == sorted((p for _, p in m.passes), reverse=True)
+    text = m.render()
+    assert text.startswith("🤝 Lane × Omar: taste match") and "Pass the record" in text
+    assert group.taste(SERVER, SHY, LANE).startswith("You haven't shared your taste in this server")
+
+
+def test_forgetting_a_member_removes_their_opt_ins(group):
+    group.rec.store.set_sharing("discord", 77, "dc:99", True, "Temp")
+    assert group.sharing(77, "dc:99")
+    assert group.rec.store.forget_user("dc:99").deleted["server_shares"] == 1
+    assert not group.sharing(77, "dc:99")
