@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -26,8 +27,6 @@ def run(platforms: list[str], *, database: str | None = None, recommender: Recom
     tokens = {}
     for p, env in (("telegram", tapp.TOKEN_ENV), ("discord", dapp.TOKEN_ENV)):
         if p in platforms:
-            import os
-
             tokens[p] = os.environ.get(env, "").strip()
             if not tokens[p]:
                 print(f"Set {env} to the bot token (see README).", file=sys.stderr)
@@ -50,7 +49,7 @@ def run(platforms: list[str], *, database: str | None = None, recommender: Recom
 
 async def _serve(platforms: list[str], tokens: dict[str, str], rec: Recommender) -> None:
     from bot.discord.app import build_client
-    from bot.telegram.app import build_application
+    from bot.telegram.app import BASE_URL_ENV, build_application
     from bot.telegram.handlers import ALLOWED_UPDATES
 
     stop = asyncio.Event()
@@ -58,7 +57,8 @@ async def _serve(platforms: list[str], tokens: dict[str, str], rec: Recommender)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    tg = build_application(tokens["telegram"], rec) if "telegram" in platforms else None
+    tg_base = os.environ.get(BASE_URL_ENV, "").strip() or None
+    tg = build_application(tokens["telegram"], rec, base_url=tg_base) if "telegram" in platforms else None
     dc = build_client(rec, start_learning=tg is None) if "discord" in platforms else None
     tasks = []
     try:
