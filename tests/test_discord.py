@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import discord
@@ -283,3 +284,46 @@ def test_card_buttons_work_after_a_restart(world, monkeypatch):
         fresh.stop()
         world.bot = RunningBot(world.rec, world.fake)
         world.fake.wait_ready(60)
+
+
+MOUSE_CSV = Path(__file__).resolve().parent.parent / "data" / "collections" / "mouse-reeve" / "collection.csv"
+RELEASE_4_UPC = "093624755524"          # the fake Discogs' release 4 carries this barcode
+
+
+def test_import_an_attached_csv_export_then_stats_are_private(world):
+    erin = world.fake.user(505, "Erin")
+    att = world.fake.attachment("collection.csv", MOUSE_CSV.read_bytes())
+    ix = world.fake.slash("import", erin, options=[{"name": "file", "type": 11, "value": att["id"]}],
+                          resolved={"attachments": {att["id"]: att}}, guild_id=GUILD)
+    assert ix.wait_response()["data"]["flags"] & EPHEMERAL
+    done = ix.wait_original(lambda m: "🧠" in m.get("content", "") and "Training" not in m["content"], timeout=120)
+    n = len(world.store.collection("dc:505"))
+    assert n > 40 and f"Imported {n} records from collection.csv" in done["content"]
+    stats = world.fake.slash("stats", erin, guild_id=GUILD)
+    assert stats.wait_response()["data"]["flags"] & EPHEMERAL
+    assert str(n) in stats.wait_original()["content"]
+
+
+def test_a_typed_barcode_finds_the_pressing_on_discogs(world):
+    from fakes.fixtures import COLLECTOR, COLLECTOR_TOKEN
+
+    # Discogs' search needs a token: Carol links hers
+    world.store.link_account(f"dc:{CAROL_ID}", COLLECTOR, "token", token=COLLECTOR_TOKEN, box=world.rec.secret_box)
+    ix = world.fake.slash("barcode", world.carol, options=[{"name": "digits", "type": 3, "value": RELEASE_4_UPC}],
+                          guild_id=GUILD)
+    card = ix.wait_original(lambda m: bool(m.get("embeds")), timeout=30)
+    assert "Faze Action" in card["embeds"][0]["description"]
+
+
+def test_forget_asks_first_and_then_deletes_everything(world):
+    frank = world.fake.user(506, "Frank")
+    world.rec.import_file("dc:506", MOUSE_CSV)
+    ask = world.fake.slash("forget", frank, guild_id=GUILD)
+    assert ask.wait_response()["data"]["flags"] & EPHEMERAL
+    msg = ask.wait_original()
+    no = world.fake.click(frank, msg, "forget:no")
+    assert no.wait_response()["type"] == 7 and world.store.collection("dc:506")
+    ask = world.fake.slash("forget", frank, guild_id=GUILD)
+    yes = world.fake.click(frank, ask.wait_original(), "forget:yes")
+    assert yes.wait_original()["content"].startswith("🗑 Done.")
+    assert world.store.collection("dc:506") == [] and world.store.get_settings("dc:506") == {}
