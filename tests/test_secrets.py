@@ -336,7 +336,8 @@ def test_forget_user_removes_everything_of_that_user_only(store: Store, db_path:
     report = store.forget_user("ana")
     assert report.found
     assert report.deleted == {"feedback": 2, "scores_served": 1, "collection_entries": 4, "model_versions": 1,
-                              "linked_accounts": 1, "server_shares": 0, "users": 1, "chat_cards": 0, "apscheduler_jobs": 0}
+                              "linked_accounts": 1, "server_shares": 0, "users": 1, "chat_cards": 0,
+                              "apscheduler_jobs": 0}
     assert report.model_paths == ["/models/ana/v1"]
     assert all(n == 0 for n in _rows_of(store, ana_id).values())
     assert store.users() == ["ben"]
