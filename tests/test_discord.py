@@ -327,3 +327,22 @@ def test_forget_asks_first_and_then_deletes_everything(world):
     yes = world.fake.click(frank, ask.wait_original(), "forget:yes")
     assert yes.wait_original()["content"].startswith("🗑 Done.")
     assert world.store.collection("dc:506") == [] and world.store.get_settings("dc:506") == {}
+
+
+def test_link_reads_the_collection_and_trains_with_progress_and_a_private_one_is_said_so(world):
+    from fakes.fixtures import COLLECTOR, COLLECTOR_RECORDS, SECRETIVE
+
+    gail = world.fake.user(507, "Gail")
+    ix = world.fake.slash("link", gail, options=[{"name": "username", "type": 3, "value": COLLECTOR}],
+                          guild_id=GUILD)
+    assert ix.wait_response()["data"]["flags"] & EPHEMERAL
+    done = ix.wait_original(lambda m: "✅ Synced." in m.get("content", ""), timeout=180)
+    assert f"🔗 Linked to Discogs user {COLLECTOR}." in done["content"] and "🧠" in done["content"]
+    assert len(world.store.collection("dc:507", "collection")) == COLLECTOR_RECORDS
+    edits = world.fake.requests_to("PATCH", rf"/webhooks/{world.fake.app_id}/{ix.token}/messages/@original")
+    assert len(edits) >= 3                                   # progress shown on the way, not only at the end
+    hana = world.fake.user(508, "Hana")
+    ix = world.fake.slash("link", hana, options=[{"name": "username", "type": 3, "value": SECRETIVE}],
+                          guild_id=GUILD)
+    m = ix.wait_original(lambda m: bool(m.get("content")) and "Checking" not in m["content"], timeout=30)
+    assert "private" in m["content"].lower() and world.store.linked_account("dc:508") is None
