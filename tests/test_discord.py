@@ -307,7 +307,11 @@ def test_import_an_attached_csv_export_then_stats_are_private(world):
 def test_a_typed_barcode_finds_the_pressing_on_discogs(world):
     from fakes.fixtures import COLLECTOR, COLLECTOR_TOKEN
 
-    # Discogs' search needs a token: Carol links hers
+    asked = world.fake.slash("barcode", world.alice, options=[{"name": "digits", "type": 3, "value": RELEASE_4_UPC}],
+                             guild_id=GUILD)
+    m = asked.wait_followup(timeout=30)   # Discogs' search needs a signed-in account: Alice has none
+    assert m["flags"] & EPHEMERAL and "/token" in m["content"] and "refused" not in m["content"]
+    # Carol links her token
     world.store.link_account(f"dc:{CAROL_ID}", COLLECTOR, "token", token=COLLECTOR_TOKEN, box=world.rec.secret_box)
     ix = world.fake.slash("barcode", world.carol, options=[{"name": "digits", "type": 3, "value": RELEASE_4_UPC}],
                           guild_id=GUILD)

@@ -11,7 +11,7 @@ from typing import Any, Callable, TypedDict
 from core.app.cards import render_card
 from core.barcode import FoundCode, lookup_codes, typed_code
 from core.discogs.barcodes import digits
-from core.discogs.gateway import Candidate, DiscogsError
+from core.discogs.gateway import AuthFailed, Candidate, DiscogsError
 from core.domain.refs import NotDiscogsLink, find_refs, parse_ref_strict
 from core.recommender import Recommender, ScoreCard, UnknownRelease
 
@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 HELP = ("Paste a Discogs release or master link (or a release id, or the digits under a barcode) and I'll tell "
         "you how well it fits your collection. React 👍 / 👎 to a score, or say \"bought\" when you buy it.")
+NEEDS_LOGIN = ("Barcode {shown}: Discogs only searches barcodes for a signed-in account, and you haven't linked one "
+               "with a token. Link yours with /token (a personal token: Discogs → Settings → Developers), then send "
+               "the barcode again — or paste the record's Discogs link.")
 BAD_CHECK_DIGIT = ("That looks like a barcode, but its digits don't add up (the last one is a check digit). Check "
                    "them against the sleeve and type them again, or paste the record's Discogs link.")
 
@@ -197,6 +200,10 @@ class Conversation:
                                  "Paste the record's Discogs link instead.")]
         try:
             matches = lookup_codes(found, gw, limit)
+        except AuthFailed as exc:
+            if not (getattr(gw, "token", None) or getattr(gw, "oauth", None)):   # nobody's token was refused
+                return lead + [Reply(NEEDS_LOGIN.format(shown=shown))]
+            return lead + [Reply(exc.user_message)]
         except DiscogsError as exc:
             return lead + [Reply(exc.user_message)]
         seen: dict[int, Candidate] = {}
