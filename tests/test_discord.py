@@ -350,3 +350,11 @@ def test_link_reads_the_collection_and_trains_with_progress_and_a_private_one_is
                           guild_id=GUILD)
     m = ix.wait_original(lambda m: bool(m.get("content")) and "Checking" not in m["content"], timeout=30)
     assert "private" in m["content"].lower() and world.store.linked_account("dc:508") is None
+
+
+def test_digest_is_private_with_its_chart_attached(world):
+    ix = world.fake.slash("digest", world.alice, guild_id=GUILD)
+    assert ix.wait_response()["data"]["flags"] & EPHEMERAL
+    m = ix.wait_original(lambda m: bool(m.get("content")) and bool(m.get("attachments")), timeout=60)
+    assert m["attachments"][0]["filename"] == "digest.png" and "Alice" in m["content"]
+    assert world.fake.file_bytes(m["attachments"][0]).startswith(b"\x89PNG")
