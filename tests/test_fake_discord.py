@@ -204,6 +204,7 @@ def harness() -> Iterator[Harness]:
             h.stop()
             server.stop()
     assert not h.thread.is_alive()
+    assert not server.errors, server.errors[0]
 
 
 @pytest.fixture
