@@ -283,6 +283,23 @@ class LearningConfig(Section):
 
 
 @dataclasses.dataclass
+class DiscoverConfig(Section):
+    catalogue_db: str
+    index_file: str
+    exact_below: int
+    nprobe: int
+    candidates: int
+    rerank: int
+    explore_sample: int
+    page_size: int
+    adventurous: float
+    mmr_lambda: float
+    recent_days: float
+    batch: int
+    digest_picks: int
+
+
+@dataclasses.dataclass
 class Config(Section):
     """The whole configuration, one typed section per heading of configs/default.yaml."""
 
@@ -298,6 +315,7 @@ class Config(Section):
     imports: ImportsConfig
     photo: PhotoConfig
     learning: LearningConfig
+    discover: DiscoverConfig
 
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:

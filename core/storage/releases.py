@@ -80,6 +80,15 @@ class ReleaseCache(Database):
                     out[row.release_id] = row.release
         return out
 
+    def releases_fetched_since(self, since: datetime | None = None) -> list[Release]:
+        """Every cached release fetched (or changed) at or after ``since`` (all when ``None``): what the candidate
+        catalogue has not seen yet."""
+        with self._session() as s:
+            q = select(CachedRelease)
+            if since is not None:
+                q = q.where(col(CachedRelease.fetched_at) >= since)
+            return [row.release for row in s.exec(q.order_by(col(CachedRelease.release_id)))]
+
     def releases_older_than(self, age: timedelta, ids: Iterable[int] | None = None, *,
                             now: datetime | None = None) -> list[int]:
         """Ids of cached releases fetched more than ``age`` ago (among ``ids`` if given), oldest fetch first.

@@ -5,6 +5,7 @@ memory stays flat however large the dump is.
 """
 from __future__ import annotations
 
+import gzip
 import io
 import logging
 import xml.etree.ElementTree as ET
@@ -23,11 +24,13 @@ log = logging.getLogger(__name__)
 SOURCE = "dump-xml"
 
 
-def _open(path: Path) -> BufferedIOBase:
-    """The file, decompressed within the import limits when gzipped."""
+def _open(path: Path, limited: bool = True) -> BufferedIOBase:
+    """The file, decompressed (within the import limits unless ``limited`` is false) when gzipped."""
     with open(path, "rb") as fh:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
+        if not limited:   # the operator's own monthly dump (10 GB compressed): no collection-file limits
+            return gzip.open(path, "rb")  # type: ignore[return-value]
         return io.BufferedReader(LimitedReader(path, ImportLimits.configured()))
     return open(path, "rb")
 
@@ -57,11 +60,11 @@ def release_from_element(elem: ET.Element) -> Release:
     )
 
 
-def _iter_elements(path: Path) -> Iterator[ET.Element]:
+def _iter_elements(path: Path, limited: bool = True) -> Iterator[ET.Element]:
     """Each top-level ``<release>`` element, cleared once the caller has used it."""
     root: ET.Element | None = None
     depth = 0
-    with _open(path) as fh:
+    with _open(path, limited) as fh:
         try:
             for event, elem in ET.iterparse(fh, events=("start", "end")):
                 if event == "start":
@@ -84,15 +87,26 @@ def _iter_elements(path: Path) -> Iterator[ET.Element]:
             raise ReaderError(f"{path}: cannot read ({exc})") from exc
 
 
-def _iter(path: str | Path) -> Iterator[tuple[Release | None, str]]:
+def _iter(path: str | Path, limited: bool = True, skip: int = 0) -> Iterator[tuple[Release | None, str]]:
     p = Path(path)
     if not p.is_file():
         raise ReaderError(f"{p}: file not found")
-    for n, elem in enumerate(_iter_elements(p)):
+    for n, elem in enumerate(_iter_elements(p, limited)):
+        if n < skip:
+            yield None, ""   # already read by an interrupted run: counted, not parsed
+            continue
         try:
             yield release_from_element(elem), ""
         except ValueError:
             yield None, f"release #{n} (id={elem.get('id')!r})"
+
+
+def iter_dump_elements(path: str | Path, skip: int = 0) -> Iterator[Release | None]:
+    """Every ``<release>`` element of a whole monthly dump, in order, as a ``Release`` (``None`` for one without an
+    id, and for each of the first ``skip``, which a resumed build has already stored). No collection-file limits:
+    this is for ``crate catalogue build`` over the operator's own download."""
+    for release, _ in _iter(path, limited=False, skip=skip):
+        yield release
 
 
 def iter_dump_releases(path: str | Path) -> Iterator[Release]:

@@ -1,0 +1,268 @@
+"""Discover: a page of personal picks for one collector.
+
+1. Retrieval (static embeddings, the catalogue index): probes at the collection's clusters, recent additions,
+   liked or bought records and the query; plus a seeded random sample of the catalogue, so the model can find
+   records no probe is near (exploration).
+2. Never what the collector owns or wants, another pressing of an album they have (same master or same artist and
+   title), or a release shown to them (picked or scored) in the last ``discover.recent_days``.
+3. The best ``discover.rerank`` by retrieval similarity (or by the words) are scored by the collector's own model.
+4. MMR picks the page: ``adventurous`` of it from "genre exploration" candidates, no artist twice, labels and
+   styles spread. Each pick is recorded like a card (a score id, so 👍 / 👎 / bought work on it).
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+
+from core.catalogue import Catalogue
+from core.domain.release import Release, album_key, norm_text
+from core.model.reasons import EXPLORATION, RARE, SIMILAR, explain, rarity_ratio
+from core.model.scorers.catboost_model import CatBoostScorer
+from core.picks.mmr import mmr
+from core.picks.query import QueryIntent, read_query
+from core.picks.retrieval import make_probes, retrieve
+
+log = logging.getLogger(__name__)
+
+KINDS = {SIMILAR: "similar", EXPLORATION: "exploration", RARE: "rare"}
+
+
+class NothingToGoOn(LookupError):
+    """No collection to pick for (the message says what to do)."""
+
+
+@dataclass
+class Pick:
+    release: Release
+    probability: float
+    verdict: str
+    kind: str                 # "similar" | "exploration" | "rare"
+    reasons: list[str]
+    match: str | None = None  # how it matches the words, when there were words
+    score_id: int | None = None
+
+    @property
+    def emoji(self) -> str:
+        return {"buy": "🟢", "maybe": "🟡"}.get(self.verdict, "🔴")
+
+
+@dataclass
+class Picks:
+    user: str
+    picks: list[Pick]
+    query: str | None
+    adventurous: float
+    considered: int           # candidates retrieved
+    reranked: int             # of them scored by the model
+    seconds: float
+    cold_start: bool
+    notes: list[str] = field(default_factory=list)
+    intent: QueryIntent | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"user": self.user, "query": self.query, "adventurous": self.adventurous,
+                "considered": self.considered, "reranked": self.reranked, "seconds": round(self.seconds, 3),
+                "cold_start": self.cold_start, "notes": self.notes,
+                "query_styles": sorted(self.intent.tags) if self.intent else [],
+                "picks": [{"release_id": p.release.id, "title": p.release.display, "kind": p.kind,
+                           "probability": round(p.probability, 4), "verdict": p.verdict, "reasons": p.reasons,
+                           "match": p.match, "score_id": p.score_id, "styles": p.release.styles,
+                           "url": f"https://www.discogs.com/release/{p.release.id}"} for p in self.picks]}
+
+
+def _utc(now: datetime | None) -> datetime:
+    return now or datetime.now(timezone.utc)
+
+
+class Discoverer:
+    """Picks for a collector from ``catalogue`` with the recommender's per-user model."""
+
+    def __init__(self, rec: Any, catalogue: Catalogue | None = None) -> None:
+        self.rec = rec
+        self.catalogue = catalogue or Catalogue(rec.cfg)
+        self.cfg = rec.cfg.discover
+
+    # -- settings -----------------------------------------------------------------------------------
+    def adventurous(self, user: str) -> float:
+        v = self.rec.store.get_settings(user).get("adventurous")
+        return float(v) if isinstance(v, (int, float)) and 0 <= v <= 1 else float(self.cfg.adventurous)
+
+    def set_adventurous(self, user: str, value: float) -> None:
+        settings = self.rec.store.get_settings(user)
+        settings["adventurous"] = round(min(1.0, max(0.0, float(value))), 2)
+        self.rec.store.set_settings(user, settings)
+
+    # -- picks --------------------------------------------------------------------------------------
+    def refresh(self) -> int:
+        """Join what the bot has seen since last time (and the bundled catalogue) to the candidates."""
+        return self.catalogue.join_seen(self.rec.catalogue, self.rec.store)
+
+    def excluded(self, user: str, owned: list[Release], now: datetime) -> tuple[set[int], set[str]]:
+        """(release ids, album keys) never to pick: owned or wanted, other pressings of those albums, and what
+        was shown to the collector in the last ``recent_days``."""
+        ids = {r.id for r in owned}
+        albums = {album_key(r) for r in owned}
+        ids |= self.catalogue.store.other_pressings({r.master_id for r in owned if r.master_id}, albums)
+        since = now - timedelta(days=float(self.cfg.recent_days))
+        ids |= {s.release_id for s in self.rec.store.scores(user, since=since)}
+        return ids, albums
+
+    def discover(self, user: str, k: int | None = None, query: str | None = None,
+                 adventurous: float | None = None, *, record: bool = True, now: datetime | None = None,
+                 progress: Callable[[str], None] | None = None, prices: bool = True) -> Picks:
+        t0 = time.perf_counter()
+        now = _utc(now)
+        k = int(k or self.cfg.page_size)
+        a = self.adventurous(user) if adventurous is None else min(1.0, max(0.0, float(adventurous)))
+        items = self.rec.owned(user)
+        if not items:
+            raise NothingToGoOn("I need your collection first: link your Discogs username or upload your export, "
+                                "then ask me for picks.")
+        self.refresh()
+        if progress:
+            progress("🔎 Looking through the catalogue…")
+        owned = [it.release for it in items]
+        exclude, albums = self.excluded(user, owned, now)
+        emb = self.catalogue.embedder
+        latest = sorted((it for it in items if it.list_name == "collection"),
+                        key=lambda it: (it.date_added or date.min, it.release.id))
+        owned_vecs = emb.embed_releases([it.release for it in latest[-5000:]] or owned[:5000])
+        recent_vecs = emb.embed_releases([it.release for it in latest[-10:] if it.date_added])
+        liked_ids = [f.release_id for f in self.rec.store.feedback(user) if f.kind in ("like", "bought")][-10:]
+        liked = list(self.catalogue.store.get(liked_ids).values())
+        liked_vecs = emb.embed_releases(liked)
+        intent = read_query(query) if query and query.strip() else None
+        qvec = None
+        if intent is not None:
+            tags = sorted(intent.tags)
+            qvec = emb.embed_texts([intent.text + (". Styles: " + ", ".join(tags) if tags else "")])[0]
+        probes = make_probes(owned_vecs, recent_vecs, liked_vecs, qvec)
+        found = retrieve(self.catalogue.search, probes, int(self.cfg.candidates), exclude)
+        for rid in self._explore_sample(user, now, exclude):
+            found.setdefault(rid, (0.0, "explore"))
+        releases = self.catalogue.store.get(found)
+        cands = [r for r in releases.values() if album_key(r) not in albums]
+        considered = len(cands)
+        if not cands:
+            return Picks(user, [], query, a, 0, 0, time.perf_counter() - t0, False,
+                         ["The catalogue has nothing new near your collection yet (try `crate catalogue build`)."],
+                         intent)
+        vecs = self.catalogue.store.vectors([r.id for r in cands])
+        prior = np.array([found[r.id][0] for r in cands])
+        qscore = None
+        if intent is not None and qvec is not None:
+            qscore = self._query_score(intent, cands, vecs @ qvec)
+            prior = qscore
+        explore = np.array([found[r.id][1] == "explore" for r in cands])
+        m = int(self.cfg.rerank)
+        top = list(np.argsort(-prior, kind="stable")[:m])
+        top += [i for i in np.flatnonzero(explore)[: m // 4] if i not in set(top)]
+        short = [cands[i] for i in top]
+        svecs, sq = vecs[top], (qscore[top] if qscore is not None else None)
+        if progress:
+            progress(f"🎯 Weighing {len(short)} records against your taste…")
+        version, scorer = self.rec.model_for(user)
+        ff = scorer.features(short)
+        p = np.asarray(scorer.score_frame(ff.X), dtype=float)
+        kinds = [KINDS[explain(r, scorer.profile, ff.X.iloc[i], ff.neighbours[i]).score_type]
+                 for i, r in enumerate(short)]
+        rel = p if sq is None else np.sqrt(np.clip(p, 1e-6, 1)) * sq
+        chosen = self._page(short, svecs, rel, kinds, k, a)
+        picks = self._finish(user, [short[i] for i in chosen], [kinds[i] for i in chosen], intent, scorer,
+                             version, record, prices)
+        notes = []
+        if version is None:
+            notes.append("Early days: these picks come from similar records; a personal model makes them sharper.")
+        if intent is not None and not intent.tags:
+            notes.append(f"No style in the vocabulary matches “{intent.text}”: picks are close to it in meaning.")
+        return Picks(user, picks, query, a, considered, len(short), time.perf_counter() - t0, version is None,
+                     notes, intent)
+
+    # -- steps --------------------------------------------------------------------------------------
+    def _explore_sample(self, user: str, now: datetime, exclude: set[int]) -> list[int]:
+        """A random sample of the catalogue, seeded by collector and day (fresh each day, stable within it)."""
+        n = int(self.cfg.explore_sample)
+        if n <= 0:
+            return []
+        rng = random.Random(f"{user}:{now.date().isoformat()}")
+        return [i for i in self.catalogue.store.sample_ids(n, rng) if i not in exclude]
+
+    @staticmethod
+    def _query_score(intent: QueryIntent, cands: list[Release], sims: np.ndarray) -> np.ndarray:
+        """How well each candidate matches the words, 0..1: carrying a style or genre the words name counts most
+        (0.6), closeness in meaning the rest."""
+        tags = intent.tags
+        hit = np.array([bool(tags & (set(r.styles) | set(r.genres))) for r in cands], dtype=float)
+        lo, hi = float(sims.min()), float(sims.max())
+        close = (sims - lo) / (hi - lo) if hi > lo else np.ones_like(sims)
+        return (0.6 * hit + 0.4 * close) if tags else close
+
+    def _page(self, short: list[Release], vecs: np.ndarray, rel: np.ndarray, kinds: list[str], k: int,
+              a: float) -> list[int]:
+        """MMR with ``round(a·k)`` of the slots kept for exploration picks (when there are any)."""
+        lam = float(self.cfg.mmr_lambda)
+        explore = np.array([x == "exploration" for x in kinds])
+        n_explore = int(round(a * k)) if explore.any() else 0
+        artists = [norm_text(r.artist) for r in short]
+        labels = [[norm_text(x) for x in r.labels] for r in short]
+        styles = [r.styles for r in short]
+        first = mmr(rel, vecs, n_explore, lam, artists, labels, styles, allowed=explore) if n_explore else []
+        rest_allowed = ~explore if n_explore else np.ones(len(short), dtype=bool)
+        used = {artists[i] for i in first}
+        rest_allowed &= np.array([x not in used for x in artists])
+        rest_allowed[first] = False
+        rest = mmr(rel, vecs, k - len(first), lam, artists, labels, styles, allowed=rest_allowed)
+        if len(first) + len(rest) < k:   # not enough of one kind: fill from the other
+            used |= {artists[i] for i in rest}
+            more = np.array([x not in used for x in artists])
+            more[first + rest] = False
+            rest += mmr(rel, vecs, k - len(first) - len(rest), lam, artists, labels, styles, allowed=more)
+        order = sorted(first + rest, key=lambda i: -rel[i])
+        return order
+
+    def _finish(self, user: str, chosen: list[Release], kinds: list[str], intent: QueryIntent | None, scorer,
+                version: str | None, record: bool, prices: bool) -> list[Pick]:
+        rec = self.rec
+        if prices and rec.live and rec.cfg.discogs.prices and rec.store.linked_account(user) is not None:
+            chosen = [rec._with_price(user, r) for r in chosen]
+        ff = scorer.features(chosen)
+        if isinstance(scorer, CatBoostScorer):
+            p, contrib = scorer.score_explained(ff.X)
+        else:
+            p, contrib = scorer.score_frame(ff.X), None
+        buy, maybe = rec.thresholds(user, scorer)
+        max_reasons = int(rec.cfg.scoring.max_reasons)
+        picks = []
+        for i, (r, kind) in enumerate(zip(chosen, kinds)):
+            exp = explain(r, scorer.profile, ff.X.iloc[i], ff.neighbours[i],
+                          contrib.iloc[i] if contrib is not None else None, max_reasons)
+            reasons = [self._kind_line(kind, r, scorer.profile)] + [x for x in exp.reasons if
+                                                                   not x.startswith("rare:") or kind != "rare"]
+            match = intent.explain(r) if intent is not None else None
+            prob = float(p[i])
+            verdict = "buy" if prob >= buy else "maybe" if prob >= maybe else "skip"
+            pick = Pick(r, prob, verdict, kind, reasons[:max_reasons], match)
+            if record:
+                rec.store.cache_releases([r], source="pick")
+                pick.score_id = rec.store.record_score(user, r.id, prob, verdict, f"pick:{kind}",
+                                                       ([match] if match else []) + pick.reasons, version)
+            picks.append(pick)
+        return picks
+
+    @staticmethod
+    def _kind_line(kind: str, r: Release, profile) -> str:
+        if kind == "rare":
+            ratio = rarity_ratio(r)
+            return f"rare find: {r.have:,} have / {r.want:,} want" if ratio is not None else "rare find"
+        if kind == "exploration":
+            new = [s for s in r.styles if not profile.style_positions.get(s)]
+            return ("genre exploration: " + ", ".join(new[:2]) + " (new to your collection)") if new \
+                else "genre exploration: a corner of your taste you rarely buy"
+        return "similar to records you own"
