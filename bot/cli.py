@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import os
 import signal
@@ -28,6 +29,7 @@ from core.app import (  # noqa: E402
     get_config,
     install_redaction,
     render_card,
+    render_picks,
 )
 from core.app.evaluation import SplitEvalRequest, run_demo, run_eval, run_split_eval
 
@@ -72,6 +74,41 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     print(render_card(_ops(args).score(args.user, args.ref)))
+    return 0
+
+
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    ops = _ops(args)
+    if args.action == "distill":
+        from core.catalogue.static import distill
+
+        print(f"distilled the static embedding into {distill()}")
+        return 0
+    if args.action == "build":
+        if not args.dump:
+            raise Refusal("Which dump? `crate catalogue build discogs_YYYYMMDD_releases.xml.gz`", 2)
+        t0 = time.perf_counter()
+        report = ops.build_catalogue(args.dump, args.genre, args.since, progress=_progress)
+        state = "done" if report.done else "stopped (run it again to resume)"
+        resumed = f", resumed after {report.resumed_from:,}" if report.resumed_from else ""
+        print(f"catalogue build {state}: {report.read:,} releases read{resumed}, {report.stored:,} stored, "
+              f"{report.skipped:,} left out by the filters; {report.total:,} in the catalogue "
+              f"({time.perf_counter() - t0:.1f} s)")
+    info = ops.catalogue_info()
+    print(f"catalogue: {info['releases']:,} releases, {info['index']} index of {info['indexed']:,} "
+          f"({info['index_bytes'] / 1e6:.1f} MB in memory), {info['disk_bytes'] / 1e6:.1f} MB on disk at "
+          f"{info['database']}")
+    return 0
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    picks = _ops(args).discover(args.user, args.k, args.query, args.adventurous,
+                                progress=None if args.json else _progress)
+    if args.json:
+        print(json.dumps(picks.to_json(), ensure_ascii=False, indent=1))
+    else:
+        print(render_picks(picks, numbered_hint=False))
+        print(f"({picks.considered:,} candidates, {picks.reranked} weighed by your model, {picks.seconds:.1f} s)")
     return 0
 
 
@@ -365,6 +402,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--user", default=default_user)
     s.add_argument("--limit", type=int, default=10, help="candidate pressings to list per barcode")
     s.set_defaults(func=cmd_barcode)
+
+    s = sub.add_parser("catalogue", help="the candidate catalogue for /discover: `build DUMP.xml.gz` (resumable), "
+                                         "`info`, `distill` (re-make the static embedding)")
+    s.add_argument("action", choices=["build", "info", "distill"])
+    s.add_argument("dump", nargs="?", help="the Discogs releases dump (discogs_YYYYMMDD_releases.xml.gz)")
+    s.add_argument("--genre", action="append", help="keep releases of this genre (repeatable)")
+    s.add_argument("--since", type=int, help="keep releases from this year on")
+    s.set_defaults(func=cmd_catalogue)
+
+    s = sub.add_parser("discover", help="picks for the user from the candidate catalogue")
+    s.add_argument("--user", default=default_user)
+    s.add_argument("--k", type=int, default=None, help="how many picks (default discover.page_size)")
+    s.add_argument("--query", help="words or a mood: 'dark ambient for late nights'")
+    s.add_argument("--adventurous", type=float, help="0 (familiar) .. 1 (exploration); default: the user's setting")
+    s.add_argument("--json", action="store_true", help="print the picks as JSON")
+    s.set_defaults(func=cmd_discover)
 
     s = sub.add_parser("chat", help="chat in the terminal, as the bots do")
     s.add_argument("--user", default=default_user)

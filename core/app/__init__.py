@@ -12,6 +12,7 @@ from __future__ import annotations
 from core.app.cards import ATTRIBUTION, render_card, render_chat_card, render_why
 from core.app.chat_cards import CardRef, CardRegistry
 from core.app.conversation import Reply
+from core.app.discover import EXPIRED, KIND_LABELS, PickPage, pick_card, render_picks
 from core.app.group import Group, GroupAnswer, TasteMatch
 from core.app.inbox import DurableInbox
 from core.app.operations import DATABASE_BUSY, BarcodeAnswer, OAuthFlow, Operations, Refusal, database_busy
@@ -23,6 +24,7 @@ from core.barcode import typed_code
 from core.config import ConfigError, get_config
 from core.discogs.gateway import Candidate, DiscogsError
 from core.domain.refs import find_refs
+from core.picks import Pick, Picks
 from core.recommender import Recommender, ScoreCard
 from core.secrets import SecretError, install_redaction, register_secret
 from core.storage import Store
@@ -33,4 +35,5 @@ __all__ = ["CrateApp", "Group", "GroupAnswer", "TasteMatch",
            "get_config", "CURRENCIES", "FORGET_ASK", "NOT_KNOWN", "NOT_SYNCED", "OFFLINE",
            "Reply", "ScoreCard", "Candidate", "CardRef", "CardRegistry", "DiscogsError", "Recommender", "Store",
            "ATTRIBUTION", "render_card", "render_chat_card", "render_why", "find_refs", "typed_code",
-           "install_redaction", "register_secret"]
+           "install_redaction", "register_secret",
+           "EXPIRED", "KIND_LABELS", "PickPage", "Pick", "Picks", "pick_card", "render_picks"]

@@ -15,12 +15,15 @@ from discogs_client.exceptions import HTTPError as ClientHTTPError
 from sqlalchemy.exc import OperationalError
 
 from core.barcode import NO_BARCODE_HINT, PhotoError, PhotoLookup, decode_photo, lookup_codes, typed_code
+from core.catalogue import BuildReport
 from core.discogs.gateway import DiscogsError, DiscogsGateway
 from core.discogs.sync import CollectionSync, Enricher, SyncReport
 from core.domain.refs import NotDiscogsLink, parse_ref_strict
 from core.domain.release import ImportResult
 from core.ingest.readers import ReaderError
 from core.learning.retrain import RetrainResult
+from core.picks import Discoverer, Picks
+from core.picks.service import NothingToGoOn
 from core.recommender import Recommender, ScoreCard, TrainReport, UnknownRelease, safe_name
 from core.storage import ModelVersion
 
@@ -94,6 +97,46 @@ class Operations:
 
     def __init__(self, recommender: Recommender) -> None:
         self.rec = recommender
+        self._discoverer: Discoverer | None = None
+
+    @property
+    def discoverer(self) -> Discoverer:
+        if self._discoverer is None:
+            self._discoverer = Discoverer(self.rec)
+        return self._discoverer
+
+    # -- the candidate catalogue and picks -------------------------------------------------------------------
+    def build_catalogue(self, dump: str | Path, genres: list[str] | None = None, since: int | None = None,
+                        progress: Progress | None = None) -> BuildReport:
+        """Stream a Discogs releases dump into the candidate catalogue (resumable), then index it."""
+        if not Path(dump).is_file():
+            raise Refusal(f"{dump}: no such file. Download the releases dump from https://data.discogs.com/ "
+                          "(discogs_YYYYMMDD_releases.xml.gz) and give its path.")
+        try:
+            report = self.discoverer.catalogue.build(dump, genres or (), since, progress)
+        except ReaderError as exc:
+            raise Refusal(f"Could not read {dump}: {exc}. Run the same command again to resume.") from exc
+        self.discoverer.refresh()   # and the releases the bot has seen
+        return report
+
+    def catalogue_info(self) -> dict[str, Any]:
+        cat = self.discoverer.catalogue
+        self.discoverer.refresh()
+        index = cat.index
+        return {"releases": cat.store.count(), "index": index.kind, "indexed": index.size,
+                "index_bytes": index.memory_bytes(), "disk_bytes": cat.store.disk_bytes(),
+                "database": str(cat.db_path), "index_file": str(cat.index_path)}
+
+    def discover(self, user: str, k: int | None = None, query: str | None = None,
+                 adventurous: float | None = None, progress: Progress | None = None) -> Picks:
+        if adventurous is not None and not 0 <= adventurous <= 1:
+            raise Refusal("--adventurous is between 0 (familiar) and 1 (exploration).")
+        if not self.store.collection(user):
+            raise Refusal(f"{user} has no collection yet: `crate import FILE --user {user}` or `crate link` first.")
+        try:
+            return self.discoverer.discover(user, k, query, adventurous, progress=progress)
+        except NothingToGoOn as exc:
+            raise Refusal(str(exc)) from exc
 
     @property
     def store(self) -> Any:

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.app.conversation import Conversation, Reply
+from core.app.discover import EXPIRED, KIND_LABELS, DiscoverPages, PickPage
 from core.app.inbox import DurableInbox
 from core.barcode import NO_BARCODE_HINT, PhotoError, decode_photo
 from core.discogs.gateway import DiscogsGateway
 from core.discogs.sync import CollectionSync, SyncReport
 from core.ingest.readers import ReaderError
-from core.learning.digest import build_digest, mark_sent  # (matplotlib loads only when a digest is drawn)
-from core.recommender import Recommender
+from core.learning.digest import build_digest, mark_sent
+from core.picks import Discoverer
+from core.picks.service import NothingToGoOn  # (matplotlib loads only when a digest is drawn)
+from core.recommender import Recommender, ScoreCard
 from core.storage import ForgetReport
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,13 @@ class CrateApp:
     def __init__(self, recommender: Recommender, conversation: Conversation | None = None) -> None:
         self.rec = recommender
         self.conv = conversation or Conversation(recommender)
+        self._pages: DiscoverPages | None = None
+
+    @property
+    def pages(self) -> DiscoverPages:
+        if self._pages is None:
+            self._pages = DiscoverPages(Discoverer(self.rec))
+        return self._pages
 
     # -- what the user has ---------------------------------------------------------------------------------
     def knows(self, user: str) -> str | None:
@@ -191,8 +201,10 @@ class CrateApp:
         """(the settings text, the buy threshold, the currency)."""
         buy, _ = self.rec.thresholds(user)
         currency = self.currency(user)
+        adventurous = self.adventurous(user)
         text = (f"⚙️ Settings\nBuy threshold: {buy:.0%} (🟢 buy at or above it)\nCurrency for prices: {currency}\n"
-                "Tap to change, or /settings buy 70 · /settings currency USD")
+                f"Adventurous picks: {adventurous:.0%} of /discover is genre exploration\n"
+                "Tap to change, or /settings buy 70 · /settings currency USD · /settings adventurous 40")
         return text, buy, currency
 
     def set_buy_threshold(self, user: str, value: str) -> str | None:
@@ -223,6 +235,51 @@ class CrateApp:
             given = {k: v for k, v in secrets.items() if v}
             store.link_account(user, acct.discogs_username, acct.auth_kind, **given,
                                box=self.rec.secret_box if given else None, currency=cur)
+        return None
+
+    # -- discover ------------------------------------------------------------------------------------------
+    def discover(self, user: str, words: str | None = None, progress: Progress | None = None) -> PickPage | str:
+        """A first page of picks (``words``: a style or mood, optional), or what to tell the collector instead."""
+        missing = self.knows(user)
+        if missing is not None:
+            return missing
+        try:
+            return self.pages.start(user, (words or "").strip() or None, progress=progress)
+        except NothingToGoOn as exc:
+            return str(exc)
+
+    def discover_turn(self, user: str, session: str, page: int, progress: Progress | None = None) -> PickPage | str:
+        """Another page of a pick list (the next one is fresh picks), or why it cannot be shown."""
+        try:
+            got = self.pages.turn(user, session, page, progress)
+        except NothingToGoOn as exc:
+            return str(exc)
+        return got if got is not None else EXPIRED
+
+    def served_card(self, user: str, score_id: int) -> ScoreCard | None:
+        """A served score (a pick, say) as a card again, for its owner; None when gone or someone else's."""
+        if not self.owns_score(user, score_id):
+            return None
+        served = self.rec.store.get_score(score_id)
+        release = self.rec.store.get_release(served.release_id) if served else None
+        if served is None or release is None:
+            return None
+        kind = served.score_type.split(":", 1)[-1]
+        return ScoreCard(release, served.probability, served.label, KIND_LABELS.get(kind, kind), served.reasons_list,
+                         served.model_version is None, served.model_version, served.id)
+
+    def adventurous(self, user: str) -> float:
+        return self.pages.discoverer.adventurous(user)
+
+    def set_adventurous(self, user: str, value: str) -> str | None:
+        """Set the share of exploration picks from a percentage ("40", "40%"); returns what is wrong, or None."""
+        try:
+            pct = float(str(value).strip().rstrip("%"))
+        except ValueError:
+            return "Adventurous is a percentage of exploration picks, like /settings adventurous 40."
+        if not 0 <= pct <= 100:
+            return "Pick an adventurous share between 0 and 100 %."
+        self.pages.discoverer.set_adventurous(user, pct / 100)
         return None
 
     # -- the bot's own life ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def _faiss():
-    import faiss   # noqa: PLC0415 (a few hundred ms: only when an index is needed)
+    import faiss  # noqa: PLC0415 (a few hundred ms: only when an index is needed)
 
     return faiss
 

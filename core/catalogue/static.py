@@ -31,7 +31,7 @@ _default: "StaticEmbedder | None" = None
 
 
 def _tokenizer():
-    from tokenizers import Tokenizer   # ships with sentence-transformers (transformers' fast tokenizers)
+    from tokenizers import Tokenizer  # ships with sentence-transformers (transformers' fast tokenizers)
 
     tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
     tok.no_padding()

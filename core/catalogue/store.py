@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS releases (
     emb BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS releases_master ON releases(master_id);
+CREATE TABLE IF NOT EXISTS release_tags (tag TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (tag, id))
+    WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -96,6 +98,8 @@ class CatalogueStore:
                 rows.append((int(r.id), r.master_id, album_key(r), norm_text(r.artist), r.year, source,
                              _compact(r), np.asarray(v, dtype=np.float16).tobytes()))
             c.executemany("INSERT OR REPLACE INTO releases VALUES (?,?,?,?,?,?,?,?)", rows)
+            tags = [(t, int(r.id)) for r in releases for t in dict.fromkeys([*r.styles, *r.genres])]
+            c.executemany("INSERT OR IGNORE INTO release_tags VALUES (?, ?)", tags)
             if progress is not None:
                 c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (progress[0], str(progress[1])))
             c.execute("INSERT OR REPLACE INTO meta VALUES ('generation', "
@@ -172,6 +176,14 @@ class CatalogueStore:
                 q = f"SELECT id FROM releases WHERE {col} IN ({','.join('?' * len(part))})"
                 out.update(int(r[0]) for r in c.execute(q, part))
         return out
+
+    def tagged(self, tags: Iterable[str], limit: int = 20_000) -> list[int]:
+        """Ids of releases carrying any of these styles or genres (canonical names), at most ``limit``."""
+        wanted = list(dict.fromkeys(tags))
+        if not wanted:
+            return []
+        q = f"SELECT DISTINCT id FROM release_tags WHERE tag IN ({','.join('?' * len(wanted))}) LIMIT ?"
+        return [int(r[0]) for r in self._conn().execute(q, [*wanted, limit])]
 
     def sample_ids(self, n: int, rng) -> list[int]:
         """About ``n`` random release ids (``rng``: a ``random.Random``), each found by an indexed seek."""

@@ -29,7 +29,7 @@ def cluster_centroids(vectors: np.ndarray, max_clusters: int = 12, per_cluster: 
     if k == 1:
         c = vectors.mean(axis=0, keepdims=True)
         return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-9), np.ones(1)
-    import faiss   # noqa: PLC0415
+    import faiss  # noqa: PLC0415
 
     km = faiss.Kmeans(vectors.shape[1], k, niter=20, seed=seed, spherical=True, verbose=False)
     km.train(np.ascontiguousarray(vectors, dtype=np.float32))

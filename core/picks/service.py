@@ -147,6 +147,10 @@ class Discoverer:
         found = retrieve(self.catalogue.search, probes, int(self.cfg.candidates), exclude)
         for rid in self._explore_sample(user, now, exclude):
             found.setdefault(rid, (0.0, "explore"))
+        if intent is not None and intent.tags:   # every release carrying the words' styles is a candidate
+            for rid in self.catalogue.store.tagged(intent.tags, int(self.cfg.candidates) * 3):
+                if rid not in exclude:
+                    found.setdefault(rid, (0.0, "query"))
         releases = self.catalogue.store.get(found)
         cands = [r for r in releases.values() if album_key(r) not in albums]
         considered = len(cands)
@@ -156,16 +160,21 @@ class Discoverer:
                          intent)
         vecs = self.catalogue.store.vectors([r.id for r in cands])
         prior = np.array([found[r.id][0] for r in cands])
-        qscore = None
+        qscore = hit = None
         if intent is not None and qvec is not None:
             qscore = self._query_score(intent, cands, vecs @ qvec)
-            prior = qscore
+            hit = np.array([bool(intent.matches(r)) for r in cands])
+            # within the words, closeness to the collection decides who the model weighs
+            centroids = np.stack([p.vector for p in probes if p.kind == "cluster"])
+            personal = (vecs @ centroids.T).max(axis=1)
+            prior = qscore + 0.3 * (personal - personal.min()) / max(float(np.ptp(personal)), 1e-9)
         explore = np.array([found[r.id][1] == "explore" for r in cands])
         m = int(self.cfg.rerank)
         top = list(np.argsort(-prior, kind="stable")[:m])
         top += [i for i in np.flatnonzero(explore)[: m // 4] if i not in set(top)]
         short = [cands[i] for i in top]
         svecs, sq = vecs[top], (qscore[top] if qscore is not None else None)
+        shit = hit[top] if hit is not None else None
         if progress:
             progress(f"🎯 Weighing {len(short)} records against your taste…")
         version, scorer = self.rec.model_for(user)
@@ -173,8 +182,16 @@ class Discoverer:
         p = np.asarray(scorer.score_frame(ff.X), dtype=float)
         kinds = [KINDS[explain(r, scorer.profile, ff.X.iloc[i], ff.neighbours[i]).score_type]
                  for i, r in enumerate(short)]
-        rel = p if sq is None else np.sqrt(np.clip(p, 1e-6, 1)) * sq
-        chosen = self._page(short, svecs, rel, kinds, k, a)
+        rel = p if sq is None else np.sqrt(np.clip(p, 1e-6, 1)) * (0.25 + 0.75 * sq)
+        if shit is not None and shit.any():   # what carries the words' styles comes first, personal fit orders it
+            chosen = self._page(short, svecs, rel + 1.0 * shit, kinds, k, a, only=shit)
+            if len(chosen) < k:
+                rest = ~shit
+                rest[chosen] = False
+                chosen += self._page(short, svecs, rel, kinds, k - len(chosen), a, only=rest,
+                                     artists_taken={norm_text(short[i].artist) for i in chosen})
+        else:
+            chosen = self._page(short, svecs, rel, kinds, k, a)
         picks = self._finish(user, [short[i] for i in chosen], [kinds[i] for i in chosen], intent, scorer,
                              version, record, prices)
         notes = []
@@ -205,23 +222,26 @@ class Discoverer:
         return (0.6 * hit + 0.4 * close) if tags else close
 
     def _page(self, short: list[Release], vecs: np.ndarray, rel: np.ndarray, kinds: list[str], k: int,
-              a: float) -> list[int]:
-        """MMR with ``round(a·k)`` of the slots kept for exploration picks (when there are any)."""
+              a: float, only: np.ndarray | None = None, artists_taken: set[str] = frozenset()) -> list[int]:
+        """MMR with ``round(a·k)`` of the slots kept for exploration picks (when there are any); ``only``: the
+        rows that may be picked; ``artists_taken``: artists already on the page."""
         lam = float(self.cfg.mmr_lambda)
-        explore = np.array([x == "exploration" for x in kinds])
-        n_explore = int(round(a * k)) if explore.any() else 0
         artists = [norm_text(r.artist) for r in short]
+        base = np.ones(len(short), dtype=bool) if only is None else only.copy()
+        base &= np.array([x not in artists_taken for x in artists])
+        explore = np.array([x == "exploration" for x in kinds]) & base
+        n_explore = min(int(round(a * k)), k) if explore.any() else 0
         labels = [[norm_text(x) for x in r.labels] for r in short]
         styles = [r.styles for r in short]
         first = mmr(rel, vecs, n_explore, lam, artists, labels, styles, allowed=explore) if n_explore else []
-        rest_allowed = ~explore if n_explore else np.ones(len(short), dtype=bool)
+        rest_allowed = (base & ~explore) if n_explore else base.copy()
         used = {artists[i] for i in first}
         rest_allowed &= np.array([x not in used for x in artists])
         rest_allowed[first] = False
         rest = mmr(rel, vecs, k - len(first), lam, artists, labels, styles, allowed=rest_allowed)
         if len(first) + len(rest) < k:   # not enough of one kind: fill from the other
             used |= {artists[i] for i in rest}
-            more = np.array([x not in used for x in artists])
+            more = base & np.array([x not in used for x in artists])
             more[first + rest] = False
             rest += mmr(rel, vecs, k - len(first) - len(rest), lam, artists, labels, styles, allowed=more)
         order = sorted(first + rest, key=lambda i: -rel[i])
