@@ -16,6 +16,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # fake server itself, and the default API address points at a closed local port as a safety net.
 os.environ["CRATE_DISCOGS__LIVE"] = "false"
 os.environ["DISCOGS_API_BASE_URL"] = "http://127.0.0.1:9"
+# the candidate catalogue of a test that does not make its own: a throw-away folder, never the user's own
+_scratch = __import__("tempfile").mkdtemp(prefix="crate-test-catalogue-")
+os.environ.setdefault("CRATE_DISCOVER__CATALOGUE_DB", os.path.join(_scratch, "catalogue.db"))
+os.environ.setdefault("CRATE_DISCOVER__INDEX_FILE", os.path.join(_scratch, "catalogue.faiss"))
 
 import pytest  # noqa: E402
 

@@ -57,14 +57,17 @@ class CatalogueIndex:
             sample.append(vecs[rng.random(len(vecs)) < keep])
         train = np.concatenate(sample)
         dim = train.shape[1]
-        nlist = int(min(16384, max(256, 4 * np.sqrt(n))))
-        index = faiss.index_factory(dim, f"IVF{nlist},PQ{dim // 8}x8,Refine(SQ8)", faiss.METRIC_INNER_PRODUCT)
+        nlist = int(min(16384, max(16, min(4 * np.sqrt(n), n / 40))))   # ≥ 40 training points per list
+        refine = faiss.index_factory(dim, f"IVF{nlist},PQ{dim // 8}x8,Refine(SQ8)", faiss.METRIC_INNER_PRODUCT)
         log.info("training an IVF%d,PQ%d index on %d of %d vectors", nlist, dim // 8, len(train), n)
-        index.train(train)
+        ivf = faiss.downcast_index(faiss.extract_index_ivf(refine))
+        ivf.do_polysemous_training = False   # (minutes, and only for Hamming filtering, which is not used)
+        ivf.nprobe = nprobe
+        refine.train(train)
+        faiss.downcast_index(refine).k_factor = 4   # PQ shortlists 4·k, the SQ8 codes re-rank them
+        index = faiss.IndexIDMap2(refine)   # release ids (the refinement stage keeps no ids of its own)
         for ids, vecs in store.iter_vectors():
             index.add_with_ids(vecs, ids)
-        faiss.extract_index_ivf(index).nprobe = nprobe
-        index.k_factor = 4
         return cls(index, generation, "ivfpq")
 
     def add(self, ids: np.ndarray, vecs: np.ndarray, generation: int) -> None:
