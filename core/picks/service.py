@@ -109,7 +109,10 @@ class Discoverer:
         was shown to the collector in the last ``recent_days``."""
         ids = {r.id for r in owned}
         albums = {album_key(r) for r in owned}
-        ids |= self.catalogue.store.other_pressings({r.master_id for r in owned if r.master_id}, albums)
+        masters = {r.master_id for r in owned if r.master_id}
+        # the catalogue may know an owned release's master where the collection file did not say it
+        masters |= {r.master_id for r in self.catalogue.store.get(ids).values() if r.master_id}
+        ids |= self.catalogue.store.other_pressings(masters, albums)
         since = now - timedelta(days=float(self.cfg.recent_days))
         ids |= {s.release_id for s in self.rec.store.scores(user, since=since)}
         return ids, albums

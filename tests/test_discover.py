@@ -1,0 +1,174 @@
+"""Discover on the shared trained collector (300 of lanebecker's records) over the bundled catalogue and the dump
+sample: what is never picked, artists and kinds per page, the adventurous balance, words and mood, feedback."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import shared_embedding_dir
+
+from core.catalogue import Catalogue
+from core.domain.release import CollectionItem, Release, album_key, norm_text
+from core.model.embeddings import EmbeddingCache
+from core.picks import Discoverer
+from core.picks.mmr import mmr
+from core.picks.query import read_query
+from core.picks.service import NothingToGoOn
+from core.recommender import Recommender
+from core.storage import Store
+from fakes.world import clone, world_config
+
+ROOT = Path(__file__).resolve().parent.parent
+DUMP = ROOT / "data" / "dump-sample" / "discogs_20200806_releases.xml.gz"
+USER = "picker"
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def world(tmp_path, tmp_path_factory, catalogue, trained_template):
+    cfg = world_config()
+    url, models_dir = clone(trained_template, tmp_path / "world", USER)
+    rec = Recommender(Store(url), catalogue, cfg, EmbeddingCache(shared_embedding_dir(tmp_path_factory)), models_dir)
+    cat = Catalogue(rec.cfg, tmp_path / "catalogue.db", tmp_path / "catalogue.faiss")
+    cat.build(DUMP)
+    disc = Discoverer(rec, cat)
+    disc.refresh()   # the bundled catalogue joins
+    return SimpleNamespace(rec=rec, disc=disc, cat=cat, catalogue=catalogue)
+
+
+def owned_of(world) -> list[Release]:
+    return [it.release for it in world.rec.owned(USER)]
+
+
+def test_picks_never_repeat_what_is_owned_or_shown_and_no_artist_twice(world):
+    owned = owned_of(world)
+    # another pressing of an owned album (same master), and one with no master but the same artist and title
+    # the catalogue learns an owned release's master (the collection file did not say it), then another
+    # pressing of that master (its title spelt differently) arrives
+    twin = next(r for r in owned if r.styles)
+    world.cat.join([Release.from_dict({**twin.to_dict(), "master_id": 4242})], "enriched")
+    other = Release(id=97_000_001, title=twin.title + " (Remastered)", artists=twin.artists, master_id=4242,
+                    genres=twin.genres, styles=twin.styles, labels=twin.labels, year=twin.year)
+    nomaster = next(r for r in owned if r.id != twin.id and r.styles)
+    other2 = Release(id=97_000_002, title=nomaster.title.upper(), artists=nomaster.artists,
+                     genres=nomaster.genres, styles=nomaster.styles)
+    world.cat.join([other, other2], "test")
+    owned_ids = {r.id for r in owned}
+    albums = {album_key(r) for r in owned}
+    seen: set[int] = set()
+    for page in range(3):
+        picks = world.disc.discover(USER, 10, now=NOW + timedelta(minutes=page))
+        ids = [p.release.id for p in picks.picks]
+        assert len(ids) == 10
+        assert not set(ids) & owned_ids and not set(ids) & seen, "owned or shown before"
+        assert not {album_key(p.release) for p in picks.picks} & albums
+        assert other.id not in ids and other2.id not in ids
+        artists = [norm_text(p.release.artist) for p in picks.picks]
+        assert len(set(artists)) == len(artists)
+        for p in picks.picks:
+            assert p.kind in ("similar", "exploration", "rare") and len(p.reasons) >= 2
+            assert 0.0 <= p.probability <= 1.0 and p.verdict in ("buy", "maybe", "skip")
+            assert p.score_id is not None
+        seen |= set(ids)
+    # shown more than recent_days ago: may come back
+    later = world.disc.discover(USER, 10, now=NOW + timedelta(days=world.rec.cfg.discover.recent_days + 1),
+                                record=False)
+    assert later.picks
+
+
+def test_a_pick_takes_feedback_like_a_card(world):
+    pick = world.disc.discover(USER, 3, now=NOW).picks[0]
+    served = world.rec.store.get_score(pick.score_id)
+    assert served.release_id == pick.release.id and served.score_type.startswith("pick:")
+    kind, release = world.rec.feedback(USER, "bought", pick.score_id)
+    assert kind == "bought" and release is not None and release.id == pick.release.id
+    assert [f.release_id for f in world.rec.store.feedback(USER) if f.kind == "bought"] == [pick.release.id]
+
+
+def test_adventurous_moves_the_balance_towards_exploration(world):
+    def explore_share(a: float) -> float:
+        picks = world.disc.discover(USER, 10, adventurous=a, now=NOW, record=False).picks
+        return sum(p.kind == "exploration" for p in picks) / len(picks)
+
+    familiar, adventurous = explore_share(0.0), explore_share(1.0)
+    assert adventurous >= 0.8 and familiar <= 0.3 and adventurous > familiar
+    world.disc.set_adventurous(USER, 0.7)
+    assert world.disc.adventurous(USER) == 0.7
+
+
+def test_words_name_a_style_and_every_pick_carries_it(world):
+    carriers = [rid for rid in world.cat.store.tagged(["Dark Ambient"])]
+    owned = {r.id for r in owned_of(world)}
+    available = [rid for rid in carriers if rid not in owned]
+    assert len(available) >= 5, "the bundled data should hold some Dark Ambient"
+    picks = world.disc.discover(USER, 10, query="dark ambient for late nights", now=NOW, record=False)
+    assert picks.intent is not None and picks.intent.styles == ["Dark Ambient"]
+    hits = [p for p in picks.picks if "Dark Ambient" in p.release.styles]
+    assert len(hits) >= min(5, len(available))
+    first = picks.picks[:len(hits)]
+    assert first == hits, "what carries the style comes first"
+    assert all("Dark Ambient" in (p.match or "") for p in hits)
+    assert all(p.match for p in picks.picks)
+
+
+def test_a_mood_without_a_style_goes_by_the_mood_lexicon(world):
+    picks = world.disc.discover(USER, 10, query="something upbeat for a party", now=NOW, record=False)
+    tags = picks.intent.tags
+    assert "Disco" in tags and "House" in tags
+    assert sum(bool(set(p.release.styles) & tags) for p in picks.picks) >= 5
+    assert all("upbeat" in (p.match or "") or "party" in (p.match or "") or "meaning" in (p.match or "")
+               for p in picks.picks)
+
+
+def test_no_collection_is_said(world):
+    with pytest.raises(NothingToGoOn, match="collection first"):
+        world.disc.discover("nobody", now=NOW)
+
+
+def test_a_new_collector_gets_picks_from_similar_records(world, catalogue):
+    few = [r for r in catalogue.values() if "Techno" in r.styles][:8]
+    world.rec.store.replace_collection("newbie", [CollectionItem(release=r, source="test") for r in few])
+    picks = world.disc.discover("newbie", 5, now=NOW, record=False)
+    assert picks.cold_start and len(picks.picks) == 5
+    assert any("Early days" in n for n in picks.notes)
+    assert not {p.release.id for p in picks.picks} & {r.id for r in few}
+
+
+def test_json_has_every_pick(world):
+    out = world.disc.discover(USER, 4, now=NOW, record=False).to_json()
+    text = json.dumps(out)
+    assert len(out["picks"]) == 4 and {"kind", "probability", "reasons", "url"} <= set(out["picks"][0])
+    assert json.loads(text)["user"] == USER
+
+
+# -- pieces -----------------------------------------------------------------------------------------
+
+def test_read_query_finds_styles_longest_first_and_moods():
+    q = read_query("Dark Ambient for late nights")
+    assert q.styles == ["Dark Ambient"] and "Ambient" not in q.styles
+    q = read_query("upbeat Sunday morning")
+    assert not q.styles and set(q.moods) == {"upbeat", "sunday", "morning"}
+    assert "Disco" in q.tags and "Bossa Nova" in q.tags
+    assert read_query("krautrock please").styles == ["Krautrock"]
+    assert read_query("hip hop").genres == ["Hip Hop"] or "Hip Hop" in read_query("hip hop").tags
+    assert not read_query("xyzzy").tags
+
+
+def test_mmr_spreads_and_keeps_artists_unique():
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal(16)
+    vecs = np.stack([base + 0.01 * rng.standard_normal(16) for _ in range(5)]
+                    + [rng.standard_normal(16) for _ in range(5)])
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    rel = np.array([1.0, 0.99, 0.98, 0.97, 0.96, 0.5, 0.49, 0.48, 0.47, 0.46])
+    assert mmr(rel, vecs, 5, lam=1.0) == [0, 1, 2, 3, 4]   # relevance alone
+    spread = mmr(rel, vecs, 5, lam=0.5)
+    assert spread[0] == 0 and len(set(spread) & {0, 1, 2, 3, 4}) <= 2   # near-duplicates give way
+    artists = ["a", "a", "b", "b", "c", "d", "e", "f", "g", "h"]
+    picked = mmr(rel, vecs, 6, lam=1.0, artists=artists)
+    assert len({artists[i] for i in picked}) == 6
+    assert mmr(rel, vecs, 3, allowed=np.array([False] * 8 + [True, True])) == [8, 9]
