@@ -27,8 +27,16 @@ from test_conversation import shared_embedding_dir
 
 import core.discogs.ratelimit as ratelimit
 from bot.telegram.app import build_application
-from bot.telegram.handlers import APOLOGY, COMMANDS, OTHERS_CARD, OTHERS_SETTINGS, TOKEN_PROMPT, ProgressMessage
-from core.app import NOT_KNOWN
+from bot.telegram.handlers import (
+    APOLOGY,
+    COMMANDS,
+    OTHERS_CARD,
+    OTHERS_PICKS,
+    OTHERS_SETTINGS,
+    TOKEN_PROMPT,
+    ProgressMessage,
+)
+from core.app import EXPIRED, NOT_KNOWN
 from core.app.cards import ATTRIBUTION, percent
 from core.app.chat_cards import CardRegistry
 from core.config import get_config
@@ -65,6 +73,7 @@ def make_rec(tmp: Path, catalogue, cache_dir: Path, *, live_url: str | None = No
     if live_url:
         cfg["discogs"].update(base_url=live_url, rate_window_s=1, retry_attempts=2, retry_base_s=0.01,
                               retry_cap_s=0.05, read_timeout_s=2, connect_timeout_s=2)
+    cfg["discover"].update(catalogue_db=str(tmp / "catalogue.db"), index_file=str(tmp / "catalogue.faiss"))
     rec = Recommender(Store(f"sqlite:///{tmp / 'crate.db'}"), catalogue, cfg, EmbeddingCache(cache_dir), tmp / "models")
     rec._secret_box = SecretBox(key=SecretBox.generate_key())
     return rec
@@ -166,7 +175,8 @@ def test_initialize_and_post_init_register_the_command_menu(world):
         h.run(h.app.post_init(h.app))
         (menu,) = h.api.calls_of("setMyCommands")
         names = [c["command"] for c in menu.params["commands"]]
-        assert names == ["start", "help", "link", "token", "import", "sync", "stats", "settings", "digest", "forget"]
+        assert names == ["start", "help", "link", "token", "import", "sync", "stats", "discover", "settings", "digest",
+                     "forget"]
         assert names == [c.command for c in COMMANDS] and all(c["description"] for c in menu.params["commands"])
         assert REGISTRY.owner is not None and REGISTRY.owner.running       # post_init started the scheduler
     finally:
@@ -814,3 +824,56 @@ def test_crafted_callback_data_and_odd_texts_never_break_the_bot(world, trained_
         say()
     finally:
         h.close()
+
+
+def test_discover_pages_numbers_open_cards_and_the_settings_control(tg, world):
+    calls = tg.send(U.text(ALICE, "/discover"))
+    assert text_of(calls[0]).startswith("🔎 Looking for picks")
+    page1 = only(calls, "editMessageText")[-1]
+    assert text_of(page1).startswith("✨ Picks for you — page 1") and ATTRIBUTION in text_of(page1)
+    data = [b["callback_data"] for b in buttons(page1)]
+    numbers = [d for d in data if d.startswith("dp:")]
+    assert len(numbers) == 10 and "dpg:" in data[-1] and data[-1].endswith(f":1:{ALICE['id']}")
+    assert not any(d.endswith(f":-1:{ALICE['id']}") for d in data)   # no "back" on the first page
+    # a number opens that pick as a card, whose 👍 is stored like any card's
+    sid = int(numbers[2].split(":")[1])
+    calls = tg.send(U.callback(ALICE, page1.result, numbers[2]))
+    (card,) = only(calls, "sendMessage", "sendPhoto")
+    assert VERDICT.search(text_of(card)) and world.store.get_score(sid).release_id
+    assert f"fb:like:{sid}" in [b.get("callback_data") for b in buttons(card)]
+    tg.send(U.callback(ALICE, card.result, f"fb:like:{sid}"))
+    assert [f.kind for f in world.store.feedback("tg:1001") if f.score_id == sid] == ["like"]
+    # someone else's list is theirs
+    calls = tg.send(U.callback(BOB, page1.result, data[-1]))
+    assert only(calls, "answerCallbackQuery")[0].params["text"] == OTHERS_PICKS and not only(calls, "editMessageText")
+    calls = tg.send(U.callback(BOB, page1.result, numbers[0]))
+    assert only(calls, "answerCallbackQuery")[0].params["show_alert"] and not only(calls, "sendMessage")
+    # more ▶: fresh picks; ◀ back: the first page as it was
+    calls = tg.send(U.callback(ALICE, page1.result, data[-1]))
+    page2 = only(calls, "editMessageText")[-1]
+    assert "page 2" in text_of(page2)
+    ids1 = {world.store.get_score(int(d.split(":")[1])).release_id for d in numbers}
+    numbers2 = [b["callback_data"] for b in buttons(page2) if b.get("callback_data", "").startswith("dp:")]
+    ids2 = {world.store.get_score(int(d.split(":")[1])).release_id for d in numbers2}
+    assert len(ids2) == 10 and not ids1 & ids2
+    back = next(b["callback_data"] for b in buttons(page2) if b["text"].startswith("◀"))
+    calls = tg.send(U.callback(ALICE, page2.result, back))
+    assert text_of(only(calls, "editMessageText")[-1]) == text_of(page1)
+    # a list from before a restart has expired: said so
+    calls = tg.send(U.callback(ALICE, page1.result, f"dpg:deadbeef:1:{ALICE['id']}"))
+    assert text_of(only(calls, "sendMessage")[-1]) == EXPIRED
+    # words
+    calls = tg.send(U.text(ALICE, "/discover dark ambient for late nights"))
+    words = text_of(only(calls, "editMessageText")[-1])
+    assert "for “dark ambient for late nights”" in words and "Dark Ambient" in words
+    # nothing to go on yet
+    calls = tg.send(U.text(BOB, "/discover"))
+    assert text_of(only(calls, "editMessageText")[-1]) == NOT_KNOWN
+    # /settings: how adventurous picks are
+    (menu,) = tg.send(U.text(CAROL, "/settings"))
+    assert "Adventurous picks: 30%" in text_of(menu)
+    calls = tg.send(U.callback(CAROL, menu.result, f"set:adv:100:{CAROL['id']}"))
+    assert "Adventurous picks: 100%" in text_of(only(calls, "editMessageText")[0])
+    assert world.store.get_settings("tg:1003")["adventurous"] == 1.0
+    (msg,) = tg.send(U.text(CAROL, "/settings adventurous 140"))
+    assert "between 0 and 100" in text_of(msg)

@@ -44,6 +44,7 @@ from core.app import (
     CardRegistry,
     CrateApp,
     DiscogsError,
+    PickPage,
     Recommender,
     ScoreCard,
     database_busy,
@@ -88,7 +89,8 @@ HELP = (
     "/import how to send your Discogs CSV export\n"
     "/sync read what changed in your collection and wantlist on Discogs, then retrain\n"
     "/stats what I know about you\n"
-    "/settings buy threshold and currency\n"
+    "/discover [words] picks of what to buy next (\"/discover dark ambient for late nights\")\n"
+    "/settings buy threshold, currency and how adventurous picks are\n"
     "/digest what changed since last time, with a chart\n"
     "/forget delete everything I know about you\n\n"
     "In groups I answer commands and messages that mention me. " + ATTRIBUTION)
@@ -105,6 +107,7 @@ TOKEN_PROMPT = (
 FEEDBACK_TEXT = {"like": "👍", "dislike": "👎", "bought": "bought"}
 FEEDBACK_SHORT = {"like": "Noted 👍", "dislike": "Noted 👎", "bought": "Congrats on the buy 🛒"}
 OTHERS_SETTINGS = "These are someone else's settings: send /settings to see and change yours."
+OTHERS_PICKS = "These picks are someone else's: send /discover for your own."
 OTHERS_CARD = "This card was scored for someone else — paste the link yourself to get your own score."
 
 COMMANDS = [
@@ -115,10 +118,16 @@ COMMANDS = [
     BotCommand("import", "import your Discogs CSV export"),
     BotCommand("sync", "read your collection from Discogs and train"),
     BotCommand("stats", "what I know about you"),
-    BotCommand("settings", "buy threshold and currency"),
+    BotCommand("discover", "picks of what to buy next: /discover [words or a mood]"),
+    BotCommand("settings", "buy threshold, currency, adventurous picks"),
     BotCommand("digest", "what changed since last time"),
     BotCommand("forget", "delete everything I know about you"),
 ]
+
+
+def _fit(text: str, limit: int = 4096) -> str:
+    """A message within Telegram's limit (a page of long titles could pass it)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def user_key(user: User) -> str:
@@ -148,16 +157,16 @@ class ProgressMessage:
             self._last, self._shown = now, text
             self._pending.append(asyncio.run_coroutine_threadsafe(self._edit(text), self.loop))
 
-    async def _edit(self, text: str) -> None:
+    async def _edit(self, text: str, reply_markup: Any = None) -> None:
         try:
-            await self.message.edit_text(text)
+            await self.message.edit_text(text, reply_markup=reply_markup)
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 log.info("progress message not edited: %s", exc)
         except TelegramError as exc:
             log.info("progress message not edited: %s", exc)
 
-    async def done(self, text: str) -> None:
+    async def done(self, text: str, reply_markup: Any = None) -> None:
         for fut in list(self._pending):
             try:
                 await asyncio.wrap_future(fut)
@@ -165,7 +174,7 @@ class ProgressMessage:
                 pass
         with self._lock:
             self._shown = text
-        await self._edit(text)
+        await self._edit(text, reply_markup)
 
 
 class CrateBot:
@@ -186,7 +195,8 @@ class CrateBot:
         for name, callback in (("start", self.cmd_start), ("help", self.cmd_help), ("link", self.cmd_link),
                                ("token", self.cmd_token), ("cancel", self.cmd_cancel), ("import", self.cmd_import),
                                ("sync", self.cmd_sync), ("stats", self.cmd_stats), ("settings", self.cmd_settings),
-                               ("digest", self.cmd_digest), ("forget", self.cmd_forget)):
+                               ("digest", self.cmd_digest), ("forget", self.cmd_forget),
+                               ("discover", self.cmd_discover)):
             app.add_handler(CommandHandler(name, callback, filters=only_new))
         app.add_handler(CallbackQueryHandler(self.on_callback))
         app.add_handler(MessageReactionHandler(self.on_reaction))
@@ -446,14 +456,59 @@ class CrateBot:
             error = await asyncio.to_thread(self.app.set_buy_threshold, user, args[1])
         elif len(args) == 2 and args[0] in ("currency", "cur"):
             error = await asyncio.to_thread(self.app.set_currency, user, args[1])
+        elif len(args) == 2 and args[0] in ("adventurous", "adv", "explore"):
+            error = await asyncio.to_thread(self.app.set_adventurous, user, args[1])
         elif args:
-            error = "Use /settings buy 70 or /settings currency USD (or tap the buttons)."
+            error = "Use /settings buy 70, /settings currency USD or /settings adventurous 40 (or tap the buttons)."
         text, markup = await asyncio.to_thread(self._settings_view, user)
         await self._reply(message, (error + "\n\n" if error else "") + text, reply_markup=markup)
 
     def _settings_view(self, user: str) -> tuple[str, InlineKeyboardMarkup]:
         text, buy, currency = self.app.settings(user)
-        return text, kb.settings_keyboard(round(buy * 100), currency, user.split(":", 1)[-1])
+        return text, kb.settings_keyboard(round(buy * 100), currency, user.split(":", 1)[-1],
+                                          round(self.app.adventurous(user) * 100))
+
+    async def cmd_discover(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Picks of what to buy next, a page at a time (◀ ▶), each number opening that pick as a card."""
+        message, user = update.effective_message, user_key(update.effective_user)
+        words = " ".join(context.args or [])
+        note = await self._reply(message, "🔎 Looking for picks" + (f" for “{words}”" if words else "") + "…")
+        progress = self._progress(note)
+        page = await asyncio.to_thread(self.app.discover, user, words, progress.say)
+        if isinstance(page, str):
+            await progress.done(page)
+            return
+        await progress.done(_fit(page.text), self._pick_keyboard(page, update.effective_user.id))
+
+    @staticmethod
+    def _pick_keyboard(page: PickPage, owner: int) -> InlineKeyboardMarkup:
+        return kb.picks_keyboard([p.score_id or 0 for p in page.picks.picks], page.session, page.page, owner,
+                                 more=bool(page.picks.picks))
+
+    async def _on_pick_card(self, q: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, user: str,
+                            score_id: int) -> None:
+        card = await asyncio.to_thread(self.app.served_card, user, score_id)
+        if card is None:
+            await q.answer(OTHERS_PICKS, show_alert=True)
+            return
+        await q.answer()
+        chat_id = q.message.chat.id if q.message else q.from_user.id
+        await self._send_card(context.bot, chat_id, user, card, reply_to=q.message.message_id if q.message else None)
+
+    async def _on_pick_page(self, q: CallbackQuery, user: str, session: str, page: int, owner: str) -> None:
+        if owner != str(q.from_user.id):
+            await q.answer(OTHERS_PICKS, show_alert=True)
+            return
+        await q.answer("Turning the page…")
+        got = await asyncio.to_thread(self.app.discover_turn, user, session, page)
+        if isinstance(got, str):   # expired (a restart), or nothing to go on: said under the list
+            if q.message is not None:
+                await q.message.reply_text(got)
+            return
+        try:
+            await q.edit_message_text(_fit(got.text), reply_markup=self._pick_keyboard(got, q.from_user.id))
+        except BadRequest as exc:
+            log.debug("picks page unchanged: %s", exc)
 
     async def cmd_digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, user_key(update.effective_user)
@@ -591,6 +646,10 @@ class CrateBot:
             await self._on_why(q, user, int(parts[1]))
         elif parts[0] == kb.PICK and len(parts) == 2 and parts[1].isdigit():
             await self._on_pick(q, context, user, int(parts[1]), update.update_id)
+        elif parts[0] == kb.PICK_CARD and len(parts) == 2 and parts[1].isdigit():
+            await self._on_pick_card(q, context, user, int(parts[1]))
+        elif parts[0] == kb.PICK_PAGE and len(parts) == 4 and parts[2].isdigit():
+            await self._on_pick_page(q, user, parts[1], int(parts[2]), parts[3])
         elif parts[0] == kb.FORGET and len(parts) == 3:
             await self._on_forget(q, user, parts[1], parts[2])
         elif parts[0] == kb.SETTINGS and len(parts) == 4:
@@ -692,6 +751,8 @@ class CrateBot:
             error = await asyncio.to_thread(self.app.set_buy_threshold, user, value)
         elif what == "cur":
             error = await asyncio.to_thread(self.app.set_currency, user, value)
+        elif what == "adv":
+            error = await asyncio.to_thread(self.app.set_adventurous, user, value)
         else:
             error = "That button has expired."
         await q.answer(error or "Saved ✓")

@@ -7,6 +7,8 @@ from core.app import CURRENCIES
 
 LIKE, DISLIKE, BOUGHT, WHY, PICK, FORGET, SETTINGS = ("fb:like", "fb:dislike", "fb:bought", "why", "pick", "forget",
                                                       "set")
+PICK_CARD, PICK_PAGE = "dp", "dpg"   # a Discover pick opened as a card; a page of picks
+ADVENTUROUS = (0, 30, 60, 100)
 FEEDBACK_LABELS = {"like": "👍", "dislike": "👎", "bought": "🛒 bought"}
 BUY_THRESHOLDS = (50, 60, 70, 80)
 
@@ -47,13 +49,34 @@ def forget_keyboard(tg_user_id: int) -> InlineKeyboardMarkup:
     ]])
 
 
-def settings_keyboard(buy_pct: int, currency: str, owner: str) -> InlineKeyboardMarkup:
+def settings_keyboard(buy_pct: int, currency: str, owner: str, adventurous_pct: int | None = None
+                      ) -> InlineKeyboardMarkup:
     """The settings buttons; each carries its owner's Telegram id, so nobody else's press counts."""
     buys = [InlineKeyboardButton(f"{p}%" + (" ✓" if p == buy_pct else ""),
                                  callback_data=f"{SETTINGS}:buy:{p}:{owner}") for p in BUY_THRESHOLDS]
     curs = [InlineKeyboardButton(c + (" ✓" if c == currency else ""), callback_data=f"{SETTINGS}:cur:{c}:{owner}")
             for c in MENU_CURRENCIES]
-    return InlineKeyboardMarkup([buys, curs[:3], curs[3:]])
+    rows = [buys, curs[:3], curs[3:]]
+    if adventurous_pct is not None:
+        rows.append([InlineKeyboardButton(f"🧭 {p}%" + (" ✓" if p == adventurous_pct else ""),
+                                          callback_data=f"{SETTINGS}:adv:{p}:{owner}") for p in ADVENTUROUS])
+    return InlineKeyboardMarkup(rows)
+
+
+def picks_keyboard(score_ids: list[int], session: str, page: int, owner: int, more: bool = True
+                   ) -> InlineKeyboardMarkup:
+    """A page of picks: one number per pick (opens it as a card, with 👍 / 👎 / 🛒), then ◀ and ▶."""
+    numbers = [InlineKeyboardButton(str(i + 1), callback_data=f"{PICK_CARD}:{sid}")
+               for i, sid in enumerate(score_ids) if sid]
+    rows = [numbers[i:i + 5] for i in range(0, len(numbers), 5)]
+    nav = []
+    if page > 0:
+        nav.append(InlineKeyboardButton("◀ back", callback_data=f"{PICK_PAGE}:{session}:{page - 1}:{owner}"))
+    if more:
+        nav.append(InlineKeyboardButton("more ▶", callback_data=f"{PICK_PAGE}:{session}:{page + 1}:{owner}"))
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(rows)
 
 
 def mark_chosen(markup: InlineKeyboardMarkup, kind: str) -> InlineKeyboardMarkup:

@@ -18,7 +18,7 @@ class Probe:
     weight: float        # share of the candidate budget
 
 
-def cluster_centroids(vectors: np.ndarray, max_clusters: int = 12, per_cluster: int = 15,
+def cluster_centroids(vectors: np.ndarray, max_clusters: int = 12, per_cluster: int = 40,
                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(normalised centroids, share of records) of a k-means over ``vectors``: one cluster per ``per_cluster``
     records, at most ``max_clusters``."""
@@ -36,7 +36,8 @@ def cluster_centroids(vectors: np.ndarray, max_clusters: int = 12, per_cluster: 
     _, assign = km.index.search(np.ascontiguousarray(vectors, dtype=np.float32), 1)
     share = np.bincount(assign[:, 0], minlength=k) / n
     keep = share > 0
-    return km.centroids[keep], share[keep]
+    centroids = np.asarray(km.centroids, dtype=np.float32)
+    return centroids[keep], share[keep]
 
 
 def make_probes(owned: np.ndarray, recent: np.ndarray, liked: np.ndarray, query: np.ndarray | None = None,

@@ -225,7 +225,8 @@ class Discoverer:
         return (0.6 * hit + 0.4 * close) if tags else close
 
     def _page(self, short: list[Release], vecs: np.ndarray, rel: np.ndarray, kinds: list[str], k: int,
-              a: float, only: np.ndarray | None = None, artists_taken: set[str] = frozenset()) -> list[int]:
+              a: float, only: np.ndarray | None = None,
+              artists_taken: frozenset[str] | set[str] = frozenset()) -> list[int]:
         """MMR with ``round(a·k)`` of the slots kept for exploration picks (when there are any); ``only``: the
         rows that may be picked; ``artists_taken``: artists already on the page."""
         lam = float(self.cfg.mmr_lambda)

@@ -30,7 +30,7 @@ def _open(path: Path, limited: bool = True) -> BufferedIOBase:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
         if not limited:   # the operator's own monthly dump (10 GB compressed): no collection-file limits
-            return gzip.open(path, "rb")  # type: ignore[return-value]
+            return gzip.open(path, "rb")
         return io.BufferedReader(LimitedReader(path, ImportLimits.configured()))
     return open(path, "rb")
 
