@@ -129,7 +129,7 @@ def _card(world, user: dict, rid: int, *, guild: bool = True) -> tuple[dict, int
 def test_connects_without_privileged_intents_and_registers_every_command(world):
     assert world.fake.identify is not None and not int(world.fake.identify["intents"]) & PRIVILEGED_INTENTS
     cmds = {c["name"]: c for c in world.fake.commands}
-    for name in ("link", "token", "import", "sync", "score", "barcode", "stats", "settings", "digest", "forget",
+    for name in ("link", "token", "import", "sync", "score", "barcode", "stats", "settings", "discover", "digest", "forget",
                  "help", "share", "whowants", "groupbuy", "taste"):
         assert cmds[name]["type"] == 1 and cmds[name]["description"]
     assert cmds["Score this record"]["type"] == 3 and cmds["Who here would buy this?"]["type"] == 3
@@ -358,3 +358,49 @@ def test_digest_is_private_with_its_chart_attached(world):
     m = ix.wait_original(lambda m: bool(m.get("content")) and bool(m.get("attachments")), timeout=60)
     assert m["attachments"][0]["filename"] == "digest.png" and "Alice" in m["content"]
     assert world.fake.file_bytes(m["attachments"][0]).startswith(b"\x89PNG")
+
+
+def test_discover_is_private_with_numbers_that_open_cards_and_pages(world):
+    ix = world.fake.slash("discover", world.alice, guild_id=GUILD)
+    r = ix.wait_response()
+    assert r["type"] == 5 and r["data"]["flags"] & EPHEMERAL     # deferred, privately: picks say a lot
+    page = ix.wait_original(lambda m: bool(m.get("embeds")))
+    (embed,) = page["embeds"]
+    assert embed["title"].startswith("✨ Picks for you — page 1") and embed["footer"]["text"] == "Data provided by Discogs"
+    ids = _ids(page)
+    picks = [i for i in ids if i.startswith("crate:pick:")]
+    nav = [i for i in ids if i.startswith("crate:page:")]
+    assert len(picks) == 10 and len(nav) == 1 and nav[0].endswith(":1")
+    # a number: that pick as a card, whose buttons are feedback like any card's
+    sid = int(picks[0].split(":")[2])
+    press = world.fake.click(world.alice, page, picks[0], guild_id=GUILD)
+    card = press.wait_original(lambda m: bool(m.get("embeds")))
+    assert f"crate:like:{sid}" in _ids(card)
+    like = world.fake.click(world.alice, card, f"crate:like:{sid}", guild_id=GUILD)
+    like.wait_response()
+    world.fake._wait(lambda: [f for f in world.store.feedback(f"dc:{ALICE_ID}") if f.score_id == sid] or None, 10,
+                     "the 👍 on a pick")
+    # someone else's number: theirs
+    other = world.fake.click(world.bob, page, picks[1], guild_id=GUILD)
+    assert other.wait_response()["data"]["flags"] & EPHEMERAL
+    # more ▶: fresh picks
+    more = world.fake.click(world.alice, page, nav[0], guild_id=GUILD)
+    assert more.wait_response()["type"] == 6
+    page2 = more.wait_original(lambda m: "page 2" in (m.get("embeds") or [{}])[0].get("title", ""))
+    picks2 = [i for i in _ids(page2) if i.startswith("crate:pick:")]
+    first = {world.store.get_score(int(i.split(":")[2])).release_id for i in picks}
+    second = {world.store.get_score(int(i.split(":")[2])).release_id for i in picks2}
+    assert len(second) == 10 and not first & second
+    # words, and a collector with nothing to go on
+    ix = world.fake.slash("discover", world.alice, guild_id=GUILD,
+                          options=[{"name": "words", "type": 3, "value": "dark ambient"}])
+    words = ix.wait_original(lambda m: bool(m.get("embeds")))
+    assert "Dark Ambient" in words["embeds"][0]["description"]
+    ix = world.fake.slash("discover", world.dave, guild_id=GUILD)
+    assert "collection" in ix.wait_original()["content"]
+    # the settings menu moves the balance
+    ix = world.fake.slash("settings", world.alice, guild_id=GUILD)
+    msg = ix.wait_original()
+    pick = world.fake.click(world.alice, msg, "settings:adv", values=["60"], component_type=3)
+    assert pick.wait_response()["type"] == 7
+    assert world.store.get_settings(f"dc:{ALICE_ID}")["adventurous"] == 0.6

@@ -33,8 +33,19 @@ from core.app import (
     render_why,
 )
 
-from .embeds import card_embed
-from .views import CardButton, ForgetView, ScoreMineButton, SettingsView, TokenModal, card_view, score_mine_view
+from .embeds import card_embed, picks_embed
+from .views import (
+    CardButton,
+    ForgetView,
+    PageButton,
+    PickButton,
+    ScoreMineButton,
+    SettingsView,
+    TokenModal,
+    card_view,
+    picks_view,
+    score_mine_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +53,7 @@ PLATFORM = SOURCE = "discord"
 FEEDBACK_TEXT = {"like": "👍", "dislike": "👎", "bought": "bought"}
 SKIN_TONES = ("", "\U0001F3FB", "\U0001F3FC", "\U0001F3FD", "\U0001F3FE", "\U0001F3FF")
 REACTIONS = {f"{thumb}{tone}": kind for thumb, kind in (("👍", "like"), ("👎", "dislike")) for tone in SKIN_TONES}
+OTHERS_PICKS = "These picks are someone else's: run /discover for your own."
 OTHERS_CARD = "This card was scored for someone else. Want your own score for it?"
 TOKEN_LIKE = re.compile(r"(?=[A-Za-z0-9]*[A-Za-z])(?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{32,64}")
 TOKEN_IN_CHANNEL = ("For your safety I only take Discogs tokens through /token (a private form).{extra}")
@@ -88,12 +100,16 @@ class Progress:
         except discord.HTTPException as exc:
             log.info("progress not shown: %s", exc)
 
-    async def done(self, text: str) -> None:
+    async def settle(self) -> None:
+        """Wait for the edits already sent (so that a final edit is not overtaken by one of them)."""
         for fut in list(self._pending):
             try:
                 await asyncio.wrap_future(fut)
             except Exception:   # already logged
                 pass
+
+    async def done(self, text: str) -> None:
+        await self.settle()
         await self._edit(text)
 
 
@@ -120,7 +136,7 @@ class CrateDiscord(discord.Client):
 
     # -- life --------------------------------------------------------------------------------------------
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(CardButton, ScoreMineButton)
+        self.add_dynamic_items(CardButton, ScoreMineButton, PickButton, PageButton)
         await asyncio.to_thread(self.app.warm_up)
         if self.sync_commands:
             synced = await self.tree.sync()
@@ -332,11 +348,57 @@ class CrateDiscord(discord.Client):
 
     async def change_setting(self, interaction: discord.Interaction, what: str, value: str) -> None:
         user = user_key(interaction.user)
-        setter = self.app.set_buy_threshold if what == "buy" else self.app.set_currency
+        setter = {"buy": self.app.set_buy_threshold, "cur": self.app.set_currency,
+                  "adv": self.app.set_adventurous}[what]
         error = await asyncio.to_thread(setter, user, value)
-        text, buy, currency = await asyncio.to_thread(self.app.settings, user)
+        text, view = await self.settings_view(interaction.user.id, user)
         await interaction.response.edit_message(content=(f"{error}\n\n" if error else "Saved ✓\n\n") + text,
-                                                view=SettingsView(interaction.user.id, round(buy * 100), currency))
+                                                view=view)
+
+    async def settings_view(self, owner_id: int, user: str) -> tuple[str, SettingsView]:
+        """The settings text and menus (read in a worker thread; the view is made on the event loop)."""
+        def read() -> tuple[str, float, str, float]:
+            text, buy, currency = self.app.settings(user)
+            return text, buy, currency, self.app.adventurous(user)
+
+        text, buy, currency, adventurous = await asyncio.to_thread(read)
+        return text.split("\nTap to change")[0], SettingsView(owner_id, round(buy * 100), currency,
+                                                              round(adventurous * 100))
+
+    # -- discover ------------------------------------------------------------------------------------------
+    async def discover(self, interaction: discord.Interaction, words: str | None) -> None:
+        """A page of picks (private: picks say a lot about someone's taste), numbers opening cards."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        user = user_key(interaction.user)
+        progress = Progress(interaction, asyncio.get_running_loop(), self.progress_interval)
+        page = await asyncio.to_thread(self.app.discover, user, words, progress.say)
+        if isinstance(page, str):
+            await progress.done(_discord_words(page))
+            return
+        await progress.settle()
+        await interaction.edit_original_response(content=None, embed=picks_embed(page),
+                                                 view=picks_view([p.score_id for p in page.picks.picks],
+                                                                 page.session, page.page, bool(page.picks.picks)))
+
+    async def open_pick(self, interaction: discord.Interaction, score_id: int) -> None:
+        user = user_key(interaction.user)
+        card = await asyncio.to_thread(self.app.served_card, user, score_id)
+        if card is None:
+            await interaction.response.send_message(OTHERS_PICKS, ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.send_card(interaction, user, card)
+
+    async def turn_picks(self, interaction: discord.Interaction, session: str, page: int) -> None:
+        user = user_key(interaction.user)
+        await interaction.response.defer()
+        got = await asyncio.to_thread(self.app.discover_turn, user, session, page)
+        if isinstance(got, str):
+            await interaction.followup.send(_discord_words(got), ephemeral=True)
+            return
+        await interaction.edit_original_response(embed=picks_embed(got),
+                                                 view=picks_view([p.score_id for p in got.picks.picks],
+                                                                 got.session, got.page, bool(got.picks.picks)))
 
     async def ask_forget(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(FORGET_ASK, view=ForgetView(interaction.user.id), ephemeral=True)

@@ -13,7 +13,6 @@ from discord import app_commands
 from core.app import OFFLINE, DiscogsError, get_config
 
 from .embeds import group_embed
-from .views import SettingsView
 
 if TYPE_CHECKING:
     from .client import CrateDiscord
@@ -29,7 +28,8 @@ HELP = (
     "**Score this record**\n"
     "• `/barcode` with a photo of the sleeve's barcode (or its digits)\n"
     "• 👍 / 👎 / 🛒 on a card (buttons or reactions) teach your own model; `/digest` shows what it learnt\n"
-    "• `/stats`, `/settings` (buy threshold, currency), `/sync`, `/forget`\n"
+    "• `/discover` picks of what to buy next (add words or a mood: `/discover dark ambient for late nights`)\n"
+    "• `/stats`, `/settings` (buy threshold, currency, adventurous picks), `/sync`, `/forget`\n"
     "In a server: `/share on` to take part, then `/whowants` a record (who here would buy it), `/groupbuy` (how "
     "well it suits the group) and `/taste @member` (how your tastes match).\n"
     "Data provided by Discogs."
@@ -161,11 +161,17 @@ def register(bot: "CrateDiscord") -> None:   # noqa: C901 — one place lists ev
         text = await asyncio.to_thread(app.stats, user_key(interaction.user))
         await interaction.edit_original_response(content=text[:2000])
 
-    @tree.command(name="settings", description="Your buy threshold and the currency for prices")
+    @tree.command(name="settings", description="Your buy threshold, the currency for prices, how adventurous "
+                                               "picks are")
     async def settings(interaction: discord.Interaction) -> None:
-        text, buy, currency = await asyncio.to_thread(app.settings, user_key(interaction.user))
-        await interaction.response.send_message(text.split("\nTap to change")[0], ephemeral=True,
-                                                view=SettingsView(interaction.user.id, round(buy * 100), currency))
+        text, view = await bot.settings_view(interaction.user.id, user_key(interaction.user))
+        await interaction.response.send_message(text, ephemeral=True, view=view)
+
+    @tree.command(name="discover", description="Picks of what to buy next, for you — optionally by words or a "
+                                               "mood")
+    @app_commands.describe(words="a style or a mood, e.g. 'dark ambient for late nights' (optional)")
+    async def discover(interaction: discord.Interaction, words: str | None = None) -> None:
+        await bot.discover(interaction, words)
 
     @tree.command(name="digest", description="What changed since your last digest, with a chart")
     async def digest(interaction: discord.Interaction) -> None:
@@ -238,7 +244,7 @@ def register(bot: "CrateDiscord") -> None:   # noqa: C901 — one place lists ev
             return
         await interaction.edit_original_response(content=result.render()[:2000])
 
-    for c in (help_, link, token, import_, sync, score, barcode, stats, settings, digest, forget):
+    for c in (help_, link, token, import_, sync, score, barcode, stats, settings, discover, digest, forget):
         _anywhere(c)
     for c in (share, whowants, groupbuy, taste):
         _server_only(c)

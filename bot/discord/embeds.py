@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import discord
 
-from core.app import ATTRIBUTION, GroupAnswer, ScoreCard
+from core.app import ATTRIBUTION, GroupAnswer, PickPage, ScoreCard
 from core.app.cards import market_line, percent, percentile_line, verdict_line
+from core.app.discover import KIND_LABELS
 
 COLOURS = {"buy": discord.Colour.green(), "maybe": discord.Colour.gold(), "skip": discord.Colour.red()}
 FIELD_LIMIT, TITLE_LIMIT = 1024, 256
@@ -57,5 +58,28 @@ def group_embed(answer: GroupAnswer, *, harmony: bool = False) -> discord.Embed:
         e.add_field(name="Group harmony", value=answer.harmony_line(), inline=False)
         if h is not None:
             e.add_field(name="Mean", value=percent(h[0])).add_field(name="Lowest", value=percent(h[1]))
+    e.set_footer(text=ATTRIBUTION.rstrip("."))
+    return e
+
+
+def picks_embed(page: PickPage) -> discord.Embed:
+    """A page of /discover picks: one numbered line each (linked to Discogs), its kind and best reason."""
+    picks = page.picks
+    words = f" for “{picks.query}”" if picks.query else ""
+    lines = []
+    for i, p in enumerate(picks.picks):
+        r = p.release
+        why = next((x for x in p.reasons[1:] if x), "")
+        line = (f"**{i + 1}.** {p.emoji} {percent(p.probability)} [{discord.utils.escape_markdown(r.display)}]"
+                f"({release_url(r.id)})\n{KIND_LABELS.get(p.kind, p.kind)}" + (f" · {why}" if why else ""))
+        if p.match:
+            line += f"\n{p.match}"
+        lines.append(_cut(line, 390))
+    body = "\n".join(lines + picks.notes) or "Nothing new to pick right now."
+    e = discord.Embed(title=_cut(f"✨ Picks for you{words} — page {page.page + 1}", TITLE_LIMIT),
+                      colour=discord.Colour.blurple(), description=_cut(body, 4000))
+    if picks.picks:
+        e.add_field(name="Tell me", value="Tap a number to open that pick as a card: 👍 / 👎 / 🛒 bought.",
+                    inline=False)
     e.set_footer(text=ATTRIBUTION.rstrip("."))
     return e

@@ -59,6 +59,53 @@ class ScoreMineButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crat
         await _bot(interaction).score_for(interaction, str(self.release_id), ephemeral=True)
 
 
+class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crate:pick:(?P<sid>[0-9]{1,18})"):
+    """A number on a page of /discover picks: opens that pick as a card (with 👍 / 👎 / 🛒), for its owner."""
+
+    def __init__(self, n: int, score_id: int) -> None:
+        super().__init__(discord.ui.Button(style=discord.ButtonStyle.secondary, label=str(n),
+                                           custom_id=f"crate:pick:{score_id}"))
+        self.score_id = score_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: Any) -> "PickButton":
+        return cls(int(item.label or 0) if (item.label or "").isdigit() else 0, int(match["sid"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _bot(interaction).open_pick(interaction, self.score_id)
+
+
+class PageButton(discord.ui.DynamicItem[discord.ui.Button],
+                 template=r"crate:page:(?P<session>[0-9a-f]{1,16}):(?P<page>[0-9]{1,4})"):
+    """◀ back / more ▶ on a page of picks (a further page is fresh picks)."""
+
+    def __init__(self, session: str, page: int, label: str) -> None:
+        super().__init__(discord.ui.Button(style=discord.ButtonStyle.primary, label=label,
+                                           custom_id=f"crate:page:{session}:{page}"))
+        self.session, self.page = session, page
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: Any) -> "PageButton":
+        return cls(match["session"], int(match["page"]), item.label or "")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _bot(interaction).turn_picks(interaction, self.session, self.page)
+
+
+def picks_view(score_ids: list[int | None], session: str, page: int, more: bool = True) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for i, sid in enumerate(score_ids):
+        if sid:
+            view.add_item(PickButton(i + 1, sid))
+    if page > 0:
+        view.add_item(PageButton(session, page - 1, "◀ back"))
+    if more:
+        view.add_item(PageButton(session, page + 1, "more ▶"))
+    return view
+
+
 def card_view(score_id: int | None, release_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     if score_id is not None:
@@ -113,23 +160,33 @@ class ForgetView(OwnedView):
 
 
 BUY_CHOICES = (50, 55, 60, 65, 70, 75, 80, 85, 90)
+ADVENTUROUS_CHOICES = (0, 10, 20, 30, 40, 50, 60, 80, 100)
 
 
 class SettingsView(OwnedView):
-    """Two menus: the buy threshold and the currency for prices."""
+    """Three menus: the buy threshold, the currency for prices, and how adventurous /discover is."""
 
-    def __init__(self, owner_id: int, buy_pct: int, currency: str) -> None:
+    def __init__(self, owner_id: int, buy_pct: int, currency: str, adventurous_pct: int = 30) -> None:
         super().__init__(owner_id)
         buy = discord.ui.Select(custom_id="settings:buy", placeholder=f"Buy threshold: {buy_pct} %", options=[
             discord.SelectOption(label=f"Buy at {p} % or more", value=str(p), default=p == buy_pct)
             for p in sorted(set(BUY_CHOICES) | {buy_pct})])
         cur = discord.ui.Select(custom_id="settings:cur", placeholder=f"Currency: {currency}", options=[
             discord.SelectOption(label=c, value=c, default=c == currency) for c in CURRENCIES])
+        adv = discord.ui.Select(custom_id="settings:adv", placeholder=f"Adventurous picks: {adventurous_pct} %",
+                                options=[discord.SelectOption(label=f"{p} % genre exploration in /discover",
+                                                              value=str(p), default=p == adventurous_pct)
+                                         for p in sorted(set(ADVENTUROUS_CHOICES) | {adventurous_pct})])
         buy.callback = self._buy      # type: ignore[method-assign]
         cur.callback = self._cur      # type: ignore[method-assign]
-        self.buy, self.cur = buy, cur
+        adv.callback = self._adv      # type: ignore[method-assign]
+        self.buy, self.cur, self.adv = buy, cur, adv
         self.add_item(buy)
         self.add_item(cur)
+        self.add_item(adv)
+
+    async def _adv(self, interaction: discord.Interaction) -> None:
+        await _bot(interaction).change_setting(interaction, "adv", self.adv.values[0])
 
     async def _buy(self, interaction: discord.Interaction) -> None:
         await _bot(interaction).change_setting(interaction, "buy", self.buy.values[0])
