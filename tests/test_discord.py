@@ -129,7 +129,8 @@ def _card(world, user: dict, rid: int, *, guild: bool = True) -> tuple[dict, int
 def test_connects_without_privileged_intents_and_registers_every_command(world):
     assert world.fake.identify is not None and not int(world.fake.identify["intents"]) & PRIVILEGED_INTENTS
     cmds = {c["name"]: c for c in world.fake.commands}
-    for name in ("link", "token", "import", "sync", "score", "barcode", "stats", "settings", "discover", "digest", "forget",
+    for name in ("link", "token", "import", "sync", "score", "barcode", "stats", "settings", "discover", "digest",
+                 "forget",
                  "help", "share", "whowants", "groupbuy", "taste"):
         assert cmds[name]["type"] == 1 and cmds[name]["description"]
     assert cmds["Score this record"]["type"] == 3 and cmds["Who here would buy this?"]["type"] == 3
@@ -366,7 +367,8 @@ def test_discover_is_private_with_numbers_that_open_cards_and_pages(world):
     assert r["type"] == 5 and r["data"]["flags"] & EPHEMERAL     # deferred, privately: picks say a lot
     page = ix.wait_original(lambda m: bool(m.get("embeds")))
     (embed,) = page["embeds"]
-    assert embed["title"].startswith("✨ Picks for you — page 1") and embed["footer"]["text"] == "Data provided by Discogs"
+    assert embed["title"].startswith("✨ Picks for you — page 1")
+    assert embed["footer"]["text"] == "Data provided by Discogs"
     ids = _ids(page)
     picks = [i for i in ids if i.startswith("crate:pick:")]
     nav = [i for i in ids if i.startswith("crate:page:")]
