@@ -281,3 +281,27 @@ def test_crate_digest_prints_the_text_writes_the_png_and_marks_it_sent(world, tm
         assert last_digest_at(world.url, "nobody-here") is None
     finally:
         get_config.cache_clear()
+
+
+def test_a_digest_carries_three_fresh_picks_that_take_feedback(world, tmp_path):
+    from core.catalogue import Catalogue
+    from core.learning.digest import add_picks
+    from core.picks import Discoverer
+
+    rec = world.rec
+    disc = Discoverer(rec, Catalogue(rec.cfg, tmp_path / "c.db", tmp_path / "c.faiss"))
+    base = build_digest(rec, USER)
+    assert not base.quiet
+    d = add_picks(rec, USER, base, discoverer=disc)
+    picks = d.data["picks"]
+    assert len(picks) == 3 and d.text.startswith(base.text) and "fresh picks for you" in d.text
+    owned = {it.release.id for it in rec.owned(USER)}
+    assert not {p["release_id"] for p in picks} & owned
+    kind, _ = rec.feedback(USER, "like", picks[0]["score_id"])
+    assert kind == "like"
+    again = add_picks(rec, USER, base, discoverer=disc)   # fresh: never the same picks twice in a row
+    assert not {p["release_id"] for p in again.data["picks"]} & {p["release_id"] for p in picks}
+    # no catalogue to pick from: the digest goes as it was
+    broken = Discoverer(rec, Catalogue(rec.cfg, tmp_path / "missing" / "x" / "c.db", tmp_path / "c2.faiss"))
+    broken.discover = None   # type: ignore[assignment]
+    assert add_picks(rec, USER, base, discoverer=broken).text == base.text

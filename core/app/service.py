@@ -15,7 +15,7 @@ from core.barcode import NO_BARCODE_HINT, PhotoError, decode_photo
 from core.discogs.gateway import DiscogsGateway
 from core.discogs.sync import CollectionSync, SyncReport
 from core.ingest.readers import ReaderError
-from core.learning.digest import build_digest, mark_sent
+from core.learning.digest import add_picks, build_digest, mark_sent
 from core.picks import Discoverer
 from core.picks.service import NothingToGoOn  # (matplotlib loads only when a digest is drawn)
 from core.recommender import Recommender, ScoreCard
@@ -314,7 +314,7 @@ class CrateApp:
 
     # -- digest and forgetting -----------------------------------------------------------------------------
     def digest(self, user: str) -> Any:
-        return build_digest(self.rec, user)
+        return add_picks(self.rec, user, build_digest(self.rec, user), discoverer=self.pages.discoverer)
 
     def digest_sent(self, user: str, until: Any) -> None:
         mark_sent(self.rec, user, until)

@@ -449,6 +449,36 @@ def build_digest(rec, user: str, now: datetime | None = None, since: datetime | 
     return Digest(user, since, now, text, png, data)
 
 
+def add_picks(rec, user: str, digest: Digest, now: datetime | None = None, discoverer: Any = None) -> Digest:
+    """The digest with ``discover.digest_picks`` fresh picks at the end (recorded like cards, so 👍 / 👎 work on
+    them). Never fatal: without a catalogue or a collection the digest goes as it is."""
+    n = int(rec.cfg.discover.digest_picks)
+    if n <= 0 or digest.quiet:
+        return digest
+    try:
+        if discoverer is None:
+            from core.picks import Discoverer   # (the catalogue and its index load only for a digest that is due)
+
+            discoverer = Discoverer(rec)
+        picks = discoverer.discover(user, n, now=now or digest.until).picks
+    except Exception as exc:   # noqa: BLE001 — a digest must still go out
+        log.warning("no picks in %s's digest: %s", user, type(exc).__name__)
+        return digest
+    if not picks:
+        return digest
+    lines = [f"✨ {len(picks)} fresh pick{'s' * (len(picks) != 1)} for you:"]
+    for p in picks:
+        why = next((r for r in p.reasons[1:] if r), "")
+        lines.append(f"• {p.emoji} {_pct(p.probability)} {p.release.display} — {p.reasons[0]}"
+                     + (f"; {why}" if why else ""))
+    lines.append("More with /discover.")
+    data = dict(digest.data)
+    data["picks"] = [{"release_id": p.release.id, "score_id": p.score_id, "kind": p.kind,
+                      "probability": p.probability} for p in picks]
+    return Digest(digest.user, digest.since, digest.until, digest.text + "\n" + "\n".join(lines),
+                  digest.chart_png, data)
+
+
 def mark_sent(rec, user: str, now: datetime | None = None) -> None:
     """Record that the user's digest was sent at ``now`` (default: now): the next one starts there."""
     rec.store.set_last_digest_at(user, now)

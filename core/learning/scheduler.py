@@ -300,6 +300,8 @@ async def run_digests() -> dict[str, str]:
             if digest is None or getattr(digest, "quiet", False):
                 out[user] = "quiet"   # nothing happened: not sent, and the next digest covers this period too
                 continue
+            if hasattr(digest_mod, "add_picks"):
+                digest = await asyncio.to_thread(digest_mod.add_picks, rec, user, digest, now)
             await _maybe_await(REGISTRY.send_digest(user, digest))
             await asyncio.to_thread(digest_mod.mark_sent, rec, user, getattr(digest, "until", None) or now)
             out[user] = "sent"
