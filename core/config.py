@@ -288,6 +288,7 @@ class DiscoverConfig(Section):
     index_file: str
     exact_below: int
     nprobe: int
+    refine_factor: int
     candidates: int
     rerank: int
     explore_sample: int

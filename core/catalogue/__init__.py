@@ -60,22 +60,29 @@ class Catalogue:
         with self._lock:
             if progress:
                 progress(f"indexing {self.store.count():,} releases…")
-            self._index = CatalogueIndex.build(self.store, int(self.cfg.exact_below), int(self.cfg.nprobe))
+            gen = self.store.generation
+            self._index = CatalogueIndex.build(self.store, int(self.cfg.exact_below), int(self.cfg.nprobe),
+                                               refine_factor=int(self.cfg.refine_factor))
             self._index.save(self.index_path)
+            self.store.clear_unindexed(gen)
             return self._index
 
     @property
     def index(self) -> CatalogueIndex:
-        """The index at the store's generation: loaded from disk, or rebuilt when the catalogue changed."""
+        """The index at the store's generation: loaded from disk (plus what joined since it was saved), or rebuilt
+        when a build changed the catalogue."""
         with self._lock:
             gen = self.store.generation
             if self._index is not None and self._index.generation == gen:
                 return self._index
             loaded = CatalogueIndex.load(self.index_path)
-            if loaded is not None and loaded.generation == gen:
-                self._index = loaded
-                return loaded
-            return self.rebuild_index()
+            if loaded is None or loaded.generation != gen:
+                return self.rebuild_index()
+            late = self.store.unindexed()
+            if late:
+                loaded.add(np.array(late, dtype=np.int64), self.store.vectors(late), gen)
+            self._index = loaded
+            return loaded
 
     def join(self, releases: Iterable[Release], source: str) -> int:
         """Add releases the bot has seen; the index takes the new ones without a rebuild. Returns how many were new."""
@@ -83,15 +90,10 @@ class Catalogue:
         if not rel:
             return 0
         with self._lock:
-            index = self._index if self._index is not None and self._index.generation == self.store.generation \
-                else None
+            index = self.index   # current (loaded, or built once) before the write, so the new ones are added
             new = join_releases(self.store, rel, self.embedder, source)
-            if index is not None:
-                if new:
-                    index.add(np.array(new, dtype=np.int64), self.store.vectors(new), self.store.generation)
-                else:
-                    index.generation = self.store.generation
-                index.save(self.index_path)
+            if new:   # (never a rewrite of the index file: `unindexed` tells the next load what to add)
+                index.add(np.array(new, dtype=np.int64), self.store.vectors(new), self.store.generation)
             return len(new)
 
     def join_seen(self, bundled: dict[int, Release], release_cache: Any) -> int:

@@ -95,5 +95,5 @@ def join_releases(store: CatalogueStore, releases: Iterable[Release], embedder: 
     new = [r.id for r in items if r.id not in known]
     for s in range(0, len(items), batch):
         part = items[s:s + batch]
-        store.put(part, embedder.embed_releases(part), source)
+        store.put(part, embedder.embed_releases(part), source, indexed=True)
     return new

@@ -33,8 +33,8 @@ class CatalogueIndex:
         return int(self.index.ntotal)
 
     @classmethod
-    def build(cls, store: CatalogueStore, exact_below: int = 100_000, nprobe: int = 32,
-              train_size: int = 100_000, seed: int = 0) -> "CatalogueIndex":
+    def build(cls, store: CatalogueStore, exact_below: int = 100_000, nprobe: int = 128,
+              train_size: int = 100_000, seed: int = 0, refine_factor: int = 32) -> "CatalogueIndex":
         faiss = _faiss()
         n = store.count()
         generation = store.generation
@@ -64,7 +64,7 @@ class CatalogueIndex:
         ivf.do_polysemous_training = False   # (minutes, and only for Hamming filtering, which is not used)
         ivf.nprobe = nprobe
         refine.train(train)
-        faiss.downcast_index(refine).k_factor = 4   # PQ shortlists 4·k, the SQ8 codes re-rank them
+        faiss.downcast_index(refine).k_factor = refine_factor   # PQ shortlists this many × k, SQ8 re-ranks them
         index = faiss.IndexIDMap2(refine)   # release ids (the refinement stage keeps no ids of its own)
         for ids, vecs in store.iter_vectors():
             index.add_with_ids(vecs, ids)

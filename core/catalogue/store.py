@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS releases (
     emb BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS releases_master ON releases(master_id);
+CREATE INDEX IF NOT EXISTS releases_album ON releases(album);
+CREATE TABLE IF NOT EXISTS unindexed (id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS release_tags (tag TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (tag, id))
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -82,9 +84,13 @@ class CatalogueStore:
 
     # -- writing ------------------------------------------------------------------------------------
     def put(self, releases: list[Release], vectors: np.ndarray, source: str,
-            progress: tuple[str, int] | None = None) -> int:
+            progress: tuple[str, int] | None = None, *, indexed: bool = False) -> int:
         """Upsert ``releases`` with their vectors in one transaction (an existing row's fields fill the gaps of
-        the new one); ``progress`` (key, elements read) is stored in the same transaction, for resuming."""
+        the new one); ``progress`` (key, elements read) is stored in the same transaction, for resuming.
+
+        A bulk write (a dump build, ``indexed=False``) bumps the generation: the saved index is stale and is
+        rebuilt. A release the bot has seen (``indexed=True``) is added to the live index instead and listed in
+        ``unindexed`` until the next rebuild, so that an index loaded from disk takes it too."""
         if len(releases) != len(vectors):
             raise ValueError("one vector per release")
         c = self._conn()
@@ -102,9 +108,23 @@ class CatalogueStore:
             c.executemany("INSERT OR IGNORE INTO release_tags VALUES (?, ?)", tags)
             if progress is not None:
                 c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (progress[0], str(progress[1])))
-            c.execute("INSERT OR REPLACE INTO meta VALUES ('generation', "
-                      "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key='generation'), 0) + 1)")
+            if indexed:
+                c.executemany("INSERT OR IGNORE INTO unindexed VALUES (?)", [(int(r.id),) for r in releases
+                                                                             if r.id not in existing])
+            else:
+                c.execute("INSERT OR REPLACE INTO meta VALUES ('generation', "
+                          "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key='generation'), 0) + 1)")
         return len(rows)
+
+    def unindexed(self) -> list[int]:
+        """Releases joined since the index was last built (the saved index lacks them)."""
+        return [int(r[0]) for r in self._conn().execute("SELECT id FROM unindexed ORDER BY id")]
+
+    def clear_unindexed(self, up_to_generation: int) -> None:
+        """After a rebuild at ``up_to_generation`` (which read every row): nothing is unindexed any more."""
+        with self._conn() as c:
+            if self.generation == up_to_generation:
+                c.execute("DELETE FROM unindexed")
 
     def set_meta(self, key: str, value: str) -> None:
         with self._conn() as c:
@@ -135,6 +155,18 @@ class CatalogueStore:
             q = f"SELECT id, data FROM releases WHERE id IN ({','.join('?' * len(part))})"
             for rid, data in c.execute(q, part):
                 out[int(rid)] = Release.from_dict(json.loads(data))
+        return out
+
+    def brief(self, ids: Iterable[int]) -> dict[int, tuple[str, int | None]]:
+        """(album key, master id) by release id, without reading the records (cheap for thousands)."""
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        out: dict[int, tuple[str, int | None]] = {}
+        c = self._conn()
+        for s in range(0, len(wanted), 900):
+            part = wanted[s:s + 900]
+            q = f"SELECT id, album, master_id FROM releases WHERE id IN ({','.join('?' * len(part))})"
+            for rid, album, master in c.execute(q, part):
+                out[int(rid)] = (album, master)
         return out
 
     def vectors(self, ids: list[int]) -> np.ndarray:

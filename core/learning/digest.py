@@ -457,7 +457,7 @@ def add_picks(rec, user: str, digest: Digest, now: datetime | None = None, disco
         return digest
     try:
         if discoverer is None:
-            from core.picks import Discoverer   # (the catalogue and its index load only for a digest that is due)
+            from core.picks import Discoverer  # (the catalogue and its index load only for a digest that is due)
 
             discoverer = Discoverer(rec)
         picks = discoverer.discover(user, n, now=now or digest.until).picks

@@ -69,7 +69,7 @@ def retrieve(search, probes: list[Probe], budget: int, exclude: set[int]) -> dic
     by_k: dict[int, list[Probe]] = {}
     for p in probes:
         k = max(10, int(round(budget * p.weight)))
-        by_k.setdefault(k + min(len(exclude), 4 * k), []).append(p)
+        by_k.setdefault(k + min(len(exclude), k), []).append(p)
     for k, group in by_k.items():
         sims, ids = search(np.stack([p.vector for p in group]).astype(np.float32), k)
         for p, srow, irow in zip(group, sims, ids):

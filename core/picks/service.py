@@ -88,6 +88,7 @@ class Discoverer:
         self.rec = rec
         self.catalogue = catalogue or Catalogue(rec.cfg)
         self.cfg = rec.cfg.discover
+        self._vector_cache: dict[str, tuple[tuple[int, int], np.ndarray, np.ndarray]] = {}
 
     # -- settings -----------------------------------------------------------------------------------
     def adventurous(self, user: str) -> float:
@@ -111,7 +112,7 @@ class Discoverer:
         albums = {album_key(r) for r in owned}
         masters = {r.master_id for r in owned if r.master_id}
         # the catalogue may know an owned release's master where the collection file did not say it
-        masters |= {r.master_id for r in self.catalogue.store.get(ids).values() if r.master_id}
+        masters |= {m for _, m in self.catalogue.store.brief(ids).values() if m}
         ids |= self.catalogue.store.other_pressings(masters, albums)
         since = now - timedelta(days=float(self.cfg.recent_days))
         ids |= {s.release_id for s in self.rec.store.scores(user, since=since)}
@@ -134,10 +135,7 @@ class Discoverer:
         owned = [it.release for it in items]
         exclude, albums = self.excluded(user, owned, now)
         emb = self.catalogue.embedder
-        latest = sorted((it for it in items if it.list_name == "collection"),
-                        key=lambda it: (it.date_added or date.min, it.release.id))
-        owned_vecs = emb.embed_releases([it.release for it in latest[-5000:]] or owned[:5000])
-        recent_vecs = emb.embed_releases([it.release for it in latest[-10:] if it.date_added])
+        owned_vecs, recent_vecs = self._collection_vectors(user, items)
         liked_ids = [f.release_id for f in self.rec.store.feedback(user) if f.kind in ("like", "bought")][-10:]
         liked = list(self.catalogue.store.get(liked_ids).values())
         liked_vecs = emb.embed_releases(liked)
@@ -154,28 +152,32 @@ class Discoverer:
             for rid in self.catalogue.store.tagged(intent.tags, int(self.cfg.candidates) * 3):
                 if rid not in exclude:
                     found.setdefault(rid, (0.0, "query"))
-        releases = self.catalogue.store.get(found)
-        cands = [r for r in releases.values() if album_key(r) not in albums]
-        considered = len(cands)
-        if not cands:
+        brief = self.catalogue.store.brief(found)
+        ids = [rid for rid, (album, _) in brief.items() if album not in albums]
+        considered = len(ids)
+        if not ids:
             return Picks(user, [], query, a, 0, 0, time.perf_counter() - t0, False,
                          ["The catalogue has nothing new near your collection yet (try `crate catalogue build`)."],
                          intent)
-        vecs = self.catalogue.store.vectors([r.id for r in cands])
-        prior = np.array([found[r.id][0] for r in cands])
+        vecs = self.catalogue.store.vectors(ids)
+        prior = np.array([found[rid][0] for rid in ids])
         qscore = hit = None
         if intent is not None and qvec is not None:
-            qscore = self._query_score(intent, cands, vecs @ qvec)
-            hit = np.array([bool(intent.matches(r)) for r in cands])
+            tagged = set(self.catalogue.store.tagged(intent.tags, 10 ** 7)) if intent.tags else set()
+            hit = np.array([rid in tagged for rid in ids])
+            qscore = self._query_score(hit, vecs @ qvec, bool(intent.tags))
             # within the words, closeness to the collection decides who the model weighs
             centroids = np.stack([p.vector for p in probes if p.kind == "cluster"])
             personal = (vecs @ centroids.T).max(axis=1)
             prior = qscore + 0.3 * (personal - personal.min()) / max(float(np.ptp(personal)), 1e-9)
-        explore = np.array([found[r.id][1] == "explore" for r in cands])
+        explore = np.array([found[rid][1] == "explore" for rid in ids])
         m = int(self.cfg.rerank)
         top = list(np.argsort(-prior, kind="stable")[:m])
-        top += [i for i in np.flatnonzero(explore)[: m // 4] if i not in set(top)]
-        short = [cands[i] for i in top]
+        in_top = set(top)
+        top += [i for i in np.flatnonzero(explore)[: m // 4] if i not in in_top]
+        got = self.catalogue.store.get([ids[i] for i in top])
+        top = [i for i in top if ids[i] in got]
+        short = [got[ids[i]] for i in top]
         svecs, sq = vecs[top], (qscore[top] if qscore is not None else None)
         shit = hit[top] if hit is not None else None
         if progress:
@@ -183,8 +185,7 @@ class Discoverer:
         version, scorer = self.rec.model_for(user)
         ff = scorer.features(short)
         p = np.asarray(scorer.score_frame(ff.X), dtype=float)
-        kinds = [KINDS[explain(r, scorer.profile, ff.X.iloc[i], ff.neighbours[i]).score_type]
-                 for i, r in enumerate(short)]
+        kinds = self._kinds(short, ff.X)
         rel = p if sq is None else np.sqrt(np.clip(p, 1e-6, 1)) * (0.25 + 0.75 * sq)
         if shit is not None and shit.any():   # what carries the words' styles comes first, personal fit orders it
             chosen = self._page(short, svecs, rel + 1.0 * shit, kinds, k, a, only=shit)
@@ -206,6 +207,37 @@ class Discoverer:
                      notes, intent)
 
     # -- steps --------------------------------------------------------------------------------------
+    def _collection_vectors(self, user: str, items: list) -> tuple[np.ndarray, np.ndarray]:
+        """(the latest 5,000 records' vectors, the 10 latest dated ones'), kept while the collection is the same."""
+        key = (len(items), sum(it.release.id for it in items))
+        hit = self._vector_cache.get(user)
+        if hit is not None and hit[0] == key:
+            return hit[1], hit[2]
+        emb = self.catalogue.embedder
+        latest = sorted((it for it in items if it.list_name == "collection"),
+                        key=lambda it: (it.date_added or date.min, it.release.id))
+        owned = emb.embed_releases([it.release for it in latest[-5000:]] or [it.release for it in items[:5000]])
+        recent = emb.embed_releases([it.release for it in latest[-10:] if it.date_added])
+        self._vector_cache[user] = (key, owned, recent)
+        while len(self._vector_cache) > 64:
+            self._vector_cache.pop(next(iter(self._vector_cache)))
+        return owned, recent
+
+    @staticmethod
+    def _kinds(short: list[Release], X) -> list[str]:
+        """Each candidate's kind, by the rule the card's reasons use (core/model/reasons.py): rare when wanted by
+        more than have it; similar with the artist owned, a close owned record or a style collected; else
+        exploration."""
+        def col(name: str) -> np.ndarray:
+            return np.nan_to_num(X[name].to_numpy(dtype=float)) if name in X else np.zeros(len(short))
+
+        similar = (col("artist_count") > 0) | (col("knn_max") >= 0.7) | (col("style_max_share") >= 0.1)
+        out = []
+        for r, sim in zip(short, similar):
+            ratio = rarity_ratio(r)
+            out.append("rare" if ratio is not None and ratio >= 1.0 else "similar" if sim else "exploration")
+        return out
+
     def _explore_sample(self, user: str, now: datetime, exclude: set[int]) -> list[int]:
         """A random sample of the catalogue, seeded by collector and day (fresh each day, stable within it)."""
         n = int(self.cfg.explore_sample)
@@ -215,14 +247,12 @@ class Discoverer:
         return [i for i in self.catalogue.store.sample_ids(n, rng) if i not in exclude]
 
     @staticmethod
-    def _query_score(intent: QueryIntent, cands: list[Release], sims: np.ndarray) -> np.ndarray:
-        """How well each candidate matches the words, 0..1: carrying a style or genre the words name counts most
-        (0.6), closeness in meaning the rest."""
-        tags = intent.tags
-        hit = np.array([bool(tags & (set(r.styles) | set(r.genres))) for r in cands], dtype=float)
+    def _query_score(hit: np.ndarray, sims: np.ndarray, has_tags: bool) -> np.ndarray:
+        """How well each candidate matches the words, 0..1: carrying a style or genre the words name (``hit``)
+        counts most (0.6), closeness in meaning (``sims``) the rest."""
         lo, hi = float(sims.min()), float(sims.max())
         close = (sims - lo) / (hi - lo) if hi > lo else np.ones_like(sims)
-        return (0.6 * hit + 0.4 * close) if tags else close
+        return (0.6 * hit.astype(float) + 0.4 * close) if has_tags else close
 
     def _page(self, short: list[Release], vecs: np.ndarray, rel: np.ndarray, kinds: list[str], k: int,
               a: float, only: np.ndarray | None = None,
