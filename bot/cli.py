@@ -80,9 +80,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_catalogue(args: argparse.Namespace) -> int:
     ops = _ops(args)
     if args.action == "distill":
-        from core.catalogue.static import distill
-
-        print(f"distilled the static embedding into {distill()}")
+        print(f"distilled the static embedding into {ops.distill_static()}")
         return 0
     if args.action == "build":
         if not args.dump:

@@ -83,3 +83,11 @@ def test_chat_adapters_call_only_the_application_layer():
         if hits:
             bad[str(p.relative_to(ROOT))] = hits
     assert bad == {}
+
+
+def test_the_catalogue_and_picks_sit_below_the_application():
+    """The candidate catalogue knows no picks, no users' data and no application; picks know no application."""
+    assert offending(files("core/catalogue"), ("core.picks", "core.app", "core.learning", "core.recommender",
+                                               "core.storage", "core.discogs", "bot")) == {}
+    assert offending(files("core/picks"), ("core.app", "core.learning", "core.discogs", "bot", "telegram",
+                                           "discord")) == {}

@@ -119,6 +119,13 @@ class Operations:
         self.discoverer.refresh()   # and the releases the bot has seen
         return report
 
+    @staticmethod
+    def distill_static() -> Path:
+        """Re-make the catalogue's static embedding from the bundled MiniLM (offline, about 20 s)."""
+        from core.catalogue.static import distill
+
+        return distill()
+
     def catalogue_info(self) -> dict[str, Any]:
         cat = self.discoverer.catalogue
         self.discoverer.refresh()
