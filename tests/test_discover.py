@@ -172,3 +172,23 @@ def test_mmr_spreads_and_keeps_artists_unique():
     picked = mmr(rel, vecs, 6, lam=1.0, artists=artists)
     assert len({artists[i] for i in picked}) == 6
     assert mmr(rel, vecs, 3, allowed=np.array([False] * 8 + [True, True])) == [8, 9]
+
+
+def test_a_linked_collector_sees_live_prices_on_the_picks_shown(world, monkeypatch):
+    asked: list[tuple[int, str]] = []
+
+    class Gateway:   # the gateway's price look-up (rate-limited and cached there; tests/test_gateway.py)
+        def price(self, release_id: int, currency: str = "EUR"):
+            asked.append((release_id, currency))
+            return (12.5, currency)
+
+    world.rec.store.link_account(USER, "someone", "username", currency="GBP")
+    monkeypatch.setattr(world.rec, "gateway_for", lambda user=None: Gateway())
+    world.rec.cfg["discogs"]["live"] = True
+    try:
+        picks = world.disc.discover(USER, 4, now=NOW, record=False).picks
+    finally:
+        world.rec.cfg["discogs"]["live"] = False
+    assert len(asked) == 4 and {c for _, c in asked} == {"GBP"}     # only the picks shown, in their currency
+    assert all(p.release.lowest_price == 12.5 and p.release.price_currency == "GBP" for p in picks)
+    assert any("12.50 GBP" in r for p in picks for r in p.reasons)
