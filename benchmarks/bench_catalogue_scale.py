@@ -109,8 +109,11 @@ def main() -> None:
             t_embed += b - a
     build_s = time.perf_counter() - t0
     n = store.count()
-    print(f"build: {n:,} releases in {build_s:.0f} s (embedding {t_embed:.0f} s = {n / max(t_embed, 1e-9):,.0f}/s, "
-          f"writes {t_write:.0f} s, generation the rest); RSS {rss_mb():.0f} MB")
+    if t_embed == 0:
+        print(f"build: skipped ({n:,} releases kept from an earlier run in {tmp}; its build time is not re-measured)")
+    else:
+        print(f"build: {n:,} releases in {build_s:.0f} s (embedding {t_embed:.0f} s = {n / max(t_embed, 1e-9):,.0f}/s, "
+              f"writes {t_write:.0f} s, generation the rest); RSS {rss_mb():.0f} MB")
 
     t = time.perf_counter()
     index = CatalogueIndex.build(store, int(cfg.discover.exact_below), int(cfg.discover.nprobe),
@@ -142,7 +145,7 @@ def main() -> None:
         best_s = np.take_along_axis(cat_s, top, 1)
         best_i = np.take_along_axis(cat_i, top, 1)
     ivf = faiss.extract_index_ivf(index.index.index) if index.kind == "ivfpq" else None
-    for nprobe in ([32, 64, 128, 256] if ivf is not None else [0]):
+    for nprobe in ([64, 128, 256, 512] if ivf is not None else [0]):
         if ivf is not None:
             ivf.nprobe = nprobe
         t = time.perf_counter()

@@ -58,8 +58,8 @@ class CatalogueIndex:
         train = np.concatenate(sample)
         dim = train.shape[1]
         nlist = int(min(16384, max(16, min(4 * np.sqrt(n), n / 40))))   # ≥ 40 training points per list
-        refine = faiss.index_factory(dim, f"IVF{nlist},PQ{dim // 8}x8,Refine(SQ8)", faiss.METRIC_INNER_PRODUCT)
-        log.info("training an IVF%d,PQ%d index on %d of %d vectors", nlist, dim // 8, len(train), n)
+        refine = faiss.index_factory(dim, f"IVF{nlist},PQ{dim // 4}x8,Refine(SQ8)", faiss.METRIC_INNER_PRODUCT)
+        log.info("training an IVF%d,PQ%d index on %d of %d vectors", nlist, dim // 4, len(train), n)
         ivf = faiss.downcast_index(faiss.extract_index_ivf(refine))
         ivf.do_polysemous_training = False   # (minutes, and only for Hamming filtering, which is not used)
         ivf.nprobe = nprobe

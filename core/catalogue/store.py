@@ -217,6 +217,20 @@ class CatalogueStore:
         q = f"SELECT DISTINCT id FROM release_tags WHERE tag IN ({','.join('?' * len(wanted))}) LIMIT ?"
         return [int(r[0]) for r in self._conn().execute(q, [*wanted, limit])]
 
+    def tagged_among(self, tags: Iterable[str], ids: Iterable[int]) -> set[int]:
+        """Which of ``ids`` carry any of these styles or genres."""
+        wanted, pool = list(dict.fromkeys(tags)), list(dict.fromkeys(int(i) for i in ids))
+        out: set[int] = set()
+        if not wanted:
+            return out
+        c = self._conn()
+        marks = ",".join("?" * len(wanted))
+        for s in range(0, len(pool), 900):
+            part = pool[s:s + 900]
+            q = f"SELECT DISTINCT id FROM release_tags WHERE tag IN ({marks}) AND id IN ({','.join('?' * len(part))})"
+            out.update(int(r[0]) for r in c.execute(q, [*wanted, *part]))
+        return out
+
     def sample_ids(self, n: int, rng) -> list[int]:
         """About ``n`` random release ids (``rng``: a ``random.Random``), each found by an indexed seek."""
         c = self._conn()

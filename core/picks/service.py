@@ -148,10 +148,12 @@ class Discoverer:
         found = retrieve(self.catalogue.search, probes, int(self.cfg.candidates), exclude)
         for rid in self._explore_sample(user, now, exclude):
             found.setdefault(rid, (0.0, "explore"))
-        if intent is not None and intent.tags:   # every release carrying the words' styles is a candidate
-            for rid in self.catalogue.store.tagged(intent.tags, int(self.cfg.candidates) * 3):
-                if rid not in exclude:
-                    found.setdefault(rid, (0.0, "query"))
+        if intent is not None and intent.tags:   # releases carrying the words' styles are candidates (a sample)
+            carriers = [r for r in self.catalogue.store.tagged(intent.tags, 500_000) if r not in exclude]
+            rng = random.Random(f"{user}:{now.date().isoformat()}:{intent.text}")
+            n = int(self.cfg.candidates)
+            for rid in (carriers if len(carriers) <= n else rng.sample(carriers, n)):
+                found.setdefault(rid, (0.0, "query"))
         brief = self.catalogue.store.brief(found)
         ids = [rid for rid, (album, _) in brief.items() if album not in albums]
         considered = len(ids)
@@ -163,7 +165,7 @@ class Discoverer:
         prior = np.array([found[rid][0] for rid in ids])
         qscore = hit = None
         if intent is not None and qvec is not None:
-            tagged = set(self.catalogue.store.tagged(intent.tags, 10 ** 7)) if intent.tags else set()
+            tagged = self.catalogue.store.tagged_among(intent.tags, ids) if intent.tags else set()
             hit = np.array([rid in tagged for rid in ids])
             qscore = self._query_score(hit, vecs @ qvec, bool(intent.tags))
             # within the words, closeness to the collection decides who the model weighs
