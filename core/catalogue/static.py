@@ -115,5 +115,14 @@ def static_embedder(path: Path | None = None) -> StaticEmbedder:
         if path is not None:
             return StaticEmbedder(path)
         if _default is None:
-            _default = StaticEmbedder()
+            if DEFAULT_PATH.is_file():
+                _default = StaticEmbedder()
+            else:   # a checkout without the shipped table: distil it once into the cache folder (about 20 s)
+                from core.config import get_config, resolve_path
+
+                own = resolve_path(get_config().paths.cache_dir) / "static-minilm.npz"
+                if not own.is_file():
+                    log.warning("%s is missing: distilling the static embedding into %s", DEFAULT_PATH, own)
+                    distill(own)
+                _default = StaticEmbedder(own)
         return _default
