@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from core.app.cards import render_card
+from core.app.discover import render_picks
 from core.app.operations import Refusal
 from core.config import get_config, resolve_path
 from core.ingest.readers import read_collection
@@ -32,6 +33,7 @@ from core.model.evaluation import (
     summarise,
     summarise_splits,
 )
+from core.picks import Discoverer
 from core.recommender import Recommender
 from core.storage import Store
 
@@ -197,19 +199,19 @@ def run_demo(database: str | None = None, say: Say = print, progress: Say = _qui
     cfg.discogs.live = False   # the demo is offline by design
     rec = Recommender(Store(db), cfg=cfg)
     say(f"Crate Digger demo — collector '{user}' (real public Discogs collection, MIT licence)")
-    say("[1/4] importing the collection…")
+    say("[1/5] importing the collection…")
     result = rec.import_file(user, path)
     say("  " + result.summary().replace("\n", "\n  "))
     owned = rec.owned(user)
     dated = sorted(it.date_added for it in owned if it.date_added)
     cutoff = dated[int(len(dated) * 0.8)]
-    say(f"[2/4] training on what {user} owned before {cutoff} (the rest is the 'future')…")
+    say(f"[2/5] training on what {user} owned before {cutoff} (the rest is the 'future')…")
     report = rec.train(user, progress=progress, before=cutoff)
     for note in report.log:
         say(f"  note: {note}")
     say(f"  model {report.version}: {report.n_positives} records + {report.n_negatives} negatives, "
         f"{report.seconds:.1f} s")
-    say("[3/4] scoring records: three the collector bought after the cut-off, three they never bought")
+    say("[3/5] scoring records: three the collector bought after the cut-off, three they never bought")
     bought_later = sorted((it for it in owned if it.date_added and it.date_added >= cutoff
                            and it.release.id in rec.catalogue), key=lambda it: it.release.id)
     owned_ids = {it.release.id for it in owned}
@@ -221,6 +223,12 @@ def run_demo(database: str | None = None, say: Say = print, progress: Say = _qui
         card = rec.score(user, rid)
         say(f"\n--- {why} (release {rid}) ---")
         say(render_card(card))
-    say("\n[4/4] evaluation on the bundled data (docs/EVALUATION.md protocol)…")
+    say("\n[4/5] picks of what to buy next from the bundled catalogue (crate discover)…")
+    try:
+        page = Discoverer(rec).discover(user, 5, record=False, prices=False)
+        say(render_picks(page, numbered_hint=False))
+    except Exception as exc:   # noqa: BLE001 — the demo goes on to the evaluation
+        say(f"  (no picks: {exc})")
+    say("\n[5/5] evaluation on the bundled data (docs/EVALUATION.md protocol)…")
     run_eval([str(path)], None, ["main", "yearmatch"], None, quiet=True, say=say, progress=progress)
     say(f"\ndemo finished in {time.perf_counter() - t0:.0f} s")
