@@ -162,3 +162,33 @@ def test_the_cli_builds_and_reports(tmp_path, monkeypatch, capsys):
         assert "no such file" in capsys.readouterr().err
     finally:
         get_config.cache_clear()
+
+
+def test_a_build_in_progress_never_rebuilds_a_big_index_inline(tmp_path, catalogue, monkeypatch):
+    """The bot keeps searching the saved IVF index while an operator's build runs; it loads the new one once the
+    build has saved it."""
+    cfg = get_config()
+    monkeypatch.setitem(cfg.discover, "exact_below", 1000)
+    emb = static_embedder()
+    rel = list(catalogue.values())
+    operator = Catalogue(cfg, tmp_path / "c.db", tmp_path / "c.faiss")
+    operator.store.put(rel[:2000], emb.embed_releases(rel[:2000]), "dump")
+    operator.rebuild_index()
+    bot = Catalogue(cfg, tmp_path / "c.db", tmp_path / "c.faiss")
+    assert bot.index.kind == "ivfpq" and bot.index.size == 2000
+    operator.store.put(rel[2000:3000], emb.embed_releases(rel[2000:3000]), "dump")   # the build goes on…
+
+    def no_inline_rebuild(*a, **kw):
+        raise AssertionError("rebuilt inline")
+
+    monkeypatch.setattr(CatalogueIndex, "build", no_inline_rebuild)
+    assert bot.index.size == 2000                  # …the bot searches what it has
+    pasted = Release(id=99_000_002, title="Future Days", artists=["Can"], styles=["Krautrock"])
+    bot.join([pasted], "seen")
+    assert bot.index.size == 2001
+    monkeypatch.undo()
+    monkeypatch.setitem(cfg.discover, "exact_below", 1000)
+    operator.rebuild_index()                        # the build is done and saves its index
+    assert bot.index.size == 3001                   # loaded, with the pasted one
+    _, ids = bot.search(emb.embed_releases([pasted]), 1)
+    assert ids[0][0] == pasted.id

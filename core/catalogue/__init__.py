@@ -69,20 +69,33 @@ class Catalogue:
 
     @property
     def index(self) -> CatalogueIndex:
-        """The index at the store's generation: loaded from disk (plus what joined since it was saved), or rebuilt
-        when a build changed the catalogue."""
+        """The index for searching now.
+
+        - current (the store's generation): the loaded one, or the saved one plus what joined since it was saved;
+        - a newer one saved by another process (a finished `crate catalogue build`): loaded;
+        - a big (IVF) index that a build in progress made stale: kept as it is — rebuilding millions inline would
+          hold a chat reply for minutes; the build saves the new one when it finishes;
+        - none, or a small stale one: rebuilt here (seconds).
+        """
         with self._lock:
             gen = self.store.generation
-            if self._index is not None and self._index.generation == gen:
-                return self._index
-            loaded = CatalogueIndex.load(self.index_path)
-            if loaded is None or loaded.generation != gen:
-                return self.rebuild_index()
-            late = self.store.unindexed()
-            if late:
-                loaded.add(np.array(late, dtype=np.int64), self.store.vectors(late), gen)
-            self._index = loaded
-            return loaded
+            live = self._index
+            if live is not None and live.generation == gen:
+                return live
+            saved = CatalogueIndex.saved_generation(self.index_path)
+            if live is not None and live.kind == "ivfpq" and saved == live.generation:
+                return live   # stale, and nothing newer on disk yet
+            loaded = CatalogueIndex.load(self.index_path) if saved is not None else None
+            if loaded is not None and (loaded.generation == gen or loaded.kind == "ivfpq"):
+                late = self.store.unindexed()
+                if late:
+                    loaded.add(np.array(late, dtype=np.int64), self.store.vectors(late), loaded.generation)
+                if loaded.generation != gen:
+                    log.info("catalogue index %s is older than the catalogue (a build in progress?): used as "
+                             "it is until the build saves a new one", self.index_path)
+                self._index = loaded
+                return loaded
+            return self.rebuild_index()
 
     def join(self, releases: Iterable[Release], source: str) -> int:
         """Add releases the bot has seen; the index takes the new ones without a rebuild. Returns how many were new."""
@@ -93,7 +106,7 @@ class Catalogue:
             index = self.index   # current (loaded, or built once) before the write, so the new ones are added
             new = join_releases(self.store, rel, self.embedder, source)
             if new:   # (never a rewrite of the index file: `unindexed` tells the next load what to add)
-                index.add(np.array(new, dtype=np.int64), self.store.vectors(new), self.store.generation)
+                index.add(np.array(new, dtype=np.int64), self.store.vectors(new), index.generation)
             return len(new)
 
     def join_seen(self, bundled: dict[int, Release], release_cache: Any) -> int:

@@ -88,6 +88,14 @@ class CatalogueIndex:
         os.replace(tmp, path)
         path.with_suffix(".gen").write_text(f"{self.generation} {self.kind}\n")
 
+    @staticmethod
+    def saved_generation(path: Path) -> int | None:
+        """The generation of the index saved at ``path`` (None: none saved, or unreadable)."""
+        try:
+            return int(path.with_suffix(".gen").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     @classmethod
     def load(cls, path: Path) -> "CatalogueIndex | None":
         if not path.is_file() or not path.with_suffix(".gen").is_file():
