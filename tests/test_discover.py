@@ -192,3 +192,20 @@ def test_a_linked_collector_sees_live_prices_on_the_picks_shown(world, monkeypat
     assert len(asked) == 4 and {c for _, c in asked} == {"GBP"}     # only the picks shown, in their currency
     assert all(p.release.lowest_price == 12.5 and p.release.price_currency == "GBP" for p in picks)
     assert any("12.50 GBP" in r for p in picks for r in p.reasons)
+
+
+def test_the_terminal_chat_discovers_and_turns_pages(world):
+    import io
+
+    from bot.terminal import run_chat
+    from core.app import CrateApp
+    from core.app.discover import DiscoverPages
+
+    app = CrateApp(world.rec)
+    app._pages = DiscoverPages(world.disc)
+    out = io.StringIO()
+    run_chat(app, USER, io.StringIO("/more\n/discover\n/more\n/discover dark ambient\nquit\n"), out)
+    text = out.getvalue()
+    assert "Send /discover first." in text
+    assert "✨ Picks for you — page 1" in text and "✨ Picks for you — page 2" in text
+    assert "for “dark ambient” — page 1" in text and text.rstrip().endswith("bye")
