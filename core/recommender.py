@@ -25,6 +25,7 @@ from core.config import Config, as_config, get_config, resolve_path
 from core.discogs.gateway import DiscogsError, DiscogsGateway
 from core.domain.refs import DiscogsRef
 from core.domain.release import CollectionItem, ImportResult, Release, others_pool
+from core.domain.verdict import verdict_emoji, verdict_for
 from core.ingest.readers import read_collection
 from core.ingest.readers.catalogue import enrich_from_catalogue, load_catalogue
 from core.learning.retrain import build_training_set, self_split
@@ -69,7 +70,7 @@ class ScoreCard:
 
     @property
     def emoji(self) -> str:
-        return {"buy": "🟢", "maybe": "🟡"}.get(self.verdict, "🔴")
+        return verdict_emoji(self.verdict)
 
 
 @dataclass
@@ -406,7 +407,7 @@ class Recommender:
         exp = explain(release, scorer.profile, row, ff.neighbours[0], contrib,
                       int(self.cfg.scoring.max_reasons))
         buy, maybe = self.thresholds(user, scorer, settings)
-        verdict = "buy" if p >= buy else "maybe" if p >= maybe else "skip"
+        verdict = verdict_for(p, buy, maybe)
         pct = scorer.percentile(np.array([p]))[0] if hasattr(scorer, "percentile") else float("nan")
         notes = []
         if version is None:

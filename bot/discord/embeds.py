@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import discord
 
-from core.app import ATTRIBUTION, GroupAnswer, PickPage, ScoreCard
+from core.app import ATTRIBUTION, KIND_LABELS, GroupAnswer, PickPage, ScoreCard
 from core.app.cards import market_line, percent, percentile_line, verdict_line
-from core.app.discover import KIND_LABELS
 
 COLOURS = {"buy": discord.Colour.green(), "maybe": discord.Colour.gold(), "skip": discord.Colour.red()}
 FIELD_LIMIT, TITLE_LIMIT = 1024, 256
@@ -69,7 +68,7 @@ def picks_embed(page: PickPage) -> discord.Embed:
     lines = []
     for i, p in enumerate(picks.picks):
         r = p.release
-        why = next((x for x in p.reasons[1:] if x), "")
+        why = p.best_reason
         line = (f"**{i + 1}.** {p.emoji} {percent(p.probability)} [{discord.utils.escape_markdown(r.display)}]"
                 f"({release_url(r.id)})\n{KIND_LABELS.get(p.kind, p.kind)}" + (f" · {why}" if why else ""))
         if p.match:

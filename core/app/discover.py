@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from core.app.cards import ATTRIBUTION, percent
 from core.picks import Discoverer, Pick, Picks
+from core.picks.service import KIND_LABELS
 from core.recommender import ScoreCard
 
-KIND_LABELS = {"similar": "similar to records you own", "exploration": "genre exploration", "rare": "rare find"}
 EXPIRED = "That list of picks has expired (I keep the latest ones only). Send /discover again for fresh picks."
 
 
@@ -25,7 +25,7 @@ def pick_card(pick: Pick, model_version: str | None = None, cold_start: bool = F
 
 def pick_line(n: int, pick: Pick) -> str:
     """ "3. 🟢 86 % Can – Tago Mago (1971) · similar: like 7 records you own by Can" """
-    why = next((r for r in pick.reasons[1:] if r), "")
+    why = pick.best_reason
     head = f"{n}. {pick.emoji} {percent(pick.probability)} {pick.release.display}"
     lines = [head, f"   {KIND_LABELS.get(pick.kind, pick.kind)}" + (f" · {why}" if why else "")]
     if pick.match:

@@ -15,6 +15,7 @@ from core.app.cards import percent
 from core.discogs.gateway import DiscogsError
 from core.domain.refs import find_refs
 from core.domain.release import Release
+from core.domain.verdict import verdict_emoji
 from core.recommender import Recommender, UnknownRelease
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class MemberScore:
     def line(self) -> str:
         if self.owns:
             return f"{self.name}: already owns it"
-        emoji = {"buy": "🟢", "maybe": "🟡"}.get(self.verdict, "🔴")
+        emoji = verdict_emoji(self.verdict)
         tail = f" — {self.reason}" if self.reason else ""
         wants = " (on their wantlist)" if self.wants else ""
         return f"{emoji} {self.name}: {percent(self.probability)} {self.verdict}{wants}{tail}"

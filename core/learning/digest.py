@@ -468,7 +468,7 @@ def add_picks(rec, user: str, digest: Digest, now: datetime | None = None, disco
         return digest
     lines = [f"✨ {len(picks)} fresh pick{'s' * (len(picks) != 1)} for you:"]
     for p in picks:
-        why = next((r for r in p.reasons[1:] if r), "")
+        why = p.best_reason
         lines.append(f"• {p.emoji} {_pct(p.probability)} {p.release.display} — {p.reasons[0]}"
                      + (f"; {why}" if why else ""))
     lines.append("More with /discover.")

@@ -23,6 +23,7 @@ import numpy as np
 
 from core.catalogue import Catalogue
 from core.domain.release import Release, album_key, norm_text
+from core.domain.verdict import verdict_emoji, verdict_for
 from core.model.reasons import EXPLORATION, RARE, SIMILAR, explain, rarity_ratio
 from core.model.scorers.catboost_model import CatBoostScorer
 from core.picks.mmr import mmr
@@ -31,7 +32,8 @@ from core.picks.retrieval import make_probes, retrieve
 
 log = logging.getLogger(__name__)
 
-KINDS = {SIMILAR: "similar", EXPLORATION: "exploration", RARE: "rare"}
+#: a pick's kind → how a card says it (the same words as a scored card's type, core/model/reasons.py)
+KIND_LABELS = {"similar": SIMILAR, "exploration": EXPLORATION, "rare": RARE}
 
 
 class NothingToGoOn(LookupError):
@@ -50,7 +52,12 @@ class Pick:
 
     @property
     def emoji(self) -> str:
-        return {"buy": "🟢", "maybe": "🟡"}.get(self.verdict, "🔴")
+        return verdict_emoji(self.verdict)
+
+    @property
+    def best_reason(self) -> str:
+        """The strongest reason after the kind line (the one a list of picks has room for)."""
+        return next((r for r in self.reasons[1:] if r), "")
 
 
 @dataclass
@@ -295,6 +302,8 @@ class Discoverer:
             p, contrib = scorer.score_frame(ff.X), None
         buy, maybe = rec.thresholds(user, scorer)
         max_reasons = int(rec.cfg.scoring.max_reasons)
+        if record:
+            rec.store.cache_releases(chosen, source="pick")   # (one write: a served score's release is cached)
         picks = []
         for i, (r, kind) in enumerate(zip(chosen, kinds)):
             exp = explain(r, scorer.profile, ff.X.iloc[i], ff.neighbours[i],
@@ -303,10 +312,9 @@ class Discoverer:
                                                                    not x.startswith("rare:") or kind != "rare"]
             match = intent.explain(r) if intent is not None else None
             prob = float(p[i])
-            verdict = "buy" if prob >= buy else "maybe" if prob >= maybe else "skip"
+            verdict = verdict_for(prob, buy, maybe)
             pick = Pick(r, prob, verdict, kind, reasons[:max_reasons], match)
             if record:
-                rec.store.cache_releases([r], source="pick")
                 pick.score_id = rec.store.record_score(user, r.id, prob, verdict, f"pick:{kind}",
                                                        ([match] if match else []) + pick.reasons, version)
             picks.append(pick)
@@ -321,4 +329,4 @@ class Discoverer:
             new = [s for s in r.styles if not profile.style_positions.get(s)]
             return ("genre exploration: " + ", ".join(new[:2]) + " (new to your collection)") if new \
                 else "genre exploration: a corner of your taste you rarely buy"
-        return "similar to records you own"
+        return SIMILAR

@@ -11,6 +11,7 @@ from catboost import CatBoostClassifier, FeaturesData, Pool
 from sklearn.model_selection import StratifiedKFold
 
 from core.domain.release import Release
+from core.domain.verdict import verdict_for
 from core.model.calibration import PlattCalibrator
 from core.model.features import CATEGORICAL, build_features, presence_report, tag_vocabulary
 from core.model.profile import CollectionProfile
@@ -206,7 +207,7 @@ class CatBoostScorer(Scorer):
 
     def verdicts(self, p: np.ndarray) -> list[str]:
         buy, maybe = self.thresholds
-        return ["buy" if x >= buy else "maybe" if x >= maybe else "skip" for x in np.atleast_1d(p)]
+        return [verdict_for(float(x), buy, maybe) for x in np.atleast_1d(p)]
 
     def features(self, releases: list[Release]):
         return build_features(self.profile, releases, self.embed(releases), self.k, tags=getattr(self, "tags", None),
