@@ -241,6 +241,10 @@ class ImportsConfig(Section):
     max_decompressed_bytes: int
     max_ratio: float
     max_items: int
+    max_values: int
+    max_depth: int
+    max_cell_bytes: int
+    max_row_bytes: int
 
 
 @dataclasses.dataclass

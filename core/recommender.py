@@ -350,19 +350,24 @@ class Recommender:
 
     def resolve(self, ref: DiscogsRef | int, user: str | None = None) -> Release:
         """A release from the local catalogue or cache, else (live) from Discogs, cached for next time."""
+        return self._resolve(ref, user)[0]
+
+    def _resolve(self, ref: DiscogsRef | int, user: str | None) -> tuple[Release, bool]:
+        """(release, shared): ``shared`` is False when only the user's own file describes it — then it is theirs
+        alone and never goes into the shared cache."""
         if isinstance(ref, int):
             ref = DiscogsRef("release", ref)
         if ref.kind == "release":
             local = self.resolve_local(ref.id)
             if local is not None:
-                return local
+                return local, True
             own = self.store.own_release(user, ref.id) if user else None
             if own is not None:   # known only from the user's own file: theirs to see, nobody else's
-                return own
+                return own, False
         elif ref.kind == "master":
             mains = sorted((r for r in self.catalogue.values() if r.master_id == ref.id), key=lambda r: r.id)
             if mains:
-                return mains[0]
+                return mains[0], True
         gw = self.gateway_for(user)
         if gw is None:
             what = {"release": f"release {ref.id}", "master": f"master {ref.id}",
@@ -370,7 +375,7 @@ class Recommender:
             raise UnknownRelease(f"I don't know {what} offline, and live Discogs look-ups are switched off.")
         release = gw.resolve(ref)   # DiscogsError subclasses carry a user-facing message
         self.store.cache_releases([release], source="discogs-api")
-        return release
+        return release, True
 
     def _with_price(self, user: str, release: Release) -> Release:
         """Add the lowest marketplace price in the user's currency when Discogs can tell (never fatal)."""
@@ -392,7 +397,8 @@ class Recommender:
         return release
 
     def score(self, user: str, ref: DiscogsRef | int | Release, record: bool = True) -> ScoreCard:
-        release = ref if isinstance(ref, Release) else self.resolve(ref, user)
+        # a Release handed in may be anyone's version of it: only resolved shared facts go to the shared cache
+        release, shared = (ref, False) if isinstance(ref, Release) else self._resolve(ref, user)
         if self.live and self.cfg.discogs.prices:
             release = self._with_price(user, release)
         active, settings = self.store.serving_state(user)
@@ -416,7 +422,7 @@ class Recommender:
                          f"{self.cfg['model']['min_records']}).")
         card = ScoreCard(release, p, verdict, exp.score_type, exp.reasons, version is None, version, None, notes,
                          None if np.isnan(pct) else float(pct))
-        if record:
+        if record and shared:
             self.store.cache_releases([release], source="scored")
             card.score_id = self.store.record_score(user, release.id, p, verdict, exp.score_type, exp.reasons,
                                                     version)

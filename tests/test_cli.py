@@ -228,3 +228,30 @@ def test_a_database_locked_by_another_writer_is_said_not_thrown(dirs, tmp_path, 
     assert crate(dirs, "score", "3802", "--user", USER) == 3
     err = capsys.readouterr().err
     assert err.strip() == "The database is busy (another import or training is writing to it); try again in a moment."
+
+
+def test_a_release_only_one_users_file_describes_never_reaches_another_user(dirs, trained, tmp_path, capsys):
+    """Issue 22: the attacker imports a collection page (API JSON) describing an unknown release and scores it; the
+    victim then asks for the same release and gets Discogs' answer (offline: "don't know"), never the attacker's."""
+    page = {"pagination": {"page": 1, "pages": 1, "per_page": 50, "items": 1, "urls": {}},
+            "releases": [{"id": 99999902, "instance_id": 1, "date_added": "2024-01-01T00:00:00-08:00", "rating": 0,
+                          "basic_information": {
+                              "id": 99999902, "title": "POISON2 <b>bold</b> *md* @everyone", "year": 2020,
+                              "cover_image": "https://evil.example/c.jpg", "thumb": "https://evil.example/t.jpg",
+                              "artists": [{"name": "POISON ARTIST", "id": 1}], "labels": [], "formats": [],
+                              "genres": ["Rock"], "styles": ["Punk"]}}]}
+    for name in ("p.json", "discogs-api"):   # nor does a file named like Discogs' own data
+        path = tmp_path / name
+        path.write_text(json.dumps(page), encoding="utf-8")
+        assert crate(dirs, "import", str(path), "--user", "attacker") == 0
+        capsys.readouterr()
+        assert crate(dirs, "score", "99999902", "--user", "attacker") == 0
+        assert "POISON ARTIST" in capsys.readouterr().out     # the attacker sees their own file's version
+        assert crate(dirs, "score", "99999902", "--user", USER) == 3
+        cap = capsys.readouterr()
+        assert "don't know release 99999902" in cap.err and "POISON" not in cap.out + cap.err
+    store = Store(dirs.db)
+    try:
+        assert store.get_release(99999902) is None
+    finally:
+        store.close()

@@ -134,7 +134,7 @@ def test_release_cache_merges_richer_data(store: Store, items: list[CollectionIt
     rich = Release(id=SUGARCUBES, title="Old Title", country="UK", have=303, formats=["Vinyl"])
     store.cache_releases([rich], source="api")
     sc = next(it for it in items if it.release.id == SUGARCUBES)
-    store.replace_collection(USER, [sc], source="discogs-api")
+    store.replace_collection(USER, [sc], source="discogs-api", discogs=True)
     r = store.get_release(SUGARCUBES)
     assert r is not None
     assert r.title == "Here Today, Tomorrow Next Week!"  # new non-empty values win
@@ -146,6 +146,19 @@ def test_release_cache_merges_richer_data(store: Store, items: list[CollectionIt
     store.cache_releases([r])
     with store._session() as s:
         assert s.get(CachedRelease, SUGARCUBES).fetched_at == before
+
+
+def test_a_file_named_or_labelled_like_discogs_stays_its_users_own(store: Store) -> None:
+    """Issue 22: only the sync's explicit ``discogs=True`` reaches the shared cache, never a name the user picks."""
+    discogs = Release(id=3802, title="Real Title", artists=["Real Artist"], styles=["Techno"])
+    store.cache_releases([discogs], source="discogs-api")
+    forged = CollectionItem(release=Release(id=3802, title="FORGED", artists=["Evil"]), source="discogs-api")
+    store.replace_collection("attacker", [forged], source="discogs-api")
+    store.add_items("attacker", [CollectionItem(release=Release(id=77_001, title="NEW FORGED"))],
+                    source="discogs-api")
+    assert store.get_release(3802) == discogs and store.get_release(77_001) is None
+    assert store.own_release("attacker", 77_001).title == "NEW FORGED"
+    assert store.own_release("victim", 77_001) is None
 
 
 def test_one_users_file_never_changes_another_users_release(store: Store, items: list[CollectionItem]) -> None:

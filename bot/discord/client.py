@@ -241,7 +241,7 @@ class CrateDiscord(discord.Client):
 
     async def feedback(self, user: str, kind: str, score_id: int, event_id: str) -> str:
         """Store a 👍 / 👎 / bought durably (inbox first, so a crash replays it), once per event."""
-        payload = {"user": user, "kind": kind, "score_id": score_id}
+        payload = {"type": "feedback", "user": user, "kind": kind, "score_id": score_id}
         await asyncio.to_thread(self.inbox.receive, event_id, payload)
         try:
             replies = await asyncio.to_thread(self.conv.handle, user, FEEDBACK_TEXT[kind], score_id,
@@ -251,16 +251,24 @@ class CrateDiscord(discord.Client):
         return replies[0].text if replies else "Noted."
 
     async def replay_pending(self) -> int:
+        """Handle every event a previous run stored but never finished (it was killed in between), oldest first,
+        each exactly once: feedback is keyed by its event id, and a message's replies go to its channel."""
         pending = await asyncio.to_thread(self.inbox.pending)
         n = 0
-        for p in pending:
-            event_id = p.get("event_id")
-            if not event_id or p.get("kind") not in FEEDBACK_TEXT:
-                continue
-            await asyncio.to_thread(self.conv.handle, p["user"], FEEDBACK_TEXT[p["kind"]], int(p["score_id"]),
-                                    event_id=event_id, source=SOURCE)
+        for event_id, p in pending:
+            try:
+                if p.get("kind") in FEEDBACK_TEXT and p.get("score_id") is not None:
+                    await asyncio.to_thread(self.conv.handle, p["user"], FEEDBACK_TEXT[p["kind"]],
+                                            int(p["score_id"]), event_id=event_id, source=SOURCE)
+                elif p.get("type") == "message":
+                    await self._answer_message(p["user"], p["text"], int(p["channel_id"]), int(p["message_id"]),
+                                               event_id)
+                else:
+                    log.warning("dropping a %s inbox event of an unknown shape", PLATFORM)
+                n += 1
+            except Exception:   # one broken event never blocks the others; it is not retried forever
+                log.exception("could not replay %s inbox event %s", PLATFORM, event_id)
             await asyncio.to_thread(self.inbox.done, event_id)
-            n += 1
         return n
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -300,19 +308,31 @@ class CrateDiscord(discord.Client):
             await message.channel.send(TOKEN_IN_CHANNEL.format(extra=extra))
             return
         user = user_key(message.author)
+        event_id = f"msg:{message.id}"
+        await asyncio.to_thread(self.inbox.receive, event_id,
+                                {"type": "message", "user": user, "text": text, "channel_id": message.channel.id,
+                                 "message_id": message.id})
+        try:
+            await self._answer_message(user, text, message.channel.id, message.id, event_id)
+        finally:
+            await asyncio.to_thread(self.inbox.done, event_id)
+
+    async def _answer_message(self, user: str, text: str, channel_id: int, message_id: int, event_id: str) -> None:
+        """Answer a DM (or a mention): cards with their buttons, as replies to the message."""
+        channel = self.get_channel(channel_id) or await self.fetch_channel(channel_id)
+        reference = discord.MessageReference(message_id=message_id, channel_id=channel_id, fail_if_not_exists=False)
         missing = await self._knows(user)
         replies = [Reply(_discord_words(missing))] if missing and ("discogs" in text or text.isdigit()) else \
-            await asyncio.to_thread(self.conv.handle, user, text, None, event_id=f"msg:{message.id}", source=SOURCE)
+            await asyncio.to_thread(self.conv.handle, user, text, None, event_id=event_id, source=SOURCE)
         for r in replies:
             if r.card is not None:
-                sent = await message.channel.send(embed=card_embed(r.card),
-                                                  view=card_view(r.card.score_id, r.card.release.id),
-                                                  reference=message.to_reference(fail_if_not_exists=False))
+                sent = await channel.send(embed=card_embed(r.card),  # type: ignore[union-attr]
+                                          view=card_view(r.card.score_id, r.card.release.id), reference=reference)
                 if r.card.score_id is not None:
                     await asyncio.to_thread(self.cards.remember, PLATFORM, sent.channel.id, sent.id, user,
                                             r.card.score_id, render_chat_card(r.card), render_why(r.card))
             else:
-                await message.channel.send(_discord_words(r.text)[:2000])
+                await channel.send(_discord_words(r.text)[:2000])  # type: ignore[union-attr]
 
     async def link_token(self, interaction: discord.Interaction, token: str) -> None:
         register_secret(token)

@@ -55,7 +55,7 @@ class DurableApplication(Application):  # type: ignore[type-arg]
         if self.inbox is None:
             return 0
         pending = await asyncio.to_thread(self.inbox.pending)
-        for payload in pending:
+        for _, payload in pending:
             await self.update_queue.put(Update.de_json(payload, self.bot))
         if pending:
             log.info("replaying %d update(s) delivered before the last stop", len(pending))

@@ -32,13 +32,13 @@ class DurableInbox:
     def done(self, event_id: str | int) -> None:
         self.store.inbox_done(self.platform, str(event_id))
 
-    def pending(self) -> list[dict[str, Any]]:
-        """Every update stored but not handled (a crash came in between), oldest first; unreadable ones (the key
-        changed) are dropped with a log line."""
+    def pending(self) -> list[tuple[str, dict[str, Any]]]:
+        """(event id, payload) of every update stored but not handled (a crash came in between), oldest first;
+        unreadable ones (the key changed) are dropped with a log line."""
         out = []
         for event_id, blob in self.store.inbox_pending(self.platform):
             try:
-                out.append(json.loads(self.box.decrypt(blob)))
+                out.append((event_id, json.loads(self.box.decrypt(blob))))
             except (SecretError, ValueError):
                 log.warning("dropping an unreadable %s update %s from the inbox", self.platform, event_id)
                 self.done(event_id)

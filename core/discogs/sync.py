@@ -84,7 +84,7 @@ class CollectionSync:
             new = [it for it in fetched if it.release.id not in known_ids]
             if total == int(last_total) + len(new):
                 if new:
-                    self.store.add_items(user, new, list_name=list_name, source="discogs-api")
+                    self.store.add_items(user, new, list_name=list_name, source="discogs-api", discogs=True)
                 return SyncReport(list_name, total, len(fetched), len({i.release.id for i in new}), requests,
                                   False, time.perf_counter() - t0)
             log.info("sync %s/%s: %d items now, expected %d: records were removed, full re-read",
@@ -93,7 +93,7 @@ class CollectionSync:
             report.requests += requests
             return report
         # a complete read: replace the stored list atomically (all pages arrived, or nothing is written)
-        self.store.replace_collection(user, fetched, list_name=list_name, source="discogs-api")
+        self.store.replace_collection(user, fetched, list_name=list_name, source="discogs-api", discogs=True)
         added = len({it.release.id for it in fetched} - known_ids)
         return SyncReport(list_name, total, len(fetched), added, requests, True, time.perf_counter() - t0)
 

@@ -27,9 +27,9 @@ from core.storage.schema import (
 log = logging.getLogger("core.storage")
 
 
-#: sources whose release descriptions are Discogs' own (the collection sync): they go to the shared cache. A file
-#: a user gives describes its releases for that user only (``CollectionEntry.release_data``).
-SHARED_SOURCES = frozenset({"discogs-api"})
+# Only the Discogs sync passes ``discogs=True``: its release descriptions are Discogs' own and go to the shared
+# cache. A file a user gives describes its releases for that user only (``CollectionEntry.release_data``),
+# whatever its name or source label says.
 
 
 @dataclass
@@ -95,8 +95,7 @@ class Collections(ReleaseCache):
         return out
 
     def _write_items(self, user_name: str, items: list[CollectionItem], list_name: str | None,
-                     source: str, replace: bool) -> int:
-        shared = source in SHARED_SOURCES
+                     source: str, replace: bool, shared: bool = False) -> int:
         entries = self._dedupe(items, list_name, source, own_data=not shared)
         if shared:   # Discogs' own descriptions: shared facts, merged in short transactions of their own
             releases = [it.release for it in items]
@@ -191,7 +190,7 @@ class Collections(ReleaseCache):
                     s.connection().execute(insert(CollectionEntry.__table__), new)  # type: ignore[attr-defined]
 
     def replace_collection(self, user_name: str, items: list[CollectionItem], list_name: str = "collection",
-                           source: str = "") -> int:
+                           source: str = "", *, discogs: bool = False) -> int:
         """Atomically replace the user's ``list_name`` entries with ``items``; returns the entries stored.
 
         Every item is stored under ``list_name``; copies of one release collapse into one entry. Releases are
@@ -200,17 +199,17 @@ class Collections(ReleaseCache):
         """
         if list_name not in LIST_NAMES:
             raise ValueError(f"list_name must be one of {LIST_NAMES}, got {list_name!r}")
-        return self._write_items(user_name, items, list_name, source, replace=True)
+        return self._write_items(user_name, items, list_name, source, replace=True, shared=discogs)
 
     def add_items(self, user_name: str, items: list[CollectionItem], list_name: str | None = None,
-                  source: str = "") -> int:
+                  source: str = "", *, discogs: bool = False) -> int:
         """Upsert entries without deleting others (``list_name=None``: each item's own list); returns the count.
 
         Existing entries keep their values where the new item has none.
         """
         if list_name is not None and list_name not in LIST_NAMES:
             raise ValueError(f"list_name must be one of {LIST_NAMES}, got {list_name!r}")
-        return self._write_items(user_name, items, list_name, source, replace=False)
+        return self._write_items(user_name, items, list_name, source, replace=False, shared=discogs)
 
     def collection(self, user_name: str, list_name: str | None = None) -> list[CollectionItem]:
         """The user's entries (one list or both) in insertion order, releases rebuilt from the cache."""

@@ -52,6 +52,7 @@ def _read_json(path: Path, list_name: str | None,
                master_resolver: Callable[[dict[str, Any]], int | None] | None) -> ImportResult:
     data = load_json(path)
     if page_entries(data) is not None:
+        data = None   # read again page by page: never two copies at once
         return read_api_pages(path, list_name=list_name)
     return read_bundled_json(data, source=str(path), list_name=list_name, master_resolver=master_resolver)
 

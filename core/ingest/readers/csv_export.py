@@ -165,9 +165,9 @@ def _price(row: list[str], layout: Layout) -> tuple[float | None, str | None]:
 def _rows(content: str, name: str) -> Iterator[tuple[int, list[str]]]:
     """The non-blank rows with their line numbers, streamed (a big export is read twice rather than held as
     rows); stops with the limit's message past ``imports.max_items`` rows."""
-    first = content.lstrip("\ufeff").split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(content), delimiter=_delimiter(first))
+    first = content.lstrip("\ufeff").split("\n", 1)[0][:100_000]
     limit = ImportLimits.configured()
+    reader = csv.reader(_bounded_lines(content, name, limit.max_row_bytes), delimiter=_delimiter(first))
     n = 0
     try:
         for row in reader:
@@ -179,6 +179,16 @@ def _rows(content: str, name: str) -> Iterator[tuple[int, list[str]]]:
             yield reader.line_num, row
     except csv.Error as exc:
         raise ReaderError(f"{name}: malformed CSV ({exc})") from exc
+
+
+def _bounded_lines(content: str, name: str, max_len: int) -> Iterator[str]:
+    """The lines, refusing one longer than ``imports.max_row_bytes`` before the CSV reader splits it (a line of
+    millions of commas would become millions of cells)."""
+    for n, line in enumerate(io.StringIO(content), 1):
+        if len(line) > max_len:
+            raise ReaderError(f"{name}: line {n} is over {max_len // 1000:,} kB long (imports.max_row_bytes): "
+                              "that is no Discogs export row")
+        yield line
 
 
 def _infer_list_name(layout: Layout) -> str:

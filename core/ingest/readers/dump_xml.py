@@ -12,11 +12,11 @@ import xml.etree.ElementTree as ET
 import zlib
 from io import BufferedIOBase
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from core.domain.release import CollectionItem, ImportResult, Release, clean_artist
 from core.ingest.readers.common import dedupe, parse_id, parse_year, text
-from core.ingest.readers.files import ImportLimits, LimitedReader, ReaderError
+from core.ingest.readers.files import ImportLimits, LimitedReader, ReaderError, TagGuard
 from core.ingest.vocab import normalise_genres, normalise_styles
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,15 @@ def _open(path: Path, limited: bool = True) -> BufferedIOBase:
     """The file, decompressed (within the import limits unless ``limited`` is false) when gzipped."""
     with open(path, "rb") as fh:
         magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        if not limited:   # the operator's own monthly dump (10 GB compressed): no collection-file limits
-            return gzip.open(path, "rb")
-        return io.BufferedReader(LimitedReader(path, ImportLimits.configured()))
-    return open(path, "rb")
+    if not limited:   # the operator's own monthly dump (10 GB compressed): no collection-file limits
+        return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+    limits = ImportLimits.configured()
+    raw: Any = LimitedReader(path, limits) if magic == b"\x1f\x8b" else io.FileIO(path, "rb")
+    return io.BufferedReader(TagGuard(raw, path, limits.max_row_bytes))
+
+
+#: elements one ``<release>`` may hold (a real one holds hundreds: tracks, credits, identifiers)
+MAX_RELEASE_ELEMENTS = 50_000
 
 
 def release_from_element(elem: ET.Element) -> Release:
@@ -63,7 +67,8 @@ def release_from_element(elem: ET.Element) -> Release:
 def _iter_elements(path: Path, limited: bool = True) -> Iterator[ET.Element]:
     """Each top-level ``<release>`` element, cleared once the caller has used it."""
     root: ET.Element | None = None
-    depth = 0
+    depth = inside = 0
+    max_depth = ImportLimits.configured().max_depth if limited else 10_000
     with _open(path, limited) as fh:
         try:
             for event, elem in ET.iterparse(fh, events=("start", "end")):
@@ -73,10 +78,15 @@ def _iter_elements(path: Path, limited: bool = True) -> Iterator[ET.Element]:
                         if elem.tag not in ("releases", "release"):
                             raise ReaderError(f"{path}: not a releases dump (root element <{elem.tag}>)")
                     depth += 1
+                    inside += 1
+                    if limited and (depth > max_depth or inside > MAX_RELEASE_ELEMENTS):
+                        raise ReaderError(f"{path}: one release nested too deeply or holding more than "
+                                          f"{MAX_RELEASE_ELEMENTS:,} elements: that is no Discogs data dump")
                     continue
                 depth -= 1
                 release_depth = 0 if root is not None and root.tag == "release" else 1
                 if elem.tag == "release" and depth == release_depth:
+                    inside = 0
                     yield elem
                     elem.clear()
                     if root is not None and root is not elem:
