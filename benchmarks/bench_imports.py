@@ -1,10 +1,14 @@
-"""Replays the hostile and huge inputs of issue 12 against `read_collection` and prints, for each, the outcome,
-the time and the peak memory (each in its own process, so one input's memory never counts for another).
+"""Replays the hostile and huge inputs of issues 12 and 22 against `read_collection` (files) and `decode_photo`
+(photos) and prints, for each, the outcome, the time and the peak memory (each in its own process, so one input's
+memory never counts for another; the process's own imports included).
 
-    python benchmarks/bench_imports.py [--keep DIR]
+    python benchmarks/bench_imports.py [--keep DIR] [--only files|photos]
 
-Inputs: a 4 MB .xml.gz of whitespace, 1 M valid CSV rows, a gzipped dump whose one title is 1 GiB, a 200k-item
-JSON, a 250k-row CSV (the largest collection the limits admit comfortably) and a 120 kB artist field.
+Files: a 4 MB .xml.gz of whitespace, 1 M valid CSV rows, a gzipped dump whose one title is 1 GiB, a 200k-item
+JSON, a 250k-row CSV (the largest collection the limits admit comfortably), a 120 kB artist field, and issue 22's
+`{"releases":[{},{},…]}` (60 MB), `[[],[],…]` (60 MB), a 300,001-item JSON, a CSV row of 60 MB of commas and an
+XML release with 2 M attributes. Photos: a 1 × 89,000,000 and an 89,000,000 × 1 PNG strip, a float TIFF 9400²,
+an RGBA WebP 16383 × 5400, 9400² PNGs (grey and colour) and the real photos of ../shared/data/barcode-photos.
 """
 from __future__ import annotations
 
@@ -58,7 +62,75 @@ def make_inputs(d: Path) -> dict[str, Path]:
     p = d / "long-artist.csv"
     p.write_text(CSV_HEAD + f"C1,{'A' * 120_000},Title,Label,Vinyl,,2001,3802,Uncategorized,2020-01-01 10:00:00\n")
     out["120 kB artist field"] = p
+    # issue 22
+    p = d / "empty-objects.json"
+    with p.open("w") as fh:
+        fh.write('{"releases":[')
+        fh.write("{}," * 20_000_000)
+        fh.write("{}]}")
+    out['{"releases":[{},…]} 60 MB'] = p
+    p = d / "empty-lists.json"
+    with p.open("w") as fh:
+        fh.write("[" + "[]," * 20_000_000 + "[]]")
+    out["[[],[],…] 60 MB"] = p
+    p = d / "items-300001.json"
+    p.write_text(json.dumps([{"id": 1000 + i, "title": f"T{i}", "artist": f"A{i % 500}"}
+                             for i in range(300_001)]), encoding="utf-8")
+    out["300,001-item JSON"] = p
+    p = d / "commas.csv"
+    with p.open("w") as fh:
+        fh.write(CSV_HEAD + "C1,A,T,L,Vinyl,,2001,3802,Uncategorized,2020-01-01 10:00:00" + "," * 60_000_000 + "\n")
+    out["CSV row of 60 MB of commas"] = p
+    p = d / "attributes.xml"
+    with p.open("w") as fh:
+        fh.write('<releases><release id="1" ' + " ".join(f"a{i}='x'" for i in range(2_000_000)) + "/></releases>")
+    out["XML with 2 M attributes"] = p
     return out
+
+
+def make_photos(d: Path) -> dict[str, Path]:
+    from PIL import Image
+
+    out = {}
+    p = d / "strip-wide.png"
+    Image.new("L", (89_000_000, 1), 255).save(p)
+    out["PNG 1 × 89,000,000 (wide)"] = p
+    p = d / "strip-tall.png"
+    Image.new("L", (1, 89_000_000), 255).save(p)
+    out["PNG 89,000,000 × 1 (tall)"] = p
+    p = d / "float.tiff"
+    Image.new("F", (9400, 9400), 0.5).save(p, compression="tiff_adobe_deflate")
+    out["float TIFF 9400²"] = p
+    p = d / "rgba.webp"
+    Image.new("RGBA", (16383, 5400), (255, 255, 255, 255)).save(p, lossless=True, method=0)
+    out["RGBA WebP 16383×5400"] = p
+    p = d / "grey-9400.png"
+    Image.new("L", (9400, 9400), 200).save(p)
+    out["grey PNG 9400²"] = p
+    p = d / "rgb-9400.png"
+    Image.new("RGB", (9400, 9400), (200, 180, 160)).save(p)
+    out["RGB PNG 9400²"] = p
+    real = ROOT.parent / "shared" / "data" / "barcode-photos"
+    for sub in ("upca-1", "upca-2", "ean13-1", "ean13-3"):
+        for f in sorted((real / sub).glob("*.webp"))[:3]:
+            out[f"real photo {sub}/{f.name}"] = f
+    return out
+
+
+PHOTO_CHILD = """
+import sys, time, resource
+sys.path.insert(0, {root!r})
+from core.barcode.decode import decode_photo
+from core.barcode.loading import PhotoError
+t0 = time.perf_counter()
+try:
+    r = decode_photo(open(sys.argv[1], "rb").read())
+    what = "codes: " + (", ".join(r.codes) or "none")
+except PhotoError as e:
+    what = "refused: " + e.user_message[:110]
+peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+print(f"{{time.perf_counter() - t0:.1f}}\t{{peak:.0f}}\t{{what}}")
+"""
 
 
 CHILD = """
@@ -72,7 +144,7 @@ try:
     what = f"read {{len(r.items)}} records, longest artist {{longest}} chars"
 except ReaderError as e:
     what = "refused: " + str(e).split(": ", 1)[-1][:110]
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
 print(f"{{time.perf_counter() - t0:.1f}}\\t{{peak:.0f}}\\t{{what}}")
 """
 
@@ -80,15 +152,20 @@ print(f"{{time.perf_counter() - t0:.1f}}\\t{{peak:.0f}}\\t{{what}}")
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--keep", help="write the inputs here (default: a temporary folder)")
+    ap.add_argument("--only", choices=["files", "photos"])
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(args.keep or tmp)
         d.mkdir(parents=True, exist_ok=True)
-        inputs = make_inputs(d)
+        runs = []
+        if args.only != "photos":
+            runs += [(label, path, CHILD) for label, path in make_inputs(d).items()]
+        if args.only != "files":
+            runs += [(label, path, PHOTO_CHILD) for label, path in make_photos(d).items()]
         print(f"{'input':<32} {'size':>9} {'time s':>7} {'peak MB':>8}  outcome")
-        for label, path in inputs.items():
+        for label, path, child in runs:
             t0 = time.perf_counter()
-            res = subprocess.run([sys.executable, "-c", CHILD.format(root=str(ROOT)), str(path)],
+            res = subprocess.run([sys.executable, "-c", child.format(root=str(ROOT)), str(path)],
                                  capture_output=True, text=True, timeout=600)
             if res.returncode:
                 why = res.stderr.strip().splitlines()[-1]

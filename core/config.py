@@ -252,6 +252,9 @@ class PhotoConfig(Section):
     max_bytes: int
     max_pixels: int
     pixel_budget: int
+    max_decoded_bytes: int
+    max_aspect: float
+    max_side: int
     time_budget_s: float
     threads: int
     ocr: bool
@@ -399,10 +402,26 @@ def resolve_path(p: str | Path) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
+def private_dir(path: str | Path) -> Path:
+    """Create ``path`` and every missing folder above it 0700 (``mkdir(parents=True, mode=…)`` gives the parents
+    the umask's 0755): the data folder holds collections, tokens' ciphertext and models, for its owner only."""
+    p = Path(path)
+    missing = []
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:   # made by another process an instant ago
+            pass
+    return Path(path)
+
+
 def database_url(cfg: Config | None = None) -> str:
     url = (cfg or get_config()).storage.database_url
     if url.startswith("sqlite:///"):
         p = resolve_path(url[len("sqlite:///"):])
-        p.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(p.parent)
         return f"sqlite:///{p}"
     return url

@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal, TypedDict
 
 import numpy as np
 
-from core.config import Config, as_config, get_config, resolve_path
+from core.config import Config, as_config, get_config, private_dir, resolve_path
 from core.discogs.gateway import DiscogsError, DiscogsGateway
 from core.domain.refs import DiscogsRef
 from core.domain.release import CollectionItem, ImportResult, Release, others_pool
@@ -34,13 +34,24 @@ from core.model.reasons import explain
 from core.model.scorers.base import Scorer, TrainingSet
 from core.model.scorers.catboost_model import CatBoostScorer
 from core.model.scorers.cold_start import ColdStartScorer
-from core.secrets import SecretBox
+from core.secrets import SecretBox, SecretError
 from core.storage import ModelVersion, Store
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 # what ``model_for`` serves: the user's personal model, or the cold-start scorer until there is one
 ServingScorer = CatBoostScorer | ColdStartScorer
+
+
+#: a stored token the bot cannot read (the key file damaged, missing or unsafe, or CRATE_SECRET_KEY changed)
+TOKEN_UNREADABLE = ("I can't read your saved Discogs token, so I stopped rather than carry on without it (a private "
+                    "collection would look empty and your rate limit would be halved). What is wrong: {detail}. "
+                    "Restore the secret key (the key file from your backup, or the CRATE_SECRET_KEY it was made "
+                    "with), or link your token again.")
+
+
+class TokenUnreadable(SecretError, DiscogsError):
+    """The user's stored credentials cannot be decrypted: a Discogs look-up must not go on anonymously."""
 
 
 class _RegisterOptions(TypedDict, total=False):
@@ -251,7 +262,7 @@ class Recommender:
     def _save(self, user: str, version: str, scorer: Scorer) -> Path:
         """Write atomically: a temp file in the same folder, fsync, then rename."""
         folder = self.models_dir / safe_name(user)
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         final = folder / f"{version}.pkl"
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         try:
@@ -324,8 +335,9 @@ class Recommender:
         if user and acct is not None and acct.has_secrets:   # an account implies a user
             try:
                 secrets = self.store.account_secrets(user, self.secret_box) or {}
-            except Exception as exc:  # a broken key must not stop anonymous look-ups
-                log.warning("could not read %s's Discogs credentials: %s", user, type(exc).__name__)
+            except SecretError as exc:   # never a silent fall-back to anonymous: say what is wrong and what to do
+                log.warning("could not read %s's Discogs credentials: %s", user, exc)
+                raise TokenUnreadable(str(exc), TOKEN_UNREADABLE.format(detail=exc)) from exc
         key = secrets.get("token") or secrets.get("oauth_token") or ""
         cache_key = f"{user}:{hash(key)}" if key else "anonymous"
         gw = self._gateways.get(cache_key)

@@ -33,7 +33,7 @@ from urllib.parse import quote, quote_plus
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from core.config import get_config, resolve_path
+from core.config import get_config, private_dir, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,11 @@ def _read_key_file(path: Path) -> bytes:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as e:
             raise SecretError(f"cannot open secret key file {path}: {e.strerror}") from None
+        st = os.fstat(fd)  # the file actually opened (no check-then-open race)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise SecretError(f"secret key file {path} is not a regular file: restore the key file from your backup")
         with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())  # the file actually opened (no check-then-open race)
-            if not stat.S_ISREG(st.st_mode):
-                raise SecretError(f"secret key file {path} is not a regular file")
             if os.name == "posix" and st.st_mode & 0o077:
                 raise SecretError(
                     f"refusing to use secret key file {path}: it is accessible by group/others "
@@ -91,7 +92,7 @@ def _read_key_file(path: Path) -> bytes:
 
 def _create_key_file(path: Path) -> bytes | None:
     """Write a fresh key to ``path`` (mode 0600, ``O_EXCL``); ``None`` if the file already exists."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags, 0o600)

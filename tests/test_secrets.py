@@ -559,3 +559,65 @@ def test_files_left_by_killed_trainings_are_swept(tmp_path: Path, store: Store) 
     swept = rec.sweep_model_files("ana", now=now)
     assert sorted(p.name for p in swept) == ["v0.pkl", "x1.tmp"]
     assert kept.exists() and fresh_tmp.exists() and not orphan.exists() and not stale_tmp.exists()
+
+
+@pytest.mark.parametrize("case", ["empty", "garbage", "world-readable", "missing", "directory", "other-key",
+                                  "bad-env-key"])
+def test_a_stored_token_the_key_cannot_open_stops_sync_with_what_is_wrong(tmp_path: Path, monkeypatch, capsys,
+                                                                           case: str) -> None:
+    """Issue 22: with a token stored, a damaged, missing, unsafe or changed key never makes `crate sync` go on
+    anonymously (exit 0, "your collection is private"): it stops and says what is wrong and how to restore it."""
+    from bot.cli import main
+    from core.config import get_config
+
+    key_file = tmp_path / "keys" / "secret.key"
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    monkeypatch.setenv("CRATE_SECRETS__KEY_FILE", str(key_file))
+    monkeypatch.delenv("CRATE_SECRET_KEY", raising=False)
+    monkeypatch.setenv("CRATE_DISCOGS__LIVE", "true")          # the fake address is closed: nothing may be asked
+    monkeypatch.setenv("DISCOGS_API_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setattr("core.secrets.time.sleep", lambda s: None)
+    get_config.cache_clear()
+    try:
+        store = Store(db)
+        store.link_account("ana", "ana_discogs", "token", token=_token(), box=SecretBox(key_file=key_file, env={}))
+        store.close()
+        assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
+        if case == "empty":
+            key_file.write_bytes(b"")
+        elif case == "garbage":
+            key_file.write_bytes(b"not a key at all")
+        elif case == "world-readable":
+            key_file.chmod(0o644)
+        elif case == "missing":
+            key_file.unlink()
+        elif case == "directory":
+            key_file.unlink()
+            key_file.mkdir()
+        elif case == "other-key":
+            key_file.write_bytes(SecretBox.generate_key().encode())
+        else:
+            monkeypatch.setenv("CRATE_SECRET_KEY", "not-a-fernet-key")
+        get_config.cache_clear()
+        rc = main(["--database", db, "sync", "--user", "ana"])
+    finally:
+        get_config.cache_clear()
+    cap = capsys.readouterr()
+    said = cap.err + cap.out
+    assert rc != 0, said
+    assert "Traceback" not in said and "private" not in said.lower().replace("private collection would", "")
+    assert any(w in said for w in ("key", "restore", "link")), said
+    if case == "missing":
+        assert "restore the file from your backup" in said
+    if case == "world-readable":
+        assert "chmod 600" in said
+    assert not (case == "missing" and key_file.exists())       # nothing silently created
+
+
+def test_the_data_folder_is_created_private(tmp_path: Path) -> None:
+    from core.config import private_dir
+
+    deep = tmp_path / "home" / ".local" / "share" / "cratedigger" / "models"
+    private_dir(deep)
+    for p in (deep, deep.parent, deep.parent.parent, deep.parent.parent.parent):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o700, p

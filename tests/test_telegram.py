@@ -878,3 +878,16 @@ def test_discover_pages_numbers_open_cards_and_the_settings_control(tg, world):
     assert world.store.get_settings("tg:1003")["adventurous"] == 1.0
     (msg,) = tg.send(U.text(CAROL, "/settings adventurous 140"))
     assert "between 0 and 100" in text_of(msg)
+
+
+def test_a_long_emoji_query_still_gets_its_page_measured_as_telegram_counts(tg, world):
+    """Issue 22: Telegram counts UTF-16 code units; a /discover query of 2,000 emoji (4,000 units, within a
+    message's limit) echoed on the page used to pass len() but not Telegram, leaving "Looking…" on screen."""
+    from bot.telegram.limits import fit, utf16_len
+
+    assert utf16_len("🎵" * 3) == 6 and utf16_len(fit("🎵" * 3000)) <= 4096 and fit("ab🎵", 3) == "ab…"
+    calls = tg.send(U.text(ALICE, "/discover " + "🎵" * 2000))
+    final = only(calls, "editMessageText")[-1]
+    assert final.result is not None, final          # the Bot API accepted it (the fake refuses what Telegram does)
+    assert text_of(final).startswith("✨ Picks for you") and utf16_len(text_of(final)) <= 4096
+    assert all(c.result is not None for c in calls)

@@ -23,6 +23,7 @@ from core.app import Recommender, Store, install_redaction, register_secret
 
 from .durable import DurableApplication, JournalQueue
 from .handlers import ALLOWED_UPDATES, CrateBot
+from .limits import FitToLimits
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ def build_application(token: str, recommender: Recommender, *, base_url: str | N
     bot = CrateBot(recommender, progress_interval=progress_interval)
     inbox = bot.app.inbox("telegram")
     builder = (Application.builder().token(token).concurrent_updates(concurrent_updates)
-               .application_class(DurableApplication).update_queue(JournalQueue(inbox)))
+               .application_class(DurableApplication).update_queue(JournalQueue(inbox))
+               .rate_limiter(FitToLimits()))
     if base_url:
         url = base_url.rstrip("/")
         builder = builder.base_url(f"{url}/bot").base_file_url(f"{url}/file/bot")

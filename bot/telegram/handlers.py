@@ -56,13 +56,12 @@ from core.app import (
 )
 
 from . import keyboards as kb
+from .limits import ANSWER_LIMIT, CAPTION_LIMIT, fit, utf16_len
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 SOURCE = "telegram"
-CAPTION_LIMIT = 1024          # Bot API: photo captions
-ANSWER_LIMIT = 200            # Bot API: answerCallbackQuery text
 MAX_DOWNLOAD = 20 * 1024 * 1024   # Bot API: getFile downloads
 TOKEN_WAIT_S = 300            # how long "/token" waits for the token message
 USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -126,8 +125,8 @@ COMMANDS = [
 
 
 def _fit(text: str, limit: int = 4096) -> str:
-    """A message within Telegram's limit (a page of long titles could pass it)."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """A message within Telegram's limit, counted as Telegram counts (UTF-16 code units)."""
+    return fit(text, limit)
 
 
 def user_key(user: User) -> str:
@@ -221,7 +220,7 @@ class CrateBot:
                     await self.other_digests(user, digest)
                 return
             chat_id = int(user.split(":", 1)[1])   # a private chat's id is the user's id
-            await app.bot.send_photo(chat_id, digest.chart_png, caption=digest.text[:1024])
+            await app.bot.send_photo(chat_id, digest.chart_png, caption=fit(digest.text, CAPTION_LIMIT))
 
         self.scheduler = self.app.start_learning(send_digest)
         replay = getattr(app, "replay_pending", None)
@@ -283,7 +282,7 @@ class CrateBot:
         markup = kb.card_keyboard(card.score_id or 0, card.release.id)
         params = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
         sent = None
-        if card.release.thumb and len(text) <= CAPTION_LIMIT:
+        if card.release.thumb and utf16_len(text) <= CAPTION_LIMIT:
             try:
                 sent = await bot.send_photo(chat_id, card.release.thumb, caption=text, reply_markup=markup,
                                             reply_parameters=params)
@@ -520,7 +519,7 @@ class CrateBot:
         text = digest.text.replace(f" for {user} ", f" for {update.effective_user.first_name} ", 1)
         quote = not _private(message)
         if digest.chart_png:
-            caption = text if len(text) <= CAPTION_LIMIT else None
+            caption = text if utf16_len(text) <= CAPTION_LIMIT else None
             await message.reply_photo(digest.chart_png, caption=caption, do_quote=quote)
             if caption is None:
                 await self._reply(message, text)
@@ -678,7 +677,7 @@ class CrateBot:
         replies = await asyncio.to_thread(self.conv.handle, user, FEEDBACK_TEXT[kind], score_id,
                                           event_id=f"cb:{q.id}", source=SOURCE)
         text = replies[0].text if replies else FEEDBACK_SHORT[kind]
-        await q.answer(text if len(text) <= ANSWER_LIMIT else FEEDBACK_SHORT[kind] + ".")
+        await q.answer(text if utf16_len(text) <= ANSWER_LIMIT else FEEDBACK_SHORT[kind] + ".")
         markup = getattr(msg, "reply_markup", None)
         if markup is not None:
             try:
@@ -794,7 +793,7 @@ class CrateBot:
         text = DATABASE_BUSY if context.error is not None and database_busy(context.error) else APOLOGY
         try:
             if update.callback_query is not None:
-                await update.callback_query.answer(text[:ANSWER_LIMIT])
+                await update.callback_query.answer(fit(text, ANSWER_LIMIT))
             chat = update.effective_chat
             if chat is not None:
                 await context.bot.send_message(chat.id, text)

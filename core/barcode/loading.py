@@ -51,6 +51,9 @@ class PhotoLimits:
     max_bytes: int = 30_000_000          # larger uploads are refused outright
     max_pixels: int = Image.MAX_IMAGE_PIXELS or 89_478_485   # more pixels than this: a decompression bomb
     pixel_budget: int = 40_000_000       # photos over this are downscaled for decoding
+    max_decoded_bytes: int = 150_000_000   # decoded size (pixels × bytes per pixel of its mode) before decoding
+    max_aspect: float = 100.0            # longest side over shortest (a tight crop of the bars may be 30:1)…
+    max_side: int = 40_000               # …and the longest side: a photo, not a strip of millions of pixels
     time_budget_s: float = 2.0           # the cascade stops here (a last resort; typical photos take < 0.5 s)
     threads: int = 2                     # the fallbacks run in two lanes side by side (1: one after another)
     ocr: bool = True                     # bars unreadable: read the printed digits (core.barcode.ocr)
@@ -65,6 +68,9 @@ class PhotoLimits:
         return cls(max_bytes=int(sec.get("max_bytes", d.max_bytes)),
                    max_pixels=int(sec.get("max_pixels", d.max_pixels)),
                    pixel_budget=int(sec.get("pixel_budget", d.pixel_budget)),
+                   max_decoded_bytes=int(sec.get("max_decoded_bytes", d.max_decoded_bytes)),
+                   max_aspect=float(sec.get("max_aspect", d.max_aspect)),
+                   max_side=int(sec.get("max_side", d.max_side)),
                    time_budget_s=float(sec.get("time_budget_s", d.time_budget_s)),
                    threads=int(sec.get("threads", d.threads)),
                    ocr=bool(sec.get("ocr", d.ocr)), ocr_regions=int(sec.get("ocr_regions", d.ocr_regions)))
@@ -100,16 +106,26 @@ def load_photo(data: bytes, limits: PhotoLimits | None = None) -> tuple[Image.Im
     w, h = im.size
     if w <= 0 or h <= 0 or w * h > limits.max_pixels:
         raise PhotoError(f"{w}x{h} pixels > {limits.max_pixels}", _too_many_pixels())
+    if max(w, h) > limits.max_aspect * min(w, h) or max(w, h) > limits.max_side:
+        raise PhotoError(f"{w}x{h}: aspect over {limits.max_aspect:g}",
+                         f"That image is {w:,} × {h:,} pixels — a strip, not a photo of a sleeve. "
+                         "Send an ordinary photo of the barcode.")
+    scale = math.sqrt(limits.pixel_budget / (w * h)) if w * h > limits.pixel_budget else 1.0
+    if im.format in ("JPEG", "MPO"):
+        # decode straight to grey, at a reduced DCT scale when the photo is over budget
+        im.draft("L", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
+    decoded = im.size[0] * im.size[1] * _bytes_per_pixel(im.mode)
+    if decoded > limits.max_decoded_bytes:   # checked before a byte of pixels is decoded
+        raise PhotoError(f"{w}x{h} {im.mode}: {decoded} decoded bytes > {limits.max_decoded_bytes}",
+                         f"That image would take {decoded / 1e6:,.0f} MB to open ({w:,} × {h:,} pixels), more "
+                         f"than the {limits.max_decoded_bytes / 1e6:,.0f} MB I allow one photo. Send it as a JPEG, "
+                         "or a smaller picture of the barcode.")
     try:
         orientation = int(im.getexif().get(0x0112, 1) or 1)
     except Exception:   # a broken EXIF block must not lose the photo
         orientation = 1
     upright = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-    scale = math.sqrt(limits.pixel_budget / (w * h)) if w * h > limits.pixel_budget else 1.0
     try:
-        if im.format in ("JPEG", "MPO"):
-            # decode straight to grey, at a reduced DCT scale when the photo is over budget
-            im.draft("L", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im.load()
@@ -127,14 +143,29 @@ def load_photo(data: bytes, limits: PhotoLimits | None = None) -> tuple[Image.Im
     return grey, upright
 
 
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "La": 2, "PA": 2, "I;16": 2, "I;16B": 2, "I;16L": 2,
+                    "I;16N": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "RGBX": 4,
+                    "CMYK": 4, "I": 4, "F": 4}
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    return _BYTES_PER_PIXEL.get(mode, 4)
+
+
 def _to_grey(im: Image.Image) -> Image.Image:
-    """8-bit grey; 16-bit and float images are stretched to the 8-bit range (PIL would clip them)."""
+    """8-bit grey; 16-bit and float images are stretched to the 8-bit range (PIL would clip them), in strips of
+    rows so that no float copy of the whole image is ever made."""
     if im.mode == "L":
         return im
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-        a = np.asarray(im, dtype=np.float32)
-        lo, hi = float(a.min()), float(a.max())
-        return Image.fromarray(((a - lo) * (255.0 / max(hi - lo, 1e-6))).astype(np.uint8), "L")
+        lo, hi = (float(v) for v in im.getextrema())  # type: ignore[misc]
+        k = 255.0 / max(hi - lo, 1e-6)
+        out = np.empty((im.height, im.width), np.uint8)
+        step = max(1, 4_000_000 // max(im.width, 1))
+        for y in range(0, im.height, step):
+            strip = np.asarray(im.crop((0, y, im.width, min(im.height, y + step))), dtype=np.float32)
+            out[y:y + strip.shape[0]] = ((strip - lo) * k).astype(np.uint8)
+        return Image.fromarray(out, "L")
     return im.convert("L")
 
 

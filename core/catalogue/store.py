@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.config import private_dir
 from core.domain.release import Release, album_key, norm_text
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class CatalogueStore:
     def _private(self) -> None:
         """The file 0600 in a 0700 folder, like the user database (it holds which releases a user pasted)."""
         if not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, mode=0o700)
+            private_dir(self.path.parent)
         if not self.path.exists():
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         elif stat.S_IMODE(self.path.stat().st_mode) & 0o077:

@@ -16,7 +16,7 @@ from typing import Iterable
 
 import numpy as np
 
-from core.config import get_config, resolve_path
+from core.config import get_config, private_dir, resolve_path
 from core.domain.release import Release
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class EmbeddingCache:
     def _save(self) -> None:
         if not self._dirty:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         keys = np.array(list(self._mem.keys()))
         vecs = np.stack(list(self._mem.values())).astype(np.float32)
         tmp = self.file.with_suffix(".tmp.npz")

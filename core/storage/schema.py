@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, SQLModel, create_engine
 
-from core.config import database_url
+from core.config import database_url, private_dir
 from core.domain.release import Release
 
 log = logging.getLogger(__name__)
@@ -400,7 +400,7 @@ def _private_file(path: Path) -> None:
     """The database file 0600 in a folder the bot creates 0700 (collections and feedback are personal; SQLite
     gives its -wal and -shm files the database file's mode)."""
     if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
+        private_dir(path.parent)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     elif os.name == "posix" and path.stat().st_mode & 0o077:

@@ -171,7 +171,7 @@ class FakeBotApi:
         with self._cond:
             call = ApiCall(method, params, time.perf_counter())
             self.calls.append(call)
-            fail = self._failure(method, params)
+            fail = self._failure(method, params) or _too_long(method, params)
             if fail is not None:
                 body = {"ok": False, "error_code": fail.code, "description": fail.description}
                 self._cond.notify_all()
@@ -412,6 +412,22 @@ class FakeTelegramServer:
 
 
 # -- incoming updates -----------------------------------------------------------------------------------------
+#: the Bot API's length limits, counted in UTF-16 code units, and what it answers past them
+_LIMITS = {("sendMessage", "text"): (4096, "message is too long"),
+           ("editMessageText", "text"): (4096, "MESSAGE_TOO_LONG"),
+           ("sendPhoto", "caption"): (1024, "message caption is too long"),
+           ("editMessageCaption", "caption"): (1024, "MESSAGE_CAPTION_TOO_LONG"),
+           ("answerCallbackQuery", "text"): (200, "MESSAGE_TOO_LONG")}
+
+
+def _too_long(method: str, params: dict[str, Any]) -> "_Failure | None":
+    for (m, field), (limit, said) in _LIMITS.items():
+        value = params.get(field)
+        if m == method and isinstance(value, str) and _utf16_len(value) > limit:
+            return _Failure(400, f"Bad Request: {said}", 1)
+    return None
+
+
 def _utf16_len(s: str) -> int:
     return len(s.encode("utf-16-le")) // 2
 
