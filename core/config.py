@@ -308,6 +308,11 @@ class DiscoverConfig(Section):
 
 
 @dataclasses.dataclass
+class WorkersConfig(Section):
+    processes: bool
+
+
+@dataclasses.dataclass
 class Config(Section):
     """The whole configuration, one typed section per heading of configs/default.yaml."""
 
@@ -324,6 +329,7 @@ class Config(Section):
     photo: PhotoConfig
     learning: LearningConfig
     discover: DiscoverConfig
+    workers: WorkersConfig
 
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:

@@ -15,6 +15,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # Tests never touch the network: live Discogs look-ups are off unless a test builds a gateway to the local
 # fake server itself, and the default API address points at a closed local port as a safety net.
 os.environ["CRATE_DISCOGS__LIVE"] = "false"
+# the bots' imports, trainings and photos run in process (fast, and monkeypatchable); tests/test_jobs.py runs them in
+# worker processes
+os.environ.setdefault("CRATE_WORKERS__PROCESSES", "false")
 os.environ["DISCOGS_API_BASE_URL"] = "http://127.0.0.1:9"
 # the candidate catalogue of a test that does not make its own: a throw-away folder, never the user's own
 _scratch = __import__("tempfile").mkdtemp(prefix="crate-test-catalogue-")

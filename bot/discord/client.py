@@ -28,6 +28,7 @@ from core.app import (
     Recommender,
     Reply,
     ScoreCard,
+    jobs_for,
     register_secret,
     render_chat_card,
     render_why,
@@ -119,7 +120,7 @@ class CrateDiscord(discord.Client):
     def __init__(self, recommender: Recommender, *, sync_commands: bool = True, progress_interval: float = 1.0,
                  start_learning: bool = True) -> None:
         super().__init__(intents=intents(), allowed_mentions=discord.AllowedMentions.none())
-        self.app = CrateApp(recommender)
+        self.app = CrateApp(recommender, jobs=jobs_for(recommender))
         self.conv = self.app.conv
         self.group = Group(recommender, PLATFORM)
         self.cards = CardRegistry(recommender.store)
@@ -148,6 +149,7 @@ class CrateDiscord(discord.Client):
             self.scheduler = self.app.start_learning(send_digest=self._send_digest)
 
     async def close(self) -> None:
+        self.app.jobs.close()
         if self.scheduler is not None:
             try:
                 self.scheduler.shutdown()

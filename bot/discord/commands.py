@@ -105,7 +105,7 @@ def register(bot: "CrateDiscord") -> None:   # noqa: C901 — one place lists ev
         if isinstance(result, str):
             await interaction.edit_original_response(content=result)
             return
-        head = f"📥 Imported {len(result.items)} records from {file.filename}.\n"
+        head = f"📥 Imported {result.n_items} records from {file.filename}.\n"
         from .client import Progress
 
         progress = Progress(interaction, asyncio.get_running_loop(), bot.progress_interval)

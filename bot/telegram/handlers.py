@@ -49,6 +49,7 @@ from core.app import (
     ScoreCard,
     database_busy,
     find_refs,
+    jobs_for,
     register_secret,
     render_chat_card,
     render_why,
@@ -181,7 +182,7 @@ class CrateBot:
 
     def __init__(self, recommender: Recommender, *, progress_interval: float = 1.0) -> None:
         self.rec = recommender
-        self.app = CrateApp(recommender)
+        self.app = CrateApp(recommender, jobs=jobs_for(recommender))
         self.conv = self.app.conv
         self.cards = CardRegistry(recommender.store)
         self.progress_interval = progress_interval
@@ -231,6 +232,7 @@ class CrateBot:
         sched = getattr(self, "scheduler", None)
         if sched is not None and sched.running:
             sched.shutdown()
+        self.app.jobs.close()
 
     # -- helpers -------------------------------------------------------------------------------------------
     @staticmethod
@@ -604,8 +606,8 @@ class CrateBot:
             if isinstance(result, str):
                 await progress.done(result)
                 return
-            skipped = f" ({len(result.skipped)} rows skipped)" if result.skipped else ""
-            head = f"📥 Imported {len(result.items)} records from {name}{skipped}."
+            skipped = f" ({result.n_skipped} rows skipped)" if result.n_skipped else ""
+            head = f"📥 Imported {result.n_items} records from {name}{skipped}."
             line = await self._train(user, progress, head)
             await progress.done(f"✅ {head[2:]}\n{line}\nPaste a Discogs link (or send a barcode photo) to score a "
                                 "record.")

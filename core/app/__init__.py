@@ -15,6 +15,7 @@ from core.app.conversation import Reply
 from core.app.discover import EXPIRED, KIND_LABELS, PickPage, pick_card, render_picks
 from core.app.group import Group, GroupAnswer, TasteMatch
 from core.app.inbox import DurableInbox
+from core.app.jobs import WorkerDied, jobs_for
 from core.app.operations import DATABASE_BUSY, BarcodeAnswer, OAuthFlow, Operations, Refusal, database_busy
 from core.app.service import CURRENCIES, FORGET_ASK, NOT_KNOWN, NOT_SYNCED, OFFLINE, CrateApp, SyncOutcome
 
@@ -29,7 +30,7 @@ from core.recommender import Recommender, ScoreCard
 from core.secrets import SecretError, install_redaction, register_secret
 from core.storage import Store
 
-__all__ = ["CrateApp", "Group", "GroupAnswer", "TasteMatch",
+__all__ = ["jobs_for", "WorkerDied", "CrateApp", "Group", "GroupAnswer", "TasteMatch",
            "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
            "ConfigError", "SecretError", "DATABASE_BUSY", "database_busy",
            "get_config", "CURRENCIES", "FORGET_ASK", "NOT_KNOWN", "NOT_SYNCED", "OFFLINE",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -11,7 +12,8 @@ from typing import Any, Callable
 from core.app.conversation import Conversation, Reply
 from core.app.discover import EXPIRED, KIND_LABELS, DiscoverPages, PickPage
 from core.app.inbox import DurableInbox
-from core.barcode import NO_BARCODE_HINT, PhotoError, decode_photo
+from core.app.jobs import InProcessJobs, Jobs, WorkerDied, WorkerJobs
+from core.barcode import NO_BARCODE_HINT, PhotoError
 from core.discogs.gateway import DiscogsGateway
 from core.discogs.sync import CollectionSync, SyncReport
 from core.ingest.readers import ReaderError
@@ -51,9 +53,12 @@ class SyncOutcome:
 class CrateApp:
     """The use cases, over one :class:`~core.recommender.Recommender` (and its store)."""
 
-    def __init__(self, recommender: Recommender, conversation: Conversation | None = None) -> None:
+    def __init__(self, recommender: Recommender, conversation: Conversation | None = None,
+                 jobs: Jobs | None = None) -> None:
         self.rec = recommender
         self.conv = conversation or Conversation(recommender)
+        #: where imports, trainings and photos run (the bots: worker processes, see core.app.jobs)
+        self.jobs: Jobs = jobs or InProcessJobs(recommender)
         self._pages: DiscoverPages | None = None
 
     @property
@@ -84,9 +89,11 @@ class CrateApp:
     def photo(self, user: str, data: bytes) -> list[Reply]:
         """A photo of a barcode: the pressing's card, the pressings to choose from, or what to try instead."""
         try:
-            result = decode_photo(data)
+            result = self.jobs.decode_photo(data)
         except PhotoError as exc:
             return [Reply(exc.user_message)]
+        except WorkerDied as exc:
+            return [Reply(str(exc))]
         if not result.codes:
             return [Reply(NO_BARCODE_HINT)]
         return self.conv.pressings(user, result.found)
@@ -136,12 +143,14 @@ class CrateApp:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
             try:
-                result = self.rec.import_file(user, path)
+                result = self.jobs.import_file(user, path)
             except ReaderError as exc:
                 why = str(exc).replace(f"{path}: ", "").replace(str(path), name)
                 return (f"I couldn't read {name}: {why}. Send the CSV file of your Discogs collection export "
                         "(Discogs → Collection → Export).")
-        if not result.items:
+            except WorkerDied as exc:
+                return f"I couldn't finish reading {name}. {exc}"
+        if not result.n_items:
             return f"I found no records in {name}. Is it the Discogs collection export (a CSV file)?"
         return result
 
@@ -150,9 +159,11 @@ class CrateApp:
         say = progress or (lambda _msg: None)
         say(f"{head}\n🧠 Training your model…")
         try:
-            report = self.rec.train(user, lambda msg: say(f"{head}\n🧠 {msg}"))
+            report = self.jobs.train(user, lambda msg: say(f"{head}\n🧠 {msg}"))
         except LookupError:
             return "There's nothing to train on yet."
+        except WorkerDied as exc:
+            return f"🧠 Training stopped: {exc}"
         if report.cold_start:
             return (f"🧠 {report.n_positives} records is below {self.rec.cfg['model']['min_records']}: scores are "
                     "rough estimates from similar records until you have more.")
@@ -289,7 +300,10 @@ class CrateApp:
         return DurableInbox(self.rec.store, self.rec.secret_box, platform)
 
     def warm_up(self) -> None:
-        """Load what the first score needs (catalogue, embedding cache) before users arrive concurrently."""
+        """Load what the first score needs (catalogue, embedding cache) before users arrive concurrently; the
+        photo worker starts meanwhile (in the background: a bot's start never waits on it)."""
+        if isinstance(self.jobs, WorkerJobs):
+            threading.Thread(target=self.jobs.warm, args=("photo",), name="warm-photo-worker", daemon=True).start()
         _ = self.rec.catalogue
         self.rec.embed([])
 

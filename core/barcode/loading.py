@@ -158,7 +158,7 @@ def _to_grey(im: Image.Image) -> Image.Image:
     if im.mode == "L":
         return im
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-        lo, hi = (float(v) for v in im.getextrema())  # type: ignore[misc]
+        lo, hi = (float(v) for v in im.getextrema())  # type: ignore[arg-type]
         k = 255.0 / max(hi - lo, 1e-6)
         out = np.empty((im.height, im.width), np.uint8)
         step = max(1, 4_000_000 // max(im.width, 1))

@@ -122,14 +122,24 @@ class ImportResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (row locator, reason)
     source: str = ""
     unresolved: list[dict[str, Any]] = field(default_factory=list)  # e.g. master-only refs to resolve later
+    count: int = -1           # records read, where ``items`` was not carried along (an import in a worker process)
+    skipped_count: int = -1   # rows skipped, where ``skipped`` holds only the first of them
+
+    @property
+    def n_items(self) -> int:
+        return self.count if self.count >= 0 else len(self.items)
+
+    @property
+    def n_skipped(self) -> int:
+        return self.skipped_count if self.skipped_count >= 0 else len(self.skipped)
 
     def summary(self) -> str:
-        lines = [f"imported {len(self.items)} records from {self.source or 'file'}"]
+        lines = [f"imported {self.n_items} records from {self.source or 'file'}"]
         if self.skipped:
             reasons: dict[str, int] = {}
             for _, why in self.skipped:
                 reasons[why] = reasons.get(why, 0) + 1
-            lines.append(f"skipped {len(self.skipped)}: " + "; ".join(f"{n}× {r}" for r, n in sorted(reasons.items())))
+            lines.append(f"skipped {self.n_skipped}: " + "; ".join(f"{n}× {r}" for r, n in sorted(reasons.items())))
         return "\n".join(lines)
 
 

@@ -1,0 +1,74 @@
+"""Issue 22: the bots' heavy work (an uploaded file, a training, a barcode photo) runs in worker processes with
+memory of their own (core/app/jobs.py): the bot's process never holds the records or the OCR network, a worker that
+dies fails only its job (said in a sentence), and the next job gets a fresh worker."""
+from __future__ import annotations
+
+import io
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from conftest import shared_embedding_dir
+from PIL import Image
+
+from core.app import CrateApp
+from core.app.jobs import WORKER_DIED, WorkerDied, WorkerJobs
+from core.barcode import PhotoError
+from core.model.embeddings import EmbeddingCache
+from core.recommender import Recommender
+from core.storage import Store
+from fakes.world import world_config
+
+ROOT = Path(__file__).resolve().parent.parent
+MOUSE_CSV = ROOT / "data" / "collections" / "mouse-reeve" / "collection.csv"
+PHOTOS = ROOT.parent / "shared" / "data" / "barcode-photos"
+
+
+@pytest.fixture
+def app(tmp_path, tmp_path_factory, catalogue):
+    rec = Recommender(Store(f"sqlite:///{tmp_path / 'crate.db'}"), catalogue, world_config(),
+                      EmbeddingCache(shared_embedding_dir(tmp_path_factory)), tmp_path / "models")
+    jobs = WorkerJobs(rec)
+    yield CrateApp(rec, jobs=jobs)
+    jobs.close()
+
+
+def test_an_upload_and_its_training_run_in_a_worker_and_the_bot_sees_the_result(app):
+    pids = app.jobs.pids()
+    assert os.getpid() not in pids.values() and pids["data"] != pids["photo"]
+    result = app.import_upload("ann", "collection.csv", MOUSE_CSV.read_bytes())
+    assert not isinstance(result, str), result
+    assert result.n_items == 68 and result.items == []              # the records stay in the worker
+    assert len(app.rec.store.collection("ann")) == 68                # …and in the database, for the bot to read
+    said: list[str] = []
+    line = app.train("ann", said.append, "head")
+    assert line.startswith("🧠 Your model is ready: trained on 68 records"), line
+    assert any("training on" in s for s in said)                     # the worker's progress reaches the chat
+    version, _ = app.rec.model_for("ann")
+    assert version is not None and version == app.rec.store.active_model("ann").version
+    bad = app.import_upload("bob", "x.json", b'{"releases":[' + b"{}," * 400_000 + b"{}]}")
+    assert isinstance(bad, str) and "300,000" in bad                 # a refusal crosses back as its sentence
+
+
+def test_a_photo_is_read_in_its_own_worker_and_refusals_keep_their_words(app):
+    real = sorted((PHOTOS / "upca-1").glob("*.webp"))
+    if not real:
+        pytest.skip("../shared/data/barcode-photos is absent")
+    assert app.jobs.decode_photo(real[0].read_bytes()).codes
+    strip = io.BytesIO()
+    Image.new("L", (1_000_000, 1), 255).save(strip, "PNG")
+    with pytest.raises(PhotoError) as exc:
+        app.jobs.decode_photo(strip.getvalue())
+    assert "a strip, not a photo" in exc.value.user_message
+
+
+def test_a_worker_that_dies_fails_only_its_job_and_the_next_job_gets_a_new_one(app):
+    first = app.jobs.pids()["data"]
+    os.kill(first, signal.SIGKILL)                                   # e.g. the kernel's OOM killer
+    with pytest.raises(WorkerDied):
+        app.jobs.import_file("ann", MOUSE_CSV)
+    assert app.import_upload("ann", "collection.csv", MOUSE_CSV.read_bytes()).n_items == 68
+    assert app.jobs.pids()["data"] != first
+    os.kill(app.jobs.pids()["data"], signal.SIGKILL)
+    assert app.import_upload("ann", "c.csv", MOUSE_CSV.read_bytes()) == f"I couldn't finish reading c.csv. {WORKER_DIED}"
