@@ -71,4 +71,5 @@ def test_a_worker_that_dies_fails_only_its_job_and_the_next_job_gets_a_new_one(a
     assert app.import_upload("ann", "collection.csv", MOUSE_CSV.read_bytes()).n_items == 68
     assert app.jobs.pids()["data"] != first
     os.kill(app.jobs.pids()["data"], signal.SIGKILL)
-    assert app.import_upload("ann", "c.csv", MOUSE_CSV.read_bytes()) == f"I couldn't finish reading c.csv. {WORKER_DIED}"
+    said = app.import_upload("ann", "c.csv", MOUSE_CSV.read_bytes())
+    assert said == f"I couldn't finish reading c.csv. {WORKER_DIED}"

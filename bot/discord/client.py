@@ -19,7 +19,6 @@ from discord import app_commands
 
 from core.app import (
     FORGET_ASK,
-    NOT_KNOWN,
     OFFLINE,
     CardRegistry,
     CrateApp,
@@ -35,6 +34,7 @@ from core.app import (
 )
 
 from .embeds import card_embed, picks_embed
+from .text import _discord_words, say
 from .views import (
     CardButton,
     ForgetView,
@@ -97,7 +97,7 @@ class Progress:
 
     async def _edit(self, text: str) -> None:
         try:
-            await self.interaction.edit_original_response(content=text[:2000])
+            await self.interaction.edit_original_response(content=say(text))
         except discord.HTTPException as exc:
             log.info("progress not shown: %s", exc)
 
@@ -166,7 +166,7 @@ class CrateDiscord(discord.Client):
             return
         member = await self.fetch_user(int(user[3:]))
         files = [discord.File(_bytes_io(digest.chart_png), "digest.png")] if digest.chart_png else []
-        await member.send(digest.text[:2000], files=files)
+        await member.send(say(digest.text), files=files)
 
     # -- replies -------------------------------------------------------------------------------------------
     async def _knows(self, user: str) -> str | None:
@@ -195,11 +195,11 @@ class CrateDiscord(discord.Client):
                 await self.send_card(interaction, user, r.card, ephemeral=ephemeral, first=first)
             elif first and not ephemeral:   # a public deferral that turns out to be about one user: private
                 await interaction.delete_original_response()
-                await interaction.followup.send(r.text[:2000], ephemeral=True)
+                await interaction.followup.send(say(r.text), ephemeral=True)
             elif first:
-                await interaction.edit_original_response(content=r.text[:2000])
+                await interaction.edit_original_response(content=say(r.text))
             else:
-                await interaction.followup.send(r.text[:2000], ephemeral=True)
+                await interaction.followup.send(say(r.text), ephemeral=True)
             first = False
 
     # -- use cases ---------------------------------------------------------------------------------------
@@ -234,12 +234,12 @@ class CrateDiscord(discord.Client):
             return
         if kind == "why":
             why = ref.why if ref is not None and ref.why else await asyncio.to_thread(self.app.why, score_id)
-            await interaction.response.send_message((why or "I don't have that score any more.")[:2000],
+            await interaction.response.send_message(say(why or "I don't have that score any more."),
                                                     ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         text = await self.feedback(user, kind, score_id, f"ix:{interaction.id}")
-        await interaction.edit_original_response(content=text)
+        await interaction.edit_original_response(content=say(text))
 
     async def feedback(self, user: str, kind: str, score_id: int, event_id: str) -> str:
         """Store a 👍 / 👎 / bought durably (inbox first, so a crash replays it), once per event."""
@@ -334,7 +334,7 @@ class CrateDiscord(discord.Client):
                     await asyncio.to_thread(self.cards.remember, PLATFORM, sent.channel.id, sent.id, user,
                                             r.card.score_id, render_chat_card(r.card), render_why(r.card))
             else:
-                await channel.send(_discord_words(r.text)[:2000])  # type: ignore[union-attr]
+                await channel.send(say(r.text))  # type: ignore[union-attr]
 
     async def link_token(self, interaction: discord.Interaction, token: str) -> None:
         register_secret(token)
@@ -354,8 +354,8 @@ class CrateDiscord(discord.Client):
     async def sync_and_train(self, interaction: discord.Interaction, user: str, head: str = "") -> None:
         running = self._busy.get(user)
         if running:
-            await interaction.edit_original_response(content=f"{head}I'm still busy with your {running}; "
-                                                             "try again when it's done.")
+            await interaction.edit_original_response(content=say(f"{head}I'm still busy with your {running}; "
+                                                                 "try again when it's done."))
             return
         self._busy[user] = "sync"
         progress = Progress(interaction, asyncio.get_running_loop(), self.progress_interval)
@@ -374,7 +374,7 @@ class CrateDiscord(discord.Client):
                   "adv": self.app.set_adventurous}[what]
         error = await asyncio.to_thread(setter, user, value)
         text, view = await self.settings_view(interaction.user.id, user)
-        await interaction.response.edit_message(content=(f"{error}\n\n" if error else "Saved ✓\n\n") + text,
+        await interaction.response.edit_message(content=say((f"{error}\n\n" if error else "Saved ✓\n\n") + text),
                                                 view=view)
 
     async def settings_view(self, owner_id: int, user: str) -> tuple[str, SettingsView]:
@@ -416,7 +416,7 @@ class CrateDiscord(discord.Client):
         await interaction.response.defer()
         got = await asyncio.to_thread(self.app.discover_turn, user, session, page)
         if isinstance(got, str):
-            await interaction.followup.send(_discord_words(got), ephemeral=True)
+            await interaction.followup.send(say(got), ephemeral=True)
             return
         await interaction.edit_original_response(embed=picks_embed(got),
                                                  view=picks_view([p.score_id for p in got.picks.picks],
@@ -428,7 +428,7 @@ class CrateDiscord(discord.Client):
     async def forget(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         _, text = await asyncio.to_thread(self.app.forget, user_key(interaction.user))
-        await interaction.edit_original_response(content=_discord_words(text), view=None)
+        await interaction.edit_original_response(content=say(text), view=None)
 
     async def ask_token(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_modal(TokenModal())
@@ -455,16 +455,6 @@ class CrateDiscord(discord.Client):
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("Discord event %s failed", event_method)
-
-
-def _discord_words(text: str) -> str:
-    """Core's texts name Telegram-style commands that mean the same here; the CSV import is /import here."""
-    return text.replace("send me your Discogs CSV export (see /import)", "use /import with your Discogs CSV "
-                        "export").replace(NOT_KNOWN, NOT_KNOWN_DISCORD)
-
-
-NOT_KNOWN_DISCORD = ("I don't know your collection yet. /link your Discogs username (I read it at once), or /import "
-                     "your Discogs CSV export, then ask again.")
 
 
 def _bytes_io(data: bytes) -> Any:

@@ -13,6 +13,7 @@ from discord import app_commands
 from core.app import OFFLINE, DiscogsError, get_config
 
 from .embeds import group_embed
+from .text import say
 
 if TYPE_CHECKING:
     from .client import CrateDiscord
@@ -90,11 +91,11 @@ def register(bot: "CrateDiscord") -> None:   # noqa: C901 — one place lists ev
         await interaction.response.defer(ephemeral=True, thinking=True)
         limit = int(get_config().imports.max_file_bytes)
         if file.size > limit:
-            await interaction.edit_original_response(content=f"{file.filename} is {file.size / 1e6:.0f} MB; I take "
-                                                             f"files up to {limit / 1e6:.0f} MB.")
+            await interaction.edit_original_response(content=say(f"{file.filename} is {file.size / 1e6:.0f} MB; I "
+                                                                 f"take files up to {limit / 1e6:.0f} MB."))
             return
         user = user_key(interaction.user)
-        await interaction.edit_original_response(content=f"📥 Reading {file.filename}…")
+        await interaction.edit_original_response(content=say(f"📥 Reading {file.filename}…"))
         try:
             data = await file.read()
         except discord.HTTPException:
@@ -103,7 +104,7 @@ def register(bot: "CrateDiscord") -> None:   # noqa: C901 — one place lists ev
             return
         result = await asyncio.to_thread(app.import_upload, user, file.filename, data)
         if isinstance(result, str):
-            await interaction.edit_original_response(content=result)
+            await interaction.edit_original_response(content=say(result))
             return
         head = f"📥 Imported {result.n_items} records from {file.filename}.\n"
         from .client import Progress
@@ -159,7 +160,7 @@ def register(bot: "CrateDiscord") -> None:   # noqa: C901 — one place lists ev
     async def stats(interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         text = await asyncio.to_thread(app.stats, user_key(interaction.user))
-        await interaction.edit_original_response(content=text[:2000])
+        await interaction.edit_original_response(content=say(text))
 
     @tree.command(name="settings", description="Your buy threshold, the currency for prices, how adventurous "
                                                "picks are")
@@ -179,14 +180,12 @@ def register(bot: "CrateDiscord") -> None:   # noqa: C901 — one place lists ev
         user = user_key(interaction.user)
         missing = await asyncio.to_thread(app.knows, user)
         if missing:
-            from .client import _discord_words
-
-            await interaction.edit_original_response(content=_discord_words(missing))
+            await interaction.edit_original_response(content=say(missing))
             return
         d = await asyncio.to_thread(app.digest, user)
         text = d.text.replace(f" for {user} ", f" for {interaction.user.display_name} ", 1)
         files = [discord.File(io.BytesIO(d.chart_png), "digest.png")] if d.chart_png else []
-        await interaction.edit_original_response(content=text[:2000], attachments=files)
+        await interaction.edit_original_response(content=say(text), attachments=files)
         await asyncio.to_thread(app.digest_sent, user, d.until)
 
     @tree.command(name="forget", description="Delete everything I know about you")
@@ -211,9 +210,9 @@ def register(bot: "CrateDiscord") -> None:   # noqa: C901 — one place lists ev
         if answer.message or answer.release is None:
             if answer.release is None:   # about the link, not the group: privately
                 await interaction.delete_original_response()
-                await interaction.followup.send(answer.render(), ephemeral=True)
+                await interaction.followup.send(say(answer.render()), ephemeral=True)
             else:
-                await interaction.edit_original_response(content=answer.render())
+                await interaction.edit_original_response(content=say(answer.render()))
             return
         await interaction.edit_original_response(embed=group_embed(answer, harmony=harmony))
 
@@ -240,9 +239,9 @@ def register(bot: "CrateDiscord") -> None:   # noqa: C901 — one place lists ev
                                          user_key(member))
         if isinstance(result, str):
             await interaction.delete_original_response()
-            await interaction.followup.send(result, ephemeral=True)
+            await interaction.followup.send(say(result), ephemeral=True)
             return
-        await interaction.edit_original_response(content=result.render()[:2000])
+        await interaction.edit_original_response(content=say(result.render()))
 
     for c in (help_, link, token, import_, sync, score, barcode, stats, settings, discover, digest, forget):
         _anywhere(c)

@@ -6,6 +6,8 @@ import discord
 from core.app import ATTRIBUTION, KIND_LABELS, GroupAnswer, PickPage, ScoreCard
 from core.app.cards import market_line, percent, percentile_line, verdict_line
 
+from .text import safe
+
 COLOURS = {"buy": discord.Colour.green(), "maybe": discord.Colour.gold(), "skip": discord.Colour.red()}
 FIELD_LIMIT, TITLE_LIMIT = 1024, 256
 
@@ -21,23 +23,23 @@ def _cut(text: str, limit: int) -> str:
 def card_embed(card: ScoreCard, *, all_reasons: bool = False, for_name: str | None = None) -> discord.Embed:
     """The card: the verdict and score as title, the record, reasons, price and have/want, Discogs' credit."""
     r = card.release
-    title = verdict_line(card) + (f" for {for_name}" if for_name else "")
+    title = verdict_line(card) + (f" for {safe(for_name)}" if for_name else "")
     e = discord.Embed(title=_cut(title, TITLE_LIMIT), url=release_url(r.id), colour=COLOURS.get(card.verdict),
-                      description=_cut(f"**{discord.utils.escape_markdown(r.display)}**\n({card.score_type})", 4000))
+                      description=_cut(f"**{safe(r.display)}**\n({card.score_type})", 4000))
     if r.thumb and r.thumb.startswith(("https://", "http://")):
         e.set_thumbnail(url=r.thumb)
     reasons = card.reasons if all_reasons else card.reasons[:3]
     if reasons:
-        e.add_field(name="Why", value=_cut("\n".join(f"• {discord.utils.escape_markdown(x)}" for x in reasons),
+        e.add_field(name="Why", value=_cut("\n".join(f"• {safe(x)}" for x in reasons),
                                            FIELD_LIMIT), inline=False)
     pct = percentile_line(card)
     if pct:
         e.add_field(name="Against the market", value=pct, inline=False)
     market = market_line(card)
     if market:
-        e.add_field(name="Price · have / want", value=market, inline=False)
+        e.add_field(name="Price · have / want", value=safe(market), inline=False)
     if card.notes:
-        e.add_field(name="Note", value=_cut("\n".join(card.notes), FIELD_LIMIT), inline=False)
+        e.add_field(name="Note", value=_cut(safe("\n".join(card.notes)), FIELD_LIMIT), inline=False)
     e.set_footer(text=ATTRIBUTION.rstrip("."))
     return e
 
@@ -46,9 +48,9 @@ def group_embed(answer: GroupAnswer, *, harmony: bool = False) -> discord.Embed:
     """``/whowants`` (and ``/groupbuy``): every sharing member's score, best first."""
     assert answer.release is not None
     r = answer.release
-    e = discord.Embed(title=_cut(f"Who here would buy {r.display}?", TITLE_LIMIT), url=release_url(r.id),
+    e = discord.Embed(title=_cut(f"Who here would buy {safe(r.display)}?", TITLE_LIMIT), url=release_url(r.id),
                       colour=discord.Colour.blurple(),
-                      description=_cut("\n".join(discord.utils.escape_markdown(m.line) for m in answer.rows)
+                      description=_cut("\n".join(safe(m.line) for m in answer.rows)
                                        or "Nobody to rank yet.", 4000))
     if r.thumb and r.thumb.startswith(("https://", "http://")):
         e.set_thumbnail(url=r.thumb)
@@ -64,17 +66,17 @@ def group_embed(answer: GroupAnswer, *, harmony: bool = False) -> discord.Embed:
 def picks_embed(page: PickPage) -> discord.Embed:
     """A page of /discover picks: one numbered line each (linked to Discogs), its kind and best reason."""
     picks = page.picks
-    words = f" for “{picks.query}”" if picks.query else ""
+    words = f" for “{safe(picks.query)}”" if picks.query else ""
     lines = []
     for i, p in enumerate(picks.picks):
         r = p.release
         why = p.best_reason
-        line = (f"**{i + 1}.** {p.emoji} {percent(p.probability)} [{discord.utils.escape_markdown(r.display)}]"
-                f"({release_url(r.id)})\n{KIND_LABELS.get(p.kind, p.kind)}" + (f" · {why}" if why else ""))
+        line = (f"**{i + 1}.** {p.emoji} {percent(p.probability)} [{safe(r.display)}]"
+                f"({release_url(r.id)})\n{KIND_LABELS.get(p.kind, p.kind)}" + (f" · {safe(why)}" if why else ""))
         if p.match:
-            line += f"\n{p.match}"
+            line += f"\n{safe(p.match)}"
         lines.append(_cut(line, 390))
-    body = "\n".join(lines + picks.notes) or "Nothing new to pick right now."
+    body = "\n".join(lines + [safe(n) for n in picks.notes]) or "Nothing new to pick right now."
     e = discord.Embed(title=_cut(f"✨ Picks for you{words} — page {page.page + 1}", TITLE_LIMIT),
                       colour=discord.Colour.blurple(), description=_cut(body, 4000))
     if picks.picks:

@@ -1,0 +1,43 @@
+"""Text shown on Discord as itself. Titles, artists, labels, file and member names come from users (an imported
+file can call a record anything), so every such string is escaped before it reaches a message or an embed: all of
+Discord's markdown — bold, masked links, spoilers, headings, quotes, code — and mentions. discord.py's
+``escape_markdown`` leaves links alone by default and, from a URL on, the rest of the text too; here nothing is
+left alone."""
+from __future__ import annotations
+
+import re
+
+import discord
+
+from core.app import NOT_KNOWN
+
+#: every character Discord's markdown gives a meaning (a backslash shows any punctuation as itself)
+_SPECIAL = re.compile(r"([\\*_~|`>#\-\[\]()])")
+
+
+def safe(text: str) -> str:
+    """``text`` escaped for Discord: it shows exactly as written and pings nobody."""
+    out = _SPECIAL.sub(r"\\\1", text)
+    out = out.replace("<", "<\u200b")   # <@id>, <#channel>, <t:…> and <:emoji:…> stay text
+    return discord.utils.escape_mentions(out)
+
+
+def fit(text: str, limit: int = 2000) -> str:
+    """Within Discord's limit (a message's content: 2,000 characters)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def say(text: str) -> str:
+    """A text of core's as a Discord message: in Discord's words, escaped (it may name anything a user imported),
+    within the length limit."""
+    return fit(safe(_discord_words(text)))
+
+
+def _discord_words(text: str) -> str:
+    """Core's texts name Telegram-style commands that mean the same here; the CSV import is /import here."""
+    return text.replace("send me your Discogs CSV export (see /import)", "use /import with your Discogs CSV "
+                        "export").replace(NOT_KNOWN, NOT_KNOWN_DISCORD)
+
+
+NOT_KNOWN_DISCORD = ("I don't know your collection yet. /link your Discogs username (I read it at once), or /import "
+                     "your Discogs CSV export, then ask again.")
