@@ -406,3 +406,26 @@ def test_discover_is_private_with_numbers_that_open_cards_and_pages(world):
     pick = world.fake.click(world.alice, msg, "settings:adv", values=["60"], component_type=3)
     assert pick.wait_response()["type"] == 7
     assert world.store.get_settings(f"dc:{ALICE_ID}")["adventurous"] == 0.6
+
+
+def test_a_burst_of_messages_past_discords_channel_limit_loses_no_reply(world):
+    """Issue 22: Discord allows 5 messages per 5 s in a channel and answers more with 429; 12 DMs sent at once all
+    get their reply (paced, retried), none dropped with an `on_message failed` traceback."""
+    import time
+
+    erin = world.fake.user(505, "Erin")
+    dm = int(world.fake.dm_channel(erin)["id"])
+    world.fake.channel_limit = (5, 5.0)
+    try:
+        for i in range(12):
+            world.fake.user_message(erin, f"hello {i}")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            replies = [m for m in world.fake.messages.values() if int(m["channel_id"]) == dm]
+            if len(replies) >= 12:
+                break
+            time.sleep(0.2)
+    finally:
+        world.fake.channel_limit = None
+    assert len(replies) == 12, len(replies)
+    assert not world.fake.errors

@@ -34,6 +34,7 @@ from core.app import (
 )
 
 from .embeds import card_embed, picks_embed
+from .outbox import ChannelOutbox
 from .text import _discord_words, say
 from .views import (
     CardButton,
@@ -125,6 +126,7 @@ class CrateDiscord(discord.Client):
         self.group = Group(recommender, PLATFORM)
         self.cards = CardRegistry(recommender.store)
         self.inbox = self.app.inbox(PLATFORM)
+        self.outbox = ChannelOutbox()   # replies to messages, paced per channel, never dropped
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = self.on_app_command_error   # type: ignore[method-assign]
         self.sync_commands, self.progress_interval = sync_commands, progress_interval
@@ -328,13 +330,13 @@ class CrateDiscord(discord.Client):
             await asyncio.to_thread(self.conv.handle, user, text, None, event_id=event_id, source=SOURCE)
         for r in replies:
             if r.card is not None:
-                sent = await channel.send(embed=card_embed(r.card),  # type: ignore[union-attr]
-                                          view=card_view(r.card.score_id, r.card.release.id), reference=reference)
+                sent = await self.outbox.send(channel, embed=card_embed(r.card),
+                                              view=card_view(r.card.score_id, r.card.release.id), reference=reference)
                 if r.card.score_id is not None:
                     await asyncio.to_thread(self.cards.remember, PLATFORM, sent.channel.id, sent.id, user,
                                             r.card.score_id, render_chat_card(r.card), render_why(r.card))
             else:
-                await channel.send(say(r.text))  # type: ignore[union-attr]
+                await self.outbox.send(channel, content=say(r.text))
 
     async def link_token(self, interaction: discord.Interaction, token: str) -> None:
         register_secret(token)

@@ -342,6 +342,11 @@ class FakeDiscord:
         #: long ago (at most 2 s of waiting): a person cannot click within a millisecond, and discord.py only
         #: registers a message's view once the request that sent it returns
         self.user_delay_s = 0.1
+        #: Discord's limit on posting in one channel, (messages, seconds), e.g. (5, 5.0): past it a 429 whose
+        #: retry_after is when the window frees (None: no limit)
+        self.channel_limit: tuple[int, float] | None = None
+        self._channel_posts: dict[str, list[float]] = {}
+        self.rate_limited = 0               # 429s answered for the channel limit
         self._inflight = 0
         self._last_answer = 0.0
 
@@ -550,6 +555,21 @@ class FakeDiscord:
                 if f.times is not None:
                     f.times -= 1
                 return f
+        return None
+
+    def _channel_limited(self, method: str, route: str) -> _Failure | None:
+        m = re.fullmatch(r"/channels/(\d+)/messages", route)
+        if self.channel_limit is None or method != "POST" or m is None:
+            return None
+        n, window = self.channel_limit
+        now = time.monotonic()
+        posts = [t for t in self._channel_posts.get(m.group(1), []) if now - t < window]
+        if len(posts) >= n:
+            self._channel_posts[m.group(1)] = posts
+            self.rate_limited += 1
+            return _Failure(method, re.compile(re.escape(route)), 429, 20028,
+                            "You are being rate limited.", 1, round(posts[0] + window - now, 3))
+        self._channel_posts[m.group(1)] = posts + [now]
         return None
 
     # -- the world -------------------------------------------------------------------------------------------
@@ -1432,7 +1452,7 @@ class FakeDiscord:
         if auth and request.headers.get("Authorization") != f"Bot {self.token}":
             return self._finish(rec, 401, {"message": "401: Unauthorized", "code": 0}, template)
         with self._cond:
-            failure = self._take_failure(request.method, route)
+            failure = self._take_failure(request.method, route) or self._channel_limited(request.method, route)
         if failure is not None:
             out = {"message": failure.message, "code": failure.code}
             if failure.status == 429:
