@@ -360,11 +360,13 @@ class Recommender:
             self._secret_box = SecretBox(create=not self.store.any_secrets())
         return self._secret_box
 
-    def resolve(self, ref: DiscogsRef | int, user: str | None = None) -> Release:
-        """A release from the local catalogue or cache, else (live) from Discogs, cached for next time."""
-        return self._resolve(ref, user)[0]
+    def resolve(self, ref: DiscogsRef | int, user: str | None = None, *, own: bool = True) -> Release:
+        """A release from the local catalogue or cache, else (live) from Discogs, cached for next time. ``own``:
+        the user's own file's version may answer when nothing shared knows the release (never where others see
+        it, as in a server's ranking)."""
+        return self._resolve(ref, user, own)[0]
 
-    def _resolve(self, ref: DiscogsRef | int, user: str | None) -> tuple[Release, bool]:
+    def _resolve(self, ref: DiscogsRef | int, user: str | None, own: bool = True) -> tuple[Release, bool]:
         """(release, shared): ``shared`` is False when only the user's own file describes it — then it is theirs
         alone and never goes into the shared cache."""
         if isinstance(ref, int):
@@ -373,9 +375,9 @@ class Recommender:
             local = self.resolve_local(ref.id)
             if local is not None:
                 return local, True
-            own = self.store.own_release(user, ref.id) if user else None
-            if own is not None:   # known only from the user's own file: theirs to see, nobody else's
-                return own, False
+            mine = self.store.own_release(user, ref.id) if user and own else None
+            if mine is not None:   # known only from the user's own file: theirs to see, nobody else's
+                return mine, False
         elif ref.kind == "master":
             mains = sorted((r for r in self.catalogue.values() if r.master_id == ref.id), key=lambda r: r.id)
             if mains:

@@ -104,3 +104,14 @@ def test_forgetting_a_member_removes_their_opt_ins(group):
     assert group.sharing(77, "dc:99")
     assert group.rec.store.forget_user("dc:99").deleted["server_shares"] == 1
     assert not group.sharing(77, "dc:99")
+
+
+def test_a_release_only_the_askers_own_file_describes_is_never_shown_to_the_server(group, tmp_path):
+    """Issue 22: /whowants shows shared facts only; what the asker's file says about a release stays theirs."""
+    from core.domain.release import CollectionItem, Release
+
+    forged = Release(id=99_999_903, title="SCAM title visit evil.example", artists=["SCAMARTIST"])
+    group.rec.store.add_items(OMAR_USER, [CollectionItem(release=forged, list_name="wantlist")])
+    assert group.rec.resolve(99_999_903, OMAR_USER).title == forged.title     # the asker's own view
+    answer = group.who_wants(SERVER, "https://www.discogs.com/release/99999903", OMAR_USER)
+    assert answer.release is None and "SCAM" not in answer.render()

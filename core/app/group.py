@@ -159,7 +159,7 @@ class Group:
         if not members:
             return GroupAnswer(None, message=NOBODY)
         try:
-            release = self.rec.resolve(refs[0], asker)
+            release = self.rec.resolve(refs[0], asker, own=False)   # shown to the server: shared facts only
         except UnknownRelease as exc:
             return GroupAnswer(None, message=str(exc))
         except DiscogsError as exc:
