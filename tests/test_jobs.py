@@ -73,3 +73,45 @@ def test_a_worker_that_dies_fails_only_its_job_and_the_next_job_gets_a_new_one(a
     os.kill(app.jobs.pids()["data"], signal.SIGKILL)
     said = app.import_upload("ann", "c.csv", MOUSE_CSV.read_bytes())
     assert said == f"I couldn't finish reading c.csv. {WORKER_DIED}"
+
+
+ORPHAN = """
+import sys, time
+sys.path.insert(0, {root!r})
+if __name__ == "__main__":
+    from core.app.jobs import WorkerJobs
+    from core.recommender import Recommender
+    from core.storage import Store
+    jobs = WorkerJobs(Recommender(Store({url!r}), {{}}))
+    print(" ".join(str(p) for p in jobs.pids().values()), flush=True)
+    time.sleep(120)
+"""
+
+
+def test_workers_end_when_the_bot_is_killed(tmp_path):
+    """A SIGKILLed bot leaves no worker behind (the workers watch their parent)."""
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "bot.py"
+    script.write_text(ORPHAN.format(root=str(ROOT), url=f"sqlite:///{tmp_path / 'c.db'}"), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert len(pids) == 2
+
+    def alive(pid: int) -> bool:   # a zombie (ended, not yet reaped by whoever adopted it) counts as ended
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in pids)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -76,9 +78,19 @@ def _start_worker(spec: dict[str, Any], progress: Any) -> None:
 
     install_redaction()
     _PROGRESS = progress
+    parent = os.getppid()
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
     if spec.get("db_url") is not None:
         _REC = Recommender(Store(spec["db_url"]), spec.get("catalogue"), spec["cfg"],
                            EmbeddingCache(Path(spec["cache_dir"])), Path(spec["models_dir"]))
+
+
+def _watch_parent(parent: int) -> None:
+    """A worker outlives nothing: when the bot is gone (killed, even with SIGKILL) the worker ends too."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
 
 
 def _say(job: str) -> Progress:
@@ -108,8 +120,6 @@ def _run_photo(data: bytes) -> DecodeResult:
 
 
 def _ping() -> int:
-    import os
-
     return os.getpid()
 
 
