@@ -17,14 +17,16 @@ from core.domain.release import Release
 from core.picks import Pick, Picks
 
 HOSTILE = ("POISON **bold** __u__ [click](https://evil.example) ||spoiler|| `code` ~~gone~~ "
-           "https://evil.example/x **after a url** @everyone <@1234> <#99> # heading")
+           "https://evil.example/x **after a url** @everyone <@1234> <#99>\n# heading\n> quoted")
 RAW = ["**bold**", "__u__", "[click](", "||spoiler||", "`code`", "~~gone~~", "**after a url**", "@everyone", "<@1234>",
-       "<#99>", "# heading"]
+       "<#99>"]
+LINE_START = ["# heading", "> quoted"]
 
 
 def _live(text: str) -> list[str]:
     """The hostile fragments that would still render (or ping) in ``text``."""
-    return [r for r in RAW if re.search(r"(?<!\\)" + re.escape(r), text)]
+    live = [r for r in RAW if re.search(r"(?<!\\)" + re.escape(r), text)]
+    return live + [r for r in LINE_START if re.search(r"(?m)^\s*" + re.escape(r), text.replace("\\n", "\n"))]
 
 
 def _strings(e: discord.Embed) -> str:

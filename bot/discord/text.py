@@ -11,13 +11,17 @@ import discord
 
 from core.app import NOT_KNOWN
 
-#: every character Discord's markdown gives a meaning (a backslash shows any punctuation as itself)
-_SPECIAL = re.compile(r"([\\*_~|`>#\-\[\]()])")
+#: characters Discord's markdown gives a meaning anywhere in a line (a backslash shows them as themselves; with
+#: "[" and "]" escaped no masked link can form, so parentheses may stay as they are)
+_ANYWHERE = re.compile(r"([\\*_~|`\[\]])")
+#: …and at the start of a line: headings, subtext, quotes, lists
+_LINE_START = re.compile(r"(?m)^(\s*)(#|-#|>|-|\+|\d+\.)(?=\s)")
 
 
 def safe(text: str) -> str:
     """``text`` escaped for Discord: it shows exactly as written and pings nobody."""
-    out = _SPECIAL.sub(r"\\\1", text)
+    out = _ANYWHERE.sub(r"\\\1", text)
+    out = _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), out)
     out = out.replace("<", "<\u200b")   # <@id>, <#channel>, <t:…> and <:emoji:…> stay text
     return discord.utils.escape_mentions(out)
 
