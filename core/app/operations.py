@@ -154,7 +154,8 @@ class Operations:
         try:
             return self.rec.import_file(user, path)
         except ReaderError as exc:
-            raise Refusal(f"Could not import {path}: {exc}") from exc
+            why = str(exc).removeprefix(f"{path}: ").removeprefix(f"{Path(path).name}: ")
+            raise Refusal(f"Could not import {path}: {why}") from exc
 
     def train(self, user: str, progress: Progress | None = None) -> TrainReport:
         try:
