@@ -35,7 +35,7 @@ from core.app import (
 
 from .embeds import card_embed, picks_embed
 from .outbox import ChannelOutbox
-from .text import _discord_words, say
+from .text import say
 from .views import (
     CardButton,
     ForgetView,
@@ -212,7 +212,7 @@ class CrateDiscord(discord.Client):
             await interaction.response.defer(thinking=True, ephemeral=ephemeral)
         missing = await self._knows(user)
         if missing:
-            await self.send_replies(interaction, user, [Reply(_discord_words(missing))], ephemeral=ephemeral)
+            await self.send_replies(interaction, user, [Reply(missing)], ephemeral=ephemeral)
             return
         replies = await asyncio.to_thread(self.conv.handle, user, text, None, event_id=f"ix:{interaction.id}",
                                           source=SOURCE)
@@ -326,7 +326,7 @@ class CrateDiscord(discord.Client):
         channel = self.get_channel(channel_id) or await self.fetch_channel(channel_id)
         reference = discord.MessageReference(message_id=message_id, channel_id=channel_id, fail_if_not_exists=False)
         missing = await self._knows(user)
-        replies = [Reply(_discord_words(missing))] if missing and ("discogs" in text or text.isdigit()) else \
+        replies = [Reply(missing)] if missing and ("discogs" in text or text.isdigit()) else \
             await asyncio.to_thread(self.conv.handle, user, text, None, event_id=event_id, source=SOURCE)
         for r in replies:
             if r.card is not None:
@@ -397,7 +397,7 @@ class CrateDiscord(discord.Client):
         progress = Progress(interaction, asyncio.get_running_loop(), self.progress_interval)
         page = await asyncio.to_thread(self.app.discover, user, words, progress.say)
         if isinstance(page, str):
-            await progress.done(_discord_words(page))
+            await progress.done(page)
             return
         await progress.settle()
         await interaction.edit_original_response(content=None, embed=picks_embed(page),

@@ -125,11 +125,6 @@ COMMANDS = [
 ]
 
 
-def _fit(text: str, limit: int = 4096) -> str:
-    """A message within Telegram's limit, counted as Telegram counts (UTF-16 code units)."""
-    return fit(text, limit)
-
-
 def user_key(user: User) -> str:
     return f"tg:{user.id}"
 
@@ -479,7 +474,7 @@ class CrateBot:
         if isinstance(page, str):
             await progress.done(page)
             return
-        await progress.done(_fit(page.text), self._pick_keyboard(page, update.effective_user.id))
+        await progress.done(page.text, self._pick_keyboard(page, update.effective_user.id))
 
     @staticmethod
     def _pick_keyboard(page: PickPage, owner: int) -> InlineKeyboardMarkup:
@@ -507,7 +502,7 @@ class CrateBot:
                 await q.message.reply_text(got)
             return
         try:
-            await q.edit_message_text(_fit(got.text), reply_markup=self._pick_keyboard(got, q.from_user.id))
+            await q.edit_message_text(got.text, reply_markup=self._pick_keyboard(got, q.from_user.id))
         except BadRequest as exc:
             log.debug("picks page unchanged: %s", exc)
 
