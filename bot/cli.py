@@ -105,7 +105,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(picks.to_json(), ensure_ascii=False, indent=1))
     else:
-        print(render_picks(picks, numbered_hint=False))
+        print(render_picks(picks))
         print(f"({picks.considered:,} candidates, {picks.reranked} weighed by your model, {picks.seconds:.1f} s)")
     return 0
 

@@ -13,12 +13,12 @@ import os
 import signal
 import sys
 
-from core.app import Recommender, Store, install_redaction
+from core.app import CrateApp, build_app, install_redaction, register_secret
 
 log = logging.getLogger(__name__)
 
 
-def run(platforms: list[str], *, database: str | None = None, recommender: Recommender | None = None) -> int:
+def run(platforms: list[str], *, database: str | None = None, app: CrateApp | None = None) -> int:
     """Run every bot named in ``platforms`` until interrupted; returns an exit status."""
     from bot.discord import app as dapp
     from bot.telegram import app as tapp
@@ -32,25 +32,23 @@ def run(platforms: list[str], *, database: str | None = None, recommender: Recom
                 print(f"Set {env} to the bot token (see README).", file=sys.stderr)
                 return 2
     if platforms == ["telegram"]:
-        return tapp.run(database=database, recommender=recommender)
+        return tapp.run(database=database, app=app)
     if getattr(logging.getLogRecordFactory(), "_crate_redactor", None) is None:
         install_redaction()
-    from core.app import register_secret
-
     for t in tokens.values():
         register_secret(t)
-    rec = recommender or Recommender(Store(database) if database else None)
     try:
-        asyncio.run(_serve(platforms, tokens, rec))
+        asyncio.run(_serve(platforms, tokens, app or build_app(database, workers=True)))
     except KeyboardInterrupt:
         pass
     return 0
 
 
-async def _serve(platforms: list[str], tokens: dict[str, str], rec: Recommender) -> None:
+async def _serve(platforms: list[str], tokens: dict[str, str], app: CrateApp) -> None:
+    """Both bots over one application: one database, one set of workers, one learning scheduler."""
     from bot.discord.app import build_client
     from bot.telegram.app import BASE_URL_ENV, build_application
-    from bot.telegram.handlers import ALLOWED_UPDATES
+    from bot.telegram.handlers import ALLOWED_UPDATES, post_init, post_shutdown
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -58,8 +56,8 @@ async def _serve(platforms: list[str], tokens: dict[str, str], rec: Recommender)
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     tg_base = os.environ.get(BASE_URL_ENV, "").strip() or None
-    tg = build_application(tokens["telegram"], rec, base_url=tg_base) if "telegram" in platforms else None
-    dc = build_client(rec, start_learning=tg is None) if "discord" in platforms else None
+    tg = build_application(tokens["telegram"], app, base_url=tg_base) if "telegram" in platforms else None
+    dc = build_client(app, start_learning=tg is None) if "discord" in platforms else None
     tasks = []
     try:
         if tg is not None:
@@ -67,9 +65,7 @@ async def _serve(platforms: list[str], tokens: dict[str, str], rec: Recommender)
             crate = tg.bot_data["crate"]
             if dc is not None:
                 crate.other_digests = dc._send_digest
-            await crate.post_init(tg)
-            if dc is not None and crate.scheduler is not None:
-                dc.conv.on_feedback = crate.scheduler.on_feedback
+            await post_init(tg)
             await tg.start()
             assert tg.updater is not None
             await tg.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
@@ -90,5 +86,5 @@ async def _serve(platforms: list[str], tokens: dict[str, str], rec: Recommender)
                 await tg.updater.stop()
             if tg.running:
                 await tg.stop()
-            await tg.bot_data["crate"].post_shutdown(tg)
+            await post_shutdown(tg)
             await tg.shutdown()

@@ -111,11 +111,11 @@ class Harness:
     def run(self, coro):
         return self.loop.run_until_complete(coro)
 
-    def send(self, update: dict) -> list[ApiCall]:
-        """Process one update; the Bot API calls it caused."""
+    def send(self, update: dict, *, actions: bool = False) -> list[ApiCall]:
+        """Process one update; the Bot API calls it caused (the "typing…" chat actions only with ``actions``)."""
         n = len(self.api.calls)
         self.run(self.app.process_update(Update.de_json(update, self.app.bot)))
-        return self.api.calls[n:]
+        return [c for c in self.api.calls[n:] if actions or c.method != "sendChatAction"]
 
     def close(self) -> None:
         self.run(self.app.shutdown())

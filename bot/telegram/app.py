@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from telegram.ext import Application
 from telegram.request import BaseRequest
 
-from core.app import Recommender, Store, install_redaction, register_secret
+from core.app import CrateApp, Recommender, build_app, install_redaction, register_secret
 
 from .durable import DurableApplication, JournalQueue
-from .handlers import ALLOWED_UPDATES, CrateBot
+from .handlers import ALLOWED_UPDATES, CrateBot, post_init, post_shutdown, register
 from .limits import FitToLimits
 
 log = logging.getLogger(__name__)
@@ -31,16 +31,18 @@ TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
 BASE_URL_ENV = "TELEGRAM_API_BASE_URL"
 
 
-def build_application(token: str, recommender: Recommender, *, base_url: str | None = None,
+def build_application(token: str, recommender: Recommender | CrateApp, *, base_url: str | None = None,
                       request: BaseRequest | None = None, get_updates_request: BaseRequest | None = None,
                       concurrent_updates: bool | int = True, progress_interval: float = 1.0) -> Application:
-    """An Application with every handler wired to ``recommender``; ``base_url``: a self-hosted Bot API server.
+    """An Application with every handler wired to the application (or one built over ``recommender``, with
+    worker processes as configured); ``base_url``: a self-hosted Bot API server.
 
     ``request`` / ``get_updates_request`` replace python-telegram-bot's HTTP layer (the tests' fake).
     Updates are handled concurrently (``concurrent_updates``), blocking work runs in worker threads.
     """
     register_secret(token)
-    bot = CrateBot(recommender, progress_interval=progress_interval)
+    app_ = recommender if isinstance(recommender, CrateApp) else build_app(recommender=recommender, workers=True)
+    bot = CrateBot(app_, progress_interval=progress_interval)
     inbox = bot.app.inbox("telegram")
     builder = (Application.builder().token(token).concurrent_updates(concurrent_updates)
                .application_class(DurableApplication).update_queue(JournalQueue(inbox))
@@ -52,11 +54,10 @@ def build_application(token: str, recommender: Recommender, *, base_url: str | N
         builder = builder.request(request)
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
-    app = builder.post_init(bot.post_init).post_shutdown(bot.post_shutdown).build()
+    app = builder.post_init(post_init).post_shutdown(post_shutdown).build()
     assert isinstance(app, DurableApplication)
     app.inbox = inbox
-    bot.register(app)
-    app.bot_data["crate"] = bot
+    register(app, bot)
     return app
 
 
@@ -65,7 +66,7 @@ def _redaction_installed() -> bool:
 
 
 def run(*, webhook: str | None = None, listen: str = "0.0.0.0", port: int = 8443,
-        database: str | None = None, recommender: Recommender | None = None) -> int:
+        database: str | None = None, app: CrateApp | None = None) -> int:
     """Run the bot until interrupted; returns an exit status."""
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
@@ -83,20 +84,18 @@ def run(*, webhook: str | None = None, listen: str = "0.0.0.0", port: int = 8443
         install_redaction()
     for noisy in ("httpx", "httpcore"):   # request lines carry the token in their URL (masked anyway)
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if recommender is None:
-        recommender = Recommender(Store(database) if database else None)
     base_url = os.environ.get(BASE_URL_ENV, "").strip() or None
-    app = build_application(token, recommender, base_url=base_url)
+    tg = build_application(token, app or build_app(database, workers=True), base_url=base_url)
     if webhook:
         path = urlsplit(webhook).path.strip("/")
         secret = secrets.token_urlsafe(32)   # Telegram sends it back with every update: others can't post to us
         register_secret(secret)
         print(f"Crate Digger on Telegram: webhook {webhook} (listening on {listen}:{port})", flush=True)
-        app.run_webhook(listen=listen, port=port, url_path=path, webhook_url=webhook, secret_token=secret,
+        tg.run_webhook(listen=listen, port=port, url_path=path, webhook_url=webhook, secret_token=secret,
                         allowed_updates=ALLOWED_UPDATES)
     else:
         print("Crate Digger on Telegram: polling for updates (Ctrl-C stops)", flush=True)
-        app.run_polling(allowed_updates=ALLOWED_UPDATES)
+        tg.run_polling(allowed_updates=ALLOWED_UPDATES)
     return 0
 
 

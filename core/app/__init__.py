@@ -1,23 +1,43 @@
-"""The application layer: the one thing chat adapters (Telegram, the terminal chat, Discord next) call.
+"""The application layer: the one thing the adapters (Telegram, Discord, the terminal chat, the ``crate`` shell)
+call.
 
-:class:`CrateApp` holds the use cases — link, sync, import, train, score a text / photo / typed barcode,
-feedback, settings, stats, digest, forget — and the policy around them (when a sync retrains, which texts a user
-sees); :class:`Operations` holds those of the shell (``crate``: import a file, train, link by OAuth, sync,
-retrain, roll back) and :mod:`core.app.evaluation` the evaluation and the demo. They return plain results
-(replies with their score cards and choices, texts, progress through a callback) that an adapter renders in its
-own widgets; they never know which platform asked.
+:func:`build_app` (the composition root) makes a :class:`CrateApp`: the use cases, one service per concern —
+``accounts`` (link, sync, import, train, stats, settings, forget), ``scoring``, ``barcodes``, ``learning``
+(feedback), ``picks`` (discover), groups — and the typed entry points buttons, reactions and numbers call
+(``feedback``, ``open_pick``, ``score_release``) beside free text (``handle``). Every answer is a typed reply
+(:mod:`core.app.replies`) that each adapter renders in its own widgets; a use case that cannot do what was asked
+raises :class:`Refusal`. :class:`Operations` adds what only the shell does (catalogue, models, enrichment) and
+:mod:`core.app.evaluation` the evaluation and the demo.
 """
 from __future__ import annotations
 
-from core.app.cards import ATTRIBUTION, render_card, render_chat_card, render_why
+from core.app.accounts import SyncOutcome
+from core.app.barcodes import BarcodeAnswer
+from core.app.cards import ATTRIBUTION, percent, render_card, render_chat_card, render_why
 from core.app.chat_cards import CardRef, CardRegistry
-from core.app.conversation import Reply
+from core.app.conversation import Context
 from core.app.discover import EXPIRED, KIND_LABELS, PickPage, pick_card, render_picks
+from core.app.feedback import KINDS
 from core.app.group import Group, GroupAnswer, TasteMatch
 from core.app.inbox import DurableInbox
 from core.app.jobs import WorkerDied, jobs_for
-from core.app.operations import DATABASE_BUSY, BarcodeAnswer, OAuthFlow, Operations, Refusal, database_busy
-from core.app.service import CURRENCIES, FORGET_ASK, NOT_KNOWN, NOT_SYNCED, OFFLINE, CrateApp, SyncOutcome
+from core.app.operations import DATABASE_BUSY, OAuthFlow, Operations, database_busy
+from core.app.replies import (
+    FEEDBACK_SHORT,
+    CardReply,
+    Choice,
+    Confirm,
+    Noted,
+    Notice,
+    PicksReply,
+    Progress,
+    Refusal,
+    Reply,
+    SettingsReply,
+)
+from core.app.root import build_app, build_operations
+from core.app.service import CrateApp
+from core.app.words import BUSY, CURRENCIES, FORGET_ASK, NOT_KNOWN, NOT_LINKED, NOT_SYNCED, OFFLINE, SERVER_ONLY
 
 # what adapters may use besides the use cases: the result types they render, the helpers that render them, and
 # the two things every adapter must do with secrets (register a token so logs redact it)
@@ -30,11 +50,12 @@ from core.recommender import Recommender, ScoreCard
 from core.secrets import SecretError, install_redaction, register_secret
 from core.storage import Store
 
-__all__ = ["jobs_for", "WorkerDied", "CrateApp", "Group", "GroupAnswer", "TasteMatch",
-           "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
-           "ConfigError", "SecretError", "DATABASE_BUSY", "database_busy",
-           "get_config", "CURRENCIES", "FORGET_ASK", "NOT_KNOWN", "NOT_SYNCED", "OFFLINE",
-           "Reply", "ScoreCard", "Candidate", "CardRef", "CardRegistry", "DiscogsError", "Recommender", "Store",
-           "ATTRIBUTION", "render_card", "render_chat_card", "render_why", "find_refs", "typed_code",
-           "install_redaction", "register_secret",
+__all__ = ["build_app", "build_operations", "jobs_for", "WorkerDied", "CrateApp", "Group", "GroupAnswer",
+           "TasteMatch", "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
+           "ConfigError", "SecretError", "DATABASE_BUSY", "database_busy", "get_config", "CURRENCIES", "FORGET_ASK",
+           "NOT_KNOWN", "NOT_LINKED", "BUSY", "NOT_SYNCED", "OFFLINE", "SERVER_ONLY", "KINDS", "Context",
+           "Reply", "Notice", "CardReply", "Choice", "Noted", "PicksReply", "SettingsReply", "Confirm", "Progress",
+           "FEEDBACK_SHORT", "ScoreCard", "Candidate", "CardRef", "CardRegistry", "DiscogsError", "Recommender",
+           "Store", "ATTRIBUTION", "percent", "render_card", "render_chat_card", "render_why", "find_refs",
+           "typed_code", "install_redaction", "register_secret",
            "EXPIRED", "KIND_LABELS", "PickPage", "Pick", "Picks", "pick_card", "render_picks"]

@@ -1,29 +1,25 @@
-"""The conversation every chat adapter speaks, independent of any platform.
+"""The conversation every chat adapter speaks, independent of any platform: free text is parsed here, once,
+into a call of a typed entry point (score a release, feedback on a card, open a pick, a pressing's choice).
 
-An adapter turns an incoming message into ``handle(user, text)`` and sends back the returned replies.
+An adapter turns an incoming message into ``handle(user, text, context)`` and renders the typed replies; buttons
+and reactions skip the parsing and call the entry points (:class:`core.app.CrateApp`) directly.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any, Callable, TypedDict
+from dataclasses import dataclass, field
 
-from core.app.cards import render_card
-from core.barcode import FoundCode, lookup_codes, typed_code
+from core.app.barcodes import Barcodes
+from core.app.feedback import Feedback
+from core.app.picks import Discover
+from core.app.replies import CardReply, Choice, Notice, PicksReply, Reply
+from core.app.scoring import Scoring
+from core.app.words import BAD_CHECK_DIGIT, HELP, NO_LINK, NO_PICKS_YET, SORRY
+from core.barcode import typed_code
 from core.discogs.barcodes import digits
-from core.discogs.gateway import AuthFailed, Candidate, DiscogsError
 from core.domain.refs import NotDiscogsLink, find_refs, parse_ref_strict
-from core.recommender import Recommender, ScoreCard, UnknownRelease
 
 log = logging.getLogger(__name__)
-
-HELP = ("Paste a Discogs release or master link (or a release id, or the digits under a barcode) and I'll tell "
-        "you how well it fits your collection. React 👍 / 👎 to a score, or say \"bought\" when you buy it.")
-NEEDS_LOGIN = ("Barcode {shown}: Discogs only searches barcodes for a signed-in account, and you haven't linked one "
-               "with a token. Link yours with /token (a personal token: Discogs → Settings → Developers), then send "
-               "the barcode again — or paste the record's Discogs link.")
-BAD_CHECK_DIGIT = ("That looks like a barcode, but its digits don't add up (the last one is a check digit). Check "
-                   "them against the sleeve and type them again, or paste the record's Discogs link.")
 
 LIKE = {"👍", "+1", "like", "yes", "good", "love it"}
 DISLIKE = {"👎", "-1", "dislike", "no", "nope", "not for me"}
@@ -52,13 +48,6 @@ _BECAUSE = ("because ", "cause ", "coz ", "bc ", "as ")
 MAX_CARDS = 3
 MORE_LINKS = ("That message has {total} Discogs links; I scored the first {n}. Send the others a few at a time "
               "(up to {n} per message).")
-
-class _FeedbackExtra(TypedDict, total=False):
-    """The optional keywords ``_feedback`` passes on to ``Recommender.feedback``."""
-    reason: str
-    event_id: str | int
-    source: str
-
 
 def _reason(text: str) -> tuple[str | None, bool]:
     """(reason, known): a canonical reason when the text says one, else the cleaned free text."""
@@ -108,143 +97,85 @@ def parse_feedback(text: str) -> tuple[str, str | None] | None:
 
 
 @dataclass
-class Reply:
-    text: str
-    score_id: int | None = None   # set when the reply is a score card, so reactions can refer to it
-    card: ScoreCard | None = None  # the scored card itself, for adapters that render more (cover, buttons, price)
-    candidates: list[Candidate] | None = None   # pressings to choose from (adapters may offer them as buttons)
-    prompt: str | None = None     # the question alone, for adapters that show ``candidates`` as buttons
+class Context:
+    """What the collector last saw in this chat, so that short answers mean something: 👍 / 👎 apply to
+    ``card`` (a score id), a number opens pick ``n`` of ``picks`` (a pick list) or option ``n`` of ``choice``
+    (the release ids of a barcode's pressings). An adapter keeps one per chat and lets :meth:`seen` update it."""
+
+    card: int | None = None
+    picks: str | None = None
+    choice: list[int] = field(default_factory=list)
+
+    def seen(self, replies: list[Reply]) -> None:
+        for r in replies:
+            if isinstance(r, CardReply) and r.score_id is not None:
+                self.card = r.score_id
+            elif isinstance(r, PicksReply):
+                self.picks, self.choice = r.page.session, []
+            elif isinstance(r, Choice):
+                self.choice, self.picks = [c.release_id for c in r.options], None
 
 
-def spaced(found: FoundCode) -> str:
-    """The code as printed under the bars: EAN-13 "5 000213 101025", UPC-A "0 75720 00325 9", EAN-8 "9638 5074",
-    UPC-E "0 126490 4"."""
-    p = found.printed
-    if found.format == "EAN-13" and len(p) == 13:
-        return f"{p[0]} {p[1:7]} {p[7:]}"
-    if found.format == "UPC-A" and len(p) == 12:
-        return f"{p[0]} {p[1:6]} {p[6:11]} {p[11]}"
-    if found.format == "EAN-8" and len(p) == 8:
-        return f"{p[:4]} {p[4:]}"
-    if found.format == "UPC-E" and len(p) == 8:
-        return f"{p[0]} {p[1:7]} {p[7]}"
-    return p
+def small_number(text: str) -> int | None:
+    """ "3", "#3", "3." → 3: a number from a list on screen (a release id is never this small in a message)."""
+    t = text.strip().lstrip("#").rstrip(".")
+    return int(t) if t.isdigit() and len(t) <= 2 and int(t) > 0 else None
 
 
 class Conversation:
-    def __init__(self, recommender: Recommender) -> None:
-        self.rec = recommender
-        # called with the user after feedback is stored (the bot wires the learning scheduler here)
-        self.on_feedback: Callable[[str], Any] | None = None
+    """Free text → the entry point it means, over the application's use cases."""
+
+    def __init__(self, scoring: Scoring, barcodes: Barcodes, feedback: Feedback, discover: Discover) -> None:
+        self.scoring, self.barcodes, self.feedback, self.discover = scoring, barcodes, feedback, discover
 
     def handle(self, user: str, text: str, score_id: int | None = None, *, event_id: str | int | None = None,
-               source: str = "chat") -> list[Reply]:
+               source: str = "chat", context: Context | None = None) -> list[Reply]:
         """Answer one message. Never raises: every failure becomes a friendly reply.
 
-        ``event_id`` (the platform's update/interaction id) and ``source`` (telegram, discord, cli, chat) go with
-        feedback to the store, so a redelivered event is recorded once.
+        ``score_id``: the card the message answers (a reply to it); else the context's last card. ``event_id``
+        (the platform's update/interaction id) and ``source`` (telegram, discord, cli, chat) go with feedback to
+        the store, so a redelivered event is recorded once.
         """
         try:
-            return self._handle(user, (text or "").strip(), score_id, event_id, source)
+            replies = self._handle(user, (text or "").strip(), score_id, event_id, source, context)
         except Exception:  # the user gets a sentence, the log gets the trace
             log.exception("failed to handle a message")
-            return [Reply("Sorry — something went wrong on my side while scoring that. Please try again.")]
+            return [Notice(SORRY)]
+        if context is not None:
+            context.seen(replies)
+        return replies
 
-    def _handle(self, user: str, text: str, score_id: int | None, event_id: str | int | None = None,
-                source: str = "chat") -> list[Reply]:
+    def _handle(self, user: str, text: str, score_id: int | None, event_id: str | int | None, source: str,
+                context: Context | None) -> list[Reply]:
         low = text.lower().strip(" !.")
         if not text or low in {"/start", "/help", "help", "?"}:
-            return [Reply(HELP)]
+            return [Notice(HELP)]
+        n = small_number(text) if context is not None else None
+        if n is not None and context is not None:
+            if context.choice:
+                if n > len(context.choice):
+                    return [Notice(f"Pick a number from 1 to {len(context.choice)}.")]
+                return [self.scoring.score_release(user, context.choice[n - 1])]
+            if context.picks:
+                return [self.discover.open_pick(user, context.picks, n)]
+            return [Notice(NO_PICKS_YET)]
         found = typed_code(text)
         if found is not None:
-            return self.pressings(user, [found])
+            return self.barcodes.pressings(user, [found])
         if len(digits(text)) in (12, 13) and not any(c.isalpha() for c in text):
-            return [Reply(BAD_CHECK_DIGIT)]
+            return [Notice(BAD_CHECK_DIGIT)]
         refs = find_refs(text)
         parsed = None if refs else parse_feedback(text)
         if parsed is not None:
             kind, reason = parsed
-            return [self._feedback(user, kind, score_id, reason=reason, event_id=event_id, source=source)]
+            target = score_id if score_id is not None else (context.card if context is not None else None)
+            return [self.feedback.feedback(user, kind, target, event_id, reason=reason, source=source)]
         if not refs:
             try:
                 parse_ref_strict(text)
             except NotDiscogsLink as exc:
-                return [Reply(str(exc))]
+                return [Notice(str(exc))]
             except ValueError:
                 pass
-            return [Reply("I couldn't find a Discogs link or release id in that. " + HELP)]
-        replies = []
-        for ref in refs[:MAX_CARDS]:
-            try:
-                card = self.rec.score(user, ref)
-                replies.append(Reply(render_card(card), card.score_id, card))
-            except UnknownRelease as exc:
-                replies.append(Reply(str(exc)))
-            except DiscogsError as exc:   # deleted release, Discogs down or rate-limiting: its own message
-                replies.append(Reply(exc.user_message))
-        if len(refs) > MAX_CARDS:   # never drop links without a word
-            replies.append(Reply(MORE_LINKS.format(n=MAX_CARDS, total=len(refs))))
-        return replies
-
-    def pressings(self, user: str, found: list[FoundCode], limit: int = 10) -> list[Reply]:
-        """Replies for barcodes read off a photo or typed: the pressing's score card when one pressing carries
-        them, the pressings to choose from when several do, and what to do when none does or the look-up
-        cannot be made. Codes read from the printed digits say so, so the collector can check them."""
-        shown = ", ".join(spaced(f) for f in found)
-        check = (f"I couldn't read the bars, so I read the digits printed under them: {shown} — check they match "
-                 "the sleeve (if not, type the right ones)." if any(f.from_digits for f in found) else None)
-        lead = [Reply(check)] if check else []
-        gw = self.rec.gateway_for(user)
-        if gw is None:
-            return lead + [Reply(f"Barcode {shown}: live Discogs look-ups are off here, so I can't find the pressing. "
-                                 "Paste the record's Discogs link instead.")]
-        try:
-            matches = lookup_codes(found, gw, limit)
-        except AuthFailed as exc:
-            if not (getattr(gw, "token", None) or getattr(gw, "oauth", None)):   # nobody's token was refused
-                return lead + [Reply(NEEDS_LOGIN.format(shown=shown))]
-            return lead + [Reply(exc.user_message)]
-        except DiscogsError as exc:
-            return lead + [Reply(exc.user_message)]
-        seen: dict[int, Candidate] = {}
-        for m in matches:
-            for c in m.candidates:
-                seen.setdefault(c.release_id, c)
-        cands = list(seen.values())
-        if not cands:
-            return lead + [Reply(f"I read the barcode {shown}, but no release on Discogs carries it. Paste the "
-                                 "record's Discogs link instead.")]
-        if len(cands) == 1:
-            try:
-                card = self.rec.score(user, cands[0].release_id)
-            except UnknownRelease as exc:
-                return lead + [Reply(str(exc))]
-            except DiscogsError as exc:
-                return lead + [Reply(exc.user_message)]
-            return lead + [Reply(render_card(card), card.score_id, card)]
-        listing = "\n".join(f"{i}. {c.describe()} — release {c.release_id}" for i, c in enumerate(cands, 1))
-        ask = f"📷 Barcode {shown}: {len(cands)} pressings carry it. Which one is yours?"
-        return lead + [Reply(f"{ask} (send its release number)\n{listing}", candidates=cands, prompt=ask)]
-
-    def _feedback(self, user: str, kind: str, score_id: int | None, *, reason: str | None = None,
-                  event_id: str | int | None = None, source: str = "chat") -> Reply:
-        extra: _FeedbackExtra = {}
-        if reason is not None:
-            extra["reason"] = reason
-        if event_id is not None:
-            extra["event_id"] = event_id
-        if source != "chat":
-            extra["source"] = source
-        try:
-            _, release = self.rec.feedback(user, kind, score_id, **extra)
-        except LookupError:
-            return Reply("Paste a Discogs link first — then I'll take your 👍 / 👎 on it.")
-        if self.on_feedback is not None:
-            try:
-                self.on_feedback(user)   # e.g. schedule a retrain once enough feedback arrived
-            except Exception:  # the feedback is stored; scheduling must never spoil the reply
-                log.exception("on_feedback hook failed")
-        what = release.display if release else "that record"
-        words = {"like": "Noted 👍 for", "dislike": "Noted 👎 for", "bought": "Congrats on buying"}[kind]
-        why = f" ({reason})" if reason else ""
-        return Reply(f"{words} {what}{why}. I'll learn from it at the next retraining.")
+            return [Notice(NO_LINK)]
+        return self.scoring.score_refs(user, refs)

@@ -36,15 +36,16 @@ def pick_line(n: int, pick: Pick) -> str:
     return "\n".join(lines)
 
 
-def render_picks(picks: Picks, page: int = 0, *, numbered_hint: bool = True) -> str:
+def render_picks(picks: Picks, page: int = 0, *, hint: str | None = None) -> str:
+    """A page of picks as text; ``hint`` (the platform's words for opening a pick) goes under the picks."""
     words = f" for “{picks.query}”" if picks.query else ""
     lines = [f"✨ Picks for you{words} — page {page + 1}"]
     if not picks.picks:
         lines.append("Nothing new to pick right now." if not picks.notes else "")
     lines += [pick_line(i + 1, p) for i, p in enumerate(picks.picks)]
     lines += [n for n in picks.notes if n]
-    if picks.picks and numbered_hint:
-        lines.append("Tap a number to open that pick as a card (👍 / 👎 / 🛒 bought).")
+    if picks.picks and hint:
+        lines.append(hint)
     lines.append(ATTRIBUTION)
     return "\n".join(x for x in lines if x is not None)
 
@@ -68,6 +69,7 @@ class _Session:
     adventurous: float | None
     k: int | None
     pages: list[Picks]
+    shown: int = 0
 
 
 class DiscoverPages:
@@ -100,4 +102,13 @@ class DiscoverPages:
         if page == len(s.pages):
             s.pages.append(self.discoverer.discover(user, s.k, s.query, s.adventurous, progress=progress))
         picks = s.pages[page]
+        s.shown = page
         return PickPage(session, page, picks, render_picks(picks, page))
+
+    def shown(self, user: str, session: str) -> PickPage | None:
+        """The page of a list shown last (what its numbers refer to); None: expired or someone else's."""
+        with self._lock:
+            s = self._sessions.get(session)
+        if s is None or s.user != user:
+            return None
+        return PickPage(session, s.shown, s.pages[s.shown], render_picks(s.pages[s.shown], s.shown))

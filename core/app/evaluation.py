@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from core.app.cards import render_card
 from core.app.discover import render_picks
-from core.app.operations import Refusal
+from core.app.replies import Refusal
 from core.config import get_config, resolve_path
 from core.ingest.readers import read_collection
 from core.model.embeddings import default_cache
@@ -226,7 +226,7 @@ def run_demo(database: str | None = None, say: Say = print, progress: Say = _qui
     say("\n[4/5] picks of what to buy next from the bundled catalogue (crate discover)…")
     try:
         page = Discoverer(rec).discover(user, 5, record=False, prices=False)
-        say(render_picks(page, numbered_hint=False))
+        say(render_picks(page))
     except Exception as exc:   # noqa: BLE001 — the demo goes on to the evaluation
         say(f"  (no picks: {exc})")
     say("\n[5/5] evaluation on the bundled data (docs/EVALUATION.md protocol)…")

@@ -27,6 +27,7 @@ from typing import Any
 from core.barcode import decode_photo
 from core.barcode.reader import DecodeResult
 from core.domain.release import ImportResult
+from core.learning.retrain import RetrainResult, retrain
 from core.recommender import Recommender, TrainReport
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ class InProcessJobs:
 
     def train(self, user: str, progress: Progress | None = None) -> TrainReport:
         return self.rec.train(user, progress)
+
+    def retrain(self, user: str, progress: Progress | None = None) -> RetrainResult:
+        return retrain(self.rec, user, progress)
 
     def decode_photo(self, data: bytes) -> DecodeResult:
         return decode_photo(data)
@@ -113,6 +117,11 @@ def _run_import(user: str, path: str) -> ImportResult:
 def _run_train(job: str, user: str) -> TrainReport:
     assert _REC is not None
     return _REC.train(user, _say(job))
+
+
+def _run_retrain(job: str, user: str) -> RetrainResult:
+    assert _REC is not None
+    return retrain(_REC, user, _say(job))
 
 
 def _run_photo(data: bytes) -> DecodeResult:
@@ -191,11 +200,17 @@ class WorkerJobs:
         return self._run("data", _run_import, user, str(path))
 
     def train(self, user: str, progress: Progress | None = None) -> TrainReport:
+        return self._with_progress(_run_train, user, progress)
+
+    def retrain(self, user: str, progress: Progress | None = None) -> RetrainResult:
+        return self._with_progress(_run_retrain, user, progress)
+
+    def _with_progress(self, fn: Callable[[str, str], Any], user: str, progress: Progress | None) -> Any:
         job = uuid.uuid4().hex
         if progress is not None:
             self._listeners[job] = progress
         try:
-            return self._run("data", _run_train, job, user)
+            return self._run("data", fn, job, user)
         finally:
             self._listeners.pop(job, None)
 

@@ -14,32 +14,25 @@ from typing import Any, Callable
 from discogs_client.exceptions import HTTPError as ClientHTTPError
 from sqlalchemy.exc import OperationalError
 
-from core.barcode import NO_BARCODE_HINT, PhotoError, PhotoLookup, decode_photo, lookup_codes, typed_code
+from core.app.barcodes import BarcodeAnswer
+from core.app.replies import Refusal
+from core.app.service import CrateApp
+from core.barcode import typed_code
 from core.catalogue import BuildReport
 from core.discogs.gateway import DiscogsError, DiscogsGateway
-from core.discogs.sync import CollectionSync, Enricher, SyncReport
+from core.discogs.sync import Enricher, SyncReport
 from core.domain.refs import NotDiscogsLink, parse_ref_strict
 from core.domain.release import ImportResult
 from core.ingest.readers import ReaderError
 from core.learning.retrain import RetrainResult
 from core.picks import Discoverer, Picks
 from core.picks.service import NothingToGoOn
-from core.recommender import Recommender, ScoreCard, TrainReport, UnknownRelease, safe_name
+from core.recommender import ScoreCard, TrainReport, UnknownRelease, safe_name
 from core.storage import ModelVersion
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-
-
-class Refusal(Exception):
-    """A use case that cannot be done as asked: ``message`` says why (and what to do); ``code`` is the exit
-    status a shell adapter returns (2: the request, 3: the release or photo, 4: Discogs)."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 #: what a command tells when another process holds the database's write lock past the busy timeout
@@ -73,37 +66,26 @@ class OAuthFlow:
         except ClientHTTPError as exc:
             raise Refusal("Discogs didn't accept that verification code. Run `crate link --oauth` again and paste "
                           "the code shown after you allow access.", 4) from exc
-        rec = self.ops.rec
         try:
-            username = DiscogsGateway(oauth=(self.key, self.secret, token, token_secret), cfg=rec.cfg).identity()
+            username = DiscogsGateway(oauth=(self.key, self.secret, token, token_secret),
+                                      cfg=self.ops.rec.cfg).identity()
         except DiscogsError as exc:
             raise _discogs(exc) from exc
-        rec.store.link_account(self.user, username, "oauth", oauth_token=token, oauth_secret=token_secret,
-                               box=rec.secret_box)
+        self.ops.app.accounts.link_oauth(self.user, username, token, token_secret)
         return username
 
 
-@dataclass
-class BarcodeAnswer:
-    """What a barcode look-up found: the codes read, whether they could be looked up, and the lines to show."""
-
-    found: list[Any]
-    lines: list[str]
-    looked_up: bool
-
-
 class Operations:
-    """The shell's use cases over one :class:`~core.recommender.Recommender`."""
+    """The shell's use cases: the application's own (:class:`~core.app.service.CrateApp`), and what only an
+    operator does (the catalogue, models, enrichment)."""
 
-    def __init__(self, recommender: Recommender) -> None:
-        self.rec = recommender
-        self._discoverer: Discoverer | None = None
+    def __init__(self, app: CrateApp) -> None:
+        self.app = app
+        self.rec = app.rec
 
     @property
     def discoverer(self) -> Discoverer:
-        if self._discoverer is None:
-            self._discoverer = Discoverer(self.rec)
-        return self._discoverer
+        return self.app.picks.discoverer
 
     # -- the candidate catalogue and picks -------------------------------------------------------------------
     def build_catalogue(self, dump: str | Path, genres: list[str] | None = None, since: int | None = None,
@@ -152,14 +134,14 @@ class Operations:
     # -- a collection from a file, and a model -----------------------------------------------------------------
     def import_file(self, user: str, path: str | Path) -> ImportResult:
         try:
-            return self.rec.import_file(user, path)
+            return self.app.jobs.import_file(user, Path(path))
         except ReaderError as exc:
             why = str(exc).removeprefix(f"{path}: ").removeprefix(f"{Path(path).name}: ")
             raise Refusal(f"Could not import {path}: {why}") from exc
 
     def train(self, user: str, progress: Progress | None = None) -> TrainReport:
         try:
-            return self.rec.train(user, progress=progress)
+            return self.app.jobs.train(user, progress)
         except LookupError as exc:
             raise Refusal(f"Nothing to train on: {exc}. Run `crate import FILE --user {user}` first.") from exc
 
@@ -181,26 +163,11 @@ class Operations:
     # -- linking and syncing ---------------------------------------------------------------------------------
     def link_username(self, user: str, username: str) -> str:
         """Link a public collection after checking that it exists and is public."""
-        try:
-            DiscogsGateway(cfg=self.rec.cfg).collection_page(username, 1, per_page=1)
-        except DiscogsError as exc:
-            raise _discogs(exc) from exc
-        self.store.link_account(user, username, "username", box=self.rec.secret_box)
-        return username
+        return self.app.accounts.link_username(user, username)
 
     def link_token(self, user: str, token: str, expected: str | None = None) -> str:
         """Link with a personal token (stored encrypted); ``expected`` is the Discogs name the caller meant."""
-        if not token:
-            raise Refusal("No token given.")
-        box = self.rec.secret_box   # a key problem is said before the token goes anywhere
-        try:
-            username = DiscogsGateway(token=token, cfg=self.rec.cfg).identity()
-        except DiscogsError as exc:
-            raise _discogs(exc) from exc
-        if expected and expected.lower() != username.lower():
-            raise Refusal(f"That token belongs to {username}, not {expected}.")
-        self.store.link_account(user, username, "token", token=token, box=box)
-        return username
+        return self.app.accounts.link_token(user, token, expected)
 
     def oauth_start(self, user: str, key: str | None, secret: str | None) -> OAuthFlow:
         """Begin OAuth with the app's consumer key and secret: the page the collector opens to allow access."""
@@ -218,29 +185,18 @@ class Operations:
         return OAuthFlow(self, user, key, secret, gw, url)
 
     def set_link_currency(self, user: str, currency: str) -> None:
-        """Prices for the linked account in ``currency`` (its stored secrets kept)."""
-        store, box = self.store, self.rec.secret_box
-        acct = store.linked_account(user)
-        if acct is not None:
-            store.link_account(user, acct.discogs_username, acct.auth_kind, **store.account_secrets(user, box),
-                               box=box, currency=currency.upper())
+        """Prices for the linked account in ``currency`` (the collector's one currency setting)."""
+        self.app.accounts.set_currency(user, currency)
 
     def unlink(self, user: str) -> None:
-        self.store.unlink_account(user)
+        self.app.accounts.unlink(user)
 
     def sync(self, user: str, full: bool = False,
              progress: Callable[[str, int, int], None] | None = None) -> list[SyncReport]:
-        """Read the linked collection and wantlist (only what changed unless ``full``)."""
-
+        """Read the linked collection and wantlist (only what changed unless ``full``); no training here."""
         if self.store.linked_account(user) is None:
             raise Refusal(f"{user} is not linked to Discogs: run `crate link USERNAME --user {user}` first.")
-        gw = self.rec.gateway_for(user)
-        if gw is None:
-            raise Refusal("Live Discogs is switched off (discogs.live: false).")
-        try:
-            return CollectionSync(gw, self.store, self.rec.cfg.discogs.per_page).sync_linked(user, full, progress)
-        except DiscogsError as exc:
-            raise _discogs(exc) from exc
+        return self.app.accounts.sync(user, full=full, counted=progress, learn=False).reports
 
     def enrich(self, user: str, limit: int, progress: Callable[[int, int], None] | None = None) -> Enricher:
         """Fetch details (have/want, price) of up to ``limit`` collection records at the rate limit's pace."""
@@ -258,43 +214,14 @@ class Operations:
     def barcode(self, user: str, photo: str, limit: int = 10) -> BarcodeAnswer:
         """Read the barcode(s) of a photo file — or take the digits typed — and list the pressings carrying them."""
         path = Path(photo)
-        typed = None if path.is_file() else typed_code(photo)
-        data = b""
-        if typed is None:
+        data = None
+        if path.is_file() or typed_code(photo) is None:
             try:
                 data = path.read_bytes()
             except OSError as exc:
                 raise Refusal(f"Cannot read {photo}: {exc.strerror or exc} (give a photo, or the digits under the "
                               "bars in quotes: \"0 75720 00325 9\")") from exc
-        gw = self.rec.gateway_for(user)
-        how: str | None
-        try:
-            if typed is not None:
-                found, how = [typed], "typed"
-            else:
-                res = decode_photo(data)
-                if not res.codes:
-                    raise PhotoError("no barcode", NO_BARCODE_HINT)
-                found, how = res.found, res.strategy
-            if gw is None or not (gw.token or gw.oauth):
-                lines = []
-                for f in found:
-                    note = " — read from the printed digits, check them" if f.from_digits else ""
-                    lines.append(f"Barcode {f.printed} ({f.format}){note}")
-                if gw is None:
-                    lines.append("Live Discogs look-ups are off (discogs.live: false), so I can't look the pressings "
-                                 "up.")
-                else:
-                    lines.append("Discogs only answers barcode searches for a linked account: run "
-                                 f"`crate link --token-stdin --user {user}` first.")
-                return BarcodeAnswer(found, lines, looked_up=False)
-            matches = lookup_codes(found, gw, limit=limit)
-        except PhotoError as exc:
-            raise Refusal(exc.user_message, 3) from exc
-        except DiscogsError as exc:
-            raise _discogs(exc) from exc
-        log.info("barcode %s", how)
-        return BarcodeAnswer(found, PhotoLookup(None, matches).lines(), looked_up=True)
+        return self.app.barcodes.lookup(user, photo, data, limit)
 
     # -- models ---------------------------------------------------------------------------------------------
     def users_with_collection(self) -> list[str]:

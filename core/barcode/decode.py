@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from core.barcode import ocr
 from core.barcode.loading import (
     PhotoLimits,
     load_photo,
 )
+from core.barcode.ocr import available as ocr_available
+from core.barcode.ocr import bar_profile, bars_agree, read_printed_codes
 from core.barcode.reader import (
     DecodeResult,
     FoundCode,
@@ -43,7 +44,7 @@ def _read_digits(reader: _Reader, max_regions: int = 2) -> list[FoundCode]:
     cut out level and tall enough to hold the digits on either side, OCR reads it, and a code is kept only when
     its bar pattern fits the region's bars better than any code one digit away (a misread that passes the check
     digit does not). A small photo with no such region is read whole, and its codes checked the same way."""
-    if not ocr.available():
+    if not ocr_available():
         return []
     crops: list[tuple[Image.Image, np.ndarray, np.ndarray | None]] = []
     w, h = reader.work.size
@@ -61,17 +62,17 @@ def _read_digits(reader: _Reader, max_regions: int = 2) -> list[FoundCode]:
         if f < 1.0:
             crop = crop.resize((max(8, int(crop.width * f)), max(8, int(crop.height * f))), Image.Resampling.BOX)
             m = m @ _scale_m(f)
-        crops.append((crop, m, ocr.bar_profile(bars) if bars is not None else None))
+        crops.append((crop, m, bar_profile(bars) if bars is not None else None))
     out: dict[str, FoundCode] = {}
     for crop, m, profile in crops:
-        for pc in ocr.read_printed_codes(crop):
-            if pc.code not in out and ocr.bars_agree(profile, pc.printed, pc.format):
+        for pc in read_printed_codes(crop):
+            if pc.code not in out and bars_agree(profile, pc.printed, pc.format):
                 out[pc.code] = _digits_found(pc, m)
         if out:
             break
     if not out and w * h <= OCR_WHOLE_PIXELS and crops:
-        for pc in ocr.read_printed_codes(reader.work):
-            if pc.code not in out and any(ocr.bars_agree(p, pc.printed, pc.format) for _, _, p in crops):
+        for pc in read_printed_codes(reader.work):
+            if pc.code not in out and any(bars_agree(p, pc.printed, pc.format) for _, _, p in crops):
                 out[pc.code] = _digits_found(pc, np.eye(3))
     return sorted(out.values(), key=lambda f: (f.box[0], f.box[1]))
 

@@ -161,6 +161,7 @@ class RetrainResult:
     reason: str
     seconds: float
     log: list[str] = field(default_factory=list)
+    n_positives: int = 0
 
 
 def _holdout_cut(rec, user: str, frac: float, before: date | None = None) -> tuple[date | None, datetime | None]:
@@ -296,4 +297,4 @@ def retrain(rec, user: str, progress=None) -> RetrainResult:
         for path in rec.store.prune_models(user, keep):
             Path(path).unlink(missing_ok=True)
     return RetrainResult(user, accepted, report.version, champion_version, challenger_score, champion_score,
-                         reason, time.perf_counter() - t0, report.log)
+                         reason, time.perf_counter() - t0, report.log, report.n_positives)

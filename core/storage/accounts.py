@@ -137,6 +137,17 @@ class LinkedAccounts(Database):
         log.info("unlinked Discogs account of %s%s", user_name, " (username kept)" if keep_username else "")
         return True
 
+    def set_account_currency(self, user_name: str, currency: str) -> bool:
+        """Prices for the linked account in ``currency`` (its secrets untouched); returns whether there was a link."""
+        with self._session() as s, s.begin():
+            user = self._find_user(s, user_name)
+            row = self._find_link(s, user.id) if user else None
+            if row is None:
+                return False
+            row.currency = currency.upper()
+            s.add(row)
+        return True
+
     def set_sync_state(self, user_name: str, state: dict[str, Any], last_sync_at: datetime | None = None) -> None:
         """Replace the linked account's sync state (JSON) and set ``last_sync_at`` (default now).
 

@@ -1,0 +1,260 @@
+"""The collector's account: linking (username, token, OAuth) and reading the collection (sync, a file), training,
+what the bot knows (stats), settings, and forgetting. One place decides when reading the collection trains a model
+and through which gate: the first model is trained at once; later ones are challengers that replace the current
+model only when not worse on held-out data (:func:`core.learning.retrain.retrain`)."""
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from core.app.jobs import Jobs, WorkerDied
+from core.app.replies import Refusal, SettingsReply
+from core.app.words import CURRENCIES, FORGOTTEN, NOT_LINKED, NOTHING_TO_FORGET, OFFLINE
+from core.discogs.gateway import DiscogsError, DiscogsGateway
+from core.discogs.sync import CollectionSync, SyncReport
+from core.domain.release import ImportResult
+from core.ingest.readers import ReaderError
+from core.recommender import Recommender
+from core.storage import ForgetReport
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+#: a sync's own progress: (list name, done, total)
+Counted = Callable[[str, int, int], None]
+
+
+@dataclass
+class SyncOutcome:
+    """What a sync read, and the lines that say so (the training line last when it trained)."""
+
+    reports: list[SyncReport]
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def added(self) -> int:
+        return sum(r.added for r in self.reports)
+
+
+def percentage(value: str, what: str, low: float, high: float) -> float:
+    """ "70", "70%" → 0.7 within [low, high] %, else a :class:`Refusal` naming ``what``."""
+    try:
+        pct = float(str(value).strip().rstrip("%"))
+    except ValueError as exc:
+        raise Refusal(f"The {what} is a percentage, like /settings {what.split()[0]} 70.") from exc
+    if not low <= pct <= high:
+        raise Refusal(f"Pick a {what} between {low:g} and {high:g} %.")
+    return pct / 100
+
+
+class Accounts:
+    def __init__(self, rec: Recommender, jobs: Jobs) -> None:
+        self.rec, self.jobs = rec, jobs
+
+    @property
+    def live(self) -> bool:
+        return bool(self.rec.live)
+
+    # -- linking -------------------------------------------------------------------------------------------
+    def link_username(self, user: str, name: str) -> str:
+        """Link a public collection after checking that it exists and is public (raises :class:`Refusal`)."""
+        gw = self._gateway(None)
+        try:
+            gw.collection_page(name, 1, per_page=1)
+        except DiscogsError as exc:
+            raise Refusal(exc.user_message, 4) from exc
+        self.rec.store.link_account(user, name, "username", currency=self._currency_setting(user))
+        return name
+
+    def link_token(self, user: str, token: str, expected: str | None = None) -> str:
+        """Link with a personal token (stored encrypted); ``expected``: the Discogs name the caller meant.
+        Returns the Discogs user name the token belongs to (raises :class:`Refusal`)."""
+        if not token:
+            raise Refusal("No token given.")
+        box = self.rec.secret_box   # a key problem is said before the token goes anywhere
+        self._gateway(None)
+        try:
+            name = DiscogsGateway(token=token, cfg=self.rec.cfg).identity()
+        except DiscogsError as exc:
+            raise Refusal(exc.user_message, 4) from exc
+        if expected and expected.lower() != name.lower():
+            raise Refusal(f"That token belongs to {name}, not {expected}.")
+        self.rec.store.link_account(user, name, "token", token=token, box=box, currency=self._currency_setting(user))
+        return name
+
+    def link_oauth(self, user: str, name: str, token: str, secret: str) -> None:
+        self.rec.store.link_account(user, name, "oauth", oauth_token=token, oauth_secret=secret,
+                                    box=self.rec.secret_box, currency=self._currency_setting(user))
+
+    def linked_name(self, user: str) -> str | None:
+        acct = self.rec.store.linked_account(user)
+        return acct.discogs_username if acct is not None else None
+
+    def unlink(self, user: str) -> None:
+        self.rec.store.unlink_account(user)
+
+    def _gateway(self, user: str | None) -> DiscogsGateway:
+        gw = self.rec.gateway_for(user)
+        if gw is None:
+            raise Refusal(OFFLINE, 4)
+        return gw
+
+    # -- reading the collection, and learning from it ----------------------------------------------------------
+    def sync(self, user: str, progress: Progress | None = None, head: str = "", *, full: bool = False,
+             counted: Counted | None = None, learn: bool = True) -> SyncOutcome:
+        """Read the linked collection and wantlist (only what changed unless ``full``), then (``learn``) learn
+        when something was added or there is no model yet. ``progress`` gets every step's text, led by ``head``;
+        ``counted`` the counts. The shell reads only (``crate retrain`` learns)."""
+        say = progress or (lambda _msg: None)
+        store = self.rec.store
+        if store.linked_account(user) is None:
+            raise Refusal(NOT_LINKED)
+        gw = self._gateway(user)
+
+        def step(list_name: str, done: int, total: int) -> None:
+            say(f"{head}🔄 Reading your {list_name}: {done} of {total}…")
+            if counted is not None:
+                counted(list_name, done, total)
+
+        try:
+            reports = CollectionSync(gw, store, self.rec.cfg.discogs.per_page).sync_linked(user, full, step)
+        except DiscogsError as exc:
+            raise Refusal(exc.user_message, 4) from exc
+        out = SyncOutcome(reports, [f"{'📀' if r.list_name == 'collection' else '⭐'} {r.list_name}: {r.total} on "
+                                    f"Discogs, {r.added} new" for r in reports])
+        if not learn:
+            return out
+        if out.added or store.active_model(user) is None:
+            out.lines.append(self.learn(user, progress, head + "\n".join(out.lines)))
+        else:
+            out.lines.append("Nothing new, so your model stays as it is.")
+        return out
+
+    def learn(self, user: str, progress: Progress | None = None, head: str = "") -> str:
+        """A new model after new records: the first one at once, later ones through the promotion gate. Returns
+        the line saying how it went."""
+        if self.rec.store.active_model(user) is None:
+            return self.train(user, progress, head)
+        say = progress or (lambda _msg: None)
+        say(f"{head}\n🧠 Training your model…")
+        try:
+            result = self.jobs.retrain(user, lambda msg: say(f"{head}\n🧠 {msg}"))
+        except LookupError:
+            return "There's nothing to train on yet."
+        except WorkerDied as exc:
+            return f"🧠 Training stopped: {exc}"
+        if not result.accepted:
+            return "🧠 A new model didn't beat your current one on your latest records, so I kept the current one."
+        return f"🧠 Your model is ready: trained on {result.n_positives} records in {result.seconds:.0f} s."
+
+    def train(self, user: str, progress: Progress | None = None, head: str = "") -> str:
+        """Train the user's model (progress under ``head``); returns the line saying how it went."""
+        say = progress or (lambda _msg: None)
+        say(f"{head}\n🧠 Training your model…")
+        try:
+            report = self.jobs.train(user, lambda msg: say(f"{head}\n🧠 {msg}"))
+        except LookupError:
+            return "There's nothing to train on yet."
+        except WorkerDied as exc:
+            return f"🧠 Training stopped: {exc}"
+        if report.cold_start:
+            return (f"🧠 {report.n_positives} records is below {self.rec.cfg['model']['min_records']}: scores are "
+                    "rough estimates from similar records until you have more.")
+        return f"🧠 Your model is ready: trained on {report.n_positives} records in {report.seconds:.0f} s."
+
+    def import_upload(self, user: str, name: str, data: bytes) -> ImportResult:
+        """Import an uploaded file's bytes (kept under a temp name with its own suffix); raises :class:`Refusal`."""
+        suffix = "".join(c for c in Path(name).suffix if c.isalnum() or c == ".")[:10]
+        with tempfile.TemporaryDirectory(prefix="crate-upload-") as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            path.write_bytes(data)
+            try:
+                result = self.jobs.import_file(user, path)
+            except ReaderError as exc:
+                why = str(exc).replace(f"{path}: ", "").replace(str(path), name)
+                raise Refusal(f"I couldn't read {name}: {why}. Send the CSV file of your Discogs collection export "
+                              "(Discogs → Collection → Export).") from exc
+            except WorkerDied as exc:
+                raise Refusal(f"I couldn't finish reading {name}. {exc}") from exc
+        if not result.n_items:
+            raise Refusal(f"I found no records in {name}. Is it the Discogs collection export (a CSV file)?")
+        return result
+
+    # -- what the bot knows, and settings ------------------------------------------------------------------
+    def stats(self, user: str) -> str:
+        store = self.rec.store
+        n_coll, n_want = len(store.collection(user, "collection")), len(store.collection(user, "wantlist"))
+        acct, mv = store.linked_account(user), store.active_model(user)
+        fb = store.feedback_counts(user)
+        buy, _ = self.rec.thresholds(user)
+        lines = ["📊 What I know about you"]
+        if acct is None:
+            lines.append("Discogs: not linked (/link or /token)")
+        else:
+            how = {"username": "public collection", "token": "personal token", "oauth": "OAuth"}.get(acct.auth_kind,
+                                                                                                     acct.auth_kind)
+            synced = f", last synced {acct.last_sync_at:%Y-%m-%d %H:%M} UTC" if acct.last_sync_at else ", never synced"
+            lines.append(f"Discogs: linked as {acct.discogs_username} ({how}){synced}")
+        lines.append(f"Records: {n_coll} in your collection, {n_want} in your wantlist")
+        if mv is not None:
+            lines.append(f"Model: version {mv.version}, trained on {mv.n_positives} records on "
+                         f"{mv.created_at:%Y-%m-%d}")
+        elif n_coll or n_want:
+            lines.append(f"Model: none yet — rough estimates from similar records (a personal model comes at "
+                         f"{self.rec.cfg['model']['min_records']} records)")
+        else:
+            lines.append("Model: none yet — nothing imported")
+        lines.append(f"Scores: {len(store.scores(user))} served")
+        implicit = fb.get("implicit_bought", 0)
+        lines.append(f"Feedback: {fb.get('like', 0)} 👍 · {fb.get('dislike', 0)} 👎 · {fb.get('bought', 0)} 🛒 bought"
+                     + (f" · {implicit} bought after a score" if implicit else ""))
+        lines.append(f"Settings: buy at ≥ {buy:.0%} · prices in {self.currency(user)}")
+        lines.append("/forget deletes all of it.")
+        return "\n".join(lines)
+
+    def currency(self, user: str) -> str:
+        acct = self.rec.store.linked_account(user)
+        if acct is not None and acct.currency:
+            return acct.currency.upper()
+        return str(self._currency_setting(user) or "EUR").upper()
+
+    def _currency_setting(self, user: str) -> str | None:
+        cur = self.rec.store.get_settings(user).get("currency")
+        return str(cur) if cur else None
+
+    def settings(self, user: str, adventurous: float, error: str | None = None) -> SettingsReply:
+        buy, _ = self.rec.thresholds(user)
+        return SettingsReply(buy, self.currency(user), adventurous, error)
+
+    def set_buy_threshold(self, user: str, value: str) -> None:
+        """Set the buy threshold from a percentage ("70", "70%"); raises :class:`Refusal`."""
+        settings = self.rec.store.get_settings(user)
+        settings["buy_threshold"] = round(percentage(value, "buy threshold", 5, 95), 4)
+        self.rec.store.set_settings(user, settings)
+
+    def set_currency(self, user: str, value: str) -> None:
+        """Set the price currency: the one setting, which a linked account's prices follow (raises
+        :class:`Refusal`)."""
+        cur = value.strip().upper()
+        if cur not in CURRENCIES:
+            raise Refusal(f"Discogs prices come in {', '.join(CURRENCIES)}.")
+        store = self.rec.store
+        settings = store.get_settings(user)
+        settings["currency"] = cur
+        store.set_settings(user, settings)
+        acct = store.linked_account(user)
+        if acct is not None:
+            store.set_account_currency(user, cur)
+
+    # -- forgetting ----------------------------------------------------------------------------------------
+    def forget(self, user: str) -> tuple[ForgetReport, str]:
+        """Delete everything about the user (one transaction, then the model files); the report and the text."""
+        report = self.rec.forget_user(user)
+        d = report.deleted
+        if not report.found:
+            return report, NOTHING_TO_FORGET
+        return report, FORGOTTEN.format(collection=d.get("collection_entries", 0), scores=d.get("scores_served", 0),
+                                        feedback=d.get("feedback", 0), models=d.get("model_versions", 0))

@@ -1,0 +1,157 @@
+"""What the application answers, as typed values: a score card, pressings to choose from, feedback taken, a page
+of picks, the settings, a question to confirm, a plain notice; and :class:`Refusal`, the one way a use case says it
+cannot do what was asked.
+
+They carry meaning, not a platform's layout: every adapter has one renderer that turns them into its own widgets
+(Telegram text and keyboards, Discord embeds and components, terminal lines). Each also has ``text``, the wording
+shared by all platforms (:mod:`core.app.words`), for renderers that only print.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from core.app.cards import render_card
+from core.app.discover import PickPage
+from core.discogs.gateway import Candidate
+from core.recommender import ScoreCard
+
+
+class Refusal(Exception):
+    """A use case that cannot be done as asked: ``message`` says why (and what to do); ``code`` is the exit
+    status a shell adapter returns (2: the request, 3: the release or photo, 4: Discogs)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A plain sentence (an answer, or why something could not be done)."""
+
+    text: str
+    score_id: None = None
+    card: None = None
+
+
+@dataclass(frozen=True)
+class CardReply:
+    """A score card; its ``score_id`` is what feedback on it refers to."""
+
+    card: ScoreCard
+
+    @property
+    def score_id(self) -> int | None:
+        return self.card.score_id
+
+    @property
+    def text(self) -> str:
+        return render_card(self.card)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Several pressings carry the barcode ``shown``: the collector picks one (``score_release`` with its id)."""
+
+    shown: str
+    options: list[Candidate]
+    score_id: None = None
+    card: None = None
+
+    @property
+    def prompt(self) -> str:
+        return f"📷 Barcode {self.shown}: {len(self.options)} pressings carry it. Which one is yours?"
+
+    def lines(self) -> list[str]:
+        return [f"{i}. {c.describe()} — release {c.release_id}" for i, c in enumerate(self.options, 1)]
+
+    @property
+    def text(self) -> str:
+        return "\n".join([self.prompt, *self.lines()])
+
+
+FEEDBACK_WORDS = {"like": "Noted 👍 for", "dislike": "Noted 👎 for", "bought": "Congrats on buying"}
+FEEDBACK_SHORT = {"like": "Noted 👍", "dislike": "Noted 👎", "bought": "Congrats on the buy 🛒"}
+
+
+@dataclass(frozen=True)
+class Noted:
+    """Feedback stored: ``kind`` (like, dislike, bought) on ``record`` (its display name), with ``reason``."""
+
+    kind: str
+    record: str
+    reason: str | None = None
+    score_id: int | None = None
+    card: None = None
+
+    @property
+    def short(self) -> str:
+        return FEEDBACK_SHORT[self.kind]
+
+    @property
+    def text(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{FEEDBACK_WORDS[self.kind]} {self.record}{why}. I'll learn from it at the next retraining."
+
+
+@dataclass(frozen=True)
+class PicksReply:
+    """A page of picks; each pick opens as a card (``open_pick(user, page.session, n)``)."""
+
+    page: PickPage
+    score_id: None = None
+    card: None = None
+
+    @property
+    def text(self) -> str:
+        return self.page.text
+
+
+@dataclass(frozen=True)
+class SettingsReply:
+    """The collector's settings (``error``: what was wrong with a change just asked for)."""
+
+    buy: float
+    currency: str
+    adventurous: float
+    error: str | None = None
+    score_id: None = None
+    card: None = None
+
+    @property
+    def text(self) -> str:
+        head = f"{self.error}\n\n" if self.error else ""
+        return (f"{head}⚙️ Settings\nBuy threshold: {self.buy:.0%} (🟢 buy at or above it)\n"
+                f"Currency for prices: {self.currency}\n"
+                f"Adventurous picks: {self.adventurous:.0%} of /discover is genre exploration")
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """A question the collector confirms or declines (``action`` names what a yes does)."""
+
+    question: str
+    action: str
+    score_id: None = None
+    card: None = None
+
+    @property
+    def text(self) -> str:
+        return self.question
+
+
+@dataclass
+class Progress:
+    """Long work going on: ``stage`` (what), ``done`` of ``total`` when counted, ``text`` as shown."""
+
+    text: str
+    stage: str = ""
+    done: int | None = None
+    total: int | None = None
+    lines: list[str] = field(default_factory=list)
+
+
+#: one turn's answer, as every adapter receives it
+Reply = Union[Notice, CardReply, Choice, Noted, PicksReply, SettingsReply, Confirm]
