@@ -19,12 +19,11 @@ from core.app import (  # noqa: E402
     ATTRIBUTION,
     DATABASE_BUSY,
     ConfigError,
-    CrateApp,
     Operations,
-    Recommender,
     Refusal,
     SecretError,
-    Store,
+    build_app,
+    build_operations,
     database_busy,
     get_config,
     install_redaction,
@@ -44,12 +43,8 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _recommender(args: argparse.Namespace) -> Recommender:
-    return Recommender(Store(args.database) if getattr(args, "database", None) else None)
-
-
 def _ops(args: argparse.Namespace) -> Operations:
-    return Operations(_recommender(args))
+    return build_operations(getattr(args, "database", None))
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -113,7 +108,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.terminal import run_chat
 
-    run_chat(CrateApp(_recommender(args)), args.user)
+    run_chat(build_app(getattr(args, "database", None)), args.user)
     return 0
 
 
@@ -218,7 +213,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     ops = _ops(args)
     if not ops.has_user(args.user):
         raise Refusal(f"No such user {args.user}: run `crate import FILE --user {args.user}` first.")
-    app = CrateApp(ops.rec)
+    app = ops.app
     digest = app.digest(args.user)
     out = ops.digest_path(args.user, args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,38 +1,114 @@
-"""Terminal chat adapter: the same conversation the Telegram and Discord bots speak, on stdin/stdout."""
+"""The terminal chat: the conversation the bots speak, on stdin/stdout, with the same features through the same
+calls — links and barcodes scored, 👍 / 👎 / bought on the card last shown, a pick's number opening it, /discover
+and /more, /stats, /settings, /digest, /forget, /help."""
 from __future__ import annotations
 
 import sys
 from typing import TextIO
 
-from core.app import CrateApp, PickPage
+from core.app import (
+    CardReply,
+    Choice,
+    Context,
+    CrateApp,
+    Notice,
+    PicksReply,
+    Refusal,
+    Reply,
+    SettingsReply,
+    render_card,
+    render_picks,
+)
+
+GREETING = ("Crate Digger — chatting as {user}. Paste a Discogs link (or a barcode's digits), then 👍 / 👎 / bought; "
+            "/discover [words] for picks (a number opens one, /more turns the page); /help for the rest; 'quit' to "
+            "leave.")
+HELP = ("What I understand here:\n"
+        "• a Discogs release or master link, or a release id, or the digits under a barcode: a score card\n"
+        "• 👍 / 👎 / bought (\"👎 too expensive\"): feedback on the card last shown\n"
+        "• /discover [words]: picks of what to buy next; a pick's number opens it as a card; /more: the next page\n"
+        "• /stats what I know about you · /settings [buy 70 | currency USD | adventurous 40] · /digest what changed"
+        "\n• /forget deletes everything about you (asks first) · quit")
+SETTINGS_HINT = "Change with /settings buy 70 · /settings currency USD · /settings adventurous 40"
+PICKS_HINT = "Send a pick's number to open it as a card (then 👍 / 👎 / bought)."
+CHOICE_HINT = "Send the number of yours."
+WORDS = {"buy": "buy", "threshold": "buy", "currency": "cur", "cur": "cur", "adventurous": "adv", "adv": "adv"}
+
+
+def render(reply: Reply) -> str:
+    """A typed reply as terminal text."""
+    if isinstance(reply, CardReply):
+        return render_card(reply.card)
+    if isinstance(reply, PicksReply):
+        return render_picks(reply.page.picks, reply.page.page, hint=PICKS_HINT)
+    if isinstance(reply, SettingsReply):
+        return f"{reply.text}\n{SETTINGS_HINT}"
+    if isinstance(reply, Choice):
+        return f"{reply.text}\n{CHOICE_HINT}"
+    return reply.text
+
+
+class TerminalChat:
+    def __init__(self, app: CrateApp, user: str) -> None:
+        self.app, self.user = app, user
+        self.context = Context()
+        self.confirming = False
+
+    def turn(self, text: str) -> list[Reply]:
+        """One line typed: commands here, everything else through the conversation."""
+        low = text.lower()
+        if self.confirming:
+            self.confirming = False
+            if low in ("yes", "y"):
+                self.context = Context()
+                return [Notice(self.app.forget(self.user))]
+            return [Notice("OK — nothing deleted.")]
+        command, _, rest = low.partition(" ")
+        try:
+            if command == "/help":
+                return [Notice(HELP)]
+            if command == "/discover":
+                replies: list[Reply] = [self.app.picks.discover(self.user, text[len("/discover"):].strip() or None)]
+            elif command == "/more":
+                if self.context.picks is None:
+                    return [Notice("Send /discover first.")]
+                replies = [self.app.picks.turn(self.user, self.context.picks, self.context.page + 1)]
+            elif command == "/stats":
+                return [Notice(self.app.accounts.stats(self.user))]
+            elif command == "/settings":
+                return [self._settings(rest.split())]
+            elif command == "/digest":
+                return [Notice(self.app.digest(self.user).text)]
+            elif command == "/forget":
+                self.confirming = True
+                return [Notice(f"{self.app.forget_question} (yes / no)")]
+            else:
+                return self.app.handle(self.user, text, context=self.context)
+        except Refusal as exc:
+            return [Notice(exc.message)]
+        self.context.seen(replies)
+        return replies
+
+    def _settings(self, args: list[str]) -> Reply:
+        if len(args) == 2 and args[0] in WORDS:
+            return self.app.change_setting(self.user, WORDS[args[0]], args[1])
+        return self.app.settings(self.user, "Use /settings buy 70, /settings currency USD or /settings adventurous 40."
+                                 if args else None)
 
 
 def run_chat(app: CrateApp, user: str, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
     stdin = sys.stdin if stdin is None else stdin      # looked up per call: a default bound at import time
     stdout = sys.stdout if stdout is None else stdout  # would ignore later redirection of sys.stdin/stdout
-    stdout.write(f"Crate Digger — chatting as {user}. Paste a Discogs link, 👍 / 👎 / bought, /discover [words] "
-                 "(then /more), or 'quit'.\n")
+    stdout.write(GREETING.format(user=user) + "\n")
     stdout.flush()
-    page: PickPage | str | None = None
+    chat = TerminalChat(app, user)
     for line in stdin:
         text = line.strip()
         if text.lower() in {"quit", "exit", "/quit"}:
             break
-        if text.lower().startswith(("/discover", "/more")):
-            page = _discover(app, user, text, page)
-            stdout.write((page if isinstance(page, str) else page.text) + "\n\n")
-            stdout.flush()
+        if not text:
             continue
-        for reply in app.handle(user, text):
-            stdout.write(reply.text + "\n\n")
+        for reply in chat.turn(text):
+            stdout.write(render(reply) + "\n\n")
         stdout.flush()
     stdout.write("bye\n")
-
-
-def _discover(app: CrateApp, user: str, text: str, last: PickPage | str | None) -> PickPage | str:
-    """/discover [words]: a first page of picks; /more: the next page of the last list."""
-    if text.lower().startswith("/more"):
-        if not isinstance(last, PickPage):
-            return "Send /discover first."
-        return app.discover_turn(user, last.session, last.page + 1)
-    return app.discover(user, text[len("/discover"):].strip() or None)

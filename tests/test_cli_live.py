@@ -368,12 +368,12 @@ def test_score_a_deleted_release_or_with_discogs_down(live, ten_records, capsys,
 
 # ------------------------------------------------------------------------------------------ conversation
 def test_conversation_live_lookups_never_raise(live, ten_records, caplog):
-    from core.app.conversation import Conversation
+    from core.app import CrateApp
     from core.recommender import Recommender
 
     store = store_of(live)
     try:
-        conv = Conversation(Recommender(store))
+        conv = CrateApp(Recommender(store)).conv
         caplog.set_level(logging.ERROR)
         [card] = conv.handle(USER, f"what about {release_url(UNKNOWN_RELEASE)} ?")
         assert card.score_id is not None

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pytest
 from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
+from core.app import CrateApp
 from core.app.cards import ATTRIBUTION, percent
-from core.app.conversation import Conversation
 from core.domain.refs import NOT_DISCOGS_MESSAGE
 from core.model.embeddings import EmbeddingCache
 from core.model.scorers.catboost_model import CatBoostScorer
@@ -38,7 +38,7 @@ def world(tmp_path_factory, catalogue, trained_template):
     records, subset = trained_template.records, trained_template.subset
     owned = {r["id"] for r in records}
     not_owned = [rid for rid in sorted(catalogue) if rid not in owned]
-    return SimpleNamespace(rec=rec, conv=Conversation(rec), store=rec.store, url=url, cfg=cfg, catalogue=catalogue,
+    return SimpleNamespace(rec=rec, conv=CrateApp(rec).conv, store=rec.store, url=url, cfg=cfg, catalogue=catalogue,
                            cache_dir=cache_dir, models_dir=models_dir, subset=subset,
                            imported=trained_template.imported, report=trained_template.report,
                            targets=not_owned[::97][:6], tmp=tmp)
@@ -140,7 +140,7 @@ def test_a_code_read_from_the_printed_digits_says_so(world):
     from core.barcode import FoundCode
 
     found = FoundCode("5000213101025", "5000213101025", "EAN-13", 0, (0, 0, 10, 10), "digits")
-    first, second = world.conv.pressings(USER, [found])
+    first, second = world.conv.barcodes.pressings(USER, [found])
     assert "read the digits printed under them: 5 000213 101025" in first.text and "check" in first.text
     assert second.text.startswith("Barcode 5 000213 101025:")
 

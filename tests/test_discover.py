@@ -204,10 +204,8 @@ def test_the_terminal_chat_discovers_and_turns_pages(world):
 
     from bot.terminal import run_chat
     from core.app import CrateApp
-    from core.app.discover import DiscoverPages
 
-    app = CrateApp(world.rec)
-    app._pages = DiscoverPages(world.disc)
+    app = CrateApp(world.rec, discoverer=world.disc)
     out = io.StringIO()
     run_chat(app, USER, io.StringIO("/more\n/discover\n/more\n/discover dark ambient\nquit\n"), out)
     text = out.getvalue()

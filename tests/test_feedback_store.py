@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from core.app.conversation import Conversation, parse_feedback
+from core.app import CrateApp
+from core.app.conversation import parse_feedback
 from core.config import get_config
 from core.domain.release import CollectionItem, Release
 from core.recommender import Recommender
@@ -503,7 +504,7 @@ def test_conversation_passes_reason_source_and_event(db_url: str, tmp_path: Path
     store = Store(db_url)
     try:
         rec = Recommender(store, catalogue={}, cfg=get_config(), embeddings=object(), models_dir=tmp_path)
-        conv = Conversation(rec)
+        conv = CrateApp(rec).conv
         store.cache_releases([Release(id=100, title="Life's Rich Pageant", artists=["R.E.M."])])
         sid = score(store, 100, BUY + 0.1)
 

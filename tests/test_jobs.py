@@ -12,7 +12,7 @@ import pytest
 from conftest import shared_embedding_dir
 from PIL import Image
 
-from core.app import CrateApp
+from core.app import CrateApp, Refusal
 from core.app.jobs import WORKER_DIED, WorkerDied, WorkerJobs
 from core.barcode import PhotoError
 from core.model.embeddings import EmbeddingCache
@@ -37,18 +37,18 @@ def app(tmp_path, tmp_path_factory, catalogue):
 def test_an_upload_and_its_training_run_in_a_worker_and_the_bot_sees_the_result(app):
     pids = app.jobs.pids()
     assert os.getpid() not in pids.values() and pids["data"] != pids["photo"]
-    result = app.import_upload("ann", "collection.csv", MOUSE_CSV.read_bytes())
-    assert not isinstance(result, str), result
+    result = app.accounts.import_upload("ann", "collection.csv", MOUSE_CSV.read_bytes())
     assert result.n_items == 68 and result.items == []              # the records stay in the worker
     assert len(app.rec.store.collection("ann")) == 68                # …and in the database, for the bot to read
     said: list[str] = []
-    line = app.train("ann", said.append, "head")
+    line = app.accounts.train("ann", said.append, "head")
     assert line.startswith("🧠 Your model is ready: trained on 68 records"), line
     assert any("training on" in s for s in said)                     # the worker's progress reaches the chat
     version, _ = app.rec.model_for("ann")
     assert version is not None and version == app.rec.store.active_model("ann").version
-    bad = app.import_upload("bob", "x.json", b'{"releases":[' + b"{}," * 400_000 + b"{}]}")
-    assert isinstance(bad, str) and "300,000" in bad                 # a refusal crosses back as its sentence
+    with pytest.raises(Refusal) as bad:
+        app.accounts.import_upload("bob", "x.json", b'{"releases":[' + b"{}," * 400_000 + b"{}]}")
+    assert "300,000" in bad.value.message                            # a refusal crosses back as its sentence
 
 
 def test_a_photo_is_read_in_its_own_worker_and_refusals_keep_their_words(app):
@@ -68,11 +68,12 @@ def test_a_worker_that_dies_fails_only_its_job_and_the_next_job_gets_a_new_one(a
     os.kill(first, signal.SIGKILL)                                   # e.g. the kernel's OOM killer
     with pytest.raises(WorkerDied):
         app.jobs.import_file("ann", MOUSE_CSV)
-    assert app.import_upload("ann", "collection.csv", MOUSE_CSV.read_bytes()).n_items == 68
+    assert app.accounts.import_upload("ann", "collection.csv", MOUSE_CSV.read_bytes()).n_items == 68
     assert app.jobs.pids()["data"] != first
     os.kill(app.jobs.pids()["data"], signal.SIGKILL)
-    said = app.import_upload("ann", "c.csv", MOUSE_CSV.read_bytes())
-    assert said == f"I couldn't finish reading c.csv. {WORKER_DIED}"
+    with pytest.raises(Refusal) as said:
+        app.accounts.import_upload("ann", "c.csv", MOUSE_CSV.read_bytes())
+    assert said.value.message == f"I couldn't finish reading c.csv. {WORKER_DIED}"
 
 
 ORPHAN = """

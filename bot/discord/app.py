@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import discord
 import yarl
 from discord.gateway import DiscordWebSocket
 
-from core.app import Recommender, register_secret
+from core.app import CrateApp, Recommender, register_secret
 
+from . import account, groups, scoring
 from .client import CrateDiscord
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,15 @@ def point_at(base_url: str | None = None, gateway_url: str | None = None) -> boo
 
 
 class PointedClient(CrateDiscord):
-    """The bot, asking the overriding API for its gateway before connecting when only the base URL is set."""
+    """The bot with every feature's commands, asking the overriding API for its gateway before connecting when
+    only the base URL is set."""
 
     ask_gateway = False
+
+    def __init__(self, app: CrateApp | Recommender, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        for feature in (account, scoring, groups):
+            feature.register(self)
 
     async def setup_hook(self) -> None:
         if self.ask_gateway:
@@ -52,7 +60,7 @@ class PointedClient(CrateDiscord):
         await super().setup_hook()
 
 
-def build_client(recommender: Recommender, *, start_learning: bool = True, sync_commands: bool = True,
+def build_client(recommender: CrateApp | Recommender, *, start_learning: bool = True, sync_commands: bool = True,
                  progress_interval: float = 1.0) -> PointedClient:
     """The client, pointed where the environment says."""
     base = os.environ.get(BASE_URL_ENV, "").strip() or None
@@ -70,7 +78,7 @@ def token_from_env() -> str | None:
     return token or None
 
 
-async def serve(recommender: Recommender, token: str, *, start_learning: bool = True) -> None:
+async def serve(recommender: CrateApp | Recommender, token: str, *, start_learning: bool = True) -> None:
     """Run until closed (the caller's event loop)."""
     client = build_client(recommender, start_learning=start_learning)
     async with client:

@@ -9,8 +9,6 @@ import re
 
 import discord
 
-from core.app import NOT_KNOWN
-
 #: characters Discord's markdown gives a meaning anywhere in a line (a backslash shows them as themselves; with
 #: "[" and "]" escaped no masked link can form, so parentheses may stay as they are)
 _ANYWHERE = re.compile(r"([\\*_~|`\[\]])")
@@ -32,16 +30,6 @@ def fit(text: str, limit: int = 2000) -> str:
 
 
 def say(text: str) -> str:
-    """A text of core's as a Discord message: in Discord's words, escaped (it may name anything a user imported),
-    within the length limit."""
-    return fit(safe(_discord_words(text)))
-
-
-def _discord_words(text: str) -> str:
-    """Core's texts name Telegram-style commands that mean the same here; the CSV import is /import here."""
-    return text.replace("send me your Discogs CSV export (see /import)", "use /import with your Discogs CSV "
-                        "export").replace(NOT_KNOWN, NOT_KNOWN_DISCORD)
-
-
-NOT_KNOWN_DISCORD = ("I don't know your collection yet. /link your Discogs username (I read it at once), or /import "
-                     "your Discogs CSV export, then ask again.")
+    """A text of core's as a Discord message: escaped (it may name anything a user imported), within the length
+    limit."""
+    return fit(safe(text))

@@ -3,7 +3,7 @@
 alone and asks core whose score it is."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
@@ -11,16 +11,14 @@ from core.app import CURRENCIES
 
 from .embeds import release_url
 
-if TYPE_CHECKING:
-    from .client import CrateDiscord
-
 KINDS = {"like": ("👍", discord.ButtonStyle.success), "dislike": ("👎", discord.ButtonStyle.danger),
          "bought": ("🛒", discord.ButtonStyle.primary), "why": ("ℹ️", discord.ButtonStyle.secondary)}
 LABELS = {"like": "", "dislike": "", "bought": "bought", "why": "why"}
 
 
-def _bot(interaction: discord.Interaction) -> "CrateDiscord":
-    return interaction.client   # type: ignore[return-value]
+def _bot(interaction: discord.Interaction) -> Any:
+    """The bot (:class:`bot.discord.client.CrateDiscord`) the interaction arrived at."""
+    return interaction.client
 
 
 class CardButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crate:(?P<kind>like|dislike|bought|why):"

@@ -104,6 +104,7 @@ class Context:
 
     card: int | None = None
     picks: str | None = None
+    page: int = 0
     choice: list[int] = field(default_factory=list)
 
     def seen(self, replies: list[Reply]) -> None:
@@ -111,7 +112,7 @@ class Context:
             if isinstance(r, CardReply) and r.score_id is not None:
                 self.card = r.score_id
             elif isinstance(r, PicksReply):
-                self.picks, self.choice = r.page.session, []
+                self.picks, self.page, self.choice = r.page.session, r.page.page, []
             elif isinstance(r, Choice):
                 self.choice, self.picks = [c.release_id for c in r.options], None
 

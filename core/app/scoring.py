@@ -66,6 +66,11 @@ class Scoring:
         served = self.rec.store.get_score(score_id)
         return served is not None and any(s.id == score_id for s in self.rec.store.scores(user, served.created_at))
 
+    def release_of(self, score_id: int) -> int | None:
+        """The release a served score is about (None when the score is gone)."""
+        served = self.rec.store.get_score(score_id)
+        return served.release_id if served is not None else None
+
     def why(self, score_id: int) -> str | None:
         """Every reason of a served score, as text (None when the score is gone)."""
         served = self.rec.store.get_score(score_id)

@@ -20,6 +20,7 @@ from core.app.jobs import InProcessJobs, Jobs, WorkerJobs
 from core.app.picks import Discover
 from core.app.replies import Refusal, Reply, SettingsReply
 from core.app.scoring import Scoring
+from core.app.words import FORGET_ASK
 from core.learning.digest import Digest, add_picks, build_digest, mark_sent
 from core.picks import Discoverer
 from core.recommender import Recommender
@@ -112,6 +113,9 @@ class CrateApp:
         if platform not in self._groups:
             self._groups[platform] = Group(self.rec, platform)
         return self._groups[platform]
+
+    #: what to ask before :meth:`forget`
+    forget_question = FORGET_ASK
 
     def forget(self, user: str) -> str:
         """Delete everything about the user; the sentence saying what went."""
