@@ -64,7 +64,7 @@ async def _serve(platforms: list[str], tokens: dict[str, str], app: CrateApp) ->
             await tg.initialize()
             crate = tg.bot_data["crate"]
             if dc is not None:
-                crate.other_digests = dc._send_digest
+                crate.other_digests = dc.send_digest
             await post_init(tg)
             await tg.start()
             assert tg.updater is not None

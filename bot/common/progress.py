@@ -5,7 +5,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
 
@@ -17,7 +17,7 @@ class Throttled:
     (a core progress callback); :meth:`done` waits for the edits already sent, then always shows the final text.
     ``edit(text, **extra)`` is the platform's coroutine that changes the message (and never raises)."""
 
-    def __init__(self, edit: Callable[..., Awaitable[None]], loop: asyncio.AbstractEventLoop,
+    def __init__(self, edit: Callable[..., Coroutine[Any, Any, None]], loop: asyncio.AbstractEventLoop,
                  min_interval: float = 1.0, shown: str = "") -> None:
         self.edit, self.loop, self.min_interval = edit, loop, min_interval
         self._shown = shown

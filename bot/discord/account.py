@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -155,6 +156,7 @@ async def forget(interaction: discord.Interaction) -> None:
 
 
 def register(bot: CrateDiscord) -> None:
-    for cmd in (help_, link, token, import_, sync, stats, settings, digest, forget):
+    commands: list[Any] = [help_, link, token, import_, sync, stats, settings, digest, forget]
+    for cmd in commands:
         anywhere(cmd)
         bot.tree.add_command(cmd)

@@ -4,7 +4,7 @@ the bot from anywhere else (an old client, a user install) is told so, never an 
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
@@ -95,6 +95,7 @@ async def taste(interaction: discord.Interaction, member: discord.User) -> None:
 
 
 def register(bot: CrateDiscord) -> None:
-    for cmd in (share, whowants, groupbuy, taste, whowants_message):
+    commands: list[Any] = [share, whowants, groupbuy, taste, whowants_message]
+    for cmd in commands:
         server_only(cmd)
         bot.tree.add_command(cmd)

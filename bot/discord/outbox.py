@@ -79,6 +79,6 @@ class ChannelOutbox:
 
 def _retry_after(exc: discord.HTTPException) -> float | None:
     try:
-        return float(exc.response.headers.get("Retry-After"))  # type: ignore[union-attr, arg-type]
+        return float(exc.response.headers.get("Retry-After"))  # type: ignore[arg-type]
     except (AttributeError, TypeError, ValueError):
         return None

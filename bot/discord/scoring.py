@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -75,7 +76,8 @@ def message_text(message: discord.Message) -> str:
 
 
 def register(bot: CrateDiscord) -> None:
-    for cmd in (score, barcode, discover):
+    commands: list[Any] = [score, barcode, discover]
+    for cmd in commands:
         anywhere(cmd)
         bot.tree.add_command(cmd)
     anywhere(score_message)

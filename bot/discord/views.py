@@ -32,7 +32,7 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crate:(?P
         self.kind, self.score_id = kind, score_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
                              match: Any) -> "CardButton":
         return cls(match["kind"], int(match["sid"]))
 
@@ -49,7 +49,7 @@ class ScoreMineButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crat
         self.release_id = release_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
                              match: Any) -> "ScoreMineButton":
         return cls(int(match["rid"]))
 
@@ -66,9 +66,10 @@ class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crate:pic
         self.score_id = score_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
                              match: Any) -> "PickButton":
-        return cls(int(item.label or 0) if (item.label or "").isdigit() else 0, int(match["sid"]))
+        label = getattr(item, "label", None) or ""
+        return cls(int(label) if label.isdigit() else 0, int(match["sid"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await _bot(interaction).open_pick(interaction, self.score_id)
@@ -84,9 +85,9 @@ class PageButton(discord.ui.DynamicItem[discord.ui.Button],
         self.session, self.page = session, page
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
                              match: Any) -> "PageButton":
-        return cls(match["session"], int(match["page"]), item.label or "")
+        return cls(match["session"], int(match["page"]), getattr(item, "label", None) or "")
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await _bot(interaction).turn_picks(interaction, self.session, self.page)
@@ -166,15 +167,18 @@ class SettingsView(OwnedView):
 
     def __init__(self, owner_id: int, buy_pct: int, currency: str, adventurous_pct: int = 30) -> None:
         super().__init__(owner_id)
-        buy = discord.ui.Select(custom_id="settings:buy", placeholder=f"Buy threshold: {buy_pct} %", options=[
-            discord.SelectOption(label=f"Buy at {p} % or more", value=str(p), default=p == buy_pct)
-            for p in sorted(set(BUY_CHOICES) | {buy_pct})])
-        cur = discord.ui.Select(custom_id="settings:cur", placeholder=f"Currency: {currency}", options=[
-            discord.SelectOption(label=c, value=c, default=c == currency) for c in CURRENCIES])
-        adv = discord.ui.Select(custom_id="settings:adv", placeholder=f"Adventurous picks: {adventurous_pct} %",
-                                options=[discord.SelectOption(label=f"{p} % genre exploration in /discover",
-                                                              value=str(p), default=p == adventurous_pct)
-                                         for p in sorted(set(ADVENTUROUS_CHOICES) | {adventurous_pct})])
+        buy: discord.ui.Select[Any] = discord.ui.Select(
+            custom_id="settings:buy", placeholder=f"Buy threshold: {buy_pct} %", options=[
+                discord.SelectOption(label=f"Buy at {p} % or more", value=str(p), default=p == buy_pct)
+                for p in sorted(set(BUY_CHOICES) | {buy_pct})])
+        cur: discord.ui.Select[Any] = discord.ui.Select(
+            custom_id="settings:cur", placeholder=f"Currency: {currency}", options=[
+                discord.SelectOption(label=c, value=c, default=c == currency) for c in CURRENCIES])
+        adv: discord.ui.Select[Any] = discord.ui.Select(
+            custom_id="settings:adv", placeholder=f"Adventurous picks: {adventurous_pct} %", options=[
+                discord.SelectOption(label=f"{p} % genre exploration in /discover", value=str(p),
+                                     default=p == adventurous_pct)
+                for p in sorted(set(ADVENTUROUS_CHOICES) | {adventurous_pct})])
         buy.callback = self._buy      # type: ignore[method-assign]
         cur.callback = self._cur      # type: ignore[method-assign]
         adv.callback = self._adv      # type: ignore[method-assign]

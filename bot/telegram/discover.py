@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
@@ -59,8 +59,8 @@ async def on_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         got = await asyncio.to_thread(bot.app.picks.turn, user_key(q.from_user), session, int(page))
     except Refusal as exc:   # expired (a restart), or nothing to go on: said under the list
-        if q.message is not None:
-            await q.message.reply_text(exc.message)   # type: ignore[union-attr]
+        if isinstance(q.message, Message):
+            await q.message.reply_text(exc.message)
         return
     try:
         await q.edit_message_text(text_of(got), reply_markup=markup_of(got, q.from_user.id))

@@ -21,7 +21,7 @@ from core.app import DurableInbox
 log = logging.getLogger(__name__)
 
 
-class JournalQueue(asyncio.Queue):  # type: ignore[type-arg]
+class JournalQueue(asyncio.Queue[Any]):
     """The application's update queue, storing every update before it is queued."""
 
     def __init__(self, inbox: DurableInbox | None = None) -> None:
@@ -34,7 +34,7 @@ class JournalQueue(asyncio.Queue):  # type: ignore[type-arg]
         await super().put(item)
 
 
-class DurableApplication(Application):  # type: ignore[type-arg]
+class DurableApplication(Application):
     """An Application that removes an update from the inbox once its handlers are done (errors included: the
     error handler has answered; replaying it would only repeat the error)."""
 

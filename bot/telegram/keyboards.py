@@ -19,7 +19,7 @@ def discogs_url(release_id: int) -> str:
     return f"https://www.discogs.com/release/{release_id}"
 
 
-def card_keyboard(score_id: int, release_id: int | None = None, *, chosen: set[str] = frozenset(),
+def card_keyboard(score_id: int, release_id: int | None = None, *, chosen: frozenset[str] | set[str] = frozenset(),
                   why: bool = True) -> InlineKeyboardMarkup:
     """👍 / 👎 / 🛒 bought, then ℹ️ why and a link to the release; ``chosen`` kinds get a ✓."""
     row = [InlineKeyboardButton(label + (" ✓" if kind in chosen else ""), callback_data=f"fb:{kind}:{score_id}")

@@ -34,7 +34,7 @@ def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
 _FIELDS = {"caption": CAPTION_LIMIT}
 
 
-class FitToLimits(BaseRateLimiter):  # type: ignore[type-arg]
+class FitToLimits(BaseRateLimiter):
     """python-telegram-bot's hook on every request (``ApplicationBuilder.rate_limiter``): fits the texts in
     place, then sends. It paces nothing itself: python-telegram-bot retries a 429 after ``retry_after``."""
 

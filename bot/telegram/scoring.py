@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import CallbackQuery, ReplyParameters, Update
+from telegram import CallbackQuery, Message, ReplyParameters, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import (
@@ -18,7 +18,7 @@ from telegram.ext import (
 )
 
 from bot.common import find_token, is_token
-from core.app import KINDS, OFFLINE, Noted, register_secret
+from core.app import KINDS, OFFLINE, CardRef, Noted, register_secret
 
 from . import keyboards as kb
 from .account import MAX_DOWNLOAD, link_token, token_in_group
@@ -88,7 +88,7 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 # -- a card's buttons -----------------------------------------------------------------------------------------
-async def owner_of(bot: CrateBot, q: CallbackQuery, score_id: int) -> tuple[bool, object]:
+async def owner_of(bot: CrateBot, q: CallbackQuery, score_id: int) -> tuple[bool, CardRef | None]:
     """(may the presser give feedback on this card, the card's registry entry)."""
     msg, user = q.message, user_key(q.from_user)
     if msg is None:
@@ -130,8 +130,8 @@ async def on_why(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not allowed or msg is None:   # another member's card, or a crafted button: their reasons stay theirs
         await q.answer(OTHERS_CARD, show_alert=True)
         return
-    if ref is not None and getattr(ref, "why", ""):
-        current, why = getattr(ref, "text"), getattr(ref, "why")
+    if ref is not None and ref.why:
+        current, why = ref.text, ref.why
     else:
         found = await asyncio.to_thread(bot.app.why, score_id)
         if found is None:
@@ -148,7 +148,8 @@ async def on_why(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 await q.edit_message_caption(full, reply_markup=markup)
             else:   # too long for a caption: the reasons follow as a reply to the card
                 await q.edit_message_reply_markup(markup)
-                await msg.reply_text(why, do_quote=True)   # type: ignore[union-attr]
+                if isinstance(msg, Message):
+                    await msg.reply_text(why, do_quote=True)
         else:
             await q.edit_message_text(full, reply_markup=markup)
     except BadRequest as exc:   # already expanded
