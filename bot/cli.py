@@ -335,7 +335,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     p.add_argument("--database", help="database URL (default: configs/default.yaml or DATABASE_URL)")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_collection_and_models, _discogs_commands, _chat_and_picks, _evaluation):
+        add(sub, default_user)
+    return p
 
+
+Subparsers = Any
+
+
+def _collection_and_models(sub: Subparsers, default_user: str) -> None:
+    """import, train, retrain, models, schedule."""
     s = sub.add_parser("import", help="import a collection or wantlist file (CSV export, API pages, JSON, dump XML)")
     s.add_argument("file")
     s.add_argument("--user", default=default_user)
@@ -366,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run-for", type=float, default=None, help=argparse.SUPPRESS)   # seconds (tests, demos)
     s.set_defaults(func=cmd_schedule)
 
+
+def _discogs_commands(sub: Subparsers, default_user: str) -> None:
+    """score, link, unlink, sync, barcode."""
     s = sub.add_parser("score", help="score a release: URL, master URL or release id")
     s.add_argument("ref")
     s.add_argument("--user", default=default_user)
@@ -396,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=10, help="candidate pressings to list per barcode")
     s.set_defaults(func=cmd_barcode)
 
+
+def _chat_and_picks(sub: Subparsers, default_user: str) -> None:
+    """catalogue, discover, chat, run, digest."""
     s = sub.add_parser("catalogue", help="the candidate catalogue for /discover: `build DUMP.xml.gz` (resumable), "
                                          "`info`, `distill` (re-make the static embedding)")
     s.add_argument("action", choices=["build", "info", "distill"])
@@ -429,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="FILE.png", help="where to write the chart (default: models/<user>-digest.png)")
     s.set_defaults(func=cmd_digest)
 
+
+def _evaluation(sub: Subparsers, default_user: str) -> None:
+    """demo, eval."""
     s = sub.add_parser("demo", help="import, train, score and evaluate on the bundled data")
     s.set_defaults(func=cmd_demo)
 
@@ -446,7 +464,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--variant", choices=["main", "yearmatch", "both"], default="both")
     s.add_argument("--json", help="write results as JSON here")
     s.set_defaults(func=cmd_eval)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,7 +30,7 @@ from core.ingest.readers import read_collection
 from core.ingest.readers.catalogue import enrich_from_catalogue, load_catalogue
 from core.learning.retrain import build_training_set, self_split
 from core.model.embeddings import EmbeddingCache, default_cache
-from core.model.reasons import explain
+from core.model.reasons import YOU, Voice, explain
 from core.model.scorers.base import Scorer, TrainingSet
 from core.model.scorers.catboost_model import CatBoostScorer
 from core.model.scorers.cold_start import ColdStartScorer
@@ -410,7 +410,10 @@ class Recommender:
             release = Release.from_dict({**release.to_dict(), "lowest_price": price[0], "price_currency": price[1]})
         return release
 
-    def score(self, user: str, ref: DiscogsRef | int | Release, record: bool = True) -> ScoreCard:
+    def score(self, user: str, ref: DiscogsRef | int | Release, record: bool = True,
+              voice: Voice = YOU) -> ScoreCard:
+        """The card of ``ref`` for ``user`` (``record``: served, so feedback can refer to it; ``voice``: whom
+        the reasons speak of, the collector or, in a server's ranking, the member in the third person)."""
         # a Release handed in may be anyone's version of it: only resolved shared facts go to the shared cache
         release, shared = (ref, False) if isinstance(ref, Release) else self._resolve(ref, user)
         if self.live and self.cfg.discogs.prices:
@@ -425,7 +428,7 @@ class Recommender:
         else:
             p, contrib = float(scorer.score_frame(ff.X)[0]), None
         exp = explain(release, scorer.profile, row, ff.neighbours[0], contrib,
-                      int(self.cfg.scoring.max_reasons))
+                      int(self.cfg.scoring.max_reasons), voice)
         buy, maybe = self.thresholds(user, scorer, settings)
         verdict = verdict_for(p, buy, maybe)
         pct = scorer.percentile(np.array([p]))[0] if hasattr(scorer, "percentile") else float("nan")

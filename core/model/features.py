@@ -181,20 +181,25 @@ def build_features(profile: CollectionProfile, releases: list[Release], emb: np.
                          "neg_style_max_share": c_share, "style_share_margin": own_share - c_share})
         blocks.append(pd.DataFrame(side, index=X.index))
     if tags:
-        col = {t: i for i, t in enumerate(tags)}
-        M = np.zeros((len(releases), len(tags)), dtype=np.float32)
-        for i, r in enumerate(releases):
-            if not (r.styles or r.genres):
-                M[i, :] = np.nan
-                continue
-            for t in tag_tokens(r):
-                j = col.get(t)
-                if j is not None:
-                    M[i, j] = 1.0
-        blocks.append(pd.DataFrame(M, columns=[f"tag={t}" for t in tags], index=X.index))
+        blocks.append(_tag_columns(releases, tags, X.index))
     if len(blocks) > 1:
         X = pd.concat(blocks, axis=1)
     return FeatureFrame(X, nb_sims[:, :n_keep], nb_pos[:, :n_keep])
+
+
+def _tag_columns(releases: list[Release], tags: list[str], index: pd.Index) -> pd.DataFrame:
+    """0/1 columns for ``tags`` (NaN for an untagged release: unknown, not "none")."""
+    col = {t: i for i, t in enumerate(tags)}
+    M = np.zeros((len(releases), len(tags)), dtype=np.float32)
+    for i, r in enumerate(releases):
+        if not (r.styles or r.genres):
+            M[i, :] = np.nan
+            continue
+        for t in tag_tokens(r):
+            j = col.get(t)
+            if j is not None:
+                M[i, j] = 1.0
+    return pd.DataFrame(M, columns=[f"tag={t}" for t in tags], index=index)
 
 
 def presence_report(X: pd.DataFrame, y: np.ndarray, max_gap: float) -> tuple[list[str], list[str]]:
