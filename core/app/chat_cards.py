@@ -7,15 +7,9 @@ Rows go with the user: :meth:`core.storage.Store.forget_user` deletes them in th
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete, select
-
-from core.storage import ChatCard, Store
-
-log = logging.getLogger(__name__)
+from core.storage import Store
 
 
 @dataclass(frozen=True)
@@ -33,29 +27,12 @@ class CardRegistry:
     def remember(self, platform: str, chat_id: int | str, message_id: int | str, user: str, score_id: int | None,
                  text: str = "", why: str = "") -> None:
         """Map the message to the card (a message id seen again replaces the old mapping)."""
-        key = (platform, str(chat_id), str(message_id))
-        for attempt in (1, 2):
-            try:
-                with Session(self.store.engine) as s, s.begin():
-                    row = s.exec(select(ChatCard).where(ChatCard.platform == key[0], ChatCard.chat_id == key[1],
-                                                        ChatCard.message_id == key[2])).first()
-                    if row is None:
-                        row = ChatCard(platform=key[0], chat_id=key[1], message_id=key[2], user_name=user)
-                    row.user_name, row.score_id, row.text, row.why = user, score_id, text, why
-                    s.add(row)
-                return
-            except IntegrityError:
-                if attempt == 2:
-                    raise
+        self.store.card_remember(platform, str(chat_id), str(message_id), user, score_id, text, why)
 
     def lookup(self, platform: str, chat_id: int | str, message_id: int | str) -> CardRef | None:
-        with Session(self.store.engine) as s:
-            row = s.exec(select(ChatCard).where(ChatCard.platform == platform, ChatCard.chat_id == str(chat_id),
-                                                ChatCard.message_id == str(message_id))).first()
-            return CardRef(row.user_name, row.score_id, row.text, row.why) if row else None
+        row = self.store.card_at(platform, str(chat_id), str(message_id))
+        return CardRef(row.user_name, row.score_id, row.text, row.why) if row else None
 
     def forget_user(self, user: str) -> int:
         """Delete every card of the user; returns how many."""
-        with Session(self.store.engine) as s, s.begin():
-            res = s.exec(delete(ChatCard).where(col(ChatCard.user_name) == user))
-            return int(res.rowcount or 0)
+        return self.store.cards_forget(user)

@@ -7,14 +7,19 @@ import importlib.metadata
 import math
 import operator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 import zxingcpp
 from PIL import Image, ImageFilter, ImageOps
 
-if TYPE_CHECKING:   # pragma: no cover
-    from core.barcode.reader import _Reader
+
+class _Photo(Protocol):
+    """What a rectified view reads of the photo being read (:class:`core.barcode.reader._Reader`)."""
+
+    work: Image.Image
+
+    def border(self, width: int) -> Any: ...
 
 
 def _formats() -> Any:
@@ -138,7 +143,7 @@ def _bar_quad(crop: Image.Image) -> np.ndarray | None:
     return np.array([tl, tr, br, bl], float)
 
 
-def _rectified(r: _Reader, crop: Image.Image, m: np.ndarray, fam: str) -> tuple[Image.Image, np.ndarray, str] | None:
+def _rectified(r: _Photo, crop: Image.Image, m: np.ndarray, fam: str) -> tuple[Image.Image, np.ndarray, str] | None:
     """The region's bars mapped from their quadrilateral to a rectangle (with quiet zones), sampled straight out
     of the working image: one projective resampling (see :func:`_bar_quad`)."""
     quad = _bar_quad(crop)
@@ -171,7 +176,7 @@ def _rectified(r: _Reader, crop: Image.Image, m: np.ndarray, fam: str) -> tuple[
     return img, hm, fam + "p"
 
 
-def _rectified_views(r: _Reader, crop: Image.Image, m: np.ndarray, fam: str, name: str) -> Iterator[_View]:
+def _rectified_views(r: _Photo, crop: Image.Image, m: np.ndarray, fam: str, name: str) -> Iterator[_View]:
     """Looks at a region with its perspective undone (:func:`_rectified`): as it is, squashed, with local
     contrast, and enlarged and sharpened."""
     flat = _rectified(r, crop, m, fam)

@@ -59,10 +59,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import Session, col, select
 
 from core.learning import retrain as retraining
-from core.storage import JOBS_TABLE, USER_JOB_PREFIXES, CollectionEntry, User, make_engine
+from core.storage import JOBS_TABLE, USER_JOB_PREFIXES, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -217,11 +216,7 @@ def describe_result(user: str, result: Any) -> str:
 
 def users_with_collection(store: Any) -> list[str]:
     """Names of users with at least one record in their collection, sorted."""
-
-    with Session(store.engine) as s:
-        q = (select(User.name).join(CollectionEntry, col(CollectionEntry.user_id) == User.id)
-             .where(CollectionEntry.list_name == "collection").distinct().order_by(User.name))
-        return list(s.exec(q).all())
+    return list(store.users_with_collection())
 
 
 def last_training_at(store: Any, user: str) -> datetime | None:

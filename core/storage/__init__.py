@@ -22,10 +22,10 @@ file.
 Layout: one database object (:class:`Store`) made of repositories, one module each — ``users`` (users and
 settings), ``releases`` (the shared release cache), ``collections``, ``scores`` (served scores, feedback and
 implicit evidence), ``models`` (model versions), ``accounts`` (linked Discogs accounts), ``inbox`` (updates in
-flight), ``sharing`` (who shares their taste in which server) — over ``database`` (engine, schema creation and
-migration, sessions) and ``schema`` (every table, so creating and migrating the schema never depends on which
-modules were imported). Forgetting a user is one call: every repository deletes
-its rows in the same transaction (:meth:`Store.forget_user`).
+flight), ``sharing`` (who shares their taste in which server), ``chat_cards`` (which chat message shows which
+card) — over ``database`` (engine, schema creation and migration, sessions) and ``schema`` (every table, so
+creating and migrating the schema never depends on which modules were imported). Forgetting a user is one call:
+every repository deletes its rows in the same transaction (:meth:`Store.forget_user`).
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from sqlalchemy import Column, MetaData, String, Table, inspect
 from sqlmodel import Session, col, delete, select
 
 from core.storage.accounts import LinkedAccounts
+from core.storage.chat_cards import ChatCards
 from core.storage.collections import Collections
 from core.storage.database import Database
 from core.storage.inbox import Inbox
@@ -96,8 +97,15 @@ __all__ = ["Store", "AUTH_KINDS", "CachedRelease", "ChatCard", "CollectionEntry"
 
 
 class Store(Users, Collections, ReleaseCache, ScoresAndFeedback, ModelVersions, LinkedAccounts, Inbox, Sharing,
-            Database):
+            ChatCards, Database):
     """All persistence for the bot. ``Store(url)``, ``Store(engine)`` or ``Store()`` (configured URL)."""
+
+    def users_with_collection(self) -> list[str]:
+        """Names of users with at least one record in their collection, sorted."""
+        with self._session() as s:
+            q = (select(User.name).join(CollectionEntry, col(CollectionEntry.user_id) == User.id)
+                 .where(CollectionEntry.list_name == "collection").distinct().order_by(User.name))
+            return list(s.exec(q).all())
 
     # -- erasure
 
