@@ -128,6 +128,11 @@ class Recommender:
 
     # -- data ---------------------------------------------------------------------------------------
     @property
+    def loaded_catalogue(self) -> dict[int, Release] | None:
+        """The catalogue if it is in memory (given, or loaded already), else None (it loads on first use)."""
+        return self._catalogue
+
+    @property
     def catalogue(self) -> dict[int, Release]:
         if self._catalogue is None:
             self._catalogue = load_catalogue(*_catalogue_paths(self.cfg))
@@ -391,7 +396,7 @@ class Recommender:
         self.store.cache_releases([release], source="discogs-api")
         return release, True
 
-    def _with_price(self, user: str, release: Release) -> Release:
+    def with_price(self, user: str, release: Release) -> Release:
         """Add the lowest marketplace price in the user's currency when Discogs can tell (never fatal)."""
         gw = self.gateway_for(user)
         if gw is None:
@@ -417,7 +422,7 @@ class Recommender:
         # a Release handed in may be anyone's version of it: only resolved shared facts go to the shared cache
         release, shared = (ref, False) if isinstance(ref, Release) else self._resolve(ref, user)
         if self.live and self.cfg.discogs.prices:
-            release = self._with_price(user, release)
+            release = self.with_price(user, release)
         active, settings = self.store.serving_state(user)
         version, scorer = self.model_for(user, active)
         ff = scorer.features([release])

@@ -152,7 +152,7 @@ def test_digits_that_pass_the_check_digit_but_not_the_bars_are_refused():
     grey, _ = load_photo(mbp.render(spec)[0])
     reader = _Reader(grey, float("inf"))
     center, ext_u, ext_v, ang = _regions(reader)[0]
-    bars, _, _ = reader._level_crop(center, ext_u * 1.4 + 24, ext_v * 0.8, ang)
+    bars, _, _ = reader.level_crop(center, ext_u * 1.4 + 24, ext_v * 0.8, ang)
     profile = bar_profile(bars)
     assert bars_agree(profile, code.code, "EAN-13")
     rng = random.Random(1)

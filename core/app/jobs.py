@@ -150,7 +150,8 @@ class WorkerJobs:
     def _spec(self) -> dict[str, Any]:
         rec = self.rec
         return {"db_url": rec.store.engine.url.render_as_string(hide_password=False), "cfg": rec.cfg,
-                "catalogue": rec._catalogue, "cache_dir": str(rec.embeddings.dir), "models_dir": str(rec.models_dir)}
+                "catalogue": rec.loaded_catalogue, "cache_dir": str(rec.embeddings.dir),
+                "models_dir": str(rec.models_dir)}
 
     def _pool(self, kind: str) -> ProcessPoolExecutor:
         with self._lock:

@@ -54,10 +54,10 @@ def _read_digits(reader: _Reader, max_regions: int = 2) -> list[FoundCode]:
                    (np.array([w / 2, h / 2]), h * 0.7, w * 0.7, 90.0)]
     for center, ext_u, ext_v, ang in regions:
         length = ext_u * 1.4 + 24
-        crop, m, _ = reader._level_crop(center, length, max(ext_v * 2.4, length * 0.75), ang)
+        crop, m, _ = reader.level_crop(center, length, max(ext_v * 2.4, length * 0.75), ang)
         if crop is None:
             continue
-        bars, _, _ = reader._level_crop(center, length, max(ext_v * 0.8, 8), ang)
+        bars, _, _ = reader.level_crop(center, length, max(ext_v * 0.8, 8), ang)
         f = min(1.0, 960 / max(crop.size))
         if f < 1.0:
             crop = crop.resize((max(8, int(crop.width * f)), max(8, int(crop.height * f))), Image.Resampling.BOX)

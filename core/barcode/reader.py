@@ -161,7 +161,7 @@ class _Reader:
         self.attempts = 0
         self._cache: dict[int, Any] = {}        # k → the image at 1/k scale; -k → its border grey
         self.regions: list[tuple[np.ndarray, float, float, float]] | None = None   # bar-like regions, once found
-        self._lock = threading.RLock()          # the spots are shared by the lanes
+        self.lock = threading.RLock()          # the spots are shared by the lanes
         self.stop = threading.Event()           # set when a lane has confirmed a code
         self.first: str | None = None           # the strategy that confirmed first
 
@@ -191,7 +191,7 @@ class _Reader:
         """Read ``view``; every valid EAN/UPC reading is filed under its spot. Returns the spots it touched."""
         if view.img.width < 8 or view.img.height < 8:
             return []
-        with self._lock:
+        with self.lock:
             self.attempts += 1
         try:   # zxing-cpp releases the GIL: the two lanes read in parallel
             results = zxingcpp.read_barcodes(view.img, formats=_FORMATS, try_rotate=view.try_rotate,
@@ -199,7 +199,7 @@ class _Reader:
         except Exception as exc:   # zxing never should, but a reader bug must not lose the photo
             log.warning("zxing-cpp failed on view %s: %s", view.name, exc)
             return []
-        with self._lock:
+        with self.lock:
             return self._file(results, view, spots)
 
     def _file(self, results: list[Any], view: _View, spots: list[_Spot] | None) -> list[_Spot]:
@@ -235,13 +235,13 @@ class _Reader:
 
     def settled(self, center: np.ndarray, radius: float) -> bool:
         """Whether a spot within ``radius`` of ``center`` already has a confirmed code."""
-        with self._lock:
+        with self.lock:
             return any(np.hypot(*(s.center - center)) < radius and s.winner() is not None for s in self.spots)
 
     # -- confirming what was seen --------------------------------------------------------------------------
     def confirm(self) -> None:
         """Re-read, from crops around it, every spot that has readings but no winner yet."""
-        with self._lock:
+        with self.lock:
             todo = [sp for sp in self.spots if sp.families and not sp.verified and sp.winner() is None]
             for sp in todo:
                 sp.verified = True          # one lane verifies a spot, never both
@@ -250,7 +250,7 @@ class _Reader:
                 if self.out_of_time():
                     return
                 self.read(view, [spot])
-                with self._lock:
+                with self.lock:
                     if spot.winner() is not None:
                         break
 
@@ -260,7 +260,7 @@ class _Reader:
         long_ = spot.has_long()
         span = spot.length * (1.5 if long_ else 2.6)
         angle = self._bar_angle(spot)
-        base, base_m, fam = self._level_crop(spot.center, span, spot.length * 0.9, angle)
+        base, base_m, fam = self.level_crop(spot.center, span, spot.length * 0.9, angle)
         if base is None:
             return
         sq = base.resize((base.width, max(8, base.height // 4)), Image.Resampling.BOX)
@@ -313,7 +313,7 @@ class _Reader:
             return spot.angle
         return 0.5 * math.degrees(math.atan2(2 * jxy, jxx - jyy))
 
-    def _level_crop(self, center: np.ndarray, length: float, height: float, angle: float,
+    def level_crop(self, center: np.ndarray, length: float, height: float, angle: float,
                     max_px: int = 1_500_000) -> tuple[Image.Image | None, np.ndarray, str]:
         """The band ``length`` × ``height`` of the working image centred on ``center`` whose x axis runs along
         ``angle`` (degrees; the code then reads left to right, bars upright), sampled straight out of the photo
@@ -345,7 +345,7 @@ class _Reader:
 
     def winners(self) -> list[FoundCode]:
         """Every confirmed code, left to right; a short code inside a long code's reading is dropped."""
-        with self._lock:
+        with self.lock:
             return self._winners()
 
     def _winners(self) -> list[FoundCode]:

@@ -207,7 +207,7 @@ def _s_regions(r: _Reader) -> Iterator[_View]:
             return
         length = ext_u * 1.35 + 24       # room for the quiet zones
         height = max(ext_v * 1.1, length * 0.25)
-        crop, m, fam = r._level_crop(center, length, height, ang)
+        crop, m, fam = r.level_crop(center, length, height, ang)
         if crop is None:
             continue
         name = f"region{i}"
@@ -240,7 +240,7 @@ def _s_regions(r: _Reader) -> Iterator[_View]:
                          _View(f"{name}-x2-squash-sharp", fam + "q4d", sq_up.filter(ImageFilter.UnsharpMask(4, 250, 0)),
                                up_m @ np.diag([1.0, up.height / sq_up.height, 1.0]), _LA, False)]
             late = list(_rectified_views(r, crop, m, fam, name)) + late
-            wide, wide_m, wide_fam = r._level_crop(center, length * 1.6, height * 1.2, ang)
+            wide, wide_m, wide_fam = r.level_crop(center, length * 1.6, height * 1.2, ang)
             if wide is not None:   # the region found may be only part of the code (glare, a thumb)
                 late.append(_View(f"{name}-wide", wide_fam + "w", wide, wide_m, _LA, False))
             for v in late:
@@ -327,7 +327,7 @@ def _run(reader: _Reader, names: Iterable[str]) -> None:
             return
         reader.confirm()
         if reader.winners():
-            with reader._lock:
+            with reader.lock:
                 reader.first = reader.first or name
             reader.stop.set()
             return

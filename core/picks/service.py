@@ -294,7 +294,7 @@ class Discoverer:
                 version: str | None, record: bool, prices: bool) -> list[Pick]:
         rec = self.rec
         if prices and rec.live and rec.cfg.discogs.prices and rec.store.linked_account(user) is not None:
-            chosen = [rec._with_price(user, r) for r in chosen]
+            chosen = [rec.with_price(user, r) for r in chosen]
         ff = scorer.features(chosen)
         if isinstance(scorer, CatBoostScorer):
             p, contrib = scorer.score_explained(ff.X)
