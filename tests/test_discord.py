@@ -19,6 +19,7 @@ from test_telegram import make_rec
 
 from bot.discord.app import PointedClient, build_client, point_at
 from bot.discord.client import OTHERS_CARD
+from core.app import SERVER_ONLY
 from fakes.discord_server import PRIVILEGED_INTENTS, FakeDiscord
 from fakes.fixtures import make_server
 from fakes.world import clone
@@ -429,3 +430,29 @@ def test_a_burst_of_messages_past_discords_channel_limit_loses_no_reply(world):
         world.fake.channel_limit = None
     assert len(replies) == 12, len(replies)
     assert not world.fake.errors
+
+
+def test_whowants_is_offered_in_servers_only_and_one_from_a_dm_is_answered_not_an_error(world):
+    """Group commands are not offered in DMs (``contexts``: servers only, which the fake enforces as Discord does);
+    one that still arrives from outside a server (an old registration, a user install) gets a sentence."""
+    cmd = next(c for c in world.fake.commands if c["name"] == "whowants")
+    assert cmd["contexts"] == [0]
+    with pytest.raises(PermissionError):
+        world.fake.slash("whowants", world.alice, options=[{"name": "url", "type": 3, "value": url(world.targets[0])}])
+    data = {"id": cmd["id"], "name": "whowants", "type": 1,
+            "options": [{"name": "url", "type": 3, "value": url(world.targets[0])}]}
+    ix = world.fake._send_interaction(world.fake._interaction_payload(2, world.alice, data, guild_id=None,
+                                                                      channel_id=None))
+    r = ix.wait_response()
+    assert r["type"] == 4 and r["data"]["flags"] & EPHEMERAL
+    assert r["data"]["content"] == SERVER_ONLY and "wrong" not in r["data"]["content"]
+
+
+def test_a_dm_with_a_link_shows_typing_then_the_card(world):
+    rid = world.targets[5]
+    dm = int(world.fake.dm_channel(world.alice)["id"])
+    world.fake.user_message(world.alice, url(rid))
+    world.fake.wait_request("POST", rf"/channels/{dm}/typing", timeout=15)      # "typing…" while it is scored
+    card = world.fake.wait_message(lambda m: bool(m.get("embeds")) and world.catalogue[rid].display
+                                   in m["embeds"][0].get("description", ""), channel_id=dm, timeout=30)
+    assert VERDICT.match(card["embeds"][0]["title"])

@@ -212,3 +212,38 @@ def test_the_terminal_chat_discovers_and_turns_pages(world):
     assert "Send /discover first." in text
     assert "✨ Picks for you — page 1" in text and "✨ Picks for you — page 2" in text
     assert "for “dark ambient” — page 1" in text and text.rstrip().endswith("bye")
+
+
+def test_the_terminal_chat_opens_picks_by_number_and_takes_feedback_on_the_card_last_shown(world):
+    """The terminal has the bots' features through the same calls: a number opens that pick of the page shown
+    (not release 3), 👍 goes to the card last shown, and /stats, /settings, /digest, /help answer."""
+    import io
+    import re
+
+    from bot.terminal import run_chat
+    from core.app import CrateApp
+
+    app = CrateApp(world.rec, discoverer=world.disc)
+    out = io.StringIO()
+    script = ["3", "/discover", "3", "👍", "/more", "1", "👎 too expensive", "/stats", "/settings buy 75",
+              "/settings", "/digest", "/help", "99", "quit"]
+    run_chat(app, USER, io.StringIO("\n".join(script) + "\n"), out)
+    blocks = out.getvalue().split("\n\n")
+    text = out.getvalue()
+    assert "Send /discover first: then a number opens that pick." in blocks[0]          # not "release 3"
+    assert "Discogs seems to be down" not in text and "don't know release 3" not in text
+    served = [s for s in world.rec.store.scores(USER) if s.score_type.startswith("pick")]
+    fb = {f.score_id: (f.kind, f.reason) for f in world.rec.store.feedback(USER) if f.source == "chat"}
+    liked = [sid for sid, (kind, _) in fb.items() if kind == "like"]
+    disliked = [sid for sid, (kind, reason) in fb.items() if kind == "dislike" and reason == "too expensive"]
+    assert len(liked) == 1 and len(disliked) == 1 and liked != disliked
+    page1 = text.split("— page 1")[1].split("— page 2")[0]
+    third = re.search(r"^3\. \S+ \S+ % (.+)$", page1, re.M)             # pick 3 of page 1, as listed …
+    pick3 = world.rec.store.get_score(liked[0])
+    assert third and pick3 is not None and pick3.id in {s.id for s in served}
+    shown = world.rec.store.get_release(pick3.release_id).display
+    assert third.group(1) == shown and f"Noted 👍 for {shown}" in text    # … is the card the 👍 went to
+    assert "📊 What I know about you" in text and "Buy threshold: 75%" in text
+    assert "Change with /settings buy 70" in text and "/discover [words]" in text
+    assert "There's no pick 99 on that page" in text
+    assert text.rstrip().endswith("bye")

@@ -115,3 +115,23 @@ def test_a_release_only_the_askers_own_file_describes_is_never_shown_to_the_serv
     assert group.rec.resolve(99_999_903, OMAR_USER).title == forged.title     # the asker's own view
     answer = group.who_wants(SERVER, "https://www.discogs.com/release/99999903", OMAR_USER)
     assert answer.release is None and "SCAM" not in answer.render()
+
+
+def test_a_ranking_speaks_of_the_members_in_the_third_person(group, catalogue):
+    """A server reads the ranking: each member's reason says what *they* own, never "you" / "your" (which in a
+    public channel would read as the asker). The same release scored for the member themself says "you"."""
+    import re
+
+    lane_artists = {it.release.artist for it in group.rec.store.collection(LANE)}
+    owned = _lane_owned(group)
+    # a release by an artist Lane collects, so the reason names Lane's records ("like N records they own by …")
+    rid = next(r for r in sorted(catalogue) if r not in owned and catalogue[r].artist in lane_artists)
+    answer = group.who_wants(SERVER, str(rid))
+    text = answer.render()
+    reasons = [r.reason for r in answer.rows if r.reason]
+    assert reasons, text
+    second = re.compile(r"\b(you|your|yours)\b", re.IGNORECASE)
+    assert not second.search(text), text
+    assert any(re.search(r"\b(they|their|them)\b", r) for r in reasons), reasons
+    own = group.rec.score(LANE, rid, record=False)
+    assert any(second.search(r) for r in own.reasons), own.reasons

@@ -91,3 +91,77 @@ def test_the_catalogue_and_picks_sit_below_the_application():
                                                "core.storage", "core.discogs", "bot")) == {}
     assert offending(files("core/picks"), ("core.app", "core.learning", "core.discogs", "bot", "telegram",
                                            "discord")) == {}
+
+
+def _module_of(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    return ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+
+
+def import_cycles(roots: tuple[str, ...] = ("core", "bot")) -> list[list[str]]:
+    """The import graph's cycles (strongly connected sets of modules), every import counted — function-level and
+    ``TYPE_CHECKING`` ones included, so a late import cannot hide one."""
+    mods = {_module_of(p): p for p in files(*roots)}
+    graph: dict[str, set[str]] = {}
+    for name, p in mods.items():
+        deps = set()
+        for m in imports(p):
+            parts = m.split(".")
+            for k in range(len(parts), 0, -1):   # the longest known module the name is in
+                cand = ".".join(parts[:k])
+                if cand in mods:
+                    if cand != name:
+                        deps.add(cand)
+                    break
+        graph[name] = deps
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:   # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_import_cycles():
+    assert import_cycles() == []
+
+
+def test_the_cycle_check_sees_a_cycle(tmp_path, monkeypatch):
+    """The check itself, on two modules that import each other (one of them late, inside a function)."""
+    pkg = tmp_path / "core"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from core.b import f\n")
+    (pkg / "b.py").write_text("def f():\n    from core import a\n")
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    assert import_cycles(("core",)) == [["core.a", "core.b"]]
+
+
+def test_what_every_adapter_shares_knows_no_platform():
+    """``bot/common`` (progress, busy flags, the token guard, the working sign) is written once for every platform."""
+    assert offending(files("bot/common"), ("telegram", "discord", "bot.telegram", "bot.discord")) == {}

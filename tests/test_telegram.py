@@ -759,6 +759,15 @@ def test_a_document_telegram_cannot_hand_over_gets_a_clear_reply(world):
         h.close()
 
 
+def test_typing_shows_while_a_card_is_computed(tg, world):
+    """The chat action comes first ("typing…", Telegram's sign that an answer is on its way), then the card."""
+    calls = tg.send(U.text(ALICE, url(world.targets[1])), actions=True)
+    methods = [c.method for c in calls]
+    assert methods[0] == "sendChatAction" and calls[0].params["action"] == "typing"
+    assert int(calls[0].params["chat_id"]) == ALICE["id"]
+    assert "sendMessage" in methods[1:] or "sendPhoto" in methods[1:]
+
+
 def test_why_is_for_the_collector_the_card_was_scored_for(tg, world):
     card, sid = card_of(tg, ALICE, world.targets[3])
     calls = tg.send(U.callback(BOB, card.result, f"why:{sid}"))             # another member expands it
