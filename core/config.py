@@ -1,133 +1,107 @@
-"""Configuration: configs/default.yaml, an optional user file, and environment overrides, loaded once into
-typed sections (:class:`Config`).
+"""Configuration on pydantic-settings: configs/default.yaml, an optional user file (``CRATE_CONFIG``) over it,
+and the environment over both, validated into typed sections (:class:`Config`).
 
-Environment variables ``CRATE_<SECTION>__<KEY>`` override nested keys (values parsed as YAML scalars);
-``DATABASE_URL`` overrides ``storage.database_url``; ``CRATE_CONFIG`` names an extra YAML file merged on top.
-A key the defaults lack is a :class:`ConfigError` naming it, and so is a value of the wrong type.
+``CRATE_<SECTION>__<KEY>`` variables override nested keys (``env_prefix="CRATE_"``, ``env_nested_delimiter="__"``);
+``DATABASE_URL`` overrides ``storage.database_url``. Unknown keys are forbidden: a key the defaults lack — in the
+file or in a variable — is a :class:`ConfigError` naming it, and so is a value of the wrong type.
 
-Every section is a dataclass (``cfg.discogs.per_page``: typed, checked by mypy). Sections also read like the
-mappings they are loaded from (``cfg["discogs"]["per_page"]``, ``cfg.get("learning", {})``), and a dict of
-sections — a test's or the demo's variation of the configuration — becomes a :class:`Config` again through
-:func:`as_config`.
+Every section is a pydantic model (``cfg.discogs.per_page``: typed, checked by mypy). Sections also read like the
+mappings they are loaded from (``cfg["discogs"]["per_page"]``), so the model layer, which takes plain mappings,
+reads them as well; a dict of sections — a test's or the demo's variation of the configuration — becomes a
+:class:`Config` again through :func:`as_config`.
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
+import contextvars
 import os
-import typing
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
+ENV_PREFIX, ENV_NESTED = "CRATE_", "__"
 
 
 class ConfigError(ValueError):
-    """A configuration that names a key the product does not have (a typo would otherwise be ignored)."""
+    """A configuration that names a key the product does not have (a typo would otherwise be ignored), or a
+    value of the wrong type."""
 
 
-#: sections whose keys are passed through as they are (CatBoost's own parameters)
-OPEN_SECTIONS = {("model", "catboost")}
-
-
-def check_keys(known: dict[str, Any], given: dict[str, Any], where: str, path: tuple[str, ...] = ()) -> None:
-    """Raise :class:`ConfigError` naming the first key of ``given`` that ``known`` (the defaults) lacks."""
-    for k, v in (given or {}).items():
-        dotted = ".".join(path + (str(k),))
-        if path in OPEN_SECTIONS:
-            continue
-        if not isinstance(known, dict) or k not in known:
-            raise ConfigError(f"{where}: unknown configuration key {dotted!r} (see configs/default.yaml)")
-        if isinstance(v, dict) and isinstance(known[k], dict):
-            check_keys(known[k], v, where, path + (str(k),))
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
-    over: dict[str, Any] = {}
-    for name, raw in env.items():
-        if not name.startswith("CRATE_") or "__" not in name:
-            continue
-        keys = name[len("CRATE_"):].lower().split("__")
-        node = over
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
+def _scalar(value: Any) -> Any:
+    """A value from the environment as YAML reads it ("64" → 64, "true" → True); others as they are."""
+    if isinstance(value, str):
         try:
-            node[keys[-1]] = yaml.safe_load(raw)
+            return yaml.safe_load(value)
         except yaml.YAMLError:
-            node[keys[-1]] = raw
-    if env.get("DATABASE_URL"):
-        over.setdefault("storage", {})["database_url"] = env["DATABASE_URL"]
-    return over
+            return value
+    return value
 
 
-def load_config(env: dict[str, str] | None = None, path: Path | None = None) -> dict[str, Any]:
-    """The defaults, the ``CRATE_CONFIG`` file over them, the environment over both. A key the defaults do
-    not have — in the file or in a ``CRATE_<SECTION>__<KEY>`` variable — is a :class:`ConfigError` naming it."""
-    env = dict(os.environ) if env is None else env
-    with open(path or DEFAULT_CONFIG, encoding="utf-8") as fh:
-        cfg = yaml.safe_load(fh)
-    extra = env.get("CRATE_CONFIG")
-    if extra:
-        with open(extra, encoding="utf-8") as fh:
-            user = yaml.safe_load(fh) or {}
-        if not isinstance(user, dict):
-            raise ConfigError(f"{extra}: a configuration file is a mapping of sections")
-        check_keys(cfg, user, extra)
-        cfg = _merge(cfg, user)
-    over = _env_overrides(env)
-    for name in env:
-        if name.startswith("CRATE_") and "__" in name:
-            check_keys(cfg, _env_overrides({name: env[name]}), f"environment variable {name}")
-    return _merge(cfg, over)
+def _number_or_word(value: Any) -> Any:
+    """A number when it reads as one ("0.3"), else the word ("auto")."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
 
 
-class Section(Mapping[str, Any]):
+class Section(BaseModel, Mapping[str, Any]):
     """A typed configuration section that also reads (and, for tests' variations, writes) like a mapping."""
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
     def __getitem__(self, key: str) -> Any:
-        if key not in self._names():
+        if key not in type(self).model_fields:
             raise KeyError(key)
         return getattr(self, key)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if key not in self._names():
+        if key not in type(self).model_fields:
             raise KeyError(key)
         setattr(self, key, value)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # a mapping's keys, not pydantic's pairs
+        return iter(type(self).model_fields)
 
     def __len__(self) -> int:
-        return len(self._names())
+        return len(type(self).model_fields)
+
+    def __contains__(self, key: object) -> bool:
+        return key in type(self).model_fields
+
+    def keys(self) -> Any:
+        return type(self).model_fields.keys()
+
+    def items(self) -> Any:
+        return [(k, getattr(self, k)) for k in type(self).model_fields]
+
+    def values(self) -> Any:
+        return [getattr(self, k) for k in type(self).model_fields]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in type(self).model_fields else default
 
     def update(self, other: Mapping[str, Any] | None = None, **kw: Any) -> None:
         for k, v in {**dict(other or {}), **kw}.items():
             self[k] = v
 
-    @classmethod
-    def _names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-
     def to_dict(self) -> dict[str, Any]:
-        return {k: (v.to_dict() if isinstance(v, Section) else copy.deepcopy(v)) for k, v in self.items()}
+        return self.model_dump()
 
 
-@dataclasses.dataclass
 class PathsConfig(Section):
     data_dir: str
     catalogue: str
@@ -138,41 +112,34 @@ class PathsConfig(Section):
     cache_dir: str
 
 
-@dataclasses.dataclass
 class StorageConfig(Section):
     database_url: str
 
 
-@dataclasses.dataclass
 class SecretsConfig(Section):
     key_file: str
 
 
-@dataclasses.dataclass
 class DemoConfig(Section):
     user: str
     collection: str
 
 
-@dataclasses.dataclass
 class EmbeddingConfig(Section):
     model_package: str
     batch_size: int
 
 
-@dataclasses.dataclass
 class EnsembleConfig(Section):
     size: int
     below_positives: int
 
 
-@dataclasses.dataclass
 class VerdictsConfig(Section):
     buy_share: float
     maybe_share: float
 
 
-@dataclasses.dataclass
 class ModelConfig(Section):
     min_records: int
     max_train_records: int
@@ -184,7 +151,7 @@ class ModelConfig(Section):
     refit_after_calibration: bool
     calibration_folds: int
     feature_folds: int
-    base_rate: float | str          # a probability, or "auto"
+    base_rate: Annotated[float | str, BeforeValidator(_number_or_word)]   # a probability, or "auto"
     tag_features: bool
     tag_min_rows: int
     categorical_features: bool
@@ -195,18 +162,16 @@ class ModelConfig(Section):
     ensemble: EnsembleConfig
     neighbours_k: int
     seed: int
-    catboost: dict[str, Any]        # CatBoost's own parameters, passed through
+    catboost: dict[str, Annotated[Any, BeforeValidator(_scalar)]]   # CatBoost's own parameters, passed through
     verdicts: VerdictsConfig
 
 
-@dataclasses.dataclass
 class ScoringConfig(Section):
     buy_threshold: float
     maybe_threshold: float
     max_reasons: int
 
 
-@dataclasses.dataclass
 class EvalConfig(Section):
     min_records: int
     test_fraction: float
@@ -216,7 +181,6 @@ class EvalConfig(Section):
     seed: int
 
 
-@dataclasses.dataclass
 class DiscogsConfig(Section):
     base_url: str
     user_agent: str
@@ -235,7 +199,6 @@ class DiscogsConfig(Section):
     prices: bool
 
 
-@dataclasses.dataclass
 class ImportsConfig(Section):
     max_file_bytes: int
     max_decompressed_bytes: int
@@ -247,7 +210,6 @@ class ImportsConfig(Section):
     max_row_bytes: int
 
 
-@dataclasses.dataclass
 class PhotoConfig(Section):
     max_bytes: int
     max_pixels: int
@@ -261,7 +223,6 @@ class PhotoConfig(Section):
     ocr_regions: int
 
 
-@dataclasses.dataclass
 class WeightsConfig(Section):
     bought: float
     implicit_bought: float
@@ -273,7 +234,6 @@ class WeightsConfig(Section):
     sampled_negative: float
 
 
-@dataclasses.dataclass
 class LearningConfig(Section):
     weights: WeightsConfig
     weak_negative_after: int
@@ -289,7 +249,6 @@ class LearningConfig(Section):
     schedule_in_bot: bool
 
 
-@dataclasses.dataclass
 class DiscoverConfig(Section):
     catalogue_db: str
     index_file: str
@@ -307,14 +266,14 @@ class DiscoverConfig(Section):
     digest_picks: int
 
 
-@dataclasses.dataclass
 class WorkersConfig(Section):
     processes: bool
 
 
-@dataclasses.dataclass
 class Config(Section):
     """The whole configuration, one typed section per heading of configs/default.yaml."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
     paths: PathsConfig
     storage: StorageConfig
@@ -332,74 +291,103 @@ class Config(Section):
     workers: WorkersConfig
 
 
-def _coerce(value: Any, kind: Any, where: str) -> Any:
-    """``value`` as the annotated ``kind`` (YAML and the environment give ints for floats, strings for ints)."""
-    if isinstance(kind, type) and issubclass(kind, Section):
-        if isinstance(value, kind):
-            return value
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected a section of keys, got {value!r}")
-        return build_section(kind, value, where)
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
-            return value.strip().lower() in ("true", "yes", "on", "1")
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if kind in (int, float):
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
-        if kind is int:
-            if not number.is_integer():
-                raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-            return int(number)
-        return number
-    if kind is str:
-        if isinstance(value, (dict, list)):
-            raise ConfigError(f"{where}: expected a text value, got {value!r}")
-        return str(value)
-    if typing.get_origin(kind) is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected a section of keys, got {value!r}")
-        return dict(value)
-    args = typing.get_args(kind)
-    if float in args and str in args:   # a number, or a word such as "auto"
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return str(value)
-    return value
+class _Environment(EnvSettingsSource):
+    """``CRATE_<SECTION>__<KEY>`` variables of the given environment (not necessarily ``os.environ``)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._given = dict(env)
+        if env.get("DATABASE_URL"):
+            self._given[f"{ENV_PREFIX}STORAGE{ENV_NESTED}DATABASE_URL"] = env["DATABASE_URL"]
+        super().__init__(settings_cls, case_sensitive=False, env_prefix=ENV_PREFIX,
+                         env_nested_delimiter=ENV_NESTED)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._given, False, self.env_ignore_empty, self.env_parse_none_str)
 
 
-def build_section(kind: type, data: Mapping[str, Any], where: str = "configuration") -> Any:
-    """A section of type ``kind`` from its mapping: every key present, none unknown, each of its type."""
-    hints = typing.get_type_hints(kind)
-    names = [f.name for f in dataclasses.fields(kind)]
-    unknown = sorted(set(data) - set(names))
+#: (environment, YAML files) of the load in progress: pydantic-settings asks the class for its sources
+_LOADING: contextvars.ContextVar[tuple[Mapping[str, str], list[Path]]] = contextvars.ContextVar("crate_config")
+
+
+class Settings(Config, BaseSettings):
+    """The configuration as loaded: the YAML files, then the environment over them."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED, extra="forbid",
+                                      case_sensitive=False)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        env, files = _LOADING.get()
+        return (init_settings, _Environment(settings_cls, env),
+                YamlConfigSettingsSource(settings_cls, yaml_file=files, deep_merge=True))
+
+
+def _unknown_section(env: Mapping[str, str]) -> str | None:
+    """A ``CRATE_X__…`` variable whose section X does not exist (pydantic-settings would pass it over)."""
+    for name in env:
+        if name.upper().startswith(ENV_PREFIX) and ENV_NESTED in name:
+            section = name[len(ENV_PREFIX):].split(ENV_NESTED)[0].lower()
+            if section not in Config.model_fields:
+                return f"environment variable {name}: unknown configuration key {section!r} (see configs/default.yaml)"
+    return None
+
+
+def _explained(exc: ValidationError, env: Mapping[str, str], extra: str | None) -> ConfigError:
+    """The first error, naming the key and where it came from."""
+    err = exc.errors()[0]
+    loc = [str(x) for x in err["loc"] if not str(x).startswith(("function-", "float", "str"))]
+    dotted = ".".join(loc)
+    var = ENV_PREFIX + ENV_NESTED.join(loc).upper()
+    where = (f"environment variable {var}" if any(n.upper() == var for n in env)
+             else extra or str(DEFAULT_CONFIG))
+    if err["type"] == "extra_forbidden":
+        return ConfigError(f"{where}: unknown configuration key {dotted!r} (see configs/default.yaml)")
+    if err["type"] == "missing":
+        return ConfigError(f"{where}: missing configuration key {dotted!r}")
+    return ConfigError(f"{where}: {dotted}: {err['msg']} (got {err.get('input')!r})")
+
+
+def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) -> Config:
+    """The defaults, the ``CRATE_CONFIG`` file over them, the environment over both."""
+    env = dict(os.environ) if env is None else env
+    files = [Path(path or DEFAULT_CONFIG)]
+    extra = env.get("CRATE_CONFIG")
+    if extra:
+        files.append(Path(extra))
+        with open(extra, encoding="utf-8") as fh:
+            if not isinstance(yaml.safe_load(fh) or {}, dict):
+                raise ConfigError(f"{extra}: a configuration file is a mapping of sections")
+    unknown = _unknown_section(env)
     if unknown:
-        raise ConfigError(f"{where}: unknown configuration key {unknown[0]!r} (see configs/default.yaml)")
-    missing = [n for n in names if n not in data]
-    if missing:
-        raise ConfigError(f"{where}: missing configuration key {missing[0]!r}")
-    return kind(**{n: _coerce(data[n], hints[n], f"{where}.{n}" if where != "configuration" else n)
-                   for n in names})
+        raise ConfigError(unknown)
+    token = _LOADING.set((env, files))
+    try:
+        return Settings()   # type: ignore[call-arg]  # every value comes from the sources
+    except ValidationError as exc:
+        raise _explained(exc, env, extra) from None
+    finally:
+        _LOADING.reset(token)
 
 
 def as_config(cfg: Config | Mapping[str, Any]) -> Config:
     """``cfg`` as a :class:`Config` (a dict of sections or of plain mappings is checked and converted)."""
     if isinstance(cfg, Config):
         return cfg
-    return build_section(Config, cfg)
+    data = {k: (v.model_dump() if isinstance(v, Section) else v) for k, v in dict(cfg).items()}
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise _explained(exc, {}, "configuration") from None
 
 
 @lru_cache(maxsize=1)
 def get_config() -> Config:
     """The process's configuration, loaded once (``get_config.cache_clear()`` reloads it)."""
-    return as_config(load_config())
+    return load_config()
 
 
 def resolve_path(p: str | Path) -> Path:
