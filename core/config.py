@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
@@ -33,6 +33,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
 ENV_PREFIX, ENV_NESTED = "CRATE_", "__"
+S = TypeVar("S", bound="Section")
 
 
 class ConfigError(ValueError):
@@ -373,15 +374,20 @@ def load_config(env: Mapping[str, str] | None = None, path: Path | None = None) 
         _LOADING.reset(token)
 
 
+def section(kind: type[S], data: S | Mapping[str, Any]) -> S:
+    """``data`` as the typed section ``kind`` (a section as it is; a mapping — a test's variation — checked)."""
+    if isinstance(data, kind):
+        return data
+    plain = {k: (v.model_dump() if isinstance(v, Section) else v) for k, v in dict(data).items()}
+    try:
+        return kind.model_validate(plain)
+    except ValidationError as exc:
+        raise _explained(exc, {}, kind.__name__) from None
+
+
 def as_config(cfg: Config | Mapping[str, Any]) -> Config:
     """``cfg`` as a :class:`Config` (a dict of sections or of plain mappings is checked and converted)."""
-    if isinstance(cfg, Config):
-        return cfg
-    data = {k: (v.model_dump() if isinstance(v, Section) else v) for k, v in dict(cfg).items()}
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise _explained(exc, {}, "configuration") from None
+    return section(Config, cfg)
 
 
 @lru_cache(maxsize=1)

@@ -204,8 +204,7 @@ class Recommender:
         if not positives:
             raise LookupError(f"no collection imported for {user!r} yet")
         ts = build_training_set(self, user, before=before)
-        if ts is not None and "holdout" not in (extra_metrics or {}) \
-                and self.cfg.get("learning", {}).get("record_holdout", True):
+        if ts is not None and "holdout" not in (extra_metrics or {}):
             # every version records its own time-split figure: the next retrain compares like with like
             own, record = self_split(self, user, before=before, progress=say)
             extra_metrics = {**(extra_metrics or {}), "holdout": {**record, "challenger": own.__dict__ if own else None,
@@ -350,9 +349,8 @@ class Recommender:
             oauth: tuple[str, str, str, str] | None = None
             oauth_token = secrets.get("oauth_token")
             if oauth_token:
-                dcfg = self.cfg.get("discogs", {})
                 # the store keeps an OAuth token only together with its secret
-                oauth = (os.environ.get("DISCOGS_CONSUMER_KEY", dcfg.get("consumer_key", "")),
+                oauth = (os.environ.get("DISCOGS_CONSUMER_KEY", ""),
                          os.environ.get("DISCOGS_CONSUMER_SECRET", ""), oauth_token,
                          secrets.get("oauth_secret") or "")
             gw = DiscogsGateway(token=secrets.get("token"), oauth=oauth, cfg=self.cfg)

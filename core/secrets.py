@@ -33,7 +33,7 @@ from urllib.parse import quote, quote_plus
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from core.config import get_config, private_dir, resolve_path
+from core.config import SecretsConfig, get_config, private_dir, resolve_path, section
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _as_fernet(key: str | bytes, where: str) -> Fernet:
 
 def _key_file_from_config(cfg: Mapping[str, Any] | None) -> Path:
     cfg = get_config() if cfg is None else cfg
-    configured = (cfg.get("secrets") or {}).get("key_file") or DEFAULT_KEY_FILE
+    configured = section(SecretsConfig, cfg["secrets"]).key_file or DEFAULT_KEY_FILE
     return resolve_path(configured)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.config import get_config
+from core.config import PhotoConfig, get_config, section
 
 log = logging.getLogger("core.barcode")
 
@@ -63,17 +63,10 @@ class PhotoLimits:
     def from_config(cls, cfg: Mapping[str, Any] | None = None) -> "PhotoLimits":
         if cfg is None:
             cfg = get_config()
-        sec = (cfg or {}).get("photo") or {}
-        d = cls()
-        return cls(max_bytes=int(sec.get("max_bytes", d.max_bytes)),
-                   max_pixels=int(sec.get("max_pixels", d.max_pixels)),
-                   pixel_budget=int(sec.get("pixel_budget", d.pixel_budget)),
-                   max_decoded_bytes=int(sec.get("max_decoded_bytes", d.max_decoded_bytes)),
-                   max_aspect=float(sec.get("max_aspect", d.max_aspect)),
-                   max_side=int(sec.get("max_side", d.max_side)),
-                   time_budget_s=float(sec.get("time_budget_s", d.time_budget_s)),
-                   threads=int(sec.get("threads", d.threads)),
-                   ocr=bool(sec.get("ocr", d.ocr)), ocr_regions=int(sec.get("ocr_regions", d.ocr_regions)))
+        sec = section(PhotoConfig, cfg["photo"])
+        return cls(max_bytes=sec.max_bytes, max_pixels=sec.max_pixels, pixel_budget=sec.pixel_budget,
+                   max_decoded_bytes=sec.max_decoded_bytes, max_aspect=sec.max_aspect, max_side=sec.max_side,
+                   time_budget_s=sec.time_budget_s, threads=sec.threads, ocr=sec.ocr, ocr_regions=sec.ocr_regions)
 
 
 # -- loading ---------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT, get_config, resolve_path
 from core.domain.release import Release
 from core.model.embeddings import model_dir, release_document
 
@@ -118,8 +118,6 @@ def static_embedder(path: Path | None = None) -> StaticEmbedder:
             if DEFAULT_PATH.is_file():
                 _default = StaticEmbedder()
             else:   # a checkout without the shipped table: distil it once into the cache folder (about 20 s)
-                from core.config import get_config, resolve_path
-
                 own = resolve_path(get_config().paths.cache_dir) / "static-minilm.npz"
                 if not own.is_file():
                     log.warning("%s is missing: distilling the static embedding into %s", DEFAULT_PATH, own)

@@ -23,7 +23,7 @@ import discogs_client
 import requests
 from discogs_client.exceptions import HTTPError
 
-from core.config import get_config
+from core.config import DiscogsConfig, get_config, section
 from core.discogs.barcodes import normalise_barcode, same_barcode, search_forms
 from core.discogs.ratelimit import RateLimiter, limiter_for
 from core.domain.refs import DiscogsRef
@@ -207,10 +207,10 @@ class DiscogsGateway:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        cfg = (self.cfg or get_config()).get("discogs", {})
-        self.base_url = (self.base_url or os.environ.get("DISCOGS_API_BASE_URL") or cfg.get("base_url")
+        cfg = section(DiscogsConfig, (self.cfg or get_config())["discogs"])
+        self.base_url = (self.base_url or os.environ.get("DISCOGS_API_BASE_URL") or cfg.base_url
                          or "https://api.discogs.com").rstrip("/")
-        self.user_agent = cfg.get("user_agent", "CrateDigger/0.1")
+        self.user_agent = cfg.user_agent
         if self.oauth:
             ck, cs, tok, sec = self.oauth
             client = discogs_client.Client(self.user_agent, consumer_key=ck, consumer_secret=cs, token=tok,
@@ -223,20 +223,19 @@ class DiscogsGateway:
             client = discogs_client.Client(self.user_agent)
             key = "anonymous"
         authed = bool(self.oauth or self.token)
-        limit = int(cfg.get("rate_limit_auth" if authed else "rate_limit_anon", 60 if authed else 25))
-        window = float(cfg.get("rate_window_s", 60))
+        limit = cfg.rate_limit_auth if authed else cfg.rate_limit_anon
+        window = cfg.rate_window_s
         self.limiter = self.limiter or limiter_for(key, limit, window)
-        policy = RetryPolicy(int(cfg.get("retry_attempts", 4)), float(cfg.get("retry_base_s", 1.0)),
-                             float(cfg.get("retry_cap_s", 20.0)))
+        policy = RetryPolicy(cfg.retry_attempts, cfg.retry_base_s, cfg.retry_cap_s)
         client._base_url = self.base_url
         client._request_token_url = f"{self.base_url}/oauth/request_token"
         client._access_token_url = f"{self.base_url}/oauth/access_token"
         if self.base_url != "https://api.discogs.com":   # a proxy or local fake serves its own authorize page
             client._authorize_url = f"{self.base_url}/oauth/authorize"
         client._fetcher = LimitedFetcher(client._fetcher, self.limiter, policy, self.sleep)
-        client.set_timeout(connect=float(cfg.get("connect_timeout_s", 5)), read=float(cfg.get("read_timeout_s", 10)))
+        client.set_timeout(connect=cfg.connect_timeout_s, read=cfg.read_timeout_s)
         self.client = client
-        self.price_ttl = float(cfg.get("price_ttl_s", 6 * 3600))
+        self.price_ttl = cfg.price_ttl_s
 
     def __repr__(self) -> str:  # never show the token
         return f"DiscogsGateway(base_url={self.base_url!r}, authenticated={bool(self.token or self.oauth)})"

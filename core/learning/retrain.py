@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from core.config import Config, LearningConfig, section
 from core.domain.release import Release, others_pool
 from core.model.scorers.base import TrainingSet, negative_count
 from core.model.scorers.catboost_model import CatBoostScorer
@@ -41,12 +42,11 @@ log = logging.getLogger(__name__)
 
 POSITIVE_KINDS = ("bought", "implicit_bought", "like")
 NEGATIVE_KINDS = ("dislike", "weak_negative")
-DEFAULT_WEIGHTS = {"bought": 2.0, "implicit_bought": 1.5, "like": 1.0, "dislike": 2.0, "weak_negative": 0.3,
-                   "disagreement_boost": 1.5, "collection": 1.0, "sampled_negative": 1.0}
 
 
-def weights(cfg: Mapping[str, Any]) -> dict[str, float]:
-    return {**DEFAULT_WEIGHTS, **{k: float(v) for k, v in (cfg.get("learning", {}).get("weights") or {}).items()}}
+def weights(cfg: Config | Mapping[str, Any]) -> dict[str, float]:
+    """The training weight of each kind of evidence (``learning.weights``)."""
+    return {k: float(v) for k, v in section(LearningConfig, cfg["learning"]).weights.items()}
 
 
 def _day(x: Any) -> date | None:
@@ -119,19 +119,18 @@ def cap_positives(positives: list, dates: list, cap: int, seed: int) -> tuple[li
 def build_training_set(rec, user: str, *, before: date | None = None,
                        feedback_before: datetime | None = None) -> TrainingSet | None:
     """Collection + wantlist positives (added before ``before``), feedback rows, sampled negatives."""
-    mcfg = dict(rec.cfg.model)
+    mcfg = rec.cfg.model
     w = weights(rec.cfg)
     positives, dates = rec.positives(user, before)
-    if len(positives) < int(mcfg["min_records"]):
+    if len(positives) < mcfg.min_records:
         return None
     owned = {r.id for r in positives}
-    positives, dates = cap_positives(positives, dates, int(mcfg.get("max_train_records", 0) or 0),
-                                     int(mcfg["seed"]))
+    positives, dates = cap_positives(positives, dates, mcfg.max_train_records, mcfg.seed)
     fb = feedback_rows(rec, user, owned, before=feedback_before)
     n_neg = negative_count(len(positives) + len(fb.positives), mcfg)
     avoid = positives + fb.positives + fb.negatives
     pool = others_pool(rec.catalogue, avoid)
-    sampled = random.Random(int(mcfg["seed"])).sample(pool, min(n_neg, len(pool)))
+    sampled = random.Random(mcfg.seed).sample(pool, min(n_neg, len(pool)))
     negatives = fb.negatives + sampled
     wts = ([w["collection"]] * len(positives) + fb.positive_weights + fb.negative_weights
            + [w["sampled_negative"]] * len(sampled))
@@ -253,11 +252,11 @@ def retrain(rec, user: str, progress=None) -> RetrainResult:
     """
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
-    lcfg = rec.cfg.get("learning", {})
-    tol = float(lcfg.get("tolerance", 0.01))
+    lcfg = section(LearningConfig, rec.cfg["learning"])
+    tol = lcfg.tolerance
     if hasattr(rec.store, "record_implicit_purchases"):
         rec.store.record_implicit_purchases(user)
-        rec.store.record_weak_negatives(user, int(lcfg.get("weak_negative_after", 3)))
+        rec.store.record_weak_negatives(user, lcfg.weak_negative_after)
     champion_mv = rec.store.active_model(user)
     champion_version = champion_mv.version if champion_mv else None
     champion_score = None
@@ -292,7 +291,7 @@ def retrain(rec, user: str, progress=None) -> RetrainResult:
                "decision": reason}
     report = rec.train(user, progress=progress, activate=accepted, status="active" if accepted else "rejected",
                        note=reason, extra_metrics=metrics)
-    keep = int(lcfg.get("keep_versions", 5))
+    keep = lcfg.keep_versions
     if hasattr(rec.store, "prune_models"):
         for path in rec.store.prune_models(user, keep):
             Path(path).unlink(missing_ok=True)

@@ -60,6 +60,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from core.config import LearningConfig, section
 from core.learning import retrain as retraining
 from core.storage import JOBS_TABLE, USER_JOB_PREFIXES, make_engine
 
@@ -367,14 +368,13 @@ class LearningScheduler:
 
         self.rec = rec
         self.cfg = cfg or rec.cfg
-        lcfg = self.cfg.get("learning", {})
-        self.threshold = int(lcfg.get("retrain_after_feedback", 10))
-        self.nightly_at = _parse_hhmm(lcfg.get("nightly_at", "03:30"))
-        self.grace = int(lcfg.get("misfire_grace_s", 6 * 3600))
-        self.delay = float(lcfg.get("retrain_delay_s", 60))
-        self.digest_days = float(lcfg.get("digest_every_days", 7))
-        self.workers = max(1, int(lcfg.get("training_workers", 1)))
-        self.timezone = lcfg.get("timezone") or None
+        lcfg = section(LearningConfig, self.cfg["learning"])
+        self.threshold = lcfg.retrain_after_feedback
+        self.nightly_at = _parse_hhmm(lcfg.nightly_at)
+        self.grace = int(lcfg.misfire_grace_s)
+        self.delay = lcfg.retrain_delay_s
+        self.digest_days = lcfg.digest_every_days
+        self.workers = max(1, lcfg.training_workers)
         self.clock = clock or utcnow
         self.send_digest = send_digest
         self.retrain_fn = retrain_fn
@@ -387,12 +387,9 @@ class LearningScheduler:
             self._engine, owned = store_engine, False   # one shared in-memory database: borrow the Store's
         else:
             self._engine, owned = make_engine(self.url), True
-        kwargs: dict[str, Any] = {}
-        if self.timezone:
-            kwargs["timezone"] = self.timezone
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": _JobStore(self._engine, owned)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": self.grace}, **kwargs)
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": self.grace})
         self.scheduler.add_listener(self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
                                     | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         self._executor: ThreadPoolExecutor | None = None

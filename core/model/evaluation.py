@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from core.config import get_config, resolve_path
+from core.config import ModelConfig, get_config, resolve_path, section
 from core.domain.release import CollectionItem, Release, others_pool
 from core.ingest.readers import read_collection
 from core.ingest.readers.catalogue import load_catalogue
@@ -143,7 +143,7 @@ def evaluate_user(name: str, items: list[CollectionItem], catalogue: dict[int, R
     k = int(cfg["eval"]["k"])
     mcfg = dict(cfg["model"])
     n_neg = min(len(split.train_neg), negative_count(len(split.train_pos), mcfg))
-    train_neg = random.Random(int(mcfg.get("seed", 0))).sample(split.train_neg, n_neg)
+    train_neg = random.Random(section(ModelConfig, mcfg).seed).sample(split.train_neg, n_neg)
     result: dict[str, Any] = {
         "user": name, "split": split.kind, "n_releases": n_unique, "n_described": n_described, "variant": variant,
         "n_train_pos": len(split.train_pos),
@@ -263,7 +263,7 @@ def split_training_set(split: ProtocolSplit, catalogue: dict[int, Release], embe
         dates.append(by_id[rid].date_added if rid in by_id else None)
     pool = [catalogue[i] for i in split.train_neg_pool if i in catalogue]
     n_neg = min(len(pool), negative_count(len(positives), mcfg))
-    negatives = random.Random(int(mcfg.get("seed", 0))).sample(pool, n_neg)
+    negatives = random.Random(section(ModelConfig, mcfg).seed).sample(pool, n_neg)
     return TrainingSet(positives, negatives, embed, mcfg, positive_dates=dates,
                        population=list(catalogue.values()), embed_text=embed_text, pool_size=len(pool))
 

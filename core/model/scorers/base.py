@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from core.config import ModelConfig, section
 from core.domain.release import Release
 
 Embedder = Callable[[list[Release]], np.ndarray]
@@ -38,10 +39,11 @@ class TrainingSet:
     embed_text: Callable[[list[str]], np.ndarray] | None = None
 
 
-def negative_count(n_positives: int, mcfg: Mapping[str, Any]) -> int:
+def negative_count(n_positives: int, mcfg: ModelConfig | Mapping[str, Any]) -> int:
     """How many negatives to sample: ``negative_ratio`` per positive, and never fewer than ``min_negatives`` (a
     small collection learns what it is *not* from enough of the market; callers cap it by the pool)."""
-    return max(int(round(float(mcfg.get("negative_ratio", 3.0)) * n_positives)), int(mcfg.get("min_negatives", 0)))
+    cfg = section(ModelConfig, mcfg)
+    return max(int(round(cfg.negative_ratio * n_positives)), cfg.min_negatives)
 
 
 class Scorer(ABC):

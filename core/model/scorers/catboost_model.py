@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier, FeaturesData, Pool
 from sklearn.model_selection import StratifiedKFold
 
+from core.config import ModelConfig, VerdictsConfig, section
 from core.domain.release import Release
 from core.domain.verdict import verdict_for
 from core.model.calibration import PlattCalibrator
@@ -34,10 +33,10 @@ def resolve_base_rate(setting, n_pos: int, n_pool: int, recent_fraction: float =
     return float(n_next / (n_next + max(n_pool, 1))) if n_pos > 0 else None
 
 
-def verdict_thresholds(reference: np.ndarray, vcfg: Mapping[str, Any]) -> tuple[float, float]:
+def verdict_thresholds(reference: np.ndarray, vcfg: VerdictsConfig) -> tuple[float, float]:
     """(buy, maybe) score thresholds: a record is a "buy" when it beats all but ``buy_share`` of the reference
     records (others' records the model never trained on), "maybe" when all but ``maybe_share``."""
-    buy_share, maybe_share = float(vcfg.get("buy_share", 0.02)), float(vcfg.get("maybe_share", 0.08))
+    buy_share, maybe_share = vcfg.buy_share, vcfg.maybe_share
     if len(reference) == 0:
         return 0.6, 0.3
     buy = float(np.quantile(reference, 1 - buy_share))
@@ -86,18 +85,18 @@ class CatBoostScorer(Scorer):
         self.weights: np.ndarray | None = None   # the training rows' weights; dropped once trained
         self.notes: list[str] = []
 
-    def _params(self, cfg: Mapping[str, Any]) -> dict:
-        p = dict(cfg.get("catboost", {}))
+    def _params(self, cfg: ModelConfig) -> dict:
+        p = dict(cfg.catboost)
         p.setdefault("verbose", False)
-        p["random_seed"] = int(cfg.get("seed", 0))
+        p["random_seed"] = cfg.seed
         p["allow_writing_files"] = False
         p["cat_features"] = [c for c in CATEGORICAL if c in self.columns]
         return p
 
     def fit(self, train: TrainingSet) -> "CatBoostScorer":
-        cfg = train.config
+        cfg = section(ModelConfig, train.config)
         self.embed = train.embed
-        self.k = int(cfg.get("neighbours_k", 5))
+        self.k = cfg.neighbours_k
         self.profile = CollectionProfile(train.positives, train.embed(train.positives), train.population)
         extra = list(train.extra_positives)
         rows = train.positives + extra + train.negatives
@@ -108,28 +107,28 @@ class CatBoostScorer(Scorer):
         # training rows: a positive is described without its own fold of the collection, a negative
         # without a random fold (see core/model/profile.py for why plain leave-one-out leaks the label); a liked
         # record that is not owned is described like a negative: against a random fold
-        n_folds = int(cfg.get("feature_folds", 10))
-        self.profile.assign_folds(n_folds, int(cfg.get("seed", 0)))
-        rng = np.random.default_rng(int(cfg.get("seed", 0)) + 1)
+        n_folds = cfg.feature_folds
+        self.profile.assign_folds(n_folds, cfg.seed)
+        rng = np.random.default_rng(cfg.seed + 1)
         folds: list[int | None] = [int(f) for f in self.profile.fold_of]
         folds += [int(f) for f in rng.integers(0, n_folds, len(extra) + len(train.negatives))]
         others = extra + train.negatives
         emb = np.vstack([self.profile.emb, train.embed(others)]) if others else self.profile.emb
-        self.tags = tag_vocabulary(rows, int(cfg.get("tag_min_rows", 3))) if cfg.get("tag_features", True) else []
+        self.tags = tag_vocabulary(rows, cfg.tag_min_rows) if cfg.tag_features else []
         self.contrast = None
-        if cfg.get("contrast_features", False) and train.negatives:
+        if cfg.contrast_features and train.negatives:
             # each negative sits in the fold its own row is described without: no row ever sees itself
             self.contrast = CollectionProfile(train.negatives, emb[len(emb) - len(train.negatives):], train.population)
             self.contrast.set_folds(folds[len(folds) - len(train.negatives):], n_folds)
-        self.vote_k = int(cfg.get("vote_k", 0))
-        self.contrast_tags = bool(cfg.get("contrast_tags", False))
+        self.vote_k = cfg.vote_k
+        self.contrast_tags = cfg.contrast_tags
         ff = build_features(self.profile, rows, emb, self.k, folds, self.tags, self.contrast, self.vote_k,
                             self.contrast_tags)
-        self.columns, self.notes = presence_report(ff.X, y, float(cfg.get("presence_gap", 0.25)))
+        self.columns, self.notes = presence_report(ff.X, y, cfg.presence_gap)
         for n in self.notes:
             log.info("training: %s", n)
             train.log.append(n)
-        if not cfg.get("categorical_features", True):
+        if not cfg.categorical_features:
             self.columns = [c for c in self.columns if c not in CATEGORICAL]
         # numeric columns first, categoricals last: the order CatBoost's fast FeaturesData input needs
         self.columns = [c for c in self.columns if c not in CATEGORICAL] + [c for c in self.columns if c in CATEGORICAL]
@@ -137,14 +136,14 @@ class CatBoostScorer(Scorer):
         params = self._params(cfg)
         self.weights = w
         raw, y_cal = self._held_out_scores(X, y, train, params, cfg)
-        self.base_rate = resolve_base_rate(cfg.get("base_rate"), int(y.sum()), train.pool_size or len(train.negatives),
-                                           float(cfg.get("calibration_fraction", 0.2)))
-        self.calibrator = PlattCalibrator(self.base_rate, cfg.get("calibration_method", "platt")).fit(raw, y_cal)
+        self.base_rate = resolve_base_rate(cfg.base_rate, int(y.sum()), train.pool_size or len(train.negatives),
+                                           cfg.calibration_fraction)
+        self.calibrator = PlattCalibrator(self.base_rate, cfg.calibration_method).fit(raw, y_cal)
         # the verdict's yardstick: calibrated scores of records others bought that the scoring model never saw
         cal_neg = self.calibrator.transform(raw[y_cal == 0])
         self.reference_scores = np.sort(cal_neg.astype(np.float32))
-        self.thresholds = verdict_thresholds(self.reference_scores, cfg.get("verdicts", {}))
-        if cfg.get("refit_after_calibration", True) or self._held_out_model is None:
+        self.thresholds = verdict_thresholds(self.reference_scores, cfg.verdicts)
+        if cfg.refit_after_calibration or self._held_out_model is None:
             self.model = self._fit(params, cfg, X, y, w)
         else:
             # the calibrator was fitted on exactly this model's held-out scores; the latest records still
@@ -154,14 +153,14 @@ class CatBoostScorer(Scorer):
         return self
 
     @staticmethod
-    def _fit(params: dict, cfg: Mapping[str, Any], X, y: np.ndarray, w: np.ndarray):
+    def _fit(params: dict, cfg: ModelConfig, X, y: np.ndarray, w: np.ndarray):
         """One CatBoost model, or a seed ensemble when the collection is small (``model.ensemble``)."""
-        ens = cfg.get("ensemble", {}) or {}
-        size = int(ens.get("size", 1)) if int(y.sum()) < int(ens.get("below_positives", 0)) else 1
+        ens = cfg.ensemble
+        size = ens.size if int(y.sum()) < ens.below_positives else 1
         return SeedEnsemble.fit(params, size, X, y, w)
 
     def _held_out_scores(self, X: pd.DataFrame, y: np.ndarray, train: TrainingSet, params: dict,
-                         cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+                         cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
         """Raw scores on rows the scoring model did not see, for the calibrator.
 
         When the collection is dated, the held-out positives are the most recently added ones — a score is
@@ -172,7 +171,7 @@ class CatBoostScorer(Scorer):
         weights = self.weights
         if weights is None:
             raise RuntimeError("_held_out_scores needs the training weights (set by fit)")
-        frac = float(cfg.get("calibration_fraction", 0.2))
+        frac = cfg.calibration_fraction
         dates = train.positive_dates or []
         n_pos = len(train.positives)
         dated = [i for i, d in enumerate(dates[:n_pos]) if d is not None]
@@ -189,7 +188,7 @@ class CatBoostScorer(Scorer):
             self._held_out_model = m
             self.calibration_kind = "time held-out"
             return m.predict_proba(X[cal])[:, 1], y[cal]
-        folds = int(cfg.get("calibration_folds", 3))
+        folds = cfg.calibration_folds
         oof = np.zeros(len(y))
         skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=params["random_seed"])
         for tr, te in skf.split(X, y):
