@@ -165,3 +165,15 @@ def test_the_cycle_check_sees_a_cycle(tmp_path, monkeypatch):
 def test_what_every_adapter_shares_knows_no_platform():
     """``bot/common`` (progress, busy flags, the token guard, the working sign) is written once for every platform."""
     assert offending(files("bot/common"), ("telegram", "discord", "bot.telegram", "bot.discord")) == {}
+
+
+def test_learning_and_picks_see_the_recommender_through_narrow_protocols():
+    """The learning loop, the digest and the picks receive typed parts (``core.ports``), never the hub itself."""
+    assert offending(files("core/learning", "core/picks"), ("core.recommender", "core.app")) == {}
+
+
+def test_sql_lives_in_the_storage_layer():
+    """Only ``core/storage`` speaks SQL (the scheduler's job store is APScheduler's own)."""
+    bad = offending([p for p in files("core", "bot") if "core/storage" not in str(p)],
+                    ("sqlmodel", "sqlalchemy.orm", "sqlalchemy.sql"))
+    assert bad == {}

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from core.ports import PickSource, Thresholds
+
 log = logging.getLogger(__name__)
 
 # Human wording for what *raises* a score (FEATURE_WORDS in core/model/features.py words what pulls one down).
@@ -139,7 +141,7 @@ def vote_agrees(kind: str, probability: float, maybe_threshold: float) -> bool:
 # --------------------------------------------------------------------------------------------- gathering
 
 
-def _period(rec, user: str, now: datetime | None, since: datetime | None) -> tuple[datetime, datetime]:
+def _period(rec: Thresholds, user: str, now: datetime | None, since: datetime | None) -> tuple[datetime, datetime]:
     now = _utc(now) if now is not None else datetime.now(timezone.utc)
     if since is None:
         since = rec.store.last_digest_at(user)
@@ -149,7 +151,7 @@ def _period(rec, user: str, now: datetime | None, since: datetime | None) -> tup
     return _utc(since), now
 
 
-def _added(rec, user: str, since: datetime) -> dict[str, Any]:
+def _added(rec: Thresholds, user: str, since: datetime) -> dict[str, Any]:
     items = rec.store.collection_added_since(user, since)
     newest = sorted(items, key=lambda it: (it.date_added is not None, it.date_added), reverse=True)
     return {"count": len(items), "examples": [it.release.display for it in newest[:2]],
@@ -180,7 +182,7 @@ def _model_summary(mv: Any) -> dict[str, Any]:
             "challenger": hold.get("challenger"), "champion": hold.get("champion"), "cut": hold.get("cut")}
 
 
-def _models(rec, user: str, since: datetime, now: datetime) -> dict[str, Any]:
+def _models(rec: Thresholds, user: str, since: datetime, now: datetime) -> dict[str, Any]:
     models = rec.store.models(user)
     earlier = [mv for mv in models if _utc(mv.created_at) < since and mv.was_active]
     new = [mv for mv in models if since <= _utc(mv.created_at) <= now]
@@ -192,23 +194,23 @@ def _models(rec, user: str, since: datetime, now: datetime) -> dict[str, Any]:
             "drivers_before": top_drivers(before.metrics_dict) if before else []}
 
 
-def _styles_by_year(rec, user: str) -> dict[str, Any]:
+def _styles_by_year(rec: Thresholds, user: str) -> dict[str, Any]:
     """Top styles (genres for an untagged collection) of the dated collection, counted per year added."""
-    dated = [it for it in rec.store.collection(user, "collection") if it.date_added]
-    attr = "styles" if any(it.release.styles for it in dated) else "genres"
+    dated = [(it, it.date_added) for it in rec.store.collection(user, "collection") if it.date_added]
+    attr = "styles" if any(it.release.styles for it, _ in dated) else "genres"
     totals: Counter[str] = Counter()
-    for it in dated:
+    for it, _ in dated:
         totals.update(set(getattr(it.release, attr)))
     top = [s for s, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_STYLES]]
-    years = sorted({it.date_added.year for it in dated})
+    years = sorted({added.year for _, added in dated})
     per: dict[str, dict[int, int]] = {s: dict.fromkeys(years, 0) for s in top}
-    for it in dated:
+    for it, added in dated:
         for s in set(getattr(it.release, attr)) & set(top):
-            per[s][it.date_added.year] += 1
+            per[s][added.year] += 1
     return {"kind": attr, "top": top, "years": years, "counts": {s: [per[s][y] for y in years] for s in top}}
 
 
-def _by_version(rec, user: str, maybe: float) -> list[dict[str, Any]]:
+def _by_version(rec: Thresholds, user: str, maybe: float) -> list[dict[str, Any]]:
     """Per model version (oldest first): live agreement with all-time 👍/👎 on its scores, hold-out metrics."""
     served = {s.id: s.model_version for s in rec.store.scores(user)}
     votes: dict[str | None, list[bool]] = defaultdict(list)
@@ -410,7 +412,7 @@ def _chart(d: dict[str, Any], since: datetime, now: datetime, buy: float, maybe:
 # ------------------------------------------------------------------------------------------------ api
 
 
-def build_digest(rec, user: str, now: datetime | None = None, since: datetime | None = None) -> Digest:
+def build_digest(rec: Thresholds, user: str, now: datetime | None = None, since: datetime | None = None) -> Digest:
     """The user's digest for [``since``, ``now``] (defaults: the last digest, or ``digest_every_days`` ago; now).
 
     Read-only: nothing is marked as sent (see :func:`mark_sent`).
@@ -427,7 +429,7 @@ def build_digest(rec, user: str, now: datetime | None = None, since: datetime | 
             reaction[fb.score_id] = kind
     by_reaction: dict[str, list[float]] = {k: [] for k in REACTIONS}
     for row in scores:
-        by_reaction[reaction.get(row.id, "no reaction")].append(float(row.probability))
+        by_reaction[reaction.get(row.id or 0, "no reaction")].append(float(row.probability))
     data: dict[str, Any] = {
         "user": user, "since": since.isoformat(), "until": now.isoformat(),
         "period_days": round((now - since).total_seconds() / 86400, 2),
@@ -449,7 +451,8 @@ def build_digest(rec, user: str, now: datetime | None = None, since: datetime | 
     return Digest(user, since, now, text, png, data)
 
 
-def add_picks(rec, user: str, digest: Digest, now: datetime | None = None, discoverer: Any = None) -> Digest:
+def add_picks(rec: PickSource, user: str, digest: Digest, now: datetime | None = None,
+              discoverer: Any = None) -> Digest:
     """The digest with ``discover.digest_picks`` fresh picks at the end (recorded like cards, so 👍 / 👎 work on
     them). Never fatal: without a catalogue or a collection the digest goes as it is."""
     n = int(rec.cfg.discover.digest_picks)
@@ -479,6 +482,6 @@ def add_picks(rec, user: str, digest: Digest, now: datetime | None = None, disco
                   digest.chart_png, data)
 
 
-def mark_sent(rec, user: str, now: datetime | None = None) -> None:
+def mark_sent(rec: Thresholds, user: str, now: datetime | None = None) -> None:
     """Record that the user's digest was sent at ``now`` (default: now): the next one starts there."""
     rec.store.set_last_digest_at(user, now)

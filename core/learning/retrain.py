@@ -37,6 +37,7 @@ from core.config import Config, LearningConfig, section
 from core.domain.release import Release, others_pool
 from core.model.scorers.base import TrainingSet, negative_count
 from core.model.scorers.catboost_model import CatBoostScorer
+from core.ports import Trainable
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +67,14 @@ class FeedbackRows:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def feedback_rows(rec, user: str, owned_ids: set[int], *, before: datetime | None = None,
+def feedback_rows(rec: Trainable, user: str, owned_ids: set[int], *, before: datetime | None = None,
                   since: datetime | None = None) -> FeedbackRows:
     """Training rows from the user's feedback in [since, before): latest vote per score, one row a release."""
     w = weights(rec.cfg)
     out = FeedbackRows()
     seen: dict[int, tuple[str, float]] = {}
     for fb in rec.store.feedback(user):
-        at = fb.updated_at if getattr(fb, "updated_at", None) else fb.created_at
+        at = fb.updated_at or fb.created_at
         if (before is not None and at >= before) or (since is not None and at < since):
             continue
         kind = fb.kind
@@ -116,7 +117,7 @@ def cap_positives(positives: list, dates: list, cap: int, seed: int) -> tuple[li
     return [positives[i] for i in idx], [dates[i] for i in idx]
 
 
-def build_training_set(rec, user: str, *, before: date | None = None,
+def build_training_set(rec: Trainable, user: str, *, before: date | None = None,
                        feedback_before: datetime | None = None) -> TrainingSet | None:
     """Collection + wantlist positives (added before ``before``), feedback rows, sampled negatives."""
     mcfg = rec.cfg.model
@@ -163,7 +164,8 @@ class RetrainResult:
     n_positives: int = 0
 
 
-def _holdout_cut(rec, user: str, frac: float, before: date | None = None) -> tuple[date | None, datetime | None]:
+def _holdout_cut(rec: Trainable, user: str, frac: float,
+                 before: date | None = None) -> tuple[date | None, datetime | None]:
     """The day from which the newest ``frac`` of dated events (additions and feedback) are held out."""
     days = [it.date_added for it in rec.store.collection(user)
             if it.date_added and (before is None or it.date_added < before)]
@@ -175,7 +177,7 @@ def _holdout_cut(rec, user: str, frac: float, before: date | None = None) -> tup
     return cut_day, datetime(cut_day.year, cut_day.month, cut_day.day, tzinfo=timezone.utc)
 
 
-def _holdout_sets(rec, user: str, cut_day: date, cut_at: datetime):
+def _holdout_sets(rec: Trainable, user: str, cut_day: date, cut_at: datetime):
     """Held-out positives (added on/after the cut, plus 👍/bought since), negatives and votes since the cut."""
     owned_all = {it.release.id: it for it in rec.store.collection(user)}
     hold_pos = [rec.resolve_local(i) for i, it in owned_all.items() if it.date_added and it.date_added >= cut_day]
@@ -211,7 +213,8 @@ def score_holdout(scorer, pos: list[Release], neg: list[Release], votes: list[tu
     return HoldoutScore(auc, agreement, len(pos), len(neg))
 
 
-def self_split(rec, user: str, before: date | None = None, progress=None) -> tuple[HoldoutScore | None, dict]:
+def self_split(rec: Trainable, user: str, before: date | None = None,
+               progress=None) -> tuple[HoldoutScore | None, dict]:
     """This configuration's own time-split figure on the user's data (see ``retrain``), and its record."""
     say = progress or (lambda msg: None)
     cut_day, cut_at = _holdout_cut(rec, user, float(rec.cfg.learning.holdout_fraction),
@@ -235,7 +238,7 @@ def self_split(rec, user: str, before: date | None = None, progress=None) -> tup
                  "self_agreement": own.agreement, "cut": str(cut_day)}
 
 
-def retrain(rec, user: str, progress=None) -> RetrainResult:
+def retrain(rec: Trainable, user: str, progress=None) -> RetrainResult:
     """Train a new version; it replaces the current one only if it is not worse on held-out data.
 
     Each version is measured the same way when it is trained — a copy trained without the user's newest

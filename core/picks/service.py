@@ -29,6 +29,7 @@ from core.model.scorers.catboost_model import CatBoostScorer
 from core.picks.mmr import mmr
 from core.picks.query import QueryIntent, read_query
 from core.picks.retrieval import make_probes, retrieve
+from core.ports import PickSource
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def _utc(now: datetime | None) -> datetime:
 class Discoverer:
     """Picks for a collector from ``catalogue`` with the recommender's per-user model."""
 
-    def __init__(self, rec: Any, catalogue: Catalogue | None = None) -> None:
+    def __init__(self, rec: PickSource, catalogue: Catalogue | None = None) -> None:
         self.rec = rec
         self.catalogue = catalogue or Catalogue(rec.cfg)
         self.cfg = rec.cfg.discover

@@ -23,7 +23,7 @@ class TrainingSet:
     positives: list[Release]
     negatives: list[Release]
     embed: Embedder
-    config: dict[str, Any] = field(default_factory=dict)
+    config: ModelConfig | Mapping[str, Any] = field(default_factory=dict)   # the model section (or a variation)
     log: list[str] = field(default_factory=list)
     positive_dates: list[date | None] | None = None  # when each positive was added, if known
     # feedback: releases the user liked or bought that are not (yet) in the collection, and the weight of
