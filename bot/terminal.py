@@ -1,12 +1,14 @@
 """The terminal chat: the conversation the bots speak, on stdin/stdout, with the same features through the same
-calls — links and barcodes scored, 👍 / 👎 / bought on the card last shown, a pick's number opening it, /discover
-and /more, /stats, /settings, /digest, /forget, /help."""
+calls — /link, /import a file, /sync; links and barcodes scored, 👍 / 👎 / bought on the card last shown, a pick's
+number opening it, /discover and /more, /stats, /settings, /digest, /forget, /help."""
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from pathlib import Path
+from typing import Callable, TextIO
 
 from core.app import (
+    ATTRIBUTION,
     CardReply,
     Choice,
     Context,
@@ -24,6 +26,8 @@ GREETING = ("Crate Digger — chatting as {user}. Paste a Discogs link (or a bar
             "/discover [words] for picks (a number opens one, /more turns the page); /help for the rest; 'quit' to "
             "leave.")
 HELP = ("What I understand here:\n"
+        "• /link USERNAME: your public Discogs collection, read and trained at once · /import FILE: your Discogs "
+        "CSV export · /sync: read what changed\n"
         "• a Discogs release or master link, or a release id, or the digits under a barcode: a score card\n"
         "• 👍 / 👎 / bought (\"👎 too expensive\"): feedback on the card last shown\n"
         "• /discover [words]: picks of what to buy next; a pick's number opens it as a card; /more: the next page\n"
@@ -49,10 +53,18 @@ def render(reply: Reply) -> str:
 
 
 class TerminalChat:
-    def __init__(self, app: CrateApp, user: str) -> None:
+    def __init__(self, app: CrateApp, user: str, say: Callable[[str], None] | None = None) -> None:
         self.app, self.user = app, user
+        self.say = say or (lambda _line: None)   # progress of long work (a sync, a training), as it goes
         self.context = Context()
         self.confirming = False
+        self._shown = ""
+
+    def _progress(self, text: str) -> None:
+        line = text.strip().splitlines()[-1] if text.strip() else ""
+        if line and line != self._shown:
+            self._shown = line
+            self.say(f"  … {line}")
 
     def turn(self, text: str) -> list[Reply]:
         """One line typed: commands here, everything else through the conversation."""
@@ -67,6 +79,8 @@ class TerminalChat:
         try:
             if command == "/help":
                 return [Notice(HELP)]
+            if command in ("/link", "/import", "/sync"):
+                return [self._account(command, text[len(command):].strip())]
             if command == "/discover":
                 replies: list[Reply] = [self.app.picks.discover(self.user, text[len("/discover"):].strip() or None)]
             elif command == "/more":
@@ -89,6 +103,24 @@ class TerminalChat:
         self.context.seen(replies)
         return replies
 
+    def _account(self, command: str, arg: str) -> Reply:
+        """/link USERNAME, /import FILE, /sync: the collection read (then trained), progress said as it goes."""
+        accounts = self.app.accounts
+        if command == "/import":
+            path = Path(arg).expanduser()
+            if not arg or not path.is_file():
+                return Notice("Give the path of your Discogs CSV export: /import ~/Downloads/collection.csv")
+            result = accounts.import_upload(self.user, path.name, path.read_bytes())
+            head = f"📥 Imported {result.n_items} records from {path.name}."
+            return Notice(f"{head}\n{accounts.train(self.user, self._progress, head)}")
+        head = ""
+        if command == "/link":
+            if not arg or " " in arg:
+                return Notice("Tell me your Discogs username: /link your_username")
+            head = f"🔗 Linked to Discogs user {accounts.link_username(self.user, arg)}.\n"
+        outcome = accounts.sync(self.user, self._progress, head)
+        return Notice(f"{head}✅ Synced.\n" + "\n".join(outcome.lines) + f"\n{ATTRIBUTION}")
+
     def _settings(self, args: list[str]) -> Reply:
         if len(args) == 2 and args[0] in WORDS:
             return self.app.change_setting(self.user, WORDS[args[0]], args[1])
@@ -101,7 +133,11 @@ def run_chat(app: CrateApp, user: str, stdin: TextIO | None = None, stdout: Text
     stdout = sys.stdout if stdout is None else stdout  # would ignore later redirection of sys.stdin/stdout
     stdout.write(GREETING.format(user=user) + "\n")
     stdout.flush()
-    chat = TerminalChat(app, user)
+    def say(line: str) -> None:
+        stdout.write(line + "\n")
+        stdout.flush()
+
+    chat = TerminalChat(app, user, say)
     for line in stdin:
         text = line.strip()
         if text.lower() in {"quit", "exit", "/quit"}:

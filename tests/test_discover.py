@@ -247,3 +247,25 @@ def test_the_terminal_chat_opens_picks_by_number_and_takes_feedback_on_the_card_
     assert "Change with /settings buy 70" in text and "/discover [words]" in text
     assert "There's no pick 99 on that page" in text
     assert text.rstrip().endswith("bye")
+
+
+def test_a_newcomer_in_the_terminal_chat_imports_a_file_then_scores_and_reacts(world, tmp_path):
+    """The first minute in the terminal: /link says what it can't do here (live Discogs is off in tests),
+    /import reads the CSV export and trains with progress, then a pasted link gets a card and 👍 lands on it."""
+    import io
+
+    from bot.terminal import run_chat
+    from core.app import CrateApp
+
+    csv = Path(__file__).resolve().parent.parent / "data" / "collections" / "mouse-reeve" / "collection.csv"
+    app = CrateApp(world.rec, discoverer=world.disc)
+    rid = sorted(world.catalogue)[0]
+    out = io.StringIO()
+    run_chat(app, "newcomer", io.StringIO(f"https://www.discogs.com/release/{rid}\n/link somebody\n/import {csv}\n"
+                                          f"https://www.discogs.com/release/{rid}\n👍\nquit\n"), out)
+    text = out.getvalue()
+    assert "I don't know your collection yet" in text.split("\n\n")[0]
+    assert "switched off" in text                                        # /link, offline: said, not a trace
+    assert "📥 Imported 68 records from collection.csv." in text and "  … 🧠" in text
+    assert f"Noted 👍 for {world.catalogue[rid].display}" in text
+    assert [f.kind for f in world.rec.store.feedback("newcomer")] == ["like"]
