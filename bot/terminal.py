@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from core.app import (
-    ATTRIBUTION,
     CardReply,
     Choice,
     Context,
@@ -118,8 +117,7 @@ class TerminalChat:
             if not arg or " " in arg:
                 return Notice("Tell me your Discogs username: /link your_username")
             head = f"🔗 Linked to Discogs user {accounts.link_username(self.user, arg)}.\n"
-        outcome = accounts.sync(self.user, self._progress, head)
-        return Notice(f"{head}✅ Synced.\n" + "\n".join(outcome.lines) + f"\n{ATTRIBUTION}")
+        return Notice(accounts.sync(self.user, self._progress, head).summary(head))
 
     def _settings(self, args: list[str]) -> Reply:
         if len(args) == 2 and args[0] in WORDS:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from bot.common.busy import Busy
 from bot.common.progress import Throttled
+from bot.common.sync import read_collection
 from bot.common.tokens import find_token, is_token
 from bot.common.working import while_working
 
-__all__ = ["Busy", "Throttled", "find_token", "is_token", "while_working"]
+__all__ = ["Busy", "Throttled", "find_token", "is_token", "read_collection", "while_working"]

@@ -18,9 +18,8 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.common import Busy, find_token
+from bot.common import Busy, find_token, read_collection
 from core.app import (
-    ATTRIBUTION,
     FORGET_ASK,
     KINDS,
     SERVER_ONLY,
@@ -289,18 +288,11 @@ class CrateDiscord(discord.Client):
 
     async def sync_and_train(self, interaction: discord.Interaction, user: str, head: str = "") -> None:
         """Read the linked collection (progress in the deferred response), then learn as the policy says."""
-        with self.busy.job(user, "sync") as running:
-            if running:
-                await interaction.edit_original_response(content=say(f"{head}I'm still busy with your {running}; "
-                                                                     "try again when it's done."))
-                return
-            progress = self.progress(interaction)
-            try:
-                outcome = await asyncio.to_thread(self.app.accounts.sync, user, progress.say, head)
-            except Refusal as exc:
-                await progress.done(f"{head}Sync stopped: {exc.message} Nothing was lost; try /sync again later.")
-                return
-            await progress.done(f"{head}✅ Synced.\n" + "\n".join(outcome.lines) + f"\n{ATTRIBUTION}")
+        async def busy_now(running: str) -> None:
+            await interaction.edit_original_response(content=say(f"{head}I'm still busy with your {running}; try "
+                                                                 "again when it's done."))
+
+        await read_collection(self.app, self.busy, user, lambda: self.progress(interaction), busy_now, head)
 
     async def change_setting(self, interaction: discord.Interaction, what: str, value: str) -> None:
         shown = await asyncio.to_thread(self.app.change_setting, user_key(interaction.user), what, value)

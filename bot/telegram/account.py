@@ -17,7 +17,8 @@ from telegram.ext import (
     filters,
 )
 
-from core.app import ATTRIBUTION, BUSY, FORGET_ASK, NOT_LINKED, OFFLINE, Refusal, register_secret
+from bot.common import read_collection
+from core.app import BUSY, FORGET_ASK, NOT_LINKED, OFFLINE, Refusal, register_secret
 
 from . import keyboards as kb
 from .context import CrateBot, addressed, crate, delete, user_key, who
@@ -109,17 +110,10 @@ async def sync(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def sync_and_train(bot: CrateBot, user: str, note: Message, head: str = "") -> None:
     """Read the linked collection and wantlist (progress in ``note``), then learn as the application's policy
     says; ``head`` leads every text (linking says it linked)."""
-    with bot.busy.job(user, "sync") as running:
-        if running:
-            await note.edit_text(f"{head}I'll read your collection when your {running} is done: send /sync then.")
-            return
-        progress = bot.progress(note)
-        try:
-            outcome = await asyncio.to_thread(bot.app.accounts.sync, user, progress.say, head)
-        except Refusal as exc:
-            await progress.done(f"{head}Sync stopped: {exc.message} Nothing was lost; try /sync again later.")
-            return
-        await progress.done(f"{head}✅ Synced.\n" + "\n".join(outcome.lines) + "\n" + ATTRIBUTION)
+    async def busy_now(running: str) -> None:
+        await note.edit_text(f"{head}I'll read your collection when your {running} is done: send /sync then.")
+
+    await read_collection(bot.app, bot.busy, user, lambda: bot.progress(note), busy_now, head)
 
 
 async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

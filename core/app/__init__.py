@@ -37,7 +37,17 @@ from core.app.replies import (
 )
 from core.app.root import build_app, build_operations
 from core.app.service import CrateApp
-from core.app.words import BUSY, CURRENCIES, FORGET_ASK, NOT_KNOWN, NOT_LINKED, NOT_SYNCED, OFFLINE, SERVER_ONLY
+from core.app.words import (
+    BUSY,
+    CURRENCIES,
+    FORGET_ASK,
+    NOT_KNOWN,
+    NOT_LINKED,
+    NOT_SYNCED,
+    OFFLINE,
+    SERVER_ONLY,
+    SYNC_STOPPED,
+)
 
 # what adapters may use besides the use cases: the result types they render, the helpers that render them, and
 # the two things every adapter must do with secrets (register a token so logs redact it)
@@ -53,7 +63,8 @@ from core.storage import Store
 __all__ = ["build_app", "build_operations", "jobs_for", "WorkerDied", "CrateApp", "Group", "GroupAnswer",
            "TasteMatch", "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
            "ConfigError", "SecretError", "DATABASE_BUSY", "database_busy", "get_config", "CURRENCIES", "FORGET_ASK",
-           "NOT_KNOWN", "NOT_LINKED", "BUSY", "NOT_SYNCED", "OFFLINE", "SERVER_ONLY", "KINDS", "Context",
+           "NOT_KNOWN", "NOT_LINKED", "BUSY", "SYNC_STOPPED", "NOT_SYNCED", "OFFLINE", "SERVER_ONLY", "KINDS",
+           "Context",
            "Reply", "Notice", "CardReply", "Choice", "Noted", "PicksReply", "SettingsReply", "Confirm", "Progress",
            "FEEDBACK_SHORT", "ScoreCard", "Candidate", "CardRef", "CardRegistry", "DiscogsError", "Recommender",
            "Store", "ATTRIBUTION", "percent", "render_card", "render_chat_card", "render_why", "find_refs",

@@ -8,8 +8,9 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
+from core.app.cards import ATTRIBUTION
 from core.app.jobs import Jobs, WorkerDied
 from core.app.replies import Refusal, SettingsReply
 from core.app.words import CURRENCIES, FORGOTTEN, NOT_LINKED, NOTHING_TO_FORGET, OFFLINE
@@ -23,6 +24,7 @@ from core.storage import ForgetReport
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 #: a sync's own progress: (list name, done, total)
 Counted = Callable[[str, int, int], None]
 
@@ -37,6 +39,10 @@ class SyncOutcome:
     @property
     def added(self) -> int:
         return sum(r.added for r in self.reports)
+
+    def summary(self, head: str = "") -> str:
+        """What every platform says when a sync is done."""
+        return f"{head}✅ Synced.\n" + "\n".join(self.lines) + f"\n{ATTRIBUTION}"
 
 
 def percentage(value: str, what: str, low: float, high: float) -> float:
@@ -138,32 +144,34 @@ class Accounts:
         the line saying how it went."""
         if self.rec.store.active_model(user) is None:
             return self.train(user, progress, head)
-        say = progress or (lambda _msg: None)
-        say(f"{head}\n🧠 Training your model…")
-        try:
-            result = self.jobs.retrain(user, lambda msg: say(f"{head}\n🧠 {msg}"))
-        except LookupError:
-            return "There's nothing to train on yet."
-        except WorkerDied as exc:
-            return f"🧠 Training stopped: {exc}"
+        result = self._training(self.jobs.retrain, user, progress, head)
+        if isinstance(result, str):
+            return result
         if not result.accepted:
             return "🧠 A new model didn't beat your current one on your latest records, so I kept the current one."
         return f"🧠 Your model is ready: trained on {result.n_positives} records in {result.seconds:.0f} s."
 
     def train(self, user: str, progress: Progress | None = None, head: str = "") -> str:
         """Train the user's model (progress under ``head``); returns the line saying how it went."""
-        say = progress or (lambda _msg: None)
-        say(f"{head}\n🧠 Training your model…")
-        try:
-            report = self.jobs.train(user, lambda msg: say(f"{head}\n🧠 {msg}"))
-        except LookupError:
-            return "There's nothing to train on yet."
-        except WorkerDied as exc:
-            return f"🧠 Training stopped: {exc}"
+        report = self._training(self.jobs.train, user, progress, head)
+        if isinstance(report, str):
+            return report
         if report.cold_start:
             return (f"🧠 {report.n_positives} records is below {self.rec.cfg['model']['min_records']}: scores are "
                     "rough estimates from similar records until you have more.")
         return f"🧠 Your model is ready: trained on {report.n_positives} records in {report.seconds:.0f} s."
+
+    @staticmethod
+    def _training(job: Callable[[str, Progress], T], user: str, progress: Progress | None, head: str) -> T | str:
+        """Run a training job with its progress under ``head``; the sentence instead when it could not run."""
+        say = progress or (lambda _msg: None)
+        say(f"{head}\n🧠 Training your model…")
+        try:
+            return job(user, lambda msg: say(f"{head}\n🧠 {msg}"))
+        except LookupError:
+            return "There's nothing to train on yet."
+        except WorkerDied as exc:
+            return f"🧠 Training stopped: {exc}"
 
     def import_upload(self, user: str, name: str, data: bytes) -> ImportResult:
         """Import an uploaded file's bytes (kept under a temp name with its own suffix); raises :class:`Refusal`."""
