@@ -8,7 +8,7 @@ shared by all platforms (:mod:`core.app.words`), for renderers that only print.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Union
 
 from core.app.cards import render_card
@@ -140,17 +140,6 @@ class Confirm:
     @property
     def text(self) -> str:
         return self.question
-
-
-@dataclass
-class Progress:
-    """Long work going on: ``stage`` (what), ``done`` of ``total`` when counted, ``text`` as shown."""
-
-    text: str
-    stage: str = ""
-    done: int | None = None
-    total: int | None = None
-    lines: list[str] = field(default_factory=list)
 
 
 #: one turn's answer, as every adapter receives it
