@@ -111,6 +111,11 @@ class CrateDiscord(discord.Client):
             self.scheduler = self.app.start_learning(send_digest=self.send_digest)
 
     async def close(self) -> None:
+        """Finish the interactions in flight (a few seconds at most: their answers are on their way), then stop."""
+        inflight = [t for t in asyncio.all_tasks() if t.get_name() == "CommandTree-invoker" and not t.done()
+                    and t is not asyncio.current_task()]
+        if inflight:
+            await asyncio.wait(inflight, timeout=5)
         self.app.jobs.close()
         if self.scheduler is not None:
             try:
