@@ -147,6 +147,13 @@ class CrateDiscord(discord.Client):
                                           source=SOURCE)
         await self.render.respond(interaction, user, replies, ephemeral=ephemeral)
 
+    async def score_release_for(self, interaction: discord.Interaction, release_id: int) -> None:
+        """A release by its id (a button carries it) scored for whoever pressed, privately."""
+        user = user_key(interaction.user)
+        await self.render.thinking(interaction, ephemeral=True)
+        reply = await asyncio.to_thread(self.app.score_release, user, release_id)
+        await self.render.respond(interaction, user, [reply], ephemeral=True)
+
     async def on_card_button(self, interaction: discord.Interaction, kind: str, score_id: int) -> None:
         user = user_key(interaction.user)
         msg = interaction.message

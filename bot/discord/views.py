@@ -54,7 +54,7 @@ class ScoreMineButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crat
         return cls(int(match["rid"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _bot(interaction).score_for(interaction, str(self.release_id), ephemeral=True)
+        await _bot(interaction).score_release_for(interaction, self.release_id)
 
 
 class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crate:pick:(?P<sid>[0-9]{1,18})"):
