@@ -262,8 +262,8 @@ class CrateDiscord(discord.Client):
         """Answer a DM (or a mention): cards with their buttons, as replies to the message, "typing…" meanwhile."""
         channel = self.get_channel(channel_id) or await self.fetch_channel(channel_id)
         reference = discord.MessageReference(message_id=message_id, channel_id=channel_id, fail_if_not_exists=False)
-        async with channel.typing():   # type: ignore[union-attr]
-            replies = await asyncio.to_thread(self.app.handle, user, text, None, event_id=event_id, source=SOURCE)
+        replies = await self.render.typing(channel, asyncio.to_thread(self.app.handle, user, text, None,
+                                                                      event_id=event_id, source=SOURCE))
         await self.render.to_channel(channel, user, replies, reference)
 
     # -- what buttons and menus call back into -------------------------------------------------------------

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import discord
 
-from bot.common import Throttled
+from bot.common import Throttled, while_working
 from core.app import CardRegistry, CardReply, Choice, PicksReply, Reply, ScoreCard, render_chat_card, render_why
 
 from .embeds import card_embed, picks_embed
@@ -19,6 +20,7 @@ from .views import card_view, picks_view
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 PLATFORM = "discord"
 CHOICE_HINT = "(/score its release number)"
 
@@ -67,6 +69,12 @@ class Renderer:
         """Acknowledge at once with Discord's "thinking…" (its sign that an answer is being worked on)."""
         if not interaction.response.is_done():
             await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+
+    @staticmethod
+    async def typing(channel: Any, work: Awaitable[T]) -> T:
+        """Await ``work`` (a card being computed) with "typing…" in ``channel`` (Discord's lasts 10 s: renewed
+        every 8 s); a sign that cannot be shown never holds the answer up."""
+        return await while_working(lambda: channel.typing(), work, every=8.0)
 
     async def respond(self, interaction: discord.Interaction, user: str, replies: list[Reply], *,
                       ephemeral: bool = False) -> None:
