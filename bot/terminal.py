@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from core.app import (
+    SETTING_NAMES,
     CardReply,
     Choice,
     Context,
@@ -35,7 +36,6 @@ HELP = ("What I understand here:\n"
 SETTINGS_HINT = "Change with /settings buy 70 · /settings currency USD · /settings adventurous 40"
 PICKS_HINT = "Send a pick's number to open it as a card (then 👍 / 👎 / bought)."
 CHOICE_HINT = "Send the number of yours."
-WORDS = {"buy": "buy", "threshold": "buy", "currency": "cur", "cur": "cur", "adventurous": "adv", "adv": "adv"}
 
 
 def render(reply: Reply) -> str:
@@ -120,8 +120,8 @@ class TerminalChat:
         return Notice(accounts.sync(self.user, self._progress, head).summary(head))
 
     def _settings(self, args: list[str]) -> Reply:
-        if len(args) == 2 and args[0] in WORDS:
-            return self.app.change_setting(self.user, WORDS[args[0]], args[1])
+        if len(args) == 2 and args[0] in SETTING_NAMES:
+            return self.app.change_setting(self.user, SETTING_NAMES[args[0]], args[1])
         return self.app.settings(self.user, "Use /settings buy 70, /settings currency USD or /settings adventurous 40."
                                  if args else None)
 

@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
-from core.app import Refusal
+from core.app import SETTING_NAMES, Refusal
 
 from . import keyboards as kb
 from .context import crate, user_key, who
@@ -18,16 +18,13 @@ from .texts import EXPIRED_BUTTON, OTHERS_SETTINGS
 
 log = logging.getLogger(__name__)
 
-WORDS = {"buy": "buy", "threshold": "buy", "currency": "cur", "cur": "cur", "adventurous": "adv", "adv": "adv",
-         "explore": "adv"}
-
 
 async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     bot, (message, tg_user) = crate(context), who(update)
     user = user_key(tg_user)
     args = [a.lower() for a in (context.args or [])]
-    if len(args) == 2 and args[0] in WORDS:
-        shown = await asyncio.to_thread(bot.app.change_setting, user, WORDS[args[0]], args[1])
+    if len(args) == 2 and args[0] in SETTING_NAMES:
+        shown = await asyncio.to_thread(bot.app.change_setting, user, SETTING_NAMES[args[0]], args[1])
     else:
         error = ("Use /settings buy 70, /settings currency USD or /settings adventurous 40 (or tap the buttons)."
                  if args else None)

@@ -45,6 +45,7 @@ from core.app.words import (
     NOT_SYNCED,
     OFFLINE,
     SERVER_ONLY,
+    SETTING_NAMES,
     SYNC_STOPPED,
 )
 
@@ -62,7 +63,8 @@ from core.storage import Store
 __all__ = ["build_app", "build_operations", "jobs_for", "WorkerDied", "CrateApp", "Group", "GroupAnswer",
            "TasteMatch", "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
            "ConfigError", "SecretError", "DATABASE_BUSY", "database_busy", "get_config", "CURRENCIES", "FORGET_ASK",
-           "NOT_KNOWN", "NOT_LINKED", "BUSY", "SYNC_STOPPED", "NOT_SYNCED", "OFFLINE", "SERVER_ONLY", "KINDS",
+           "NOT_KNOWN", "NOT_LINKED", "BUSY", "SYNC_STOPPED", "NOT_SYNCED", "OFFLINE", "SERVER_ONLY", "SETTING_NAMES",
+           "KINDS",
            "Context",
            "Reply", "Notice", "CardReply", "Choice", "Noted", "PicksReply", "SettingsReply", "Confirm",
            "FEEDBACK_SHORT", "ScoreCard", "Candidate", "CardRef", "CardRegistry", "DiscogsError", "Recommender",

@@ -32,4 +32,7 @@ SORRY = "Sorry — something went wrong on my side while scoring that. Please tr
 NO_SUCH_PICK = "There's no pick {n} on that page: pick a number from the list."
 NO_PICKS_YET = "Send /discover first: then a number opens that pick."
 GONE = "I don't have that score any more."
+#: the words a collector may use for each setting (``/settings buy 70``): the setting's key for ``change_setting``
+SETTING_NAMES = {"buy": "buy", "threshold": "buy", "currency": "cur", "cur": "cur", "adventurous": "adv",
+                 "adv": "adv", "explore": "adv"}
 SERVER_ONLY = "That one works in a server (it's about the members there)."
