@@ -76,6 +76,8 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
     ops = _ops(args)
     if args.action == "distill":
         print(f"distilled the static embedding into {ops.distill_static()}")
+    if args.action == "vectors":
+        print(f"embedded the bundled catalogue into {ops.bundle_vectors()}")
         return 0
     if args.action == "build":
         if not args.dump:
@@ -412,8 +414,9 @@ def _discogs_commands(sub: Subparsers, default_user: str) -> None:
 def _chat_and_picks(sub: Subparsers, default_user: str) -> None:
     """catalogue, discover, chat, run, digest."""
     s = sub.add_parser("catalogue", help="the candidate catalogue for /discover: `build DUMP.xml.gz` (resumable), "
-                                         "`info`, `distill` (re-make the static embedding)")
-    s.add_argument("action", choices=["build", "info", "distill"])
+                                         "`info`, `distill` (re-make the static embedding), "
+                                         "`vectors` (re-make the shipped MiniLM vectors of the bundled catalogue)")
+    s.add_argument("action", choices=["build", "info", "distill", "vectors"])
     s.add_argument("dump", nargs="?", help="the Discogs releases dump (discogs_YYYYMMDD_releases.xml.gz)")
     s.add_argument("--genre", action="append", help="keep releases of this genre (repeatable)")
     s.add_argument("--since", type=int, help="keep releases from this year on")

@@ -31,9 +31,9 @@ HELP = ("What I understand here:\n"
         "• a Discogs release or master link, or a release id, or the digits under a barcode: a score card\n"
         "• 👍 / 👎 / bought (\"👎 too expensive\"): feedback on the card last shown\n"
         "• /discover [words]: picks of what to buy next; a pick's number opens it as a card; /more: the next page\n"
-        "• /stats what I know about you · /settings [buy 70 | currency USD | adventurous 40] · /digest what changed"
+        "• /stats what I know about you · /settings [buy 5 | currency USD | adventurous 40] · /digest what changed"
         "\n• /forget deletes everything about you (asks first) · quit")
-SETTINGS_HINT = "Change with /settings buy 70 · /settings currency USD · /settings adventurous 40"
+SETTINGS_HINT = "Change with /settings buy 5 · /settings currency USD · /settings adventurous 40"
 PICKS_HINT = "Send a pick's number to open it as a card (then 👍 / 👎 / bought)."
 CHOICE_HINT = "Send the number of yours."
 
@@ -122,7 +122,7 @@ class TerminalChat:
     def _settings(self, args: list[str]) -> Reply:
         if len(args) == 2 and args[0] in SETTING_NAMES:
             return self.app.change_setting(self.user, SETTING_NAMES[args[0]], args[1])
-        return self.app.settings(self.user, "Use /settings buy 70, /settings currency USD or /settings adventurous 40."
+        return self.app.settings(self.user, "Use /settings buy 5, /settings currency USD or /settings adventurous 40."
                                  if args else None)
 
 

@@ -22,9 +22,9 @@ from typing import Any, Callable, Literal, TypedDict
 import numpy as np
 
 from core.config import Config, as_config, get_config, private_dir, resolve_path
-from core.discogs.gateway import DiscogsError, DiscogsGateway
+from core.discogs.gateway import DiscogsError, DiscogsGateway, PriceLater
 from core.domain.refs import DiscogsRef
-from core.domain.release import CollectionItem, ImportResult, Release, others_pool
+from core.domain.release import CollectionItem, ImportResult, Release, album_key, others_pool
 from core.domain.verdict import verdict_emoji, verdict_for
 from core.ingest.readers import read_collection
 from core.ingest.readers.catalogue import enrich_from_catalogue, load_catalogue
@@ -78,6 +78,12 @@ class ScoreCard:
     notes: list[str] = field(default_factory=list)
     # share of records others bought (that the model never trained on) scoring below this one; None: cold start
     percentile: float | None = None
+    # the collector already owns this album: "this very pressing" or "another pressing (2003, UK)"; None: not
+    owned: str | None = None
+    # the chance a typical record (the median of those records others bought) gets; None: cold start
+    typical: float | None = None
+    # the shares of those records a 🟢 buy and a 🟡 maybe must beat (the collector's setting or the default)
+    shares: tuple[float, float] | None = None
 
     @property
     def emoji(self) -> str:
@@ -177,11 +183,14 @@ class Recommender:
 
     def train(self, user: str, progress: Progress | None = None, before: date | None = None, *,
               activate: bool = True, status: str = "active", note: str | None = None,
-              extra_metrics: dict | None = None) -> TrainReport:
+              extra_metrics: dict | None = None, first: bool = False) -> TrainReport:
         """Train a new model version on the collection, wantlist and feedback, and (by default) activate it.
 
-        ``before`` trains on records added before that day only. The artefact is written atomically before
-        the version is registered, so a crash mid-training leaves the current model in place.
+        ``before`` trains on records added before that day only. ``first``: a new collector's first model, in
+        seconds — one seed instead of a small collection's ensemble and no time-split figure of its own — to
+        be followed by a full training in the background (:meth:`core.app.accounts.Accounts.learn`). The
+        artefact is written atomically before the version is registered, so a crash mid-training leaves the
+        current model in place.
         """
 
         say = progress or (lambda msg: None)
@@ -190,13 +199,13 @@ class Recommender:
             self.training_slots.acquire()
         try:
             return self._train(user, say, before, activate=activate, status=status, note=note,
-                               extra_metrics=extra_metrics)
+                               extra_metrics=extra_metrics, first=first)
         finally:
             self.training_slots.release()
             give_back_memory()
 
     def _train(self, user: str, say: Progress, before: date | None, *, activate: bool, status: str,
-               note: str | None, extra_metrics: dict | None) -> TrainReport:
+               note: str | None, extra_metrics: dict | None, first: bool = False) -> TrainReport:
         t0 = time.perf_counter()
         self.sweep_model_files(user)
         mcfg = dict(self.cfg.model)
@@ -204,7 +213,10 @@ class Recommender:
         if not positives:
             raise LookupError(f"no collection imported for {user!r} yet")
         ts = build_training_set(self, user, before=before)
-        if ts is not None and "holdout" not in (extra_metrics or {}):
+        if ts is not None and first:
+            ts.config = {**dict(self.cfg.model), "ensemble": {"size": 1, "below_positives": 0}}
+            extra_metrics = {**(extra_metrics or {}), "first": True}
+        elif ts is not None and "holdout" not in (extra_metrics or {}):
             # every version records its own time-split figure: the next retrain compares like with like
             own, record = self_split(self, user, before=before, progress=say)
             extra_metrics = {**(extra_metrics or {}), "holdout": {**record, "challenger": own.__dict__ if own else None,
@@ -213,12 +225,10 @@ class Recommender:
             return TrainReport(user, None, len(positives), 0, time.perf_counter() - t0, True,
                                [f"{len(positives)} records is below {mcfg['min_records']}: "
                                 "scores come from content neighbours until there are more"])
-        n_rows = len(ts.positives) + len(ts.extra_positives) + len(ts.negatives)
-        say(f"embedding {n_rows} releases…")
-        self.embed(ts.positives + ts.extra_positives + ts.negatives)
-        self.embeddings.save()
-        say(f"training on {len(ts.positives)} of your records, {len(ts.extra_positives)} liked or bought and "
-            f"{len(ts.negatives)} records others bought or you turned down…")
+        self._embed_with_progress(ts.positives + ts.extra_positives + ts.negatives, say)
+        liked = f", {len(ts.extra_positives)} you liked or bought" if ts.extra_positives else ""
+        say(f"learning your taste from {len(ts.positives)} of your records{liked} and {len(ts.negatives):,} "
+            "records other collectors bought…")
         scorer = CatBoostScorer().fit(ts)
         scorer.weights = None   # not needed after training; keeps the artefact small
         version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -234,6 +244,20 @@ class Recommender:
         if activate:
             self._models[user] = (version, scorer)
         return TrainReport(user, version, n_pos, len(ts.negatives), time.perf_counter() - t0, False, ts.log)
+
+    def _embed_with_progress(self, releases: list[Release], say: Progress, every_s: float = 3.0) -> None:
+        """Embed what is not embedded yet, saying "reading N of M records" at least every ``every_s``."""
+        todo = self.embeddings.missing(releases)
+        if todo:
+            t, step = time.monotonic(), 64
+            say(f"looking closely at {len(todo):,} records (0 done)…")
+            for i in range(0, len(todo), step):
+                self.embed(todo[i:i + step])
+                if time.monotonic() - t >= every_s:
+                    t = time.monotonic()
+                    say(f"looking closely at {len(todo):,} records "
+                        f"({min(i + step, len(todo)):,} done)…")
+        self.embeddings.save()
 
     def resolve_local(self, release_id: int) -> Release | None:
         """A release from the cache and/or the catalogue, never from the network."""
@@ -320,7 +344,10 @@ class Recommender:
                 log.warning("model %s for %s unreadable (%s): falling back to cold start", active.version,
                             user, exc)
         positives, _ = self.positives(user)
-        cold = ColdStartScorer().fit(TrainingSet(positives, [], self.embed, dict(self.cfg.model)))
+        # no model yet (a new collector, minutes in): the static table, so no sentence model has to load first
+        from core.catalogue.static import static_embedder
+
+        cold = ColdStartScorer().fit(TrainingSet(positives, [], static_embedder(), dict(self.cfg.model)))
         return None, cold
 
     # -- scoring ------------------------------------------------------------------------------------
@@ -394,23 +421,27 @@ class Recommender:
         self.store.cache_releases([release], source="discogs-api")
         return release, True
 
-    def with_price(self, user: str, release: Release) -> Release:
-        """Add the lowest marketplace price in the user's currency when Discogs can tell (never fatal)."""
+    def with_price(self, user: str, release: Release, *, wait: bool = True) -> Release:
+        """The release priced in the user's currency (the lowest marketplace price) when Discogs can tell; never
+        fatal. A price in another currency is dropped rather than shown (one currency per card and page).
+        ``wait=False``: only a price that can be had at once (see :meth:`DiscogsGateway.price`)."""
         gw = self.gateway_for(user)
-        if gw is None:
-            return release
-
         acct = self.store.linked_account(user)
         currency = (getattr(acct, "currency", None) or "EUR").upper()
         if release.lowest_price is not None and (release.price_currency or "").upper() == currency:
             return release   # already priced in the user's currency (a /releases price has no currency)
-        try:
-            price = gw.price(release.id, currency)
-        except DiscogsError as exc:
-            log.info("no price for %s: %s", release.id, type(exc).__name__)
-            return release
+        price = None
+        if gw is not None:
+            try:
+                price = gw.price(release.id, currency, wait=wait)
+            except PriceLater:
+                log.debug("price of %s later: the rate-limit window is busy", release.id)
+            except DiscogsError as exc:
+                log.info("no price for %s: %s", release.id, type(exc).__name__)
         if price:
-            release = Release.from_dict({**release.to_dict(), "lowest_price": price[0], "price_currency": price[1]})
+            return Release.from_dict({**release.to_dict(), "lowest_price": price[0], "price_currency": price[1]})
+        if release.lowest_price is not None:
+            return Release.from_dict({**release.to_dict(), "lowest_price": None, "price_currency": None})
         return release
 
     def score(self, user: str, ref: DiscogsRef | int | Release, record: bool = True,
@@ -420,7 +451,7 @@ class Recommender:
         # a Release handed in may be anyone's version of it: only resolved shared facts go to the shared cache
         release, shared = (ref, False) if isinstance(ref, Release) else self._resolve(ref, user)
         if self.live and self.cfg.discogs.prices:
-            release = self.with_price(user, release)
+            release = self.with_price(user, release, wait=False)
         active, settings = self.store.serving_state(user)
         version, scorer = self.model_for(user, active)
         ff = scorer.features([release])
@@ -436,34 +467,65 @@ class Recommender:
         verdict = verdict_for(p, buy, maybe)
         pct = scorer.percentile(np.array([p]))[0] if hasattr(scorer, "percentile") else float("nan")
         notes = []
-        if version is None:
-            notes.append(f"Early days: I only know {scorer.profile.n} of your records, so this is a rough "
-                         "estimate from similar records (a personal model comes at "
-                         f"{self.cfg['model']['min_records']}).")
+        if version is None and scorer.profile.n >= int(self.cfg.model.min_records):
+            notes.append("A first estimate from records like yours: your personal model isn't ready yet.")
+        elif version is None:
+            notes.append(f"A first estimate: I only know {scorer.profile.n} of your records, so this comes from "
+                         f"similar records (a personal model comes at {self.cfg.model.min_records}).")
+        ref = getattr(scorer, "reference_scores", None)
+        typical = float(np.median(ref)) if ref is not None and len(ref) else None
         card = ScoreCard(release, p, verdict, exp.score_type, exp.reasons, version is None, version, None, notes,
-                         None if np.isnan(pct) else float(pct))
+                         None if np.isnan(pct) else float(pct), self.owned_as(user, release, scorer.profile),
+                         typical, self.shares(user, settings) if typical is not None else None)
         if record and shared:
             self.store.cache_releases([release], source="scored")
             card.score_id = self.store.record_score(user, release.id, p, verdict, exp.score_type, exp.reasons,
                                                     version)
         return card
 
+    def owned_as(self, user: str, release: Release, profile) -> str | None:
+        """How the collector already owns ``release``'s album, in words, or None: "this very pressing", or
+        "another pressing (2003, UK)". The profile says whether any record shares the album (a dict look-up);
+        only then is the collection read, to tell owned from wanted."""
+        if not profile.album_positions.get(album_key(release)) and release.id not in {r.id for r in profile.releases}:
+            return None
+        key = album_key(release)
+        mine = [it.release for it in self.store.collection(user, "collection")
+                if it.release.id == release.id or album_key(it.release) == key]
+        if not mine:
+            return None
+        if any(r.id == release.id for r in mine):
+            return "this very pressing"
+        other = mine[0]
+        about = ", ".join(str(x) for x in (other.year, other.country) if x)
+        return "another pressing" + (f" ({about})" if about else "")
+
+    def shares(self, user: str, settings: dict | None = None) -> tuple[float, float]:
+        """(buy, maybe): the share of records others bought that a 🟢 buy, a 🟡 maybe must beat — the
+        collector's own ``buy_share`` setting (``/settings buy 5``: their top 5 %) or ``model.verdicts``."""
+        v = self.cfg.model.verdicts
+        buy, maybe = float(v.buy_share), float(v.maybe_share)
+        own = (settings if settings is not None else self.store.get_settings(user)).get("buy_share")
+        if isinstance(own, (int, float)) and 0.0 < float(own) < 1.0:
+            buy = float(own)
+        return buy, max(maybe, buy)
+
     def thresholds(self, user: str, scorer: Scorer | None = None,
                    settings: dict | None = None) -> tuple[float, float]:
-        """(buy, maybe) probability thresholds for the user: their personal model's own (read off its held-out
-        scores: "buy" beats all but ``model.verdicts.buy_share`` of records others bought), ``scoring.*_threshold``
-        without a model (cold start), and the user's own ``buy_threshold`` setting (chat ``/settings``) over
-        either; the maybe threshold never exceeds the buy threshold."""
+        """(buy, maybe) probability thresholds for the user. With a personal model they are read off its
+        reference scores (records others bought that it never trained on) at the collector's shares
+        (:meth:`shares`): a 🟢 buy is a record in their top 2 % (or the share they chose), whatever its chance —
+        so the verdict and "top N % for you" can never disagree. Without a model (a first estimate) the fixed
+        ``scoring.*_threshold`` probabilities. The maybe threshold never exceeds the buy threshold."""
         sc = self.cfg.scoring
         buy, maybe = float(sc["buy_threshold"]), float(sc["maybe_threshold"])
+        settings = settings if settings is not None else self.store.get_settings(user)
         if scorer is None:
             scorer = self.model_for(user)[1]
-        own_thresholds = getattr(scorer, "thresholds", None)
-        if isinstance(own_thresholds, tuple) and len(own_thresholds) == 2:
-            buy, maybe = (float(x) for x in own_thresholds)
-        own = (settings if settings is not None else self.store.get_settings(user)).get("buy_threshold")
-        if isinstance(own, (int, float)) and 0.0 < float(own) <= 1.0:
-            buy = float(own)
+        ref = getattr(scorer, "reference_scores", None)
+        if ref is not None and len(ref):
+            buy_share, maybe_share = self.shares(user, settings)
+            buy, maybe = float(np.quantile(ref, 1 - buy_share)), float(np.quantile(ref, 1 - maybe_share))
         return buy, min(maybe, buy)
 
     def forget_user(self, user: str):

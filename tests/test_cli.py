@@ -27,7 +27,10 @@ MOUSE_CSV = COLLECTIONS / "mouse-reeve" / "collection.csv"
 LANEBECKER = COLLECTIONS / "lanebecker" / "collection.json"
 TOMERBENDA = COLLECTIONS / "tomerbenda" / "discogs.json"
 USER = "lane300"
-VERDICT_LINE = re.compile(r"^(🟢|🟡|🔴) (\d{1,3}|<1|>99) % match — (buy|maybe|skip)$")
+VERDICT_LINE = re.compile(r"^(🟢|🟡|🔴) (Buy|Maybe|Skip) — (top \d+ % for you|a first estimate|"
+                     r"(?:most records|1 in \d+ records) "
+                     r"other collectors bought suits? you better)$")
+CHANCE = re.compile(r"^(\d{1,3}|<1|>99) % chance you'd buy it", re.M)
 
 
 def _configure(mp: pytest.MonkeyPatch, dirs: SimpleNamespace) -> None:
@@ -144,7 +147,7 @@ def test_import_train_score_prints_a_card(dirs, trained, capsys):
     assert VERDICT_LINE.match(lines[0]), out
     assert trained.display in out
     assert 2 <= len(bullets(out)) <= 4
-    assert ATTRIBUTION in out and "Early days" not in out
+    assert ATTRIBUTION in out and "first estimate" not in out
 
 
 def test_score_unknown_release_exits_3(dirs, trained, capsys):
@@ -159,7 +162,7 @@ def test_chat_scores_a_link_and_takes_a_thumbs_up(dirs, trained, monkeypatch, ca
     assert crate(dirs, "chat", "--user", USER) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"Crate Digger — chatting as {USER}")
-    assert out.count("% match") == 1  # nothing after "quit" is read
+    assert out.count("chance you'd buy it") == 1  # nothing after "quit" is read
     assert trained.display in out and ATTRIBUTION in out
     assert f"Noted 👍 for {trained.display}" in out
     assert out.rstrip().endswith("bye")

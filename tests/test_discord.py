@@ -24,7 +24,10 @@ from fakes.discord_server import PRIVILEGED_INTENTS, FakeDiscord
 from fakes.fixtures import make_server
 from fakes.world import clone
 
-VERDICT = re.compile(r"^(🟢|🟡|🔴) (\d{1,3}|<1|>99) % match — (buy|maybe|skip)")
+VERDICT = re.compile(r"^(🟢|🟡|🔴) (Buy|Maybe|Skip) — (top \d+ % for you|a first estimate|"
+                     r"(?:most records|1 in \d+ records) "
+                     r"other collectors bought suits? you better)")
+CHANCE = re.compile(r"^(\d{1,3}|<1|>99) % chance you'd buy it", re.M)
 GUILD = 700000000000000001
 ALICE_ID, BOB_ID, CAROL_ID, DAVE_ID = 501, 502, 503, 504
 EPHEMERAL = 64
@@ -257,9 +260,9 @@ def test_settings_menus_change_the_buy_threshold(world):
     r = ix.wait_response()
     assert r["data"]["flags"] & EPHEMERAL
     msg = ix.wait_original()
-    pick = world.fake.click(world.alice, msg, "settings:buy", values=["75"], component_type=3)
+    pick = world.fake.click(world.alice, msg, "settings:buy", values=["5"], component_type=3)
     assert pick.wait_response()["type"] == 7
-    assert world.store.get_settings(f"dc:{ALICE_ID}")["buy_threshold"] == 0.75
+    assert world.store.get_settings(f"dc:{ALICE_ID}")["buy_share"] == 0.05
 
 
 def test_card_buttons_work_after_a_restart(world, monkeypatch):

@@ -54,7 +54,10 @@ from fakes.world import clone
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
 MOUSE_CSV = ROOT / "data" / "collections" / "mouse-reeve" / "collection.csv"
-VERDICT = re.compile(r"^(🟢|🟡|🔴) (\d{1,3}|<1|>99) % match — (buy|maybe|skip)$", re.M)
+VERDICT = re.compile(r"^(🟢|🟡|🔴) (Buy|Maybe|Skip) — (top \d+ % for you|a first estimate|"
+                     r"(?:most records|1 in \d+ records) "
+                     r"other collectors bought suits? you better)$", re.M)
+CHANCE = re.compile(r"^(\d{1,3}|<1|>99) % chance you'd buy it", re.M)
 U = UpdateFactory()
 ALICE, BOB, CAROL = U.user(1001, "Alice"), U.user(1002, "Bob"), U.user(1003, "Carol")
 GROUP = U.group_chat()
@@ -203,10 +206,10 @@ def test_a_pasted_link_gets_a_card_with_buttons_mapped_to_its_score(tg, world):
     card, sid = card_of(tg, ALICE, rid)
     assert card.method == "sendMessage"                  # catalogue releases have no cover
     text = card.params["text"]
-    verdict = VERDICT.search(text)
+    verdict, chance = VERDICT.search(text), CHANCE.search(text)
     served = world.store.get_score(sid)
-    assert verdict and served.release_id == rid and verdict[2] + " %" == percent(served.probability)
-    assert verdict[3] == served.label
+    assert verdict and served.release_id == rid and chance[1] + " %" == percent(served.probability)
+    assert verdict[2].lower() == served.label
     assert world.catalogue[rid].title in text and ATTRIBUTION in text
     shown = [line[2:] for line in text.splitlines() if line.startswith("• ")]
     assert shown and shown == served.reasons_list[:len(shown)] and len(shown) <= 2
@@ -264,7 +267,8 @@ def test_why_expands_the_card_with_every_reason(tg, world):
     assert text.startswith(card.params["text"]) and "Why" in text
     for reason in world.store.get_score(sid).reasons_list:
         assert f"• {reason}" in text.split("Why", 1)[1]
-    assert "personal model" in text
+    assert "How to read it" in text                            # what the figures mean, in words…
+    assert not re.search(r"version|calibrat|ROC|hold-out", text, re.I)   # …never the model's internals
     assert not any(b.get("callback_data", "").startswith("why:") for b in buttons(edit))
     assert any(b.get("callback_data") == f"fb:like:{sid}" for b in buttons(edit))
 
@@ -299,7 +303,7 @@ def test_a_release_with_a_cover_is_sent_as_a_photo_with_price_and_demand(tg, wor
                                                    "want": 56})], source="test")
     card, sid = card_of(tg, ALICE, rid)
     assert card.method == "sendPhoto" and card.params["photo"] == "https://i.discogs.com/cover-150.jpg"
-    assert "💶 from 12.50 EUR · 1,234 have / 56 want" in card.params["caption"]
+    assert "🏷️ from €12.50 · 1,234 have / 56 want" in card.params["caption"]
     assert VERDICT.search(card.params["caption"]) and ATTRIBUTION in card.params["caption"]
     calls = tg.send(U.callback(ALICE, card.result, f"why:{sid}"))   # a photo card's why edits the caption
     (edit,) = only(calls, "editMessageCaption")
@@ -308,7 +312,7 @@ def test_a_release_with_a_cover_is_sent_as_a_photo_with_price_and_demand(tg, wor
     tg.api.fail("sendPhoto", 400, "Bad Request: wrong file identifier/HTTP URL specified")
     calls = tg.send(U.text(ALICE, url(rid)))
     assert [c.method for c in calls] == ["sendPhoto", "sendMessage"]
-    assert "💶 from 12.50 EUR" in calls[1].params["text"]
+    assert "🏷️ from €12.50" in calls[1].params["text"]
     ref = CardRegistry(world.store).lookup("telegram", ALICE["id"], calls[1].result["message_id"])
     assert ref is not None and ref.score_id == world.store.last_score("tg:1001").id
 
@@ -354,7 +358,7 @@ def test_every_failure_core_reports_becomes_a_short_message(tg, world):
     assert "Discogs link" in msg.params["text"]
     calls = tg.send(U.text(CAROL, url(world.targets[0])))                      # cold start: rough estimate
     (card,) = only(calls, "sendMessage")
-    assert VERDICT.search(card.params["text"]) and "Early days" in card.params["text"]
+    assert VERDICT.search(card.params["text"]) and "first estimate" in card.params["text"]
     (msg,) = tg.send(U.text(ALICE, "👍", ))                                     # feedback, no card: the last score
     assert msg.params["text"].startswith("Noted 👍")
     assert [f.kind for f in world.store.feedback("tg:1001") if f.score_id == sid] == ["like"]
@@ -454,18 +458,19 @@ def test_stats_says_what_the_bot_knows(tg, world):
 def test_settings_change_the_buy_threshold_and_currency(tg, world):
     user = "tg:1003"
     (menu,) = tg.send(U.text(CAROL, "/settings"))
-    assert "Buy threshold: 60%" in menu.params["text"] and "Currency for prices: EUR" in menu.params["text"]
-    assert {b["callback_data"] for b in buttons(menu)} >= {f"set:buy:70:{CAROL['id']}", f"set:cur:USD:{CAROL['id']}"}
-    calls = tg.send(U.callback(BOB, menu.result, f"set:buy:90:{CAROL['id']}"))   # Bob presses Carol's button
+    assert "🟢 Buy: your top 2 %" in menu.params["text"] and "Currency for prices: EUR" in menu.params["text"]
+    assert "applies once your personal model is ready" in menu.params["text"]            # Carol has no model yet
+    assert {b["callback_data"] for b in buttons(menu)} >= {f"set:buy:5:{CAROL['id']}", f"set:cur:USD:{CAROL['id']}"}
+    calls = tg.send(U.callback(BOB, menu.result, f"set:buy:10:{CAROL['id']}"))   # Bob presses Carol's button
     (alert,) = only(calls, "answerCallbackQuery")
     assert alert.params["text"] == OTHERS_SETTINGS and alert.params["show_alert"] and not only(calls, "editMessageText")
-    assert "buy_threshold" not in world.store.get_settings(user)
-    assert "buy_threshold" not in world.store.get_settings("tg:1002")
-    calls = tg.send(U.callback(CAROL, menu.result, f"set:buy:70:{CAROL['id']}"))
+    assert "buy_share" not in world.store.get_settings(user)
+    assert "buy_share" not in world.store.get_settings("tg:1002")
+    calls = tg.send(U.callback(CAROL, menu.result, f"set:buy:5:{CAROL['id']}"))
     assert only(calls, "answerCallbackQuery")[0].params["text"] == "Saved ✓"
     (edit,) = only(calls, "editMessageText")
-    assert "Buy threshold: 70%" in edit.params["text"] and any(b["text"] == "70% ✓" for b in buttons(edit))
-    assert world.store.get_settings(user)["buy_threshold"] == 0.7 and world.rec.thresholds(user)[0] == 0.7
+    assert "🟢 Buy: your top 5 %" in edit.params["text"] and any(b["text"] == "🟢 top 5% ✓" for b in buttons(edit))
+    assert world.store.get_settings(user)["buy_share"] == 0.05 and world.rec.shares(user)[0] == 0.05
     (msg,) = tg.send(U.text(CAROL, "/settings currency usd"))
     assert "Currency for prices: USD" in msg.params["text"]
     assert world.store.get_settings(user)["currency"] == "USD"
@@ -473,11 +478,28 @@ def test_settings_change_the_buy_threshold_and_currency(tg, world):
     assert (msg.params["text"].startswith("Discogs prices come in")
             and world.store.get_settings(user)["currency"] == "USD")
     (msg,) = tg.send(U.text(CAROL, "/settings buy 200"))
-    assert "between 5 and 95" in msg.params["text"] and world.store.get_settings(user)["buy_threshold"] == 0.7
-    # the verdict follows the user's threshold
+    assert "between your top 1 % and your top 25 %" in msg.params["text"]
+    assert world.store.get_settings(user)["buy_share"] == 0.05
+    # Carol has no personal model yet: a first estimate keeps its fixed thresholds whatever she chose
     card, sid = card_of(tg, CAROL, world.targets[1])
     p = world.store.get_score(sid).probability
-    assert world.store.get_score(sid).label == ("buy" if p >= 0.7 else "maybe" if p >= 0.3 else "skip")
+    assert world.store.get_score(sid).label == ("buy" if p >= 0.6 else "maybe" if p >= 0.3 else "skip")
+
+
+def test_a_trained_collector_sees_what_each_buy_choice_would_have_made_green(tg, world):
+    for rid in world.targets[:6]:
+        card_of(tg, ALICE, rid)
+    (menu,) = tg.send(U.text(ALICE, "/settings"))
+    text = menu.params["text"]
+    recent = [s.probability for s in world.store.scores("tg:1001")][-20:]
+    m = re.search(r"of your last (\d+) cards, each choice makes this many 🟢: (.+)", text)
+    assert m and int(m[1]) == len(recent), text
+    shown = dict((int(a), int(b)) for a, b in re.findall(r"top (\d+) % → (\d+)", m[2]))
+    assert set(shown) == {1, 2, 5, 10}
+    scorer = world.rec.model_for("tg:1001")[1]
+    for pct, n in shown.items():   # the counts are the real ones, and a choosier setting never makes more 🟢
+        assert n == sum(p >= np.quantile(scorer.reference_scores, 1 - pct / 100) for p in recent)
+    assert shown[1] <= shown[2] <= shown[5] <= shown[10]
 
 
 def test_digest_sends_the_chart_and_marks_it_sent(tg, world):

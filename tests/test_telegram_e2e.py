@@ -28,7 +28,10 @@ from fakes.telegram_server import TOKEN, FakeTelegramServer, UpdateFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 LANEBECKER = ROOT / "data" / "collections" / "lanebecker" / "collection.json"
-VERDICT = re.compile(r"^(🟢|🟡|🔴) (\d{1,3}|<1|>99) % match — (buy|maybe|skip)$", re.M)
+VERDICT = re.compile(r"^(🟢|🟡|🔴) (Buy|Maybe|Skip) — (top \d+ % for you|a first estimate|"
+                     r"(?:most records|1 in \d+ records) "
+                     r"other collectors bought suits? you better)$", re.M)
+CHANCE = re.compile(r"^(\d{1,3}|<1|>99) % chance you'd buy it", re.M)
 USER_ID = 4242
 START_S, ANSWER_S = 90, 60        # deadlines: the process is up and polling / one answer arrives
 

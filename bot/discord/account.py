@@ -130,7 +130,7 @@ async def stats(interaction: discord.Interaction) -> None:
 async def settings(interaction: discord.Interaction) -> None:
     bot = bot_of(interaction)
     shown = await asyncio.to_thread(bot.app.settings, user_key(interaction.user))
-    view = SettingsView(interaction.user.id, round(shown.buy * 100), shown.currency, round(shown.adventurous * 100))
+    view = SettingsView(interaction.user.id, shown.buy_pct, shown.currency, round(shown.adventurous * 100))
     await interaction.response.send_message(say(shown.text), ephemeral=True, view=view)
 
 

@@ -308,7 +308,7 @@ class CrateDiscord(discord.Client):
 
     async def change_setting(self, interaction: discord.Interaction, what: str, value: str) -> None:
         shown = await asyncio.to_thread(self.app.change_setting, user_key(interaction.user), what, value)
-        view = SettingsView(interaction.user.id, round(shown.buy * 100), shown.currency, round(shown.adventurous * 100))
+        view = SettingsView(interaction.user.id, shown.buy_pct, shown.currency, round(shown.adventurous * 100))
         head = "" if shown.error else "Saved ✓\n\n"
         await interaction.response.edit_message(content=say(head + shown.text), view=view)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import discord
 
 from core.app import ATTRIBUTION, KIND_LABELS, GroupAnswer, PickPage, ScoreCard
-from core.app.cards import market_line, percent, percentile_line, verdict_line
+from core.app.cards import chance_line, market_line, percent, verdict_line
 
 from .text import safe
 
@@ -24,7 +24,8 @@ def card_embed(card: ScoreCard, *, all_reasons: bool = False, for_name: str | No
     """The card: the verdict and score as title, the record, reasons, price and have/want, Discogs' credit."""
     r = card.release
     title = verdict_line(card) + (f" for {safe(for_name)}" if for_name else "")
-    e = discord.Embed(title=_cut(title, TITLE_LIMIT), url=release_url(r.id), colour=COLOURS.get(card.verdict),
+    colour = discord.Colour.blurple() if card.owned else COLOURS.get(card.verdict)
+    e = discord.Embed(title=_cut(title, TITLE_LIMIT), url=release_url(r.id), colour=colour,
                       description=_cut(f"**{safe(r.display)}**\n({card.score_type})", 4000))
     if r.thumb and r.thumb.startswith(("https://", "http://")):
         e.set_thumbnail(url=r.thumb)
@@ -32,9 +33,7 @@ def card_embed(card: ScoreCard, *, all_reasons: bool = False, for_name: str | No
     if reasons:
         e.add_field(name="Why", value=_cut("\n".join(f"• {safe(x)}" for x in reasons),
                                            FIELD_LIMIT), inline=False)
-    pct = percentile_line(card)
-    if pct:
-        e.add_field(name="Against the market", value=pct, inline=False)
+    e.add_field(name="Chance", value=chance_line(card), inline=False)
     market = market_line(card)
     if market:
         e.add_field(name="Price · have / want", value=safe(market), inline=False)

@@ -7,7 +7,7 @@ from typing import Any
 
 import discord
 
-from core.app import CURRENCIES
+from core.app import BUY_SHARES, CURRENCIES
 
 from .embeds import release_url
 
@@ -158,7 +158,6 @@ class ForgetView(OwnedView):
         self.stop()
 
 
-BUY_CHOICES = (50, 55, 60, 65, 70, 75, 80, 85, 90)
 ADVENTUROUS_CHOICES = (0, 10, 20, 30, 40, 50, 60, 80, 100)
 
 
@@ -168,9 +167,9 @@ class SettingsView(OwnedView):
     def __init__(self, owner_id: int, buy_pct: int, currency: str, adventurous_pct: int = 30) -> None:
         super().__init__(owner_id)
         buy: discord.ui.Select[Any] = discord.ui.Select(
-            custom_id="settings:buy", placeholder=f"Buy threshold: {buy_pct} %", options=[
-                discord.SelectOption(label=f"Buy at {p} % or more", value=str(p), default=p == buy_pct)
-                for p in sorted(set(BUY_CHOICES) | {buy_pct})])
+            custom_id="settings:buy", placeholder=f"🟢 Buy: your top {buy_pct} %", options=[
+                discord.SelectOption(label=f"🟢 Buy: your top {p} %", value=str(p), default=p == buy_pct)
+                for p in sorted(set(BUY_SHARES) | {buy_pct})])
         cur: discord.ui.Select[Any] = discord.ui.Select(
             custom_id="settings:cur", placeholder=f"Currency: {currency}", options=[
                 discord.SelectOption(label=c, value=c, default=c == currency) for c in CURRENCIES])

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from core.app import CURRENCIES
+from core.app import BUY_SHARES, CURRENCIES
 
 LIKE, DISLIKE, BOUGHT, WHY, PICK, FORGET, SETTINGS = ("fb:like", "fb:dislike", "fb:bought", "why", "pick", "forget",
                                                       "set")
 PICK_CARD, PICK_PAGE = "dp", "dpg"   # a Discover pick opened as a card; a page of picks
 ADVENTUROUS = (0, 30, 60, 100)
 FEEDBACK_LABELS = {"like": "👍", "dislike": "👎", "bought": "🛒 bought"}
-BUY_THRESHOLDS = (50, 60, 70, 80)
 
 MENU_CURRENCIES = CURRENCIES[:6]
 
@@ -52,8 +51,8 @@ def forget_keyboard(tg_user_id: int) -> InlineKeyboardMarkup:
 def settings_keyboard(buy_pct: int, currency: str, owner: str, adventurous_pct: int | None = None
                       ) -> InlineKeyboardMarkup:
     """The settings buttons; each carries its owner's Telegram id, so nobody else's press counts."""
-    buys = [InlineKeyboardButton(f"{p}%" + (" ✓" if p == buy_pct else ""),
-                                 callback_data=f"{SETTINGS}:buy:{p}:{owner}") for p in BUY_THRESHOLDS]
+    buys = [InlineKeyboardButton(f"🟢 top {p}%" + (" ✓" if p == buy_pct else ""),
+                                 callback_data=f"{SETTINGS}:buy:{p}:{owner}") for p in BUY_SHARES]
     curs = [InlineKeyboardButton(c + (" ✓" if c == currency else ""), callback_data=f"{SETTINGS}:cur:{c}:{owner}")
             for c in MENU_CURRENCIES]
     rows = [buys, curs[:3], curs[3:]]

@@ -79,7 +79,7 @@ def markup_of(reply: Reply, owner: int) -> InlineKeyboardMarkup | None:
         return kb.picks_keyboard([p.score_id or 0 for p in page.picks.picks], page.session, page.page, owner,
                                  more=bool(page.picks.picks))
     if isinstance(reply, SettingsReply):
-        return kb.settings_keyboard(round(reply.buy * 100), reply.currency, str(owner), round(reply.adventurous * 100))
+        return kb.settings_keyboard(reply.buy_pct, reply.currency, str(owner), round(reply.adventurous * 100))
     if isinstance(reply, Confirm):
         return kb.forget_keyboard(owner)
     return None

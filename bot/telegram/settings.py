@@ -26,7 +26,7 @@ async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if len(args) == 2 and args[0] in SETTING_NAMES:
         shown = await asyncio.to_thread(bot.app.change_setting, user, SETTING_NAMES[args[0]], args[1])
     else:
-        error = ("Use /settings buy 70, /settings currency USD or /settings adventurous 40 (or tap the buttons)."
+        error = ("Use /settings buy 5, /settings currency USD or /settings adventurous 40 (or tap the buttons)."
                  if args else None)
         shown = await asyncio.to_thread(bot.app.settings, user, error)
     await bot.render.reply(message, text_of(shown), reply_markup=markup_of(shown, tg_user.id))

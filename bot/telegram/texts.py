@@ -43,7 +43,7 @@ TOKEN_PROMPT = (
 OTHERS_SETTINGS = "These are someone else's settings: send /settings to see and change yours."
 OTHERS_PICKS = "These picks are someone else's: send /discover for your own."
 OTHERS_CARD = "This card was scored for someone else — paste the link yourself to get your own score."
-SETTINGS_HINT = "Tap to change, or /settings buy 70 · /settings currency USD · /settings adventurous 40"
+SETTINGS_HINT = "Tap to change, or /settings buy 5 · /settings currency USD · /settings adventurous 40"
 PICKS_HINT = "Tap a number to open that pick as a card (👍 / 👎 / 🛒 bought)."
 EXPIRED_BUTTON = "That button has expired."
 

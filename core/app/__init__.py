@@ -38,6 +38,7 @@ from core.app.root import build_app, build_operations
 from core.app.service import CrateApp
 from core.app.words import (
     BUSY,
+    BUY_SHARES,
     CURRENCIES,
     FORGET_ASK,
     NOT_KNOWN,
@@ -62,7 +63,8 @@ from core.storage import Store
 
 __all__ = ["build_app", "build_operations", "jobs_for", "WorkerDied", "CrateApp", "Group", "GroupAnswer",
            "TasteMatch", "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
-           "ConfigError", "SecretError", "DATABASE_BUSY", "database_busy", "get_config", "CURRENCIES", "FORGET_ASK",
+           "ConfigError", "SecretError", "DATABASE_BUSY", "database_busy", "get_config", "BUY_SHARES", "CURRENCIES",
+           "FORGET_ASK",
            "NOT_KNOWN", "NOT_LINKED", "BUSY", "SYNC_STOPPED", "NOT_SYNCED", "OFFLINE", "SERVER_ONLY", "SETTING_NAMES",
            "KINDS",
            "Context",

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import numpy as np
+
 from core.app.cards import ATTRIBUTION
 from core.app.jobs import Jobs, WorkerDied
 from core.app.replies import Refusal, SettingsReply
-from core.app.words import CURRENCIES, FORGOTTEN, NOT_LINKED, NOTHING_TO_FORGET, OFFLINE
+from core.app.words import BUY_SHARES, CURRENCIES, FORGOTTEN, NOT_LINKED, NOTHING_TO_FORGET, OFFLINE
 from core.discogs.gateway import DiscogsError, DiscogsGateway
 from core.discogs.sync import CollectionSync, SyncReport
 from core.domain.release import ImportResult
@@ -45,20 +47,58 @@ class SyncOutcome:
         return f"{head}✅ Synced.\n" + "\n".join(self.lines) + f"\n{ATTRIBUTION}"
 
 
-def percentage(value: str, what: str, low: float, high: float) -> float:
-    """ "70", "70%" → 0.7 within [low, high] %, else a :class:`Refusal` naming ``what``."""
-    try:
-        pct = float(str(value).strip().rstrip("%"))
-    except ValueError as exc:
-        raise Refusal(f"The {what} is a percentage, like /settings {what.split()[0]} 70.") from exc
-    if not low <= pct <= high:
-        raise Refusal(f"Pick a {what} between {low:g} and {high:g} %.")
-    return pct / 100
+class Heartbeat:
+    """Progress that never goes quiet: the last step is said again with the seconds it has taken ("… 12 s") every
+    ``every`` seconds until the block ends, so a collector sees the work move even inside one long step."""
+
+    def __init__(self, say: Progress, every: float = 4.0) -> None:
+        import threading
+
+        self._say, self.every = say, every
+        self._last, self._since = "", 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="progress-heartbeat", daemon=True)
+
+    def say(self, text: str) -> None:
+        import time
+
+        with self._lock:
+            self._last, self._since = text, time.monotonic()
+        self._say(text)
+
+    def _beat(self) -> None:
+        import time
+
+        while not self._stop.wait(self.every):
+            with self._lock:
+                text, since = self._last, self._since
+            if text:
+                self._say(f"{text.rstrip('…')}… {time.monotonic() - since:.0f} s")
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+
+
+def in_a_thread(work: Callable[[], None]) -> None:
+    """Run ``work`` in a daemon thread (the bots: the training itself happens in the worker process)."""
+    import threading
+
+    threading.Thread(target=work, name="refine-model", daemon=True).start()
 
 
 class Accounts:
-    def __init__(self, rec: Recommender, jobs: Jobs) -> None:
+    def __init__(self, rec: Recommender, jobs: Jobs,
+                 background: Callable[[Callable[[], None]], None] | None = None) -> None:
+        """``background`` runs work after the reply (a new collector's full model after their quick first one);
+        without it (the shell, tests) the first model is the full one."""
         self.rec, self.jobs = rec, jobs
+        self.background = background
 
     @property
     def live(self) -> bool:
@@ -72,7 +112,7 @@ class Accounts:
             gw.collection_page(name, 1, per_page=1)
         except DiscogsError as exc:
             raise Refusal(exc.user_message, 4) from exc
-        self.rec.store.link_account(user, name, "username", currency=self._currency_setting(user))
+        self.rec.store.link_account(user, name, "username", currency=self._link_currency(user, gw, name))
         return name
 
     def link_token(self, user: str, token: str, expected: str | None = None) -> str:
@@ -82,18 +122,34 @@ class Accounts:
             raise Refusal("No token given.")
         box = self.rec.secret_box   # a key problem is said before the token goes anywhere
         self._gateway(None)
+        gw = DiscogsGateway(token=token, cfg=self.rec.cfg)
         try:
-            name = DiscogsGateway(token=token, cfg=self.rec.cfg).identity()
+            name = gw.identity()
         except DiscogsError as exc:
             raise Refusal(exc.user_message, 4) from exc
         if expected and expected.lower() != name.lower():
             raise Refusal(f"That token belongs to {name}, not {expected}.")
-        self.rec.store.link_account(user, name, "token", token=token, box=box, currency=self._currency_setting(user))
+        self.rec.store.link_account(user, name, "token", token=token, box=box,
+                                    currency=self._link_currency(user, gw, name))
         return name
 
     def link_oauth(self, user: str, name: str, token: str, secret: str) -> None:
+        gw = self.rec.gateway_for(None)
         self.rec.store.link_account(user, name, "oauth", oauth_token=token, oauth_secret=secret,
-                                    box=self.rec.secret_box, currency=self._currency_setting(user))
+                                    box=self.rec.secret_box, currency=self._link_currency(user, gw, name))
+
+    def _link_currency(self, user: str, gw: DiscogsGateway | None, name: str) -> str | None:
+        """The currency prices come in: the one the collector chose here, else the one on their Discogs profile
+        (``curr_abbr``); None leaves the default. Never fatal: a profile that can't be read changes nothing."""
+        chosen = self._currency_setting(user)
+        if chosen or gw is None:
+            return chosen
+        try:
+            cur = gw.profile_currency(name)
+        except DiscogsError as exc:
+            log.info("no profile currency for a link: %s", type(exc).__name__)
+            return None
+        return cur if cur in CURRENCIES else None
 
     def linked_name(self, user: str) -> str | None:
         acct = self.rec.store.linked_account(user)
@@ -143,7 +199,7 @@ class Accounts:
         """A new model after new records: the first one at once, later ones through the promotion gate. Returns
         the line saying how it went."""
         if self.rec.store.active_model(user) is None:
-            return self.train(user, progress, head)
+            return self.first_model(user, progress, head) if self.background else self.train(user, progress, head)
         result = self._training(self.jobs.retrain, user, progress, head)
         if isinstance(result, str):
             return result
@@ -161,17 +217,41 @@ class Accounts:
                     "rough estimates from similar records until you have more.")
         return f"🧠 Your model is ready: trained on {report.n_positives} records in {report.seconds:.0f} s."
 
+    def first_model(self, user: str, progress: Progress | None = None, head: str = "") -> str:
+        """A new collector's first model in seconds (one seed), then the full one in the background: it replaces
+        the first when done (same records, so no gate), and cards carry on meanwhile."""
+        report = self._training(lambda u, p: self.jobs.train(u, p, first=True), user, progress, head)
+        if isinstance(report, str):
+            return report
+        if report.cold_start:
+            return (f"🧠 {report.n_positives} records is below {self.rec.cfg['model']['min_records']}: scores are "
+                    "rough estimates from similar records until you have more.")
+        assert self.background is not None
+        self.background(lambda: self._refine(user, report.version))
+        return (f"🧠 Your model is ready: trained on {report.n_positives} records in {report.seconds:.0f} s "
+                "(I'll keep polishing it for a minute or two in the background).")
+
+    def _refine(self, user: str, first_version: str | None) -> None:
+        try:
+            active = self.rec.store.active_model(user)
+            if active is None or active.version != first_version:
+                return   # forgotten, or already replaced (a retrain, a new sync)
+            self.jobs.train(user)
+        except Exception:   # the first model stays; the nightly retrain tries again
+            log.warning("refining %s's first model failed", user, exc_info=True)
+
     @staticmethod
     def _training(job: Callable[[str, Progress], T], user: str, progress: Progress | None, head: str) -> T | str:
         """Run a training job with its progress under ``head``; the sentence instead when it could not run."""
         say = progress or (lambda _msg: None)
-        say(f"{head}\n🧠 Training your model…")
-        try:
-            return job(user, lambda msg: say(f"{head}\n🧠 {msg}"))
-        except LookupError:
-            return "There's nothing to train on yet."
-        except WorkerDied as exc:
-            return f"🧠 Training stopped: {exc}"
+        with Heartbeat(say) as beat:
+            beat.say(f"{head}\n🧠 Training your model…")
+            try:
+                return job(user, lambda msg: beat.say(f"{head}\n🧠 {msg}"))
+            except LookupError:
+                return "There's nothing to train on yet."
+            except WorkerDied as exc:
+                return f"🧠 Training stopped: {exc}"
 
     def import_upload(self, user: str, name: str, data: bytes) -> ImportResult:
         """Import an uploaded file's bytes (kept under a temp name with its own suffix); raises :class:`Refusal`."""
@@ -197,7 +277,7 @@ class Accounts:
         n_coll, n_want = len(store.collection(user, "collection")), len(store.collection(user, "wantlist"))
         acct, mv = store.linked_account(user), store.active_model(user)
         fb = store.feedback_counts(user)
-        buy, _ = self.rec.thresholds(user)
+        buy, _ = self.rec.shares(user)
         lines = ["📊 What I know about you"]
         if acct is None:
             lines.append("Discogs: not linked (/link or /token)")
@@ -219,7 +299,7 @@ class Accounts:
         implicit = fb.get("implicit_bought", 0)
         lines.append(f"Feedback: {fb.get('like', 0)} 👍 · {fb.get('dislike', 0)} 👎 · {fb.get('bought', 0)} 🛒 bought"
                      + (f" · {implicit} bought after a score" if implicit else ""))
-        lines.append(f"Settings: buy at ≥ {buy:.0%} · prices in {self.currency(user)}")
+        lines.append(f"Settings: 🟢 buy for your top {max(1, round(buy * 100))} % · prices in {self.currency(user)}")
         lines.append("/forget deletes all of it.")
         return "\n".join(lines)
 
@@ -233,14 +313,30 @@ class Accounts:
         cur = self.rec.store.get_settings(user).get("currency")
         return str(cur) if cur else None
 
-    def settings(self, user: str, adventurous: float, error: str | None = None) -> SettingsReply:
-        buy, _ = self.rec.thresholds(user)
-        return SettingsReply(buy, self.currency(user), adventurous, error)
+    def settings(self, user: str, adventurous: float, error: str | None = None, recent: int = 20) -> SettingsReply:
+        """The settings, with what each 🟢 choice would have made of the collector's last ``recent`` cards."""
+        buy, _ = self.rec.shares(user)
+        scorer = self.rec.model_for(user)[1]
+        ref = getattr(scorer, "reference_scores", None)
+        if ref is None or not len(ref):
+            return SettingsReply(buy, self.currency(user), adventurous, error)
+        last = [s.probability for s in self.rec.store.scores(user)[-recent:]]
+        options = tuple((pct, sum(p >= float(np.quantile(ref, 1 - pct / 100)) for p in last))
+                        for pct in sorted(set(BUY_SHARES) | {max(1, round(buy * 100))}))
+        return SettingsReply(buy, self.currency(user), adventurous, error, options, len(last))
 
     def set_buy_threshold(self, user: str, value: str) -> None:
-        """Set the buy threshold from a percentage ("70", "70%"); raises :class:`Refusal`."""
+        """🟢 buy for the collector's top N % ("5", "5%": records that suit them better than 95 in 100 others
+        bought); raises :class:`Refusal`."""
+        try:
+            pct = float(str(value).strip().rstrip("%").strip())
+        except ValueError as exc:
+            raise Refusal("Say how choosy 🟢 buy should be as your top N %, like /settings buy 5.") from exc
+        if not 1 <= pct <= 25:
+            raise Refusal("Pick a 🟢 buy share between your top 1 % and your top 25 %, like /settings buy 5.")
         settings = self.rec.store.get_settings(user)
-        settings["buy_threshold"] = round(percentage(value, "buy threshold", 5, 95), 4)
+        settings.pop("buy_threshold", None)   # the old setting (a chance), which meant different things per model
+        settings["buy_share"] = round(pct / 100, 4)
         self.rec.store.set_settings(user, settings)
 
     def set_currency(self, user: str, value: str) -> None:

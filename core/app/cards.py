@@ -15,36 +15,68 @@ def percent(p: float) -> str:
     return f"{round(p * 100):d} %"
 
 
+#: how a price is written in each currency Discogs accepts (the symbol where one is unambiguous)
+SYMBOLS = {"USD": "$", "GBP": "£", "EUR": "€", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "NZD": "NZ$", "MXN": "MX$",
+           "BRL": "R$", "CHF": "CHF ", "SEK": "SEK ", "ZAR": "R"}
+WORDS = {"buy": "Buy", "maybe": "Maybe", "skip": "Skip"}
+
+
+def money(amount: float, currency: str | None) -> str:
+    """ "£12.50", "€32.10", "$51.45", "¥4,800"; an unknown currency after the amount ("12.50 XYZ")."""
+    cur = (currency or "").upper()
+    digits = f"{amount:,.0f}" if cur == "JPY" else f"{amount:,.2f}"
+    if cur in SYMBOLS:
+        return f"{SYMBOLS[cur]}{digits}"
+    return f"{digits} {cur}".rstrip()
+
+
+def rank(card: ScoreCard) -> float | None:
+    """The share of records other collectors bought that suit the collector better than this one (0.02: their
+    top 2 %); None without a personal model."""
+    return None if card.percentile is None else max(0.0, 1.0 - card.percentile)
+
+
+def top(share: float) -> str:
+    return f"top {max(1, round(share * 100))} %"
+
+
+def standing(card: ScoreCard, whom: str = "you") -> str:
+    """Where the record stands for the collector, in the verdict's own terms: "top 2 % for you" for a buy or a
+    maybe, "1 in 12 records other collectors bought suits you better" for a skip (never a skip that sounds
+    like a good fit, nor a buy that sounds like a weak one); "a first estimate" without a personal model."""
+    r = rank(card)
+    if r is None:
+        return "a first estimate"
+    if card.verdict != "skip":
+        return f"{top(r)} for {whom}"
+    better = "most records" if r >= 0.5 else f"1 in {max(2, round(1 / max(r, 1e-9)))} records"
+    verb = "suit" if r >= 0.5 else "suits"
+    return f"{better} other collectors bought {verb} {whom} better"
+
+
 def verdict_line(card: ScoreCard) -> str:
-    return f"{card.emoji} {percent(card.probability)} match — {card.verdict}"
+    """The headline: the verdict and the one figure to act on; an album the collector owns says so first."""
+    if card.owned:
+        return f"📀 You already own this — {card.owned}"
+    return f"{card.emoji} {WORDS.get(card.verdict, card.verdict)} — {standing(card)}"
 
 
-def percentile_line(card: ScoreCard) -> str | None:
-    """ "a better fit for you than 96 % of records others bought" — what the verdict is read off."""
-    if card.percentile is None:
-        return None
-    share = min(card.percentile, 0.99)
-    return f"a better fit for you than {int(share * 100)} % of records other collectors bought"
-
-
-def render_card(card: ScoreCard) -> str:
-    lines = [verdict_line(card), card.release.display, f"({card.score_type})"]
-    pct_line = percentile_line(card)
-    if pct_line:
-        lines.append(pct_line)
-    lines += [f"• {r}" for r in card.reasons]
-    lines += card.notes
-    lines.append("React 👍 / 👎, or say \"bought\". " + ATTRIBUTION)
-    return "\n".join(lines)
+def chance_line(card: ScoreCard) -> str:
+    """ "18 % chance you'd buy it (a typical record: 2 %)"; for an owned album, the same for a second copy."""
+    chance = f"{percent(card.probability)} chance you'd buy it"
+    if card.owned:
+        return f"A second copy? {WORDS.get(card.verdict, card.verdict).lower()} — {standing(card)} ({chance})"
+    if card.typical is not None and card.verdict != "skip":
+        chance += f" (a typical record: {percent(card.typical)})"
+    return chance
 
 
 def market_line(card: ScoreCard) -> str | None:
-    """Price and demand in one line ("💶 from 23.50 EUR · 1,234 have / 567 want"), or None when unknown."""
+    """Price and demand in one line ("🏷️ from €23.50 · 1,234 have / 567 want"), or None when unknown."""
     r = card.release
     bits = []
     if r.lowest_price is not None:
-        cur = f" {r.price_currency}" if r.price_currency else ""
-        bits.append(f"💶 from {r.lowest_price:,.2f}{cur}")
+        bits.append(f"🏷️ from {money(r.lowest_price, r.price_currency)}")
     if r.have is not None or r.want is not None:
         have = f"{r.have:,}" if r.have is not None else "?"
         want = f"{r.want:,}" if r.want is not None else "?"
@@ -52,32 +84,38 @@ def market_line(card: ScoreCard) -> str | None:
     return " · ".join(bits) or None
 
 
-def render_chat_card(card: ScoreCard, max_reasons: int = 2) -> str:
-    """A compact card for chat bots with buttons: the verdict and score, the record, its top reasons, the notes,
-    price and have/want, the attribution. :func:`render_why` holds the rest."""
-    lines = [verdict_line(card), card.release.display, f"({card.score_type})"]
-    pct_line = percentile_line(card)
-    if pct_line:
-        lines.append(pct_line)
-    lines += [f"• {r}" for r in card.reasons[:max_reasons]]
+def _body(card: ScoreCard, reasons: list[str]) -> list[str]:
+    lines = [verdict_line(card), card.release.display, chance_line(card), f"({card.score_type})"]
+    lines += [f"• {r}" for r in reasons]
     lines += card.notes
     market = market_line(card)
     if market:
         lines.append(market)
-    lines.append(ATTRIBUTION)
-    return "\n".join(lines)
+    return lines
+
+
+def render_card(card: ScoreCard) -> str:
+    """The whole card (the shell): every reason."""
+    return "\n".join(_body(card, card.reasons) + ["React 👍 / 👎, or say \"bought\". " + ATTRIBUTION])
+
+
+def render_chat_card(card: ScoreCard, max_reasons: int = 2) -> str:
+    """A compact card for chat bots with buttons: the headline, the record, its chance, its top reasons, the
+    notes, price and have/want, the attribution. :func:`render_why` holds the rest."""
+    return "\n".join(_body(card, card.reasons[:max_reasons]) + [ATTRIBUTION])
 
 
 def render_why(card: ScoreCard) -> str:
-    """Every reason and note behind a score, and what the number means (the "why" expansion of a chat card)."""
-    lines = [f"Why {percent(card.probability)}:"]
+    """Every reason and note behind a score, and what the figures mean (the "why" expansion of a chat card)."""
+    lines = [f"Why {WORDS.get(card.verdict, card.verdict).lower()}:"]
     lines += [f"• {r}" for r in card.reasons] or ["• nothing in your collection stands out for this one"]
     lines += card.notes
-    if card.model_version:
-        lines.append(f"Scored by your personal model (version {card.model_version}), calibrated: of the records "
-                     f"scored around {percent(card.probability)}, about that share are ones you'd buy. The verdict "
-                     "compares it with records other collectors bought: 🟢 buy beats all but 2 % of them, 🟡 maybe "
-                     "all but 8 %.")
+    if card.shares is not None:
+        buy, maybe = card.shares
+        lines.append(f"How to read it: of the records I give about {percent(card.probability)}, about that many "
+                     f"are ones you'd buy. 🟢 buy means it suits you better than {100 - round(buy * 100)} in 100 "
+                     f"records other collectors bought, 🟡 maybe better than {100 - round(maybe * 100)} "
+                     "(/settings changes it).")
     else:
-        lines.append("Scored from records similar to yours (no personal model yet).")
+        lines.append("Scored from records similar to yours: your personal model isn't ready yet.")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.app.cards import ATTRIBUTION, percent
+from core.app.cards import ATTRIBUTION, money, percent
 from core.picks import Discoverer, Pick, Picks
 from core.picks.service import KIND_LABELS
 from core.recommender import ScoreCard
@@ -32,7 +32,7 @@ def pick_line(n: int, pick: Pick) -> str:
         lines.append(f"   {pick.match}")
     r = pick.release
     if r.lowest_price is not None:
-        lines.append(f"   💶 from {r.lowest_price:,.2f} {r.price_currency or ''}".rstrip())
+        lines.append(f"   🏷️ from {money(r.lowest_price, r.price_currency)}")
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from core.app.cards import percent
+from core.app.cards import WORDS, percent, standing
 from core.discogs.gateway import DiscogsError
 from core.domain.refs import find_refs
 from core.domain.release import Release
@@ -39,15 +39,32 @@ class MemberScore:
     reason: str | None
     owns: bool = False
     wants: bool = False
+    # where the record stands for the member (see core.app.cards.standing): one scale for everyone — the share
+    # of records other collectors bought that suit *them* better — so rows compare; None: no model yet
+    percentile: float | None = None
+    standing: str = ""
+    owns_album: str | None = None       # "another pressing (2003, UK)": owns the album, not this pressing
 
     @property
     def line(self) -> str:
         if self.owns:
             return f"{self.name}: already owns it"
+        if self.owns_album:
+            return f"📀 {self.name}: already owns {self.owns_album}"
         emoji = verdict_emoji(self.verdict)
         tail = f" — {self.reason}" if self.reason else ""
         wants = " (on their wantlist)" if self.wants else ""
-        return f"{emoji} {self.name}: {percent(self.probability)} {self.verdict}{wants}{tail}"
+        return f"{emoji} {self.name}: {WORDS.get(self.verdict, self.verdict).lower()}, {self.standing}{wants}{tail}"
+
+    @property
+    def order(self) -> tuple:
+        """Best first on the one scale: owners last, then members with a model by their standing, then first
+        estimates by their chance."""
+        if self.owns or self.owns_album:
+            return (2, 0.0)
+        if self.percentile is None:
+            return (1, -self.probability)
+        return (0, -self.percentile)
 
 
 @dataclass
@@ -178,8 +195,11 @@ class Group:
                 log.exception("could not score release %s for %s", release.id, user)
                 continue
             rows.append(MemberScore(user, name, card.probability, card.verdict,
-                                    card.reasons[0] if card.reasons else None, wants=lst == "wantlist"))
-        rows.sort(key=lambda r: (r.owns, -r.probability))
+                                    card.reasons[0] if card.reasons else None, wants=lst == "wantlist",
+                                    percentile=card.percentile, standing=standing(card, "them"),
+                                    owns_album=card.owned if card.owned and card.owned != "this very pressing"
+                                    else None))
+        rows.sort(key=lambda r: r.order)
         return GroupAnswer(release, rows)
 
     # -- taste -------------------------------------------------------------------------------------------------

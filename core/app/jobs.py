@@ -55,8 +55,8 @@ class InProcessJobs:
     def import_file(self, user: str, path: Path) -> ImportResult:
         return self.rec.import_file(user, path)
 
-    def train(self, user: str, progress: Progress | None = None) -> TrainReport:
-        return self.rec.train(user, progress)
+    def train(self, user: str, progress: Progress | None = None, *, first: bool = False) -> TrainReport:
+        return self.rec.train(user, progress, first=first)
 
     def retrain(self, user: str, progress: Progress | None = None) -> RetrainResult:
         return retrain(self.rec, user, progress)
@@ -114,9 +114,21 @@ def _run_import(user: str, path: str) -> ImportResult:
                         count=len(result.items), skipped_count=len(result.skipped))
 
 
-def _run_train(job: str, user: str) -> TrainReport:
+def _run_train(job: str, user: str, first: bool = False) -> TrainReport:
     assert _REC is not None
-    return _REC.train(user, _say(job))
+    return _REC.train(user, _say(job), first=first)
+
+
+def _run_first_train(job: str, user: str) -> TrainReport:
+    return _run_train(job, user, True)
+
+
+def _warm_models() -> int:
+    """Load the sentence model now (seconds), so a new collector's first training doesn't wait for it."""
+    from core.model.embeddings import get_model
+
+    get_model()
+    return os.getpid()
 
 
 def _run_retrain(job: str, user: str) -> RetrainResult:
@@ -200,8 +212,8 @@ class WorkerJobs:
     def import_file(self, user: str, path: Path) -> ImportResult:
         return self._run("data", _run_import, user, str(path))
 
-    def train(self, user: str, progress: Progress | None = None) -> TrainReport:
-        return self._with_progress(_run_train, user, progress)
+    def train(self, user: str, progress: Progress | None = None, *, first: bool = False) -> TrainReport:
+        return self._with_progress(_run_first_train if first else _run_train, user, progress)
 
     def retrain(self, user: str, progress: Progress | None = None) -> RetrainResult:
         return self._with_progress(_run_retrain, user, progress)
@@ -219,9 +231,10 @@ class WorkerJobs:
         return self._run("photo", _run_photo, data)
 
     def warm(self, kind: str) -> None:
-        """Start a worker now (its imports take seconds) rather than under the first job."""
+        """Start a worker now (its imports take seconds) rather than under the first job; the data worker loads
+        the sentence model too."""
         try:
-            self._run(kind, _ping)
+            self._run(kind, _warm_models if kind == "data" else _ping)
         except Exception:   # a failed start is met again, and said, by the first real job
             log.warning("could not start the %s worker", kind, exc_info=True)
 

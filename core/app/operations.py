@@ -108,6 +108,12 @@ class Operations:
 
         return distill()
 
+    def bundle_vectors(self) -> Path:
+        """Re-make the shipped MiniLM vectors of the bundled catalogue (``models/catalogue-minilm.npz``)."""
+        from core.model.embeddings import bundle_catalogue_vectors
+
+        return bundle_catalogue_vectors(self.rec.catalogue.values())
+
     def catalogue_info(self) -> dict[str, Any]:
         cat = self.discoverer.catalogue
         self.discoverer.refresh()

@@ -111,21 +111,38 @@ class PicksReply:
 
 @dataclass(frozen=True)
 class SettingsReply:
-    """The collector's settings (``error``: what was wrong with a change just asked for)."""
+    """The collector's settings (``error``: what was wrong with a change just asked for). ``buy`` is the share of
+    records other collectors bought that a 🟢 buy must beat (0.02: their top 2 %); ``options`` says, for each
+    choice offered (per cent), how many of their ``recent`` cards it would have made 🟢 (None: no personal model
+    yet, so nothing to count)."""
 
     buy: float
     currency: str
     adventurous: float
     error: str | None = None
+    options: tuple[tuple[int, int], ...] | None = None
+    recent: int = 0
     score_id: None = None
     card: None = None
 
     @property
+    def buy_pct(self) -> int:
+        return max(1, round(self.buy * 100))
+
+    @property
     def text(self) -> str:
         head = f"{self.error}\n\n" if self.error else ""
-        return (f"{head}⚙️ Settings\nBuy threshold: {self.buy:.0%} (🟢 buy at or above it)\n"
-                f"Currency for prices: {self.currency}\n"
-                f"Adventurous picks: {self.adventurous:.0%} of /discover is genre exploration")
+        lines = [f"{head}⚙️ Settings",
+                 f"🟢 Buy: your top {self.buy_pct} % — records that suit you better than {100 - self.buy_pct} in "
+                 "100 that other collectors bought"]
+        if self.options is not None and self.recent:
+            lines.append(f"   of your last {self.recent} cards, each choice makes this many 🟢: "
+                         + " · ".join(f"top {p} % → {n}" for p, n in self.options))
+        elif self.options is None:
+            lines.append("   (it applies once your personal model is ready)")
+        lines += [f"Currency for prices: {self.currency}",
+                  f"Adventurous picks: {self.adventurous:.0%} of /discover is genre exploration"]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import logging
 import threading
 from typing import Any, Callable
 
-from core.app.accounts import Accounts
+from core.app.accounts import Accounts, in_a_thread
 from core.app.barcodes import Barcodes
 from core.app.chat_cards import CardRegistry
 from core.app.conversation import Context, Conversation
@@ -40,7 +40,8 @@ class CrateApp:
         self.learning = Feedback(recommender)
         self.barcodes = Barcodes(self.scoring, self.jobs)
         self.picks = Discover(self.scoring, discoverer)
-        self.accounts = Accounts(recommender, self.jobs)
+        self.accounts = Accounts(recommender, self.jobs,
+                                 background=in_a_thread if isinstance(self.jobs, WorkerJobs) else None)
         self.conv = Conversation(self.scoring, self.barcodes, self.learning, self.picks)
         self._groups: dict[str, Group] = {}
         #: which chat message shows which card, for every platform
@@ -132,6 +133,9 @@ class CrateApp:
         photo worker starts meanwhile (in the background: a bot's start never waits on it)."""
         if isinstance(self.jobs, WorkerJobs):
             threading.Thread(target=self.jobs.warm, args=("photo",), name="warm-photo-worker", daemon=True).start()
+            threading.Thread(target=self.jobs.warm, args=("data",), name="warm-data-worker", daemon=True).start()
+            # the sentence model scores every card of a personal model: loaded before the first one (seconds)
+            threading.Thread(target=self.rec.embeddings.warm, name="warm-sentence-model", daemon=True).start()
         _ = self.rec.catalogue
         self.rec.embed([])
 

@@ -3,6 +3,8 @@ command only one platform has, "tap" or "click", how a file is sent) belong to t
 from __future__ import annotations
 
 #: the currencies Discogs quotes prices in
+#: the 🟢 buy choices offered in /settings: the collector's top 1, 2, 5 or 10 % (of records other collectors bought)
+BUY_SHARES = (1, 2, 5, 10)
 CURRENCIES = ("EUR", "USD", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NZD", "MXN", "BRL", "ZAR")
 
 HELP = ("Paste a Discogs release or master link (or a release id, or the digits under a barcode) and I'll tell "
@@ -32,7 +34,7 @@ SORRY = "Sorry — something went wrong on my side while scoring that. Please tr
 NO_SUCH_PICK = "There's no pick {n} on that page: pick a number from the list."
 NO_PICKS_YET = "Send /discover first: then a number opens that pick."
 GONE = "I don't have that score any more."
-#: the words a collector may use for each setting (``/settings buy 70``): the setting's key for ``change_setting``
+#: the words a collector may use for each setting (``/settings buy 5``): the setting's key for ``change_setting``
 SETTING_NAMES = {"buy": "buy", "threshold": "buy", "currency": "cur", "cur": "cur", "adventurous": "adv",
                  "adv": "adv", "explore": "adv"}
 SERVER_ONLY = "That one works in a server (it's about the members there)."

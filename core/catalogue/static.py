@@ -77,6 +77,18 @@ def distill(out: Path = DEFAULT_PATH, dim: int = STATIC_DIM, batch: int = 512) -
     return out
 
 
+#: The same closeness in both spaces: MiniLM's cosine (left) and the static embedding's at the same quantile of
+#: nearest-neighbour similarity between 300 and 1,700 bundled catalogue releases (right). The static space packs
+#: records closer together, so "close to a record you own" needs ~0.80 there where MiniLM says 0.60.
+_MINILM = np.array([0.5, 0.6, 0.7, 0.8, 1.0])
+_STATIC = np.array([0.693, 0.803, 0.876, 0.914, 1.0])
+
+
+def static_similarity(minilm: float) -> float:
+    """The static-space cosine that means as much as ``minilm`` does in MiniLM's space."""
+    return float(np.interp(minilm, _MINILM, _STATIC))
+
+
 class StaticEmbedder:
     """Release documents (or any text) → normalised ``STATIC_DIM`` vectors, thread-safe, no model to load."""
 
@@ -106,6 +118,10 @@ class StaticEmbedder:
 
     def __call__(self, releases: list[Release]) -> np.ndarray:
         return self.embed_releases(releases)
+
+    @staticmethod
+    def similar_at(minilm: float) -> float:
+        return static_similarity(minilm)
 
 
 def static_embedder(path: Path | None = None) -> StaticEmbedder:

@@ -186,6 +186,14 @@ class Candidate:
         return f"{self.title} — " + " · ".join(bits) if bits else self.title
 
 
+#: slots of the rate-limit window a price never takes: the collector's own look-ups keep them
+PRICE_KEEPS = 5
+
+
+class PriceLater(Exception):
+    """A price that would have to wait for the rate limit (asked with ``wait=False``)."""
+
+
 @dataclass
 class _Cached:
     value: Any
@@ -276,14 +284,18 @@ class DiscogsGateway:
             return self.release(self.listing_release(ref.id))
         return self.release(ref.id)
 
-    def price(self, release_id: int, currency: str = "EUR") -> tuple[float, str] | None:
-        """Lowest marketplace price in the user's currency, cached for ``price_ttl_s``."""
+    def price(self, release_id: int, currency: str = "EUR", *, wait: bool = True) -> tuple[float, str] | None:
+        """Lowest marketplace price in the user's currency, cached for ``price_ttl_s``. ``wait=False``: only
+        what can be had at once — the cache, or a request when the rate-limit window has room to spare (a
+        price is an extra: it never holds a card up); :class:`PriceLater` otherwise."""
         key = (int(release_id), currency.upper())
         now = self.clock()
         with self._lock:
             hit = self._prices.get(key)
             if hit is not None and now - hit.at < self.price_ttl:
                 return hit.value
+        if not wait and self.limiter is not None and not self.limiter.has_room(keep=PRICE_KEEPS):
+            raise PriceLater(f"no room in the rate-limit window for the price of {release_id} now")
         data = self.get(f"/marketplace/stats/{int(release_id)}", curr_abbr=currency.upper())
         lp = (data or {}).get("lowest_price") or None
         value = ((float(lp["value"]), str(lp.get("currency") or currency.upper()))
@@ -294,6 +306,11 @@ class DiscogsGateway:
 
     def identity(self) -> str:
         return str(self.get("/oauth/identity")["username"])
+
+    def profile_currency(self, username: str) -> str | None:
+        """The currency the collector set on Discogs (their profile's ``curr_abbr``), or None if not given."""
+        cur = self.get(f"/users/{username}").get("curr_abbr")
+        return str(cur).upper() if cur else None
 
     # -- barcodes -----------------------------------------------------------------------------------
     def search_barcode(self, raw: str, limit: int = 25) -> list[Candidate]:

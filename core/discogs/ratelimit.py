@@ -69,6 +69,14 @@ class RateLimiter:
                     return cell
                 self._wait(self._next_free(now))
 
+    def has_room(self, keep: int = 0) -> bool:
+        """Whether a request could go now without waiting, leaving ``keep`` slots of the window free (for the
+        collector's own look-ups: an extra such as a price never takes the last ones)."""
+        with self._cond:
+            now = self.clock()
+            self._prune(now)
+            return now >= self._blocked_until and len(self._sent) < self.limit - keep
+
     def settle(self, cell: list[float]) -> None:
         """The request in ``cell`` was answered now."""
         with self._cond:

@@ -16,12 +16,15 @@ from typing import Iterable
 
 import numpy as np
 
-from core.config import get_config, private_dir, resolve_path
+from core.config import PROJECT_ROOT, get_config, private_dir, resolve_path
 from core.domain.release import Release
 
 log = logging.getLogger(__name__)
 
 DIM = 384
+#: MiniLM vectors of the bundled catalogue's documents, made once (``crate catalogue vectors``) and shipped: a new
+#: collector's first model needs the 2,000 records others bought at once, and embedding them took ~30 s on 2 cores
+BUNDLED = PROJECT_ROOT / "models" / "catalogue-minilm.npz"
 #: a big batch (an import, a training) embeds this many texts at a time, then lets a waiting small request go
 YIELD_EVERY = 16
 _model = None
@@ -80,6 +83,8 @@ class EmbeddingCache:
         self.dir = cache_dir or resolve_path(cfg["paths"]["cache_dir"])
         self.batch_size = int(cfg["embedding"]["batch_size"])
         self._mem: dict[str, np.ndarray] = {}
+        self._base: dict[str, int] = {}      # key → row of the shipped vectors (read-only, never re-saved)
+        self._base_vecs = np.zeros((0, DIM), dtype=np.float32)
         self._loaded = False
         self._dirty = False
         self._rw = threading.RLock()   # guards the dict: held for look-ups and inserts, never while encoding
@@ -99,6 +104,7 @@ class EmbeddingCache:
         if self._loaded:
             return
         self._loaded = True
+        self._load_bundled()
         if self.file.exists():
             try:
                 with np.load(self.file) as z:
@@ -106,6 +112,27 @@ class EmbeddingCache:
                 self._mem.update({str(k): v for k, v in zip(keys, vecs)})
             except Exception as exc:  # a corrupt cache is rebuilt, never fatal
                 log.warning("embedding cache %s unreadable (%s); rebuilding", self.file, exc)
+
+    def _load_bundled(self) -> None:
+        package = get_config().embedding.model_package
+        if not BUNDLED.is_file():
+            return
+        try:
+            with np.load(BUNDLED) as z:
+                if str(z["model_package"]) != package:
+                    return    # made with another model: its vectors mean nothing here
+                keys, vecs = z["keys"], z["vecs"].astype(np.float32)
+        except Exception as exc:   # never fatal: the vectors are made again as needed
+            log.warning("bundled catalogue vectors %s unreadable (%s)", BUNDLED, exc)
+            return
+        self._base = {str(k): i for i, k in enumerate(keys)}
+        self._base_vecs = vecs
+
+    def _vector(self, key: str) -> np.ndarray | None:
+        v = self._mem.get(key)
+        if v is None and key in self._base:
+            v = self._base_vecs[self._base[key]]
+        return v
 
     def save(self) -> None:
         with self._rw:
@@ -126,13 +153,13 @@ class EmbeddingCache:
         keys = [self._key(t) for t in texts]
         with self._rw:
             self._load()
-            missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in self._mem})
+            missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in self._mem and k not in self._base})
         if missing:
             self._encode(missing)
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         with self._rw:
-            return np.stack([self._mem[k] for k in keys]).astype(np.float32)
+            return np.stack([self._vector(k) for k in keys]).astype(np.float32)
 
     def _encode(self, missing: list[tuple[str, str]]) -> None:
         """Embed ``missing`` (key, text) pairs in chunks of :data:`YIELD_EVERY`; a big batch lets every small
@@ -163,6 +190,41 @@ class EmbeddingCache:
 
     def embed_releases(self, releases: Iterable[Release]) -> np.ndarray:
         return self.embed_texts([release_document(r) for r in releases])
+
+    def warm(self) -> None:
+        """Load the shipped vectors and the sentence model now (never fatal: the first use tries again)."""
+        try:
+            with self._rw:
+                self._load()
+            get_model()
+        except Exception:
+            log.warning("could not load the sentence model ahead of use", exc_info=True)
+
+    def missing(self, releases: Iterable[Release]) -> list[Release]:
+        """The releases whose documents have no vector yet (one each)."""
+        with self._rw:
+            self._load()
+            seen: set[str] = set()
+            out = []
+            for r in releases:
+                k = self._key(release_document(r))
+                if k not in self._mem and k not in self._base and k not in seen:
+                    seen.add(k)
+                    out.append(r)
+            return out
+
+
+def bundle_catalogue_vectors(releases: Iterable[Release], out: Path = BUNDLED) -> Path:
+    """Embed the bundled catalogue's documents with the configured model and save them (float16) at ``out``."""
+    texts = sorted({release_document(r) for r in releases})
+    model = get_model()
+    vecs = model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False,
+                        convert_to_numpy=True)
+    keys = np.array([EmbeddingCache._key(t) for t in texts])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, keys=keys, vecs=vecs.astype(np.float16),
+                        model_package=np.array(get_config().embedding.model_package))
+    return out
 
 
 _default_cache: EmbeddingCache | None = None

@@ -78,6 +78,7 @@ class CollectionProfile:
         self.releases = releases
         self.n = len(releases)
         self.emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        self.static_space = False   # True: embedded with the static table (closeness reads on its own scale)
         self.album_of = [album_key(r) for r in releases]
         self.album_positions: dict[str, list[int]] = defaultdict(list)
         self.artist_positions: dict[str, set[int]] = defaultdict(set)
@@ -96,7 +97,7 @@ class CollectionProfile:
                 self.genre_positions[g].add(i)
         self.years = np.array([r.year if r.year else np.nan for r in releases], dtype=float)
         # FAISS inner-product index over normalised embeddings = cosine similarity
-        self.index = faiss.IndexFlatIP(self.emb.shape[1] if self.emb.ndim == 2 and self.emb.size else 384)
+        self.index = faiss.IndexFlatIP(self.emb.shape[1] if self.emb.ndim == 2 and self.emb.shape[1] else 384)
         if self.n:
             self.index.add(self.emb)
         # TF-IDF profile
@@ -110,6 +111,15 @@ class CollectionProfile:
         self.max_album_group = max((len(v) for v in self.album_positions.values()), default=1)
         self.folds: list[set[int]] = []
         self.fold_of: np.ndarray = np.zeros(self.n, dtype=int)
+
+
+    def similar_at(self, minilm: float) -> float:
+        """The cosine in this profile's space that means ``minilm`` in MiniLM's (the reasons' thresholds)."""
+        if getattr(self, "static_space", False):
+            from core.catalogue.static import static_similarity
+
+            return static_similarity(minilm)
+        return minilm
 
     def assign_folds(self, n_folds: int, seed: int = 0) -> None:
         """Partition the owned records into ``n_folds`` random folds (for training-row features)."""
@@ -129,7 +139,7 @@ class CollectionProfile:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.index = faiss.IndexFlatIP(self.emb.shape[1] if self.emb.ndim == 2 and self.emb.size else 384)
+        self.index = faiss.IndexFlatIP(self.emb.shape[1] if self.emb.ndim == 2 and self.emb.shape[1] else 384)
         if self.n:
             self.index.add(self.emb)
 

@@ -25,10 +25,15 @@ class Explanation:
 
 
 def _titles(profile: CollectionProfile, positions: list[int], n: int = 2) -> str:
-    names = []
-    for p in positions[:n]:
+    """Up to ``n`` records named by artist and title, each album once (two pressings are one record here)."""
+    names: list[str] = []
+    for p in positions:
         r = profile.releases[p]
-        names.append(f"{r.artist} – {r.title}")
+        name = f"{r.artist} – {r.title}"
+        if name not in names:
+            names.append(name)
+        if len(names) >= n:
+            break
     return " and ".join(names)
 
 
@@ -87,7 +92,7 @@ def explain(release: Release, profile: CollectionProfile, row: pd.Series, neighb
     reasons = reasons[:max_reasons]
     if ratio is not None and ratio >= 1.0:
         kind = RARE
-    elif (found.artist_positions or (neighbours and neighbours[0].similarity >= 0.7)
+    elif (found.artist_positions or (neighbours and neighbours[0].similarity >= profile.similar_at(0.7))
           or float(np.nan_to_num(row.get("style_max_share", 0))) >= 0.1):
         kind = SIMILAR
     else:
@@ -100,19 +105,18 @@ def _in_common(release: Release, profile: CollectionProfile, neighbours: list, v
     ex = set(profile.excluded(release))
     found = _Found([], [], ex, set())
     pros, cons = found.pros, found.cons
-    if ex:
-        pros.append((10.0, f"{v.subject} already own a pressing of this album ({_titles(profile, sorted(ex), 1)})"))
+    # owning the album (any pressing) is the card's headline (core.recommender.Recommender.owned_as), not a reason
     art_pos: set[int] = set()
     for a in artist_keys(release):
         art_pos |= profile.artist_positions.get(a, set())
     art_pos -= ex
     found.artist_positions = art_pos
     if art_pos:
-        n = len(art_pos)
+        n = len({profile.album_of[p] for p in art_pos})   # albums, not pressings
         pros.append((5.0 + n, f"like {_plural(n, 'record')} {v.subject} own by {release.artist}"
                              f" ({_titles(profile, sorted(art_pos), 2)})"))
     # nearest owned records (by sentence embedding)
-    close = [nb for nb in neighbours if nb.similarity >= 0.6 and nb.position not in art_pos][:2]
+    close = [nb for nb in neighbours if nb.similarity >= profile.similar_at(0.6) and nb.position not in art_pos]
     if close:
         pros.append((4.0 * close[0].similarity, "close to " + _titles(profile, [nb.position for nb in close], 2)
                      + f" in {v.possessive} collection"))
@@ -144,9 +148,7 @@ def _market(release: Release, found: _Found) -> float | None:
             found.pros.append((3.0 + ratio, f"rare: {release.have:,} have / {release.want:,} want"))
         elif release.have >= 5000:
             found.cons.append((0.5, f"easy to find: {release.have:,} have / {release.want:,} want"))
-    if release.lowest_price is not None:
-        cur = f" {release.price_currency}" if release.price_currency else ""
-        found.pros.append((0.8, f"lowest price {release.lowest_price:,.2f}{cur}"))
+    # the price is the card's own line (once per card), never a reason as well
     return ratio
 
 

@@ -210,7 +210,8 @@ class Discoverer:
                              version, record, prices)
         notes = []
         if version is None:
-            notes.append("Early days: these picks come from similar records; a personal model makes them sharper.")
+            notes.append("A first estimate: these picks come from records like yours; a personal model makes them "
+                         "sharper.")
         if intent is not None and not intent.tags:
             notes.append(f"No style in the vocabulary matches “{intent.text}”: picks are close to it in meaning.")
         return Picks(user, picks, query, a, considered, len(short), time.perf_counter() - t0, version is None,
@@ -295,7 +296,9 @@ class Discoverer:
                 version: str | None, record: bool, prices: bool) -> list[Pick]:
         rec = self.rec
         if prices and rec.live and rec.cfg.discogs.prices and rec.store.linked_account(user) is not None:
-            chosen = [rec.with_price(user, r) for r in chosen]
+            # prices the rate limit allows at once; the page never waits for the rest (see prices_later)
+            chosen = [rec.with_price(user, r, wait=False) for r in chosen]
+            self.prices_later(user, [r for r in chosen if r.lowest_price is None])
         ff = scorer.features(chosen)
         if isinstance(scorer, CatBoostScorer):
             p, contrib = scorer.score_explained(ff.X)
@@ -320,6 +323,22 @@ class Discoverer:
                                                        ([match] if match else []) + pick.reasons, version)
             picks.append(pick)
         return picks
+
+    def prices_later(self, user: str, releases: list[Release]) -> None:
+        """Fetch the prices a page went without, at the rate limit's pace, in the background: the card a pick
+        opens (or the next page) has them from the cache."""
+        if not releases:
+            return
+        import threading
+
+        def fetch() -> None:
+            for r in releases:
+                try:
+                    self.rec.with_price(user, r)
+                except Exception:   # a price is never worth a failure
+                    log.debug("background price of %s failed", r.id, exc_info=True)
+
+        threading.Thread(target=fetch, name="prices-later", daemon=True).start()
 
     @staticmethod
     def _kind_line(kind: str, r: Release, profile) -> str:

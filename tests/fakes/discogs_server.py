@@ -195,6 +195,7 @@ class FakeUser:
     private_wantlist: bool = False
     name: str = ""
     registered: datetime = _COLLECTION_START
+    currency: str = "USD"          # the profile's ``curr_abbr`` (Discogs' default: USD)
     collection: list[CollectionEntry] = field(default_factory=list)
     wants: list[CollectionEntry] = field(default_factory=list)
 
@@ -400,7 +401,8 @@ class FakeDiscogsServer:
 
     # ------------------------------------------------------------------ users and records
     def add_user(self, username: str, n_records: int = 0, private: bool = False, wants: int | Iterable[int] = 0, *,
-                 private_wantlist: bool | None = None, seed: int | str = 0, name: str | None = None) -> FakeUser:
+                 private_wantlist: bool | None = None, seed: int | str = 0, name: str | None = None,
+                 currency: str = "USD") -> FakeUser:
         """Register a user with ``n_records`` collection records drawn deterministically (by username and seed).
 
         Records come from the catalogue (4,325) and dump-sample (1,000) releases, shuffled: up to 5,325 they
@@ -419,7 +421,7 @@ class FakeDiscogsServer:
                 raise ValueError(f"user {username!r} already exists")
             user = FakeUser(username=username, id=100_000 + zlib.crc32(username.encode()) % 9_000_000,
                             private=private, private_wantlist=private if private_wantlist is None else private_wantlist,
-                            name=name if name is not None else username.title(),
+                            name=name if name is not None else username.title(), currency=currency,
                             registered=_COLLECTION_START - timedelta(days=rng.randint(1, 2000)))
             for rid, ts in zip(ids, stamps):
                 user.collection.append(CollectionEntry(
@@ -1125,7 +1127,7 @@ def _get_user(srv: FakeDiscogsServer, m: re.Match[str], query: dict[str, str], a
         "releases_rated": sum(1 for e in user.collection if e.rating), "rating_avg": 0.0,
         "inventory_url": f"/users/{u}/inventory", "collection_folders_url": f"/users/{u}/collection/folders",
         "collection_fields_url": f"/users/{u}/collection/fields", "wantlist_url": f"/users/{u}/wants",
-        "avatar_url": f"/image/A-{user.id}.jpeg", "curr_abbr": "USD", "activated": True,
+        "avatar_url": f"/image/A-{user.id}.jpeg", "curr_abbr": user.currency, "activated": True,
         "marketplace_suspended": False, "banner_url": "", "buyer_rating": 0.0, "buyer_rating_stars": 0,
         "buyer_num_ratings": 0, "seller_rating": 0.0, "seller_rating_stars": 0, "seller_num_ratings": 0,
         "is_staff": False,
