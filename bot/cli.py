@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")   # before anything that could reach a model hub is imported
@@ -30,6 +31,7 @@ from core.app import (  # noqa: E402
     render_card,
     render_picks,
 )
+from core.app.backup import BackupError, backup, restore  # noqa: E402
 from core.app.evaluation import SplitEvalRequest, run_demo, run_eval, run_split_eval
 
 log = logging.getLogger("crate")
@@ -45,6 +47,25 @@ def _say(text: str) -> None:
 
 def _ops(args: argparse.Namespace) -> Operations:
     return build_operations(getattr(args, "database", None))
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    try:
+        report = backup(Path(args.file), catalogue=not args.no_catalogue, database=getattr(args, "database", None))
+    except BackupError as exc:
+        raise Refusal(str(exc), 2) from exc
+    print(report.text)
+    print("Keep it somewhere safe and private: it holds the key that decrypts the stored Discogs tokens.")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    try:
+        done = restore(Path(args.file), force=args.force, database=getattr(args, "database", None))
+    except BackupError as exc:
+        raise Refusal(str(exc), 2) from exc
+    print("restored:\n  " + "\n  ".join(done))
+    return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -441,6 +462,16 @@ def _chat_and_picks(sub: Subparsers, default_user: str) -> None:
     s.add_argument("--listen", default="0.0.0.0", help="webhook: address to listen on")
     s.add_argument("--port", type=int, default=8443, help="webhook: port to listen on")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("backup", help="write everything kept (database, models, secret key, catalogue) to FILE.tar.gz")
+    s.add_argument("file", metavar="FILE.tar.gz")
+    s.add_argument("--no-catalogue", action="store_true", help="leave out the candidate catalogue (rebuildable)")
+    s.set_defaults(func=cmd_backup)
+
+    s = sub.add_parser("restore", help="put a backup back (stop the bots first)")
+    s.add_argument("file", metavar="FILE.tar.gz")
+    s.add_argument("--force", action="store_true", help="replace a database that already holds collectors")
+    s.set_defaults(func=cmd_restore)
 
     s = sub.add_parser("digest", help="what changed since the last digest: text, plus a chart (PNG)")
     s.add_argument("--user", default=default_user)

@@ -240,6 +240,7 @@ class LearningConfig(Section):
     weak_negative_after: int
     holdout_fraction: float
     tolerance: float
+    clearly_worse: float
     keep_versions: int
     retrain_after_feedback: int
     nightly_at: str

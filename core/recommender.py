@@ -9,7 +9,6 @@ import gc
 import logging
 import os
 import pickle
-import random
 import tempfile
 import threading
 import time
@@ -24,7 +23,7 @@ import numpy as np
 from core.config import Config, as_config, get_config, private_dir, resolve_path
 from core.discogs.gateway import DiscogsError, DiscogsGateway, PriceLater
 from core.domain.refs import DiscogsRef
-from core.domain.release import CollectionItem, ImportResult, Release, album_key, others_pool
+from core.domain.release import CollectionItem, ImportResult, Release, album_key, others_pool, stable_sample
 from core.domain.verdict import verdict_emoji, verdict_for
 from core.ingest.readers import read_collection
 from core.ingest.readers.catalogue import enrich_from_catalogue, load_catalogue
@@ -163,8 +162,7 @@ class Recommender:
 
     # -- training -----------------------------------------------------------------------------------
     def negatives(self, owned: list[Release], n: int, seed: int) -> list[Release]:
-        pool = others_pool(self.catalogue, owned)
-        return random.Random(seed).sample(pool, min(n, len(pool)))
+        return stable_sample(others_pool(self.catalogue, owned), n, seed)
 
     def positives(self, user: str, before: date | None = None) -> tuple[list[Release], list]:
         seen: dict[int, CollectionItem] = {}

@@ -442,7 +442,7 @@ def test_migration_from_the_old_schema(tmp_path: Path) -> None:
         assert changed and row.id == 2 and row.kind == "like" and not row.disagreement
         assert not s.record_feedback(USER, "like", score_id=1, source="telegram", event_id="tg-9")[1]
         assert [m.was_active for m in s.models(USER)] == [True, True]  # the old code activated every model
-        assert s.model_version(USER, "v1").status == "active"
+        assert s.model_version(USER, "v1").status == "retired"   # replaced: the migration says so
         assert s.previous_model(USER).version == "v1"
         assert s.activate_model(USER, "v1").active and s.active_model(USER).version == "v1"
         # old entries have no creation time: never "new", and kept so by a re-import

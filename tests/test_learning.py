@@ -188,7 +188,7 @@ def test_first_model_is_activated_and_a_better_challenger_promoted(world, promot
     assert (mv2.status, mv2.active, mv2.note) == ("active", True, r2.reason)
     assert mv2.metrics_dict["holdout"]["challenger"]["auc"] == pytest.approx(r2.challenger.auc)
     assert mv2.metrics_dict["holdout"]["champion"]["auc"] == pytest.approx(r2.champion.auc)
-    assert mv1.was_active and not mv1.active and mv1.status == "active"
+    assert mv1.was_active and not mv1.active and mv1.status == "retired"   # one active version
     assert mv2.n_positives > mv1.n_positives + 200        # trained on the new records and the feedback
     assert after.previous == r1.version
 

@@ -268,7 +268,7 @@ def test_why_expands_the_card_with_every_reason(tg, world):
     for reason in world.store.get_score(sid).reasons_list:
         assert f"• {reason}" in text.split("Why", 1)[1]
     assert "How to read it" in text                            # what the figures mean, in words…
-    assert not re.search(r"version|calibrat|ROC|hold-out", text, re.I)   # …never the model's internals
+    assert not re.search(r"\bversion|calibrat|\bROC\b|hold-out", text, re.I)   # …never the model's internals
     assert not any(b.get("callback_data", "").startswith("why:") for b in buttons(edit))
     assert any(b.get("callback_data") == f"fb:like:{sid}" for b in buttons(edit))
 

@@ -119,3 +119,37 @@ def render_why(card: ScoreCard) -> str:
     else:
         lines.append("Scored from records similar to yours: your personal model isn't ready yet.")
     return "\n".join(lines)
+
+
+def contradictions(card: ScoreCard) -> list[str]:
+    """What on the rendered card disagrees with itself or with the collection (empty: none). Checked on every
+    card of the verdict benchmark (benchmarks/bench_verdicts.py) and in the tests: the headline's verdict is the
+    card's; a 🟢 buy / 🟡 maybe stands inside the share it promises and a 🔴 skip outside it; no skip is worded
+    as a good fit nor a buy as a weak one; an owned album leads with it and is never a plain buy; the price is
+    said once."""
+    out = []
+    text = render_chat_card(card)
+    head = text.splitlines()[0]
+    word = WORDS.get(card.verdict, card.verdict)
+    r = rank(card)
+    if card.owned:
+        if not head.startswith("📀"):
+            out.append("owned album not in the headline")
+    elif not head.startswith(f"{card.emoji} {word} — "):
+        out.append(f"headline {head!r} is not the verdict {card.verdict}")
+    if r is not None and card.shares is not None:
+        buy, maybe = card.shares
+        pct = max(1, round(r * 100))
+        if card.verdict == "buy" and pct > round(buy * 100):
+            out.append(f"a buy in the top {pct} % (buy promises the top {round(buy * 100)} %)")
+        if card.verdict == "maybe" and pct > round(maybe * 100):
+            out.append(f"a maybe in the top {pct} %")
+        if card.verdict == "skip" and r < maybe - 0.005:
+            out.append(f"a skip inside the top {round(maybe * 100)} %")
+    if card.verdict == "skip" and ("top " in head or "better fit" in text):
+        out.append("a skip worded as a good fit")
+    if card.verdict == "buy" and "suit" in head:
+        out.append("a buy worded as a weak fit")
+    if text.count("🏷️") > 1 or "lowest price" in text:
+        out.append("the price twice")
+    return out

@@ -72,7 +72,7 @@ def driver_feature(column: str) -> str:
 
 PANEL_STYLES = "Your styles over time"
 PANEL_SCORES = "Scores shown"
-PANEL_AGREEMENT = "Agreement by model version"
+PANEL_AGREEMENT = "How often I agreed with your 👍/👎, each time I relearned your taste"
 MAX_PNG_BYTES = 200_000
 TOP_STYLES = 5
 TOP_DRIVERS = 3
@@ -248,10 +248,8 @@ def _text(user: str, d: dict[str, Any], since: datetime, now: datetime) -> str:
                    if drivers else "No personal model yet: scores come from records similar to yours.")
     if d["quiet"]:
         word = "week" if days <= 9 else "spell"
-        version = d["model"]["after"]
-        model = f" Still using model {version}." if version else ""
-        return "\n".join([head, f"Quiet {word}: no new records, nothing scored, no feedback and no new model "
-                                f"since {_day(since, now)}.{model}", driver_line])
+        return "\n".join([head, f"Quiet {word}: no new records, nothing scored and no feedback since "
+                                f"{_day(since, now)}, so your scores work as before.", driver_line])
     lines = [head]
     add = d["added"]
     if add["count"]:
@@ -290,31 +288,21 @@ def _text(user: str, d: dict[str, Any], since: datetime, now: datetime) -> str:
 
 
 def _model_lines(m: dict[str, Any]) -> list[str]:
+    """What happened to the collector's model, in their words: model versions, ROC-AUC and hold-outs stay in
+    `crate models list` and the logs."""
     before, after, new = m["before"], m["after"], m["new"]
     if not new:
-        return [f"• Model unchanged: {after}."] if after else ["• No personal model yet."]
-    if before != after:
-        head = f"• Model: {before or 'none'} → {after or 'none'}."
-    else:
-        head = f"• Model: still {after or 'none'}."
-    if len(new) > 1:
-        head += f" {len(new)} trainings this period; the latest:"
+        return ["• Your scores work as before: nothing new to learn from."] if after else ["• No personal model yet."]
     mv = new[-1]
-    why = f": {mv['decision']}" if mv["decision"] else (": your first personal model" if before is None else "")
+    tries = f" ({len(new)} tries this period)" if len(new) > 1 else ""
     if mv["status"] == "rejected":
-        because = f" Why: {mv['decision']}." if mv["decision"] else ""
-        lines = [head, f"  New model {mv['version']} was rejected; you keep {after or 'the current one'}.{because}"]
-    elif mv["status"] == "candidate":
-        lines = [head, f"  New model {mv['version']} is stored but not in use yet{why}."]
-    else:
-        lines = [head, f"  New model {mv['version']} accepted{why}."]
-    ch, cp = mv["challenger"] or {}, mv["champion"] or {}
-    if ch.get("auc") is not None or cp.get("auc") is not None:
-        line = f"  Hold-out (current → new): ROC-AUC {_auc(cp.get('auc'))} → {_auc(ch.get('auc'))}"
-        if ch.get("agreement") is not None or cp.get("agreement") is not None:
-            line += f", 👍/👎 agreement {_pct(cp.get('agreement'))} → {_pct(ch.get('agreement'))}"
-        lines.append(line + ".")
-    return lines
+        return [f"• I tried to relearn your taste{tries}, but the result read your latest records less well than "
+                "what I already had, so your scores stay as they were."]
+    if mv["status"] == "candidate":
+        return [f"• I relearned your taste{tries}; the new version is stored but not in use yet."]
+    if before is None:
+        return ["• Your personal model is ready: scores now come from your own collection."]
+    return [f"• I relearned your taste from your latest records and feedback{tries}: scores now reflect them."]
 
 
 # ---------------------------------------------------------------------------------------------- chart
@@ -377,9 +365,6 @@ def _chart(d: dict[str, Any], since: datetime, now: datetime, buy: float, maybe:
         for x, v in zip(xs, vers):
             note = f"{v['agreement']:.0%}\n(n={v['votes']})" if v["agreement"] is not None else "no votes"
             ax3.text(x, (v["agreement"] or 0) + 0.03, note, ha="center", va="bottom", fontsize=7)
-        auc = [(x, v["holdout_auc"]) for x, v in zip(xs, vers) if v["holdout_auc"] is not None]
-        if auc:
-            ax3.plot([a for a, _ in auc], [b for _, b in auc], "D--", color="#dd8452", ms=5, label="hold-out ROC-AUC")
         labels = []
         for v in vers:
             tag = " (now)" if v["active"] else " (rejected)" if v["status"] == "rejected" else ""

@@ -34,7 +34,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from core.config import Config, LearningConfig, section
-from core.domain.release import Release, others_pool
+from core.domain.release import Release, others_pool, stable_sample
 from core.model.scorers.base import TrainingSet, negative_count
 from core.model.scorers.catboost_model import CatBoostScorer
 from core.ports import Trainable
@@ -131,7 +131,7 @@ def build_training_set(rec: Trainable, user: str, *, before: date | None = None,
     n_neg = negative_count(len(positives) + len(fb.positives), mcfg)
     avoid = positives + fb.positives + fb.negatives
     pool = others_pool(rec.catalogue, avoid)
-    sampled = random.Random(mcfg.seed).sample(pool, min(n_neg, len(pool)))
+    sampled = stable_sample(pool, n_neg, mcfg.seed)   # stable across retrains (see stable_sample)
     negatives = fb.negatives + sampled
     wts = ([w["collection"]] * len(positives) + fb.positive_weights + fb.negative_weights
            + [w["sampled_negative"]] * len(sampled))
@@ -276,10 +276,11 @@ def retrain(rec: Trainable, user: str, progress=None) -> RetrainResult:
             or champion_score.auc is None:
         accepted, reason = True, "no comparable hold-out figure for the current model"
     else:
-        # "worse" means worse beyond the noise of two small hold-outs (95 %), and by at least ``tolerance``
+        # "worse" means worse beyond the noise of two small hold-outs (95 %), and by at least ``tolerance``; but
+        # a drop of ``clearly_worse`` is refused however small the hold-outs (their noise would excuse anything)
         noise = 1.96 * (auc_se(challenger_score.auc, challenger_score.n_pos, challenger_score.n_neg) ** 2
                         + auc_se(champion_score.auc, champion_score.n_pos, champion_score.n_neg) ** 2) ** 0.5
-        margin = max(tol, noise)
+        margin = max(tol, min(noise, lcfg.clearly_worse))
         if challenger_score.auc + margin >= champion_score.auc:
             accepted, reason = True, (f"hold-out ROC-AUC {challenger_score.auc:.3f} vs current "
                                       f"{champion_score.auc:.3f} (±{margin:.3f}, each on its own {mode}): not worse")

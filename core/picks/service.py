@@ -123,7 +123,10 @@ class Discoverer:
         masters |= {m for _, m in self.catalogue.store.brief(ids).values() if m}
         ids |= self.catalogue.store.other_pressings(masters, albums)
         since = now - timedelta(days=float(self.cfg.recent_days))
-        ids |= {s.release_id for s in self.rec.store.scores(user, since=since)}
+        shown = {s.release_id for s in self.rec.store.scores(user, since=since)}
+        ids |= shown
+        # an album shown lately (any pressing) is not picked again: one album once across a list's pages
+        albums |= {album for album, _ in self.catalogue.store.brief(shown).values()}
         return ids, albums
 
     def discover(self, user: str, k: int | None = None, query: str | None = None,
@@ -148,6 +151,13 @@ class Discoverer:
         liked = list(self.catalogue.store.get(liked_ids).values())
         liked_vecs = emb.embed_releases(liked)
         intent = read_query(query) if query and query.strip() else None
+        if intent is not None and not intent.tags:
+            # words that name no style, genre or mood: say so rather than invent "close in meaning" picks
+            return Picks(user, [], query, a, 0, 0, time.perf_counter() - t0, False,
+                         [f"I don't know “{intent.text}” as a style, a genre or a mood, so I won't guess. Try a "
+                          "style (/discover krautrock, /discover dark ambient), a mood (/discover calm), or "
+                          "/discover alone for picks from your taste."], intent)
+        carriers_total = 0
         qvec = None
         if intent is not None:
             tags = sorted(intent.tags)
@@ -157,18 +167,25 @@ class Discoverer:
         for rid in self._explore_sample(user, now, exclude):
             found.setdefault(rid, (0.0, "explore"))
         if intent is not None and intent.tags:   # releases carrying the words' styles are candidates (a sample)
-            carriers = [r for r in self.catalogue.store.tagged(intent.tags, 500_000) if r not in exclude]
+            carriers_all = self.catalogue.store.tagged(intent.tags, 500_000)
+            carriers_total = len(carriers_all)
+            carriers = [r for r in carriers_all if r not in exclude]
             rng = random.Random(f"{user}:{now.date().isoformat()}:{intent.text}")
             n = int(self.cfg.candidates)
             for rid in (carriers if len(carriers) <= n else rng.sample(carriers, n)):
                 found.setdefault(rid, (0.0, "query"))
         brief = self.catalogue.store.brief(found)
         ids = [rid for rid, (album, _) in brief.items() if album not in albums]
+        if intent is not None and intent.tags:   # the words name styles: only records that carry them
+            carrying = self.catalogue.store.tagged_among(intent.tags, ids)
+            ids = [rid for rid in ids if rid in carrying]
         considered = len(ids)
         if not ids:
-            return Picks(user, [], query, a, 0, 0, time.perf_counter() - t0, False,
-                         ["The catalogue has nothing new near your collection yet (try `crate catalogue build`)."],
-                         intent)
+            why = (f"Only {carriers_total} record{'s' * (carriers_total != 1)} in the catalogue carry "
+                   f"{', '.join(sorted(intent.tags))}, and you own or have seen them all lately."
+                   if intent is not None and intent.tags else
+                   "The catalogue has nothing new near your collection yet (try `crate catalogue build`).")
+            return Picks(user, [], query, a, 0, 0, time.perf_counter() - t0, False, [why], intent)
         vecs = self.catalogue.store.vectors(ids)
         prior = np.array([found[rid][0] for rid in ids])
         qscore = hit = None
@@ -197,23 +214,26 @@ class Discoverer:
         p = np.asarray(scorer.score_frame(ff.X), dtype=float)
         kinds = self._kinds(short, ff.X)
         rel = p if sq is None else np.sqrt(np.clip(p, 1e-6, 1)) * (0.25 + 0.75 * sq)
-        if shit is not None and shit.any():   # what carries the words' styles comes first, personal fit orders it
+        if shit is not None:   # only what carries the words' styles (the ids were filtered above)
             chosen = self._page(short, svecs, rel + 1.0 * shit, kinds, k, a, only=shit)
-            if len(chosen) < k:
-                rest = ~shit
-                rest[chosen] = False
-                chosen += self._page(short, svecs, rel, kinds, k - len(chosen), a, only=rest,
-                                     artists_taken={norm_text(short[i].artist) for i in chosen})
         else:
             chosen = self._page(short, svecs, rel, kinds, k, a)
+        # the page is sorted by what it shows: each pick's chance, best first
+        chosen = sorted(chosen, key=lambda i: -p[i])
         picks = self._finish(user, [short[i] for i in chosen], [kinds[i] for i in chosen], intent, scorer,
                              version, record, prices)
         notes = []
+        if intent is not None and intent.tags:
+            named = ", ".join(sorted(intent.tags))
+            if carriers_total < 3 * k:
+                notes.append(f"Only {carriers_total} record{'s' * (carriers_total != 1)} in the catalogue carry "
+                             f"{named}, so the choice is small" + (": here is what I have." if picks else
+                                                                   ", and you own or have seen them all."))
+            else:
+                notes.append(f"{carriers_total:,} records in the catalogue carry {named}: the best for you first.")
         if version is None:
             notes.append("A first estimate: these picks come from records like yours; a personal model makes them "
                          "sharper.")
-        if intent is not None and not intent.tags:
-            notes.append(f"No style in the vocabulary matches “{intent.text}”: picks are close to it in meaning.")
         return Picks(user, picks, query, a, considered, len(short), time.perf_counter() - t0, version is None,
                      notes, intent)
 

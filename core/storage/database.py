@@ -88,6 +88,12 @@ class Database:
                         self._drop_duplicates(conn, table.name, [c.name for c in idx.columns], done)
                     idx.create(conn)
                     done.append(f"{table.name}: created index {idx.name}")
+            if "model_versions" in tables:   # before "retired" existed, a replaced version stayed "active"
+                mv = ModelVersion.__table__  # type: ignore[attr-defined]
+                res = conn.execute(update(mv).where(mv.c.status == "active", mv.c.active.is_(False))
+                                   .values(status="retired"))
+                if res.rowcount:
+                    done.append(f"model_versions: {res.rowcount} replaced versions marked retired")
         for step in done:
             log.info("schema migration: %s", step)
         return done

@@ -34,7 +34,7 @@ class ModelVersions(Database):
     @staticmethod
     def _activate(s: Session, user_id: int | None, mv: ModelVersion) -> None:
         s.exec(update(ModelVersion).where(col(ModelVersion.user_id) == user_id, col(ModelVersion.active).is_(True))
-               .values(active=False))
+               .values(active=False, status="retired"))
         mv.active, mv.was_active, mv.status = True, True, "active"
         s.add(mv)
 

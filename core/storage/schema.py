@@ -38,7 +38,7 @@ PURCHASE_KINDS: tuple[str, ...] = ("bought", "implicit_bought")
 FEEDBACK_SLOTS: dict[str, str] = {"like": "vote", "dislike": "vote", "bought": "bought",
                                   "implicit_bought": "bought", "weak_negative": "weak"}
 FEEDBACK_SOURCES: tuple[str, ...] = ("telegram", "discord", "cli", "chat", "implicit")
-MODEL_STATUSES: tuple[str, ...] = ("active", "rejected", "candidate")
+MODEL_STATUSES: tuple[str, ...] = ("active", "retired", "rejected", "candidate")
 MAX_REASON_CHARS = 500
 MAX_EVENT_ID_CHARS = 200
 DIGEST_SETTING = "last_digest_at"
@@ -259,9 +259,10 @@ class Feedback(SQLModel, table=True):
 class ModelVersion(SQLModel, table=True):
     """A trained per-user model artefact; at most one per user is active.
 
-    ``status`` is the decision taken on the version: ``active`` (put into service; it stays ``active`` after a
-    newer version supersedes it), ``candidate`` (stored, not activated) or ``rejected`` (failed a quality gate,
-    or marked bad). ``active`` says whether it serves now, ``was_active`` whether it ever did (rollback targets).
+    ``status`` is the decision taken on the version: ``active`` (in service: one per user), ``retired`` (served
+    until a newer version replaced it; a rollback target), ``candidate`` (stored, not activated) or
+    ``rejected`` (failed a quality gate, or marked bad). ``active`` says whether it serves now, ``was_active``
+    whether it ever did (rollback targets).
     """
 
     __tablename__ = "model_versions"
