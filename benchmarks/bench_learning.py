@@ -4,8 +4,8 @@ A collector (lanebecker's 331 latest distinct records, imported into a throw-awa
 style the model likes most among catalogue records they don't own (≥ 40 candidates) is picked, and the collector
 gives 👎 to the 20 records of that style the model scores highest. Then the product's retrain runs
 (``core.learning.retrain.retrain``: challenger, promotion gate, final fit). Printed, before → after: the mean
-chance of the 20 rated records, of 20 unrated records of the same style, and of 40 unrelated records (no genre in
-common with the style's records); how far the unrelated ones moved (mean relative change of each record's chance)
+chance of the 20 rated records, of 20 unrated records of the same style, and of 40 unrelated records (no style in
+common with any rated record: the 40 of them the model liked most, where a move would show); how far the unrelated ones moved (mean relative change of each record's chance)
 and how many of them changed verdict; the gate's decision; and `crate models list`'s statuses (one active).
 
     python benchmarks/bench_learning.py [--old-sampling]
@@ -59,9 +59,10 @@ def main() -> None:
                 key=lambda s: statistics.fmean(p0[r.id] for r in cands if s in r.styles))
     of_style = sorted((r for r in cands if style in r.styles), key=lambda r: -p0[r.id])
     rated, same = of_style[:20], of_style[20:40]
-    genres = {g for r in of_style for g in r.genres}
-    unrelated = random.Random(7).sample([r for r in cands if not set(r.genres) & genres and style not in r.styles],
-                                        40)
+    rated_styles = {s for r in rated for s in r.styles}
+    # unrelated: no style in common with any rated record; the 40 the model likes most (where a move shows)
+    others = [r for r in cands if not set(r.styles) & rated_styles]
+    unrelated = sorted(others, key=lambda r: -p0[r.id])[:40]
     before = {r.id: rec.score(user, r, record=False) for r in rated + same + unrelated}
     for r in rated:
         card = rec.score(user, r.id)
@@ -70,6 +71,9 @@ def main() -> None:
     result = retrain(rec, user)
     secs = time.perf_counter() - t0
     after = {r.id: rec.score(user, r, record=False) for r in rated + same + unrelated}
+
+    def rank_pct(card) -> str:
+        return f"{(1 - card.percentile) * 100:.1f}" if card.percentile is not None else "?"
 
     def mean(group, cards) -> float:
         return statistics.fmean(cards[r.id].probability for r in group)
@@ -87,7 +91,8 @@ def main() -> None:
     jumps = [r for r in unrelated if after[r.id].verdict != before[r.id].verdict]
     print(f"unrelated: mean relative move {statistics.fmean(rel):.0%} (median {statistics.median(rel):.0%}); "
           f"{len(jumps)} of {len(unrelated)} changed verdict"
-          + (": " + "; ".join(f"{r.display} {before[r.id].verdict}→{after[r.id].verdict}" for r in jumps[:5])
+          + (": " + "; ".join(f"{r.display} {before[r.id].verdict}→{after[r.id].verdict} (top "
+                                f"{rank_pct(before[r.id])} % → {rank_pct(after[r.id])} %)" for r in jumps)
              if jumps else ""))
     statuses = Counter(mv.status for mv in rec.store.models(user))
     active = sum(mv.active for mv in rec.store.models(user))

@@ -443,7 +443,7 @@ class Recommender:
         return release
 
     def score(self, user: str, ref: DiscogsRef | int | Release, record: bool = True,
-              voice: Voice = YOU) -> ScoreCard:
+              voice: Voice = YOU, *, as_of: date | None = None) -> ScoreCard:
         """The card of ``ref`` for ``user`` (``record``: served, so feedback can refer to it; ``voice``: whom
         the reasons speak of, the collector or, in a server's ranking, the member in the third person)."""
         # a Release handed in may be anyone's version of it: only resolved shared facts go to the shared cache
@@ -470,10 +470,11 @@ class Recommender:
         elif version is None:
             notes.append(f"A first estimate: I only know {scorer.profile.n} of your records, so this comes from "
                          f"similar records (a personal model comes at {self.cfg.model.min_records}).")
-        ref = getattr(scorer, "reference_scores", None)
-        typical = float(np.median(ref)) if ref is not None and len(ref) else None
+        reference = getattr(scorer, "reference_scores", None)
+        typical = float(np.median(reference)) if reference is not None and len(reference) else None
         card = ScoreCard(release, p, verdict, exp.score_type, exp.reasons, version is None, version, None, notes,
-                         None if np.isnan(pct) else float(pct), self.owned_as(user, release, scorer.profile),
+                         None if np.isnan(pct) else float(pct),
+                         self.owned_as(user, release, scorer.profile, as_of),
                          typical, self.shares(user, settings) if typical is not None else None)
         if record and shared:
             self.store.cache_releases([release], source="scored")
@@ -481,15 +482,17 @@ class Recommender:
                                                     version)
         return card
 
-    def owned_as(self, user: str, release: Release, profile) -> str | None:
+    def owned_as(self, user: str, release: Release, profile, as_of: date | None = None) -> str | None:
         """How the collector already owns ``release``'s album, in words, or None: "this very pressing", or
         "another pressing (2003, UK)". The profile says whether any record shares the album (a dict look-up);
-        only then is the collection read, to tell owned from wanted."""
+        only then is the collection read, to tell owned from wanted. ``as_of``: what was owned before that day
+        (the demo scores records bought after its training cut-off as they looked then)."""
         if not profile.album_positions.get(album_key(release)) and release.id not in {r.id for r in profile.releases}:
             return None
         key = album_key(release)
         mine = [it.release for it in self.store.collection(user, "collection")
-                if it.release.id == release.id or album_key(it.release) == key]
+                if (it.release.id == release.id or album_key(it.release) == key)
+                and (as_of is None or (it.date_added is not None and it.date_added < as_of))]
         if not mine:
             return None
         if any(r.id == release.id for r in mine):

@@ -27,7 +27,12 @@ def world(tmp_path_factory, catalogue, trained_template):
     rec = Recommender(Store(url), catalogue, world_config(), EmbeddingCache(shared_embedding_dir(tmp_path_factory)),
                       models_dir)
     owned = {r["id"] for r in trained_template.records}
-    return rec, [rid for rid in sorted(catalogue) if rid not in owned][::37][:60]
+    # records the model never trained on (its "records others bought" are scored low because it learnt them)
+    from core.learning.retrain import build_training_set
+
+    ts = build_training_set(rec, USER)
+    seen = {r.id for r in ts.negatives} if ts is not None else set()
+    return rec, [rid for rid in sorted(catalogue) if rid not in owned and rid not in seen][::5][:300]
 
 
 def test_no_card_over_the_catalogue_contradicts_itself(world):
@@ -35,10 +40,13 @@ def test_no_card_over_the_catalogue_contradicts_itself(world):
     cards = [rec.score(USER, rid, record=False) for rid in targets]
     for card in cards:
         assert contradictions(card) == [], (render_chat_card(card), contradictions(card))
-        text = render_chat_card(card) + "\n" + render_why(card)
-        assert not JARGON.search(text), text
+        # what the bot says in its own words (record titles aside: "Live Version" is a title, not jargon)
+        own = [verdict_line(card), chance_line(card), *card.notes, render_why(card).splitlines()[-1]]
+        assert not JARGON.search("\n".join(own)), own
         head = verdict_line(card)
-        if card.verdict == "skip":     # never a skip worded as a good fit…
+        if card.owned:                 # an album owned in another pressing leads with it (next test)
+            assert head.startswith("📀 You already own this")
+        elif card.verdict == "skip":     # never a skip worded as a good fit…
             assert "suit" in head and "top" not in head, head
         else:                          # …nor a buy or a maybe as a weak one
             assert re.search(r"— top \d+ % for you$", head), head
@@ -46,7 +54,7 @@ def test_no_card_over_the_catalogue_contradicts_itself(world):
     assert "skip" in verdicts and verdicts & {"buy", "maybe"}, verdicts
     # the chance agrees with the standing: every buy and maybe beats a typical record, and says so
     for card in cards:
-        if card.verdict != "skip":
+        if card.verdict != "skip" and not card.owned:
             assert card.typical is not None and card.probability >= card.typical
             assert "(a typical record:" in chance_line(card)
 

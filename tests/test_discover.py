@@ -195,7 +195,7 @@ def test_a_linked_collector_sees_live_prices_on_the_picks_shown(world, monkeypat
     asked: list[tuple[int, str]] = []
 
     class Gateway:   # the gateway's price look-up (rate-limited and cached there; tests/test_gateway.py)
-        def price(self, release_id: int, currency: str = "EUR"):
+        def price(self, release_id: int, currency: str = "EUR", *, wait: bool = True):
             asked.append((release_id, currency))
             return (12.5, currency)
 

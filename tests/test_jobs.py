@@ -43,7 +43,7 @@ def test_an_upload_and_its_training_run_in_a_worker_and_the_bot_sees_the_result(
     said: list[str] = []
     line = app.accounts.train("ann", said.append, "head")
     assert line.startswith("🧠 Your model is ready: trained on 68 records"), line
-    assert any("training on" in s for s in said)                     # the worker's progress reaches the chat
+    assert any("learning your taste" in s for s in said)             # the worker's progress reaches the chat
     version, _ = app.rec.model_for("ann")
     assert version is not None and version == app.rec.store.active_model("ann").version
     with pytest.raises(Refusal) as bad:

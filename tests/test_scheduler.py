@@ -387,7 +387,7 @@ def test_a_retrain_killed_mid_training_leaves_everything_as_it_was(tmp_path, tmp
             line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
             assert line is not None, "crate retrain ended early:\n" + "".join(seen)
             seen.append(line)
-            if "training on" in line:
+            if "learning your taste" in line:
                 break
         time.sleep(0.5)
         assert proc.poll() is None, "crate retrain finished before it could be killed:\n" + "".join(seen)

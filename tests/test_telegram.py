@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -36,6 +37,7 @@ from bot.telegram.handlers import (
     TOKEN_PROMPT,
     ProgressMessage,
 )
+from bot.telegram.texts import ONE_MOMENT
 from core.app import EXPIRED, NOT_KNOWN
 from core.app.cards import ATTRIBUTION, percent
 from core.app.chat_cards import CardRegistry
@@ -118,7 +120,14 @@ class Harness:
         """Process one update; the Bot API calls it caused (the "typing…" chat actions only with ``actions``)."""
         n = len(self.api.calls)
         self.run(self.app.process_update(Update.de_json(update, self.app.bot)))
-        return [c for c in self.api.calls[n:] if actions or c.method != "sendChatAction"]
+        calls = self.api.calls[n:]
+        if actions:
+            return calls
+        # the signs of work going on: "typing…", and "⏳ One moment…" (with its removal) when a card is slow
+        moment = [c for c in calls if c.method == "sendMessage" and c.params.get("text") == ONE_MOMENT]
+        gone = {c.result["message_id"] for c in moment if c.result}
+        return [c for c in calls if c.method != "sendChatAction" and c not in moment
+                and not (c.method == "deleteMessage" and c.params.get("message_id") in gone)]
 
     def close(self) -> None:
         self.run(self.app.shutdown())
@@ -255,6 +264,23 @@ def test_buttons_store_feedback_once_per_callback(tg, world):
     assert "Congrats on buying" in only(calls, "answerCallbackQuery")[0].params["text"]
     kinds = sorted(f.kind for f in world.store.feedback("tg:1001") if f.score_id == sid)
     assert kinds == ["bought", "dislike"]
+
+
+def test_a_slow_card_is_answered_within_three_seconds_and_the_notice_taken_away(tg, world, monkeypatch):
+    real = tg.app.bot_data["crate"].conv.handle
+
+    def slow(*args, **kwargs):   # Discogs slow or rate-limiting: the card takes 3.5 s
+        time.sleep(3.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tg.app.bot_data["crate"].conv, "handle", slow)
+    t0 = time.perf_counter()
+    calls = tg.send(U.text(ALICE, url(world.targets[2])), actions=True)
+    sent = [c for c in calls if c.method in ("sendMessage", "sendPhoto")]
+    assert sent[0].params["text"] == ONE_MOMENT and sent[0].at - t0 < 3.0          # answered within 3 s…
+    assert VERDICT.search(text_of(sent[1]))                                         # …then the card…
+    (gone,) = only(calls, "deleteMessage")                                          # …and the notice removed
+    assert gone.params["message_id"] == sent[0].result["message_id"]
 
 
 def test_why_expands_the_card_with_every_reason(tg, world):

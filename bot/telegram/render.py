@@ -27,7 +27,7 @@ from core.app import (
 
 from . import keyboards as kb
 from .limits import CAPTION_LIMIT, utf16_len
-from .texts import PICKS_HINT, SETTINGS_HINT
+from .texts import ONE_MOMENT, PICKS_HINT, SETTINGS_HINT
 
 log = logging.getLogger(__name__)
 
@@ -136,5 +136,10 @@ class Renderer:
 
     @staticmethod
     async def typing(bot: Any, chat_id: int, work: Any) -> Any:
-        """Await ``work`` (a card being computed) with "typing…" shown in the chat."""
-        return await while_working(lambda: bot.send_chat_action(chat_id, ChatAction.TYPING), work)
+        """Await ``work`` (a card being computed) with "typing…" shown in the chat; past 2.5 s a "⏳ One moment…"
+        message answers (taken away when the card arrives), so no message waits 3 s for a reply."""
+        async def tidy(sent: Any) -> None:
+            await bot.delete_message(chat_id, sent.message_id)
+
+        return await while_working(lambda: bot.send_chat_action(chat_id, ChatAction.TYPING), work,
+                                   slow=lambda: bot.send_message(chat_id, ONE_MOMENT), tidy=tidy)

@@ -60,3 +60,6 @@ COMMANDS = [
     BotCommand("digest", "what changed since last time"),
     BotCommand("forget", "delete everything I know about you"),
 ]
+
+#: said when a card takes longer than 2.5 s (Discogs slow or rate-limiting, a photo being read); removed when it comes
+ONE_MOMENT = "⏳ One moment…"

@@ -220,7 +220,7 @@ def run_demo(database: str | None = None, say: Say = print, progress: Say = _qui
     picks = [("bought later", it.release.id) for it in rng.sample(bought_later, 3)]
     picks += [("never bought", r.id) for r in rng.sample(others, 3)]
     for why, rid in picks:
-        card = rec.score(user, rid)
+        card = rec.score(user, rid, as_of=cutoff)   # as the record looked at the cut-off: not owned yet
         say(f"\n--- {why} (release {rid}) ---")
         say(render_card(card))
     say("\n[4/5] picks of what to buy next from the bundled catalogue (crate discover)…")

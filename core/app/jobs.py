@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 import uuid
@@ -235,19 +236,28 @@ class WorkerJobs:
         the sentence model too."""
         try:
             self._run(kind, _warm_models if kind == "data" else _ping)
-        except Exception:   # a failed start is met again, and said, by the first real job
-            log.warning("could not start the %s worker", kind, exc_info=True)
+        except Exception as exc:   # a failed start is met again, and said, by the first real job (or: stopping)
+            if not self._closed:
+                log.warning("could not start the %s worker: %s", kind, exc)
 
     def pids(self) -> dict[str, int]:
         """The workers' process ids (started if need be): to see that the work happens elsewhere."""
         return {kind: self._run(kind, _ping) for kind in ("data", "photo")}
 
     def close(self) -> None:
+        """Stop the workers now: a job or a warm-up still running in one (a model loading, a training) is ended
+        rather than waited for, so a bot stops within seconds; what it had not written is simply not there."""
         self._closed = True
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
+            procs = list(getattr(pool, "_processes", None) or {})   # the standard library keeps them by pid
             pool.shutdown(wait=False, cancel_futures=True)
+            for pid in procs:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:   # already gone
+                    pass
 
 
 Jobs = InProcessJobs | WorkerJobs

@@ -166,16 +166,18 @@ def album_key(r: Release) -> str:
     return norm_text(r.artist) + " | " + norm_text(r.title)
 
 
+def id_hash(seed: int | str, release_id: int) -> int:
+    """A seeded hash of a release id: a draw that depends on the release, never on its position in a list."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(f"{seed}:{release_id}".encode(), digest_size=8).digest(), "big")
+
+
 def stable_sample(pool: Iterable[Release], n: int, seed: int) -> list[Release]:
     """``n`` releases of ``pool`` chosen by a seeded hash of each release's id, not by position: the same release
     is chosen whatever else the pool holds, so a retrain after a few 👎 (which leave the pool) or a few new
     records re-draws almost none of its records others bought — and moves nothing the feedback was not about."""
-    import hashlib
-
-    def rank(r: Release) -> bytes:
-        return hashlib.blake2b(f"{seed}:{r.id}".encode(), digest_size=8).digest()
-
-    return sorted(pool, key=rank)[:max(0, n)]
+    return sorted(pool, key=lambda r: id_hash(seed, r.id))[:max(0, n)]
 
 
 def others_pool(catalogue: Mapping[int, Release], owned: Iterable[Release]) -> list[Release]:

@@ -248,8 +248,8 @@ def _text(user: str, d: dict[str, Any], since: datetime, now: datetime) -> str:
                    if drivers else "No personal model yet: scores come from records similar to yours.")
     if d["quiet"]:
         word = "week" if days <= 9 else "spell"
-        return "\n".join([head, f"Quiet {word}: no new records, nothing scored and no feedback since "
-                                f"{_day(since, now)}, so your scores work as before.", driver_line])
+        return "\n".join([head, f"Quiet {word}: no new records, nothing scored, no feedback since "
+                                f"{_day(since, now)}: your scores work as before.", driver_line])
     lines = [head]
     add = d["added"]
     if add["count"]:

@@ -159,7 +159,8 @@ class EmbeddingCache:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         with self._rw:
-            return np.stack([self._vector(k) for k in keys]).astype(np.float32)
+            vecs = [self._vector(k) for k in keys]
+            return np.stack([v for v in vecs if v is not None]).astype(np.float32)
 
     def _encode(self, missing: list[tuple[str, str]]) -> None:
         """Embed ``missing`` (key, text) pairs in chunks of :data:`YIELD_EVERY`; a big batch lets every small
@@ -197,8 +198,8 @@ class EmbeddingCache:
             with self._rw:
                 self._load()
             get_model()
-        except Exception:
-            log.warning("could not load the sentence model ahead of use", exc_info=True)
+        except Exception as exc:   # (also: the process is stopping while it loads)
+            log.info("the sentence model was not loaded ahead of use: %s", exc)
 
     def missing(self, releases: Iterable[Release]) -> list[Release]:
         """The releases whose documents have no vector yet (one each)."""

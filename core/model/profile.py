@@ -20,7 +20,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from core.domain.release import Release, album_key, norm_text
+from core.domain.release import Release, album_key, id_hash, norm_text
 
 VARIOUS = {"various", "various artists", "unknown artist", ""}
 
@@ -122,9 +122,10 @@ class CollectionProfile:
         return minilm
 
     def assign_folds(self, n_folds: int, seed: int = 0) -> None:
-        """Partition the owned records into ``n_folds`` random folds (for training-row features)."""
-        rng = np.random.default_rng(seed)
-        self.set_folds(rng.permutation(self.n) % max(n_folds, 1), n_folds)
+        """Partition the owned records into ``n_folds`` folds (for training-row features), each record's fold
+        drawn by its release id: a record added or a 👎 given leaves every other record in its fold."""
+        n = max(n_folds, 1)
+        self.set_folds(np.array([id_hash(seed, r.id) % n for r in self.releases], dtype=int), n_folds)
 
     def set_folds(self, fold_of, n_folds: int) -> None:
         """Put record i in fold ``fold_of[i]`` (a row described "without fold f" leaves those records out)."""

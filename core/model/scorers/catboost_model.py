@@ -9,7 +9,7 @@ from catboost import CatBoostClassifier, FeaturesData, Pool
 from sklearn.model_selection import StratifiedKFold
 
 from core.config import ModelConfig, VerdictsConfig, section
-from core.domain.release import Release
+from core.domain.release import Release, id_hash
 from core.domain.verdict import verdict_for
 from core.model.calibration import PlattCalibrator
 from core.model.features import CATEGORICAL, build_features, presence_report, tag_vocabulary
@@ -109,9 +109,10 @@ class CatBoostScorer(Scorer):
         # record that is not owned is described like a negative: against a random fold
         n_folds = cfg.feature_folds
         self.profile.assign_folds(n_folds, cfg.seed)
-        rng = np.random.default_rng(cfg.seed + 1)
+        # (drawn by each release's id, not its place in the list: a retrain after a few 👎 describes every other
+        # row exactly as before, so it moves what the feedback was about and little else)
         folds: list[int | None] = [int(f) for f in self.profile.fold_of]
-        folds += [int(f) for f in rng.integers(0, n_folds, len(extra) + len(train.negatives))]
+        folds += [id_hash(cfg.seed + 1, r.id) % n_folds for r in extra + train.negatives]
         others = extra + train.negatives
         emb = np.vstack([self.profile.emb, train.embed(others)]) if others else self.profile.emb
         self.tags = tag_vocabulary(rows, cfg.tag_min_rows) if cfg.tag_features else []
@@ -178,9 +179,11 @@ class CatBoostScorer(Scorer):
         if len({dates[i] for i in dated}) >= 30:
             order = sorted(dated, key=lambda i: (dates[i], i))
             cal_pos = order[len(order) - max(1, int(round(frac * len(order)))):]
-            rng = np.random.default_rng(params["random_seed"])
             neg_idx = np.flatnonzero(y == 0)
-            cal_neg = rng.choice(neg_idx, size=max(1, int(round(frac * len(neg_idx)))), replace=False)
+            rows = train.positives + list(train.extra_positives) + train.negatives
+            # the calibration's share of negatives, drawn by release id (stable across retrains, as the folds)
+            by_id = sorted(neg_idx, key=lambda i: id_hash(params["random_seed"], rows[i].id))
+            cal_neg = np.array(by_id[:max(1, int(round(frac * len(neg_idx))))], dtype=int)
             cal = np.zeros(len(y), dtype=bool)
             cal[cal_pos] = True
             cal[cal_neg] = True
