@@ -5,8 +5,9 @@ style the model likes most among catalogue records they don't own (≥ 40 candid
 gives 👎 to the 20 records of that style the model scores highest. Then the product's retrain runs
 (``core.learning.retrain.retrain``: challenger, promotion gate, final fit). Printed, before → after: the mean
 chance of the 20 rated records, of 20 unrated records of the same style, and of 40 unrelated records (no style in
-common with any rated record: the 40 of them the model liked most, where a move would show); how far the unrelated ones moved (mean relative change of each record's chance)
-and how many of them changed verdict; the gate's decision; and `crate models list`'s statuses (one active).
+common with any rated record: the 40 of them the model liked most, where a move would show); how far the
+unrelated ones moved (mean relative change of each record's chance) and which changed verdict (with where they
+stood); the gate's decision; and the versions' statuses (one active).
 
     python benchmarks/bench_learning.py [--old-sampling]
 
