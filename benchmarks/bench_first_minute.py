@@ -4,8 +4,9 @@ The real bot process (`python -m bot.cli run telegram`) on a fresh HOME (no embe
 models), long-polling the tests' fake Bot API, against the tests' fake Discogs (answering at once, Discogs' own
 rate limits) holding a 331-record collection of real releases (lanebecker's first 331 distinct releases the fake
 knows). The collector sends `/link tylergaw`, then pastes a catalogue link every 2 s until a card comes back that
-is no longer the first estimate. Printed: the time to the first card, to the first personal card, the longest
-wait for any answer, and how often the progress message moved.
+is no longer the first estimate; then `/discover dark ambient for late nights` and, a second later, a pasted link.
+Printed: the time to the first card, to the first personal card, the longest wait for any answer, how often the
+progress message moved, and how long the page of picks and the card pasted meanwhile took.
 
     python benchmarks/bench_first_minute.py [--runs 3] [--records 331]
 """
@@ -90,6 +91,30 @@ def one_run(n_records: int, user_id: int) -> dict:
                         break
         out["first_card_s"] = first_card
         out["personal_card_s"] = personal
+        # then words for /discover, and a link pasted a second later: how long each waits
+        n0 = len(api.calls)
+        t1 = time.perf_counter()
+        up = f.text(who, "/discover dark ambient for late nights")
+        api.push_update(up)
+        asked.append((t1, up["update_id"]))
+        time.sleep(1.0)
+        t2 = time.perf_counter()
+        up = f.text(who, "https://www.discogs.com/release/4")
+        api.push_update(up)
+        asked.append((t2, up["update_id"]))
+        page = card = None
+        while time.perf_counter() - t1 < 120 and (page is None or card is None):
+            time.sleep(0.05)
+            for c in api.calls[n0:]:
+                t = text_of(c)
+                if page is None and "Picks for you" in t and c.method in ("sendMessage", "editMessageText"):
+                    page = c.at - t1
+                    out["page_text"] = t
+                if card is None and "chance you'd buy it" in t and c.method in ("sendMessage", "sendPhoto") \
+                        and c.at >= t2:
+                    card = c.at - t2
+        out["discover_page_s"] = page
+        out["card_during_discover_s"] = card
         # the answer to each message: the first sendMessage/sendPhoto to the chat after it was sent
         waits = []
         for when, _uid in asked:
@@ -130,7 +155,9 @@ def main() -> None:
         print(f"run {i + 1}: {r['records']} records; first card {r['first_card_s']}, personal card "
               f"{r['personal_card_s']} s; longest wait for an answer {r['longest_wait_s']} s "
               f"({r['answers']} of {r['asked']} answered); progress edits {r['progress_edits']}, "
-              f"longest gap {r['longest_progress_gap_s']} s", flush=True)
+              f"longest gap {r['longest_progress_gap_s']} s; /discover with words: page after "
+              f"{r['discover_page_s']} s, a link pasted meanwhile answered after {r['card_during_discover_s']} s",
+              flush=True)
         if a.verbose:
             print(json.dumps(r, indent=1, ensure_ascii=False, default=str))
     vals = [r["personal_card_s"] for r in results if r["personal_card_s"] is not None]

@@ -11,10 +11,8 @@ from conftest import shared_embedding_dir
 
 from core.app.cards import chance_line, contradictions, money, render_card, render_chat_card, render_why, verdict_line
 from core.domain.release import Release
-from core.model.embeddings import EmbeddingCache
-from core.recommender import Recommender, ScoreCard
-from core.storage import Store
-from fakes.world import clone, world_config
+from core.recommender import ScoreCard
+from fakes.world import cloned_recommender
 
 USER = "carder"
 JARGON = re.compile(r"\bversion|calibrat|\bROC\b|\bAUC\b|hold-out|percentile|embedding", re.I)
@@ -22,10 +20,8 @@ JARGON = re.compile(r"\bversion|calibrat|\bROC\b|\bAUC\b|hold-out|percentile|emb
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, catalogue, trained_template):
-    tmp = tmp_path_factory.mktemp("cards")
-    url, models_dir = clone(trained_template, tmp, USER)
-    rec = Recommender(Store(url), catalogue, world_config(), EmbeddingCache(shared_embedding_dir(tmp_path_factory)),
-                      models_dir)
+    rec = cloned_recommender(trained_template, tmp_path_factory.mktemp("cards"), USER, catalogue,
+                             shared_embedding_dir(tmp_path_factory))
     owned = {r["id"] for r in trained_template.records}
     # records the model never trained on (its "records others bought" are scored low because it learnt them)
     from core.learning.retrain import build_training_set

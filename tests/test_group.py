@@ -8,10 +8,7 @@ import pytest
 from test_conversation import shared_embedding_dir
 
 from core.app import Group
-from core.model.embeddings import EmbeddingCache
-from core.recommender import Recommender
-from core.storage import Store
-from fakes.world import clone, world_config
+from fakes.world import cloned_recommender
 
 ROOT = Path(__file__).resolve().parent.parent
 OMAR = ROOT / "data" / "collections" / "omarramos16" / "discogs_response_page_1_50perpage_full.json"
@@ -22,9 +19,7 @@ LANE, OMAR_USER, SHY, EMPTY = "dc:1", "dc:2", "dc:3", "dc:4"
 @pytest.fixture(scope="module")
 def group(tmp_path_factory, catalogue, trained_template):
     tmp = tmp_path_factory.mktemp("group")
-    url, models_dir = clone(trained_template, tmp, LANE)
-    rec = Recommender(Store(url), catalogue, world_config(), EmbeddingCache(shared_embedding_dir(tmp_path_factory)),
-                      models_dir)
+    rec = cloned_recommender(trained_template, tmp, LANE, catalogue, shared_embedding_dir(tmp_path_factory))
     rec.import_file(OMAR_USER, OMAR)          # a second collector (no model yet: scored from neighbours)
     rec.import_file(SHY, OMAR)                # linked, but never opts in here
     g = Group(rec, "discord")

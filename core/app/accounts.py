@@ -94,11 +94,14 @@ def in_a_thread(work: Callable[[], None]) -> None:
 
 class Accounts:
     def __init__(self, rec: Recommender, jobs: Jobs,
-                 background: Callable[[Callable[[], None]], None] | None = None) -> None:
+                 background: Callable[[Callable[[], None]], None] | None = None,
+                 warm: Callable[[], None] | None = None) -> None:
         """``background`` runs work after the reply (a new collector's full model after their quick first one);
-        without it (the shell, tests) the first model is the full one."""
+        without it (the shell, tests) the first model is the full one. ``warm`` loads what a first model needs,
+        called as a collection starts to arrive."""
         self.rec, self.jobs = rec, jobs
         self.background = background
+        self.warm = warm or (lambda: None)
 
     @property
     def live(self) -> bool:
@@ -175,6 +178,8 @@ class Accounts:
         if store.linked_account(user) is None:
             raise Refusal(NOT_LINKED)
         gw = self._gateway(user)
+        if learn and store.active_model(user) is None:
+            self.warm()   # a first model is coming: its sentence model loads while the collection is read
 
         def step(list_name: str, done: int, total: int) -> None:
             say(f"{head}🔄 Reading your {list_name}: {done} of {total}…")
@@ -259,6 +264,8 @@ class Accounts:
         with tempfile.TemporaryDirectory(prefix="crate-upload-") as tmp:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
+            if self.rec.store.active_model(user) is None:
+                self.warm()   # a first model is coming (see sync)
             try:
                 result = self.jobs.import_file(user, path)
             except ReaderError as exc:

@@ -40,8 +40,10 @@ class CrateApp:
         self.learning = Feedback(recommender)
         self.barcodes = Barcodes(self.scoring, self.jobs)
         self.picks = Discover(self.scoring, discoverer)
+        self._models_warmed = False
         self.accounts = Accounts(recommender, self.jobs,
-                                 background=in_a_thread if isinstance(self.jobs, WorkerJobs) else None)
+                                 background=in_a_thread if isinstance(self.jobs, WorkerJobs) else None,
+                                 warm=self.warm_models)
         self.conv = Conversation(self.scoring, self.barcodes, self.learning, self.picks)
         self._groups: dict[str, Group] = {}
         #: which chat message shows which card, for every platform
@@ -133,11 +135,18 @@ class CrateApp:
         photo worker starts meanwhile (in the background: a bot's start never waits on it)."""
         if isinstance(self.jobs, WorkerJobs):
             threading.Thread(target=self.jobs.warm, args=("photo",), name="warm-photo-worker", daemon=True).start()
-            threading.Thread(target=self.jobs.warm, args=("data",), name="warm-data-worker", daemon=True).start()
-            # the sentence model scores every card of a personal model: loaded before the first one (seconds)
-            threading.Thread(target=self.rec.embeddings.warm, name="warm-sentence-model", daemon=True).start()
         _ = self.rec.catalogue
         self.rec.embed([])
+
+    def warm_models(self) -> None:
+        """A collector is linking or importing: their first model needs the sentence model in the data worker,
+        and their first personal card needs it here — load both now, in the background (seconds each), while
+        the collection is read. Once per process."""
+        if self._models_warmed or not isinstance(self.jobs, WorkerJobs):
+            return
+        self._models_warmed = True
+        threading.Thread(target=self.jobs.warm, args=("data",), name="warm-data-worker", daemon=True).start()
+        threading.Thread(target=self.rec.embeddings.warm, name="warm-sentence-model", daemon=True).start()
 
     def start_learning(self, send_digest: Callable[[str, Any], Any] | None = None) -> Any:
         """Start the learning scheduler (retrains after feedback or nightly, weekly digests) in the running event

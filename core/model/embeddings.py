@@ -216,14 +216,14 @@ class EmbeddingCache:
 
 
 def bundle_catalogue_vectors(releases: Iterable[Release], out: Path = BUNDLED) -> Path:
-    """Embed the bundled catalogue's documents with the configured model and save them (float16) at ``out``."""
+    """Embed the bundled catalogue's documents with the configured model and save them at ``out``."""
     texts = sorted({release_document(r) for r in releases})
     model = get_model()
     vecs = model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False,
                         convert_to_numpy=True)
     keys = np.array([EmbeddingCache._key(t) for t in texts])
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, keys=keys, vecs=vecs.astype(np.float16),
+    np.savez_compressed(out, keys=keys, vecs=vecs.astype(np.float32),   # as the cache keeps them: exact
                         model_package=np.array(get_config().embedding.model_package))
     return out
 

@@ -122,10 +122,14 @@ class CollectionProfile:
         return minilm
 
     def assign_folds(self, n_folds: int, seed: int = 0) -> None:
-        """Partition the owned records into ``n_folds`` folds (for training-row features), each record's fold
-        drawn by its release id: a record added or a 👎 given leaves every other record in its fold."""
+        """Partition the owned records into ``n_folds`` folds of equal size (for training-row features), dealt in
+        the order of a seeded hash of each release id, not of the records' places in the list: a retrain after
+        feedback (the same records) describes every record exactly as before."""
         n = max(n_folds, 1)
-        self.set_folds(np.array([id_hash(seed, r.id) % n for r in self.releases], dtype=int), n_folds)
+        order = sorted(range(self.n), key=lambda i: (id_hash(seed, self.releases[i].id), i))
+        fold_of = np.zeros(self.n, dtype=int)
+        fold_of[order] = np.arange(self.n) % n
+        self.set_folds(fold_of, n_folds)
 
     def set_folds(self, fold_of, n_folds: int) -> None:
         """Put record i in fold ``fold_of[i]`` (a row described "without fold f" leaves those records out)."""

@@ -80,3 +80,10 @@ def clone(template: TrainedTemplate, where: Path, user: str = TEMPLATE_USER) -> 
     finally:
         con.close()
     return f"sqlite:///{db_file}", models_dir
+
+
+def cloned_recommender(template: TrainedTemplate, where: Path, user: str, catalogue: dict,
+                       cache_dir: Path) -> Recommender:
+    """A :class:`Recommender` over the module's own copy of the template (see :func:`clone`)."""
+    url, models_dir = clone(template, where, user)
+    return Recommender(Store(url), catalogue, world_config(), EmbeddingCache(cache_dir), models_dir)
