@@ -5,6 +5,7 @@ import logging
 
 from sqlalchemy import (
     event,
+    func,
     inspect,
     text,
     update,
@@ -90,9 +91,10 @@ class Database:
                     done.append(f"{table.name}: created index {idx.name}")
             if "model_versions" in tables:   # before "retired" existed, a replaced version stayed "active"
                 mv = ModelVersion.__table__  # type: ignore[attr-defined]
-                res = conn.execute(update(mv).where(mv.c.status == "active", mv.c.active.is_(False))
-                                   .values(status="retired"))
-                if res.rowcount:
+                stale = (mv.c.status == "active") & mv.c.active.is_(False)
+                # read first: a start writes nothing when nothing is due (another writer may hold the lock)
+                if conn.execute(select(func.count()).select_from(mv).where(stale)).scalar():
+                    res = conn.execute(update(mv).where(stale).values(status="retired"))
                     done.append(f"model_versions: {res.rowcount} replaced versions marked retired")
         for step in done:
             log.info("schema migration: %s", step)
