@@ -3,7 +3,9 @@ calls — /link, /import a file, /sync; links and barcodes scored, 👍 / 👎 /
 number opening it, /discover and /more, /stats, /settings, /digest, /forget, /help."""
 from __future__ import annotations
 
+import re
 import sys
+import time
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -33,6 +35,7 @@ HELP = ("What I understand here:\n"
         "• /discover [words]: picks of what to buy next; a pick's number opens it as a card; /more: the next page\n"
         "• /stats what I know about you · /settings [buy 5 | currency USD | adventurous 40] · /digest what changed"
         "\n• /forget deletes everything about you (asks first) · quit")
+_BEAT = re.compile(r"…? \d+ s$")   # the seconds core's heartbeat adds to a step that goes on
 SETTINGS_HINT = "Change with /settings buy 5 · /settings currency USD · /settings adventurous 40"
 PICKS_HINT = "Send a pick's number to open it as a card (then 👍 / 👎 / bought)."
 CHOICE_HINT = "Send the number of yours."
@@ -57,13 +60,18 @@ class TerminalChat:
         self.say = say or (lambda _line: None)   # progress of long work (a sync, a training), as it goes
         self.context = Context()
         self.confirming = False
-        self._shown = ""
+        self._shown = self._stem = ""
+        self._at = 0.0
 
     def _progress(self, text: str) -> None:
+        """A new step gets a line; the same step going on (core's heartbeat, "… 12 s") one every 15 s at most:
+        a terminal keeps every line, where a chat edits one message."""
         line = text.strip().splitlines()[-1] if text.strip() else ""
-        if line and line != self._shown:
-            self._shown = line
-            self.say(f"  … {line}")
+        stem, now = _BEAT.sub("…", line), time.monotonic()
+        if not line or line == self._shown or (stem == self._stem and now - self._at < 15.0):
+            return
+        self._shown, self._stem, self._at = line, stem, now
+        self.say(f"  … {line}")
 
     def turn(self, text: str) -> list[Reply]:
         """One line typed: commands here, everything else through the conversation."""

@@ -397,7 +397,7 @@ def test_a_retrain_killed_mid_training_leaves_everything_as_it_was(tmp_path, tmp
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert any("training a challenger" in line for line in seen)
+    assert any("checking how well I read your newest records" in line for line in seen)
 
     # a restarted bot: fresh store and recommender on the same database and models folder
     store2 = Store(url)

@@ -224,7 +224,7 @@ def self_split(rec: Trainable, user: str, before: date | None = None,
     ts = build_training_set(rec, user, before=cut_day, feedback_before=cut_at)
     if ts is None:
         return None, {"mode": None, "self_auc": None, "cut": str(cut_day)}
-    say("training a challenger without your newest records, to score it on them…")
+    say("checking how well I read your newest records (a trial run without them)…")
     pos, neg, votes = _holdout_sets(rec, user, cut_day, cut_at)
     if before is not None:
         owned_before = {it.release.id for it in rec.store.collection(user)
