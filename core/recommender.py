@@ -487,9 +487,9 @@ class Recommender:
         "another pressing (2003, UK)". The profile says whether any record shares the album (a dict look-up);
         only then is the collection read, to tell owned from wanted. ``as_of``: what was owned before that day
         (the demo scores records bought after its training cut-off as they looked then)."""
-        if not profile.album_positions.get(album_key(release)) and release.id not in {r.id for r in profile.releases}:
+        key = album_key(release)   # the very pressing shares it too
+        if not profile.album_positions.get(key):
             return None
-        key = album_key(release)
         mine = [it.release for it in self.store.collection(user, "collection")
                 if (it.release.id == release.id or album_key(it.release) == key)
                 and (as_of is None or (it.date_added is not None and it.date_added < as_of))]
@@ -523,11 +523,18 @@ class Recommender:
         settings = settings if settings is not None else self.store.get_settings(user)
         if scorer is None:
             scorer = self.model_for(user)[1]
-        ref = getattr(scorer, "reference_scores", None)
-        if ref is not None and len(ref):
-            buy_share, maybe_share = self.shares(user, settings)
-            buy, maybe = float(np.quantile(ref, 1 - buy_share)), float(np.quantile(ref, 1 - maybe_share))
+        buy_share, maybe_share = self.shares(user, settings)
+        at_buy, at_maybe = self.chance_at(scorer, buy_share), self.chance_at(scorer, maybe_share)
+        if at_buy is not None and at_maybe is not None:
+            buy, maybe = at_buy, at_maybe
         return buy, min(maybe, buy)
+
+    @staticmethod
+    def chance_at(scorer: Scorer | ServingScorer, share: float) -> float | None:
+        """The chance that puts a record in the collector's top ``share`` of records others bought (read off the
+        model's reference scores); None without a personal model."""
+        ref = getattr(scorer, "reference_scores", None)
+        return float(np.quantile(ref, 1 - share)) if ref is not None and len(ref) else None
 
     def forget_user(self, user: str):
         """Delete everything stored about the user (store rows in one transaction, then model files and the

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
-
-import numpy as np
 
 from core.app.cards import ATTRIBUTION
 from core.app.jobs import Jobs, WorkerDied
@@ -52,8 +52,6 @@ class Heartbeat:
     ``every`` seconds until the block ends, so a collector sees the work move even inside one long step."""
 
     def __init__(self, say: Progress, every: float = 4.0) -> None:
-        import threading
-
         self._say, self.every = say, every
         self._last, self._since = "", 0.0
         self._lock = threading.Lock()
@@ -61,15 +59,11 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._beat, name="progress-heartbeat", daemon=True)
 
     def say(self, text: str) -> None:
-        import time
-
         with self._lock:
             self._last, self._since = text, time.monotonic()
         self._say(text)
 
     def _beat(self) -> None:
-        import time
-
         while not self._stop.wait(self.every):
             with self._lock:
                 text, since = self._last, self._since
@@ -87,8 +81,6 @@ class Heartbeat:
 
 def in_a_thread(work: Callable[[], None]) -> None:
     """Run ``work`` in a daemon thread (the bots: the training itself happens in the worker process)."""
-    import threading
-
     threading.Thread(target=work, name="refine-model", daemon=True).start()
 
 
@@ -324,12 +316,13 @@ class Accounts:
         """The settings, with what each 🟢 choice would have made of the collector's last ``recent`` cards."""
         buy, _ = self.rec.shares(user)
         scorer = self.rec.model_for(user)[1]
-        ref = getattr(scorer, "reference_scores", None)
-        if ref is None or not len(ref):
+        pcts = sorted(set(BUY_SHARES) | {max(1, round(buy * 100))})
+        at = [(pct, self.rec.chance_at(scorer, pct / 100)) for pct in pcts]
+        chances = [(pct, c) for pct, c in at if c is not None]
+        if len(chances) < len(at):   # no personal model yet: nothing to count
             return SettingsReply(buy, self.currency(user), adventurous, error)
         last = [s.probability for s in self.rec.store.scores(user)[-recent:]]
-        options = tuple((pct, sum(p >= float(np.quantile(ref, 1 - pct / 100)) for p in last))
-                        for pct in sorted(set(BUY_SHARES) | {max(1, round(buy * 100))}))
+        options = tuple((pct, sum(p >= chance for p in last)) for pct, chance in chances)
         return SettingsReply(buy, self.currency(user), adventurous, error, options, len(last))
 
     def set_buy_threshold(self, user: str, value: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -349,7 +350,6 @@ class Discoverer:
         opens (or the next page) has them from the cache."""
         if not releases:
             return
-        import threading
 
         def fetch() -> None:
             for r in releases:
