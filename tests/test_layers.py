@@ -3,7 +3,9 @@ and the model knows neither Discogs nor the database."""
 from __future__ import annotations
 
 import ast
-from concurrent.futures import ThreadPoolExecutor
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,14 +21,15 @@ def imports(path: Path) -> set[str]:
 
 
 def parse(source: str) -> ast.Module:
-    """``ast.parse``, in a fresh thread when this one's AST recursion counter is off: CPython 3.11.7 raises
-    "SystemError: AST constructor recursion depth mismatch" in a thread where an earlier deep recursion (another
-    test's) left it so (a CPython 3.11 bug, python/cpython gh-106905)."""
+    """``ast.parse``, or in a fresh interpreter when this one's AST recursion counter is off: CPython 3.11.7 raises
+    "SystemError: AST constructor recursion depth mismatch" in a process where an earlier deep recursion (another
+    test's) left it so (a CPython 3.11 bug, python/cpython gh-106905); a thread of the same process is not enough."""
     try:
         return ast.parse(source)
     except SystemError:
-        with ThreadPoolExecutor(1) as one:
-            return one.submit(ast.parse, source).result()
+        code = "import ast, pickle, sys; sys.stdout.buffer.write(pickle.dumps(ast.parse(sys.stdin.read())))"
+        out = subprocess.run([sys.executable, "-c", code], input=source.encode(), capture_output=True, check=True)
+        return pickle.loads(out.stdout)
 
 
 def imports_of(source: str, package: str) -> set[str]:
