@@ -128,6 +128,25 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audio(args: argparse.Namespace) -> int:
+    sound = _ops(args).app.sound
+    if args.audio_command == "show":
+        facts = sound.show(args.ref)
+        print(json.dumps(facts.to_json(), ensure_ascii=False, indent=1) if args.json else facts.text)
+        return 0
+    last = [0.0]
+
+    def progress(done: int, total: int, name: str) -> None:
+        now = time.monotonic()
+        if done in (0, total) or now - last[0] >= 5.0:   # a line every 5 s at most, and the first and the last
+            last[0] = now
+            print(f"  … {done} of {total}" + (f": {name}" if name else ""), flush=True)
+
+    report = sound.enrich(args.user, args.limit, progress)
+    print(report.text)
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.terminal import run_chat
 
@@ -450,6 +469,18 @@ def _chat_and_picks(sub: Subparsers, default_user: str) -> None:
     s.add_argument("--adventurous", type=float, help="0 (familiar) .. 1 (exploration); default: the user's setting")
     s.add_argument("--json", action="store_true", help="print the picks as JSON")
     s.set_defaults(func=cmd_discover)
+
+    s = sub.add_parser("audio", help="how records sound, from free 30-second previews (Deezer, then iTunes)")
+    asub = s.add_subparsers(dest="audio_command", required=True)
+    a = asub.add_parser("enrich", help="hear the previews of the user's records (scored, wantlist, collection); "
+                                       "resumable: what was heard is kept")
+    a.add_argument("--user", default=default_user)
+    a.add_argument("--limit", type=int, default=None, help="at most this many releases this run")
+    a.set_defaults(func=cmd_audio)
+    a = asub.add_parser("show", help="what one release sounds like (heard now if it never was)")
+    a.add_argument("ref", help="a Discogs release link or id")
+    a.add_argument("--json", action="store_true", help="print it as JSON")
+    a.set_defaults(func=cmd_audio)
 
     s = sub.add_parser("chat", help="chat in the terminal, as the bots do")
     s.add_argument("--user", default=default_user)

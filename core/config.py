@@ -268,6 +268,22 @@ class DiscoverConfig(Section):
     digest_picks: int
 
 
+class AudioConfig(Section):
+    enabled: bool
+    in_bot: bool
+    tracks_per_release: int
+    deezer_limit: int
+    deezer_window_s: float
+    itunes_limit: int
+    itunes_window_s: float
+    timeout_s: float
+    attempts: int
+    backoff_s: float
+    retry_after_days: float
+    sounds_like_at: float
+    per_run: int
+
+
 class WorkersConfig(Section):
     processes: bool
 
@@ -290,6 +306,7 @@ class Config(Section):
     photo: PhotoConfig
     learning: LearningConfig
     discover: DiscoverConfig
+    audio: AudioConfig
     workers: WorkersConfig
 
 

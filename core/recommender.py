@@ -20,6 +20,7 @@ from typing import Any, Callable, Literal, TypedDict
 
 import numpy as np
 
+from core.audio.neighbours import SoundIndexes
 from core.config import Config, as_config, get_config, private_dir, resolve_path
 from core.discogs.gateway import DiscogsError, DiscogsGateway, PriceLater
 from core.domain.refs import DiscogsRef
@@ -83,6 +84,8 @@ class ScoreCard:
     typical: float | None = None
     # the shares of those records a 🟢 buy and a 🟡 maybe must beat (the collector's setting or the default)
     shares: tuple[float, float] | None = None
+    # a 30-second preview to hear: (what it is, "“Track” on Deezer", the service's page for the track, not the file)
+    preview: tuple[str, str] | None = None
 
     @property
     def emoji(self) -> str:
@@ -130,6 +133,8 @@ class Recommender:
         # trainings at once in this process (chat trainings and scheduled retrains together): each takes a core
         # and a few hundred MB, and a score waiting on the CPU is what a collector notices
         self.training_slots = threading.BoundedSemaphore(max(1, int(self.cfg.learning.training_workers)))
+        #: each collector's records that have a sound, for "sounds like" (core/audio/neighbours.py)
+        self.sound_indexes = SoundIndexes()
 
     # -- data ---------------------------------------------------------------------------------------
     @property
@@ -461,6 +466,9 @@ class Recommender:
             p, contrib = float(scorer.score_frame(ff.X)[0]), None
         exp = explain(release, scorer.profile, row, ff.neighbours[0], contrib,
                       int(self.cfg.scoring.max_reasons), voice)
+        sounds, preview = self.sound_of(user, release, voice)
+        if sounds:   # second: after the strongest reason from the collection, before the rest
+            exp.reasons = (exp.reasons[:1] + [sounds] + exp.reasons[1:])[:max(int(self.cfg.scoring.max_reasons), 2)]
         buy, maybe = self.thresholds(user, scorer, settings)
         verdict = verdict_for(p, buy, maybe)
         pct = scorer.percentile(np.array([p]))[0] if hasattr(scorer, "percentile") else float("nan")
@@ -475,12 +483,34 @@ class Recommender:
         card = ScoreCard(release, p, verdict, exp.score_type, exp.reasons, version is None, version, None, notes,
                          None if np.isnan(pct) else float(pct),
                          self.owned_as(user, release, scorer.profile, as_of),
-                         typical, self.shares(user, settings) if typical is not None else None)
+                         typical, self.shares(user, settings) if typical is not None else None, preview)
         if record and shared:
             self.store.cache_releases([release], source="scored")
             card.score_id = self.store.record_score(user, release.id, p, verdict, exp.score_type, exp.reasons,
                                                     version)
         return card
+
+    def sound_of(self, user: str, release: Release, voice: Voice = YOU) -> tuple[str | None, tuple[str, str] | None]:
+        """(the "sounds like" reason, the preview link) of ``release`` for ``user``, from stored audio only (never
+        a look-up on the reply path): the reason when the collection's nearest record in sound is at least
+        ``audio.sounds_like_at`` alike (the similarity said as it is), the link when a preview was heard."""
+        row = self.store.audio(release.id)
+        if row is None or row.status != "ok":
+            return None, None
+        refs = row.track_refs_list
+        service = {"deezer": "Deezer", "itunes": "Apple Music"}.get(row.source, row.source)
+        preview = (f"“{refs[0]['title']}” on {service}", refs[0]["page"]) if refs and refs[0].get("page") else None
+        vec = row.vector_array
+        if vec.size == 0:
+            return None, preview
+        owned = [it.release for it in self.store.collection(user, "collection")]
+        index = self.sound_indexes.get(user, owned, self.store.audio_vectors)
+        near = index.nearest(release, vec) if index is not None else None
+        if near is None or near[1] < float(self.cfg.audio.sounds_like_at):
+            return None, preview
+        other, sim = near
+        return (f"sounds like {other.display}, which {voice.subject} own{'s' if voice.subject != 'you' else ''} "
+                f"({round(sim * 100)} % alike in tempo, energy and tone)"), preview
 
     def owned_as(self, user: str, release: Release, profile, as_of: date | None = None) -> str | None:
         """How the collector already owns ``release``'s album, in words, or None: "this very pressing", or

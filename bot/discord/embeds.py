@@ -37,6 +37,9 @@ def card_embed(card: ScoreCard, *, all_reasons: bool = False, for_name: str | No
     market = market_line(card)
     if market:
         e.add_field(name="Price · have / want", value=safe(market), inline=False)
+    if card.preview is not None:
+        what, url = card.preview
+        e.add_field(name="▶ Hear it", value=_cut(f"[{safe(what)}]({url})", FIELD_LIMIT), inline=False)
     if card.notes:
         e.add_field(name="Note", value=_cut(safe("\n".join(card.notes)), FIELD_LIMIT), inline=False)
     e.set_footer(text=ATTRIBUTION.rstrip("."))

@@ -87,13 +87,16 @@ def in_a_thread(work: Callable[[], None]) -> None:
 class Accounts:
     def __init__(self, rec: Recommender, jobs: Jobs,
                  background: Callable[[Callable[[], None]], None] | None = None,
-                 warm: Callable[[], None] | None = None) -> None:
+                 warm: Callable[[], None] | None = None,
+                 after_sync: Callable[[str], object] | None = None) -> None:
         """``background`` runs work after the reply (a new collector's full model after their quick first one);
         without it (the shell, tests) the first model is the full one. ``warm`` loads what a first model needs,
         called as a collection starts to arrive."""
         self.rec, self.jobs = rec, jobs
         self.background = background
         self.warm = warm or (lambda: None)
+        #: what follows a chat's sync in the background (the bots: hearing the records' previews)
+        self.after_sync = after_sync
 
     @property
     def live(self) -> bool:
@@ -186,6 +189,8 @@ class Accounts:
                                     f"Discogs, {r.added} new" for r in reports])
         if not learn:
             return out
+        if self.after_sync is not None:
+            self.after_sync(user)
         if out.added or store.active_model(user) is None:
             out.lines.append(self.learn(user, progress, head + "\n".join(out.lines)))
         else:

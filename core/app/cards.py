@@ -84,6 +84,15 @@ def market_line(card: ScoreCard) -> str | None:
     return " · ".join(bits) or None
 
 
+def preview_line(card: ScoreCard) -> str | None:
+    """ "▶ Hear it: “Track 2” on Deezer — https://www.deezer.com/track/3135557" (the service's page for the
+    track, never the short-lived file), or None when no preview was heard."""
+    if card.preview is None:
+        return None
+    what, url = card.preview
+    return f"▶ Hear it: {what} — {url}"
+
+
 def _body(card: ScoreCard, reasons: list[str]) -> list[str]:
     lines = [verdict_line(card), card.release.display, chance_line(card), f"({card.score_type})"]
     lines += [f"• {r}" for r in reasons]
@@ -91,6 +100,9 @@ def _body(card: ScoreCard, reasons: list[str]) -> list[str]:
     market = market_line(card)
     if market:
         lines.append(market)
+    hear = preview_line(card)
+    if hear:
+        lines.append(hear)
     return lines
 
 

@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from core.audio.enrich import EnrichReport
 from core.barcode import decode_photo
 from core.barcode.reader import DecodeResult
 from core.domain.release import ImportResult
@@ -65,8 +66,18 @@ class InProcessJobs:
     def decode_photo(self, data: bytes) -> DecodeResult:
         return decode_photo(data)
 
+    def audio_enrich(self, user: str, limit: int | None = None) -> EnrichReport:
+        return enrich_audio(self.rec, user, limit)
+
     def close(self) -> None:
         return None
+
+
+def enrich_audio(rec: Recommender, user: str, limit: int | None = None) -> EnrichReport:
+    """Previews for the user's records (:mod:`core.audio.enrich`), heard and stored."""
+    from core.audio import build_enricher
+
+    return build_enricher(rec.store, rec.cfg).run_user(user, limit)
 
 
 # -- the worker side ---------------------------------------------------------------------------------------------
@@ -137,6 +148,11 @@ def _run_retrain(job: str, user: str) -> RetrainResult:
     return retrain(_REC, user, _say(job))
 
 
+def _run_audio(user: str, limit: int | None) -> EnrichReport:
+    assert _REC is not None
+    return enrich_audio(_REC, user, limit)
+
+
 def _run_photo(data: bytes) -> DecodeResult:
     return decode_photo(data)
 
@@ -174,7 +190,7 @@ class WorkerJobs:
                     self._progress = self._ctx.Queue()
                     self._drain = threading.Thread(target=self._drain_progress, name="worker-progress", daemon=True)
                     self._drain.start()
-                spec = self._spec() if kind == "data" else {"db_url": None}
+                spec = self._spec() if kind in ("data", "audio") else {"db_url": None}
                 pool = ProcessPoolExecutor(1, mp_context=self._ctx, initializer=_start_worker,
                                            initargs=(spec, self._progress), max_tasks_per_child=self.max_tasks)
                 self._pools[kind] = pool
@@ -239,6 +255,11 @@ class WorkerJobs:
         except Exception as exc:   # a failed start is met again, and said, by the first real job (or: stopping)
             if not self._closed:
                 log.warning("could not start the %s worker: %s", kind, exc)
+
+    def audio_enrich(self, user: str, limit: int | None = None) -> EnrichReport:
+        """In a worker of its own: librosa's compilation and the analysis never take the bot's CPU or memory,
+        and never wait behind (or hold up) a training."""
+        return self._run("audio", _run_audio, user, limit)
 
     def pids(self) -> dict[str, int]:
         """The workers' process ids (started if need be): to see that the work happens elsewhere."""

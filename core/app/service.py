@@ -20,6 +20,7 @@ from core.app.jobs import InProcessJobs, Jobs, WorkerJobs
 from core.app.picks import Discover
 from core.app.replies import Refusal, Reply, SettingsReply
 from core.app.scoring import Scoring
+from core.app.sound import Sound
 from core.app.words import FORGET_ASK
 from core.learning.digest import Digest, add_picks, build_digest, mark_sent
 from core.picks import Discoverer
@@ -41,9 +42,11 @@ class CrateApp:
         self.barcodes = Barcodes(self.scoring, self.jobs)
         self.picks = Discover(self.scoring, discoverer)
         self._models_warmed = False
-        self.accounts = Accounts(recommender, self.jobs,
-                                 background=in_a_thread if isinstance(self.jobs, WorkerJobs) else None,
-                                 warm=self.warm_models)
+        #: what records sound like (previews heard in the background after a bot's sync)
+        self.sound = Sound(recommender, self.jobs)
+        bots = isinstance(self.jobs, WorkerJobs)
+        self.accounts = Accounts(recommender, self.jobs, background=in_a_thread if bots else None,
+                                 warm=self.warm_models, after_sync=self.sound.in_background if bots else None)
         self.conv = Conversation(self.scoring, self.barcodes, self.learning, self.picks)
         self._groups: dict[str, Group] = {}
         #: which chat message shows which card, for every platform

@@ -16,8 +16,8 @@ tempo (Gabrielsson & Lindström 2010; Eerola et al. 2013). Here
     arousal = σ(1.2·z(loudness) + 0.8·z(tempo) + 0.8·z(onsets) + 0.6·z(brightness))
     valence = σ(1.6·mode + 0.6·z(brightness) + 0.4·z(tempo))
 with z(·) the fixed standardisation below and mode ∈ [-1, 1] how much better the clip's chroma fits its best
-major triad than its best minor one. Good enough to tell a calm record from an energetic one, a dark from a bright one; not a
-reading of the emotion of a song.
+major triad than its best minor one. Good enough to tell a calm record from an energetic one, a dark from a
+bright one; not a reading of the emotion of a song.
 """
 from __future__ import annotations
 
@@ -108,11 +108,11 @@ def _decode_av(data: bytes) -> tuple[np.ndarray | None, int]:
         return None, 0
     try:
         with av.open(io.BytesIO(data)) as box:
-            stream = next(s for s in box.streams if s.type == "audio")
+            stream: Any = next(s for s in box.streams if s.type == "audio")
             rate = int(stream.rate or 0)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
             parts = []
-            for frame in box.decode(stream):
+            for frame in box.decode(stream):   # type: ignore[union-attr]  # opened for reading
                 for out in resampler.resample(frame):
                     parts.append(out.to_ndarray().reshape(-1))
             for out in resampler.resample(None):
@@ -204,6 +204,8 @@ def analyse(y: np.ndarray, sr: int = SR) -> TrackFeatures:
 
     if y.size < sr:
         raise AudioUnreadable("clip shorter than a second")
+    if float(np.sqrt(np.mean(y.astype(np.float64) ** 2))) < 10 ** (-70 / 20):   # below -70 dBFS: silence
+        raise AudioUnreadable("a silent clip")
     S = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))
     power = S ** 2
     mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=64)
@@ -216,12 +218,13 @@ def analyse(y: np.ndarray, sr: int = SR) -> TrackFeatures:
     rolloff = librosa.feature.spectral_rolloff(S=S, sr=sr)[0]
     contrast = librosa.feature.spectral_contrast(S=S, sr=sr)
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
-    chroma = librosa.feature.chroma_stft(S=power, sr=sr)
+    chroma = librosa.feature.chroma_stft(S=power, sr=sr, tuning=0.0)
     rms = librosa.feature.rms(S=S, frame_length=N_FFT)[0]
     zcr = librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP)[0]
     # spectral flux: the mean positive change of the normalised magnitude spectrum
     norm = S / np.maximum(S.sum(axis=0, keepdims=True), 1e-9)
-    flux = float(np.sqrt((np.maximum(np.diff(norm, axis=1), 0) ** 2).sum(axis=0)).mean() * 10) if S.shape[1] > 1 else 0.0
+    rise = np.maximum(np.diff(norm, axis=1), 0)
+    flux = float(np.sqrt((rise ** 2).sum(axis=0)).mean() * 10) if S.shape[1] > 1 else 0.0
     loud_db = 20 * np.log10(np.maximum(rms, 1e-5))
     active = loud_db > loud_db.max() - 40   # leave out silence between tracks' sections
     loudness = float(loud_db[active].mean())

@@ -35,6 +35,7 @@ from sqlalchemy import Column, MetaData, String, Table, inspect
 from sqlmodel import Session, col, delete, select
 
 from core.storage.accounts import LinkedAccounts
+from core.storage.audio import AudioStore
 from core.storage.chat_cards import ChatCards
 from core.storage.collections import Collections
 from core.storage.database import Database
@@ -66,6 +67,7 @@ from core.storage.schema import (
     InboxEvent,
     LinkedAccount,
     ModelVersion,
+    ReleaseAudio,
     ScoreServed,
     ServerShare,
     User,
@@ -90,14 +92,15 @@ __all__ = ["Store", "AUTH_KINDS", "CachedRelease", "ChatCard", "CollectionEntry"
            "EXPLICIT_KINDS", "FEEDBACK_KINDS", "FEEDBACK_SLOTS", "FEEDBACK_SOURCES", "Feedback", "ForgetReport",
            "IMPLICIT_KINDS", "InboxEvent", "JOBS_TABLE", "LIST_NAMES", "LinkedAccount", "MAX_EVENT_ID_CHARS",
            "MAX_REASON_CHARS",
-           "MODEL_STATUSES", "ModelVersion", "PURCHASE_KINDS", "ScoreServed", "ServerShare", "USER_JOB_PREFIXES",
+           "MODEL_STATUSES", "ModelVersion", "ReleaseAudio", "PURCHASE_KINDS", "ScoreServed", "ServerShare",
+           "USER_JOB_PREFIXES",
            "UTCDateTime",
            "User", "_CHUNK", "_IMPLICIT_ROW", "_as_utc", "_chunks", "_clean_text", "_dumps", "_json_default",
            "_loads", "_sqlite_pragmas", "make_engine", "utcnow"]
 
 
 class Store(Users, Collections, ReleaseCache, ScoresAndFeedback, ModelVersions, LinkedAccounts, Inbox, Sharing,
-            ChatCards, Database):
+            ChatCards, AudioStore, Database):
     """All persistence for the bot. ``Store(url)``, ``Store(engine)`` or ``Store()`` (configured URL)."""
 
     def users_with_collection(self) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     DateTime,
@@ -26,6 +26,9 @@ from sqlmodel import Field, SQLModel, create_engine
 
 from core.config import database_url, private_dir
 from core.domain.release import Release
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -364,6 +367,41 @@ class ChatCard(SQLModel, table=True):
     text: str = Field(default="", sa_type=Text)
     why: str = Field(default="", sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ReleaseAudio(SQLModel, table=True):
+    """What a release's previews sound like (shared, like :class:`CachedRelease`: a fact about the release, not
+    about anyone). Only features and the services' track ids and pages are kept, never audio.
+
+    ``status``: ``ok`` (features), ``none`` (no service has a preview), ``later`` (a service was down or over its
+    quota: asked again on the next run)."""
+
+    __tablename__ = "release_audio"
+
+    release_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    status: str = "ok"
+    source: str = ""                                   # deezer | itunes
+    album_id: str = ""
+    tracks: int = 0                                    # previews analysed
+    features: str = Field(default="{}", sa_type=Text)  # tempo_bpm, energy, brightness, valence, arousal
+    vector: str = Field(default="[]", sa_type=Text)    # the standardised vector (core.audio.features.VECTOR_NAMES)
+    track_refs: str = Field(default="[]", sa_type=Text)   # [{id, title, page}] of the tracks analysed
+    note: str = ""
+    checked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def features_dict(self) -> dict[str, Any]:
+        return dict(_loads(self.features, {}))
+
+    @property
+    def track_refs_list(self) -> list[dict[str, str]]:
+        return list(_loads(self.track_refs, []))
+
+    @property
+    def vector_array(self) -> "np.ndarray":
+        import numpy as np
+
+        return np.asarray(_loads(self.vector, []), dtype=np.float32)
 
 
 #: the scheduler's job table (APScheduler's SQLAlchemyJobStore, in the same database) and its per-user job ids
