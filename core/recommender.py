@@ -229,6 +229,9 @@ class Recommender:
                                [f"{len(positives)} records is below {mcfg['min_records']}: "
                                 "scores come from content neighbours until there are more"])
         self._embed_with_progress(ts.positives + ts.extra_positives + ts.negatives, say)
+        sound = self.sound_presence(ts.positives + ts.extra_positives, ts.negatives)
+        if sound:
+            ts.log.append(sound)
         liked = f", {len(ts.extra_positives)} you liked or bought" if ts.extra_positives else ""
         say(f"learning your taste from {len(ts.positives)} of your records{liked} and {len(ts.negatives):,} "
             "records other collectors bought…")
@@ -489,6 +492,24 @@ class Recommender:
             card.score_id = self.store.record_score(user, release.id, p, verdict, exp.score_type, exp.reasons,
                                                     version)
         return card
+
+    def sound_presence(self, positives: list[Release], negatives: list[Release]) -> str | None:
+        """The presence rule for sound (as for every feature, ``model.presence_gap``): the model may only learn
+        from what is known for the collector's records and for the records others bought alike, or it learns
+        which records were heard rather than taste. Sound is heard for the records of collectors who enrich, not
+        for the market's: it stays out of the model, and the training's notes say so with the shares."""
+        if not positives:
+            return None
+        heard = self.store.audio_rows([r.id for r in positives + negatives])
+        pos = sum(r.id in heard for r in positives) / len(positives)
+        neg = sum(r.id in heard for r in negatives) / max(len(negatives), 1)
+        if pos == 0 and neg == 0:
+            return None
+        gap = abs(pos - neg) > float(self.cfg.model.presence_gap)
+        why = ("it would tell heard records from unheard ones, not your taste" if gap else
+               "sound serves the cards' \"sounds like\" and /discover's moods, not the score")
+        return (f"left out sound: heard for {pos:.0%} of your records and {neg:.0%} of the records other "
+                f"collectors bought — {why}")
 
     def sound_of(self, user: str, release: Release, voice: Voice = YOU) -> tuple[str | None, tuple[str, str] | None]:
         """(the "sounds like" reason, the preview link) of ``release`` for ``user``, from stored audio only (never

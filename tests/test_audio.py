@@ -278,3 +278,44 @@ def test_crate_audio_show_and_enrich(services, tmp_path, monkeypatch, catalogue)
     code, out, err = _crate(db, "audio", "show", "not a link")
     assert code == 2 and "Traceback" not in err
     get_config.cache_clear()
+
+
+def test_sound_stays_out_of_the_model_and_the_training_says_why(lane):
+    owned = [it.release for it in lane.store.collection("lane")][:50]
+    others = [r for r in lane.catalogue.values() if r.id not in {o.id for o in owned}][:200]
+    for r in owned[:40]:
+        lane.store.put_audio(r.id, "ok", source="deezer", features={"tempo_bpm": 100},
+                             vector=np.ones(len(VECTOR_NAMES)))
+    for r in owned[40:]:
+        lane.store.put_audio(r.id, "none")
+    note = lane.sound_presence(owned, others)
+    assert note is not None and note.startswith("left out sound: heard for 80% of your records and 0% of the "
+                                                "records other collectors bought")
+    assert "not your taste" in note
+
+
+def test_the_bots_hear_a_collection_in_the_background_once_at_a_time(services, tmp_path, monkeypatch, catalogue):
+    from core.app.jobs import InProcessJobs
+    from core.app.sound import Sound
+    from core.config import get_config
+    from core.recommender import Recommender
+
+    monkeypatch.setenv("DEEZER_API_BASE_URL", services.deezer_url)
+    monkeypatch.setenv("ITUNES_API_BASE_URL", services.itunes_url)
+    get_config.cache_clear()
+    rec = Recommender(Store(f"sqlite:///{tmp_path / 'bg.db'}"), catalogue)
+    from core.domain.release import CollectionItem
+
+    rec.store.replace_collection("fan", [CollectionItem(release=DISCOVERY), CollectionItem(release=NOTHING)])
+    sound = Sound(rec, InProcessJobs(rec))
+    queued: list = []
+    assert sound.in_background("fan", start=queued.append) is True
+    assert sound.in_background("fan", start=queued.append) is False     # one run per collector at a time
+    queued[0]()
+    assert rec.store.audio(DISCOVERY.id).status == "ok" and rec.store.audio(NOTHING.id).status == "none"
+    assert sound.in_background("fan", start=lambda work: None) is True  # the run is over: another may start
+    monkeypatch.setenv("CRATE_AUDIO__IN_BOT", "false")
+    get_config.cache_clear()
+    rec2 = Recommender(Store(f"sqlite:///{tmp_path / 'bg.db'}"), catalogue)
+    assert Sound(rec2, InProcessJobs(rec2)).in_background("fan", start=queued.append) is False
+    get_config.cache_clear()

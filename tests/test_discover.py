@@ -285,3 +285,23 @@ def test_a_newcomer_in_the_terminal_chat_imports_a_file_then_scores_and_reacts(w
     assert "📥 Imported 68 records from collection.csv." in text and "  … 🧠" in text
     assert f"Noted 👍 for {world.catalogue[rid].display}" in text
     assert [f.kind for f in world.rec.store.feedback("newcomer")] == ["like"]
+
+
+def test_mood_words_go_by_the_sound_where_it_was_heard(world):
+    before = world.disc.discover(USER, 10, query="calm", now=NOW, record=False)
+    assert before.picks and all(set(p.release.styles) & before.intent.tags for p in before.picks)
+    loud = before.picks[0].release            # tagged calm, but heard loud and fast: no longer calm
+    world.rec.store.put_audio(loud.id, "ok", source="deezer",
+                              features={"tempo_bpm": 150, "energy": 0.9, "arousal": 0.9, "valence": 0.5})
+    near = world.disc.discover(USER, 10, now=NOW, record=False)   # records near the collection, of any style
+    quiet = [p.release for p in near.picks if not set(p.release.styles) & before.intent.tags]
+    assert quiet
+    for r in quiet:                           # heard calm, whatever their tags say
+        world.rec.store.put_audio(r.id, "ok", source="deezer",
+                                  features={"tempo_bpm": 70, "energy": 0.2, "arousal": 0.15, "valence": 0.4})
+    after = world.disc.discover(USER, 10, query="calm", now=NOW, record=False)
+    shown = {p.release.id for p in after.picks}
+    assert loud.id not in shown
+    by_sound = [p for p in after.picks if p.release.id in {r.id for r in quiet}]
+    assert by_sound and all(p.match == "matches “calm”: sounds calm (70 beats a minute, energy 20%)"
+                            for p in by_sound)

@@ -36,6 +36,24 @@ MOODS: dict[str, tuple[str, ...]] = {
     "groovy": ("Funk", "Jazz-Funk", "Soul", "Disco"),
     "romantic": ("Soul", "Rhythm & Blues", "Ballad"),
     "epic": ("Prog Rock", "Symphonic Rock", "Post Rock"),
+    "energetic": ("Punk", "Drum n Bass", "Big Beat", "Hard Rock", "Electro"),
+    "happy": ("Synth-pop", "Disco", "Soul", "Power Pop"),
+}
+
+#: mood words that a record's sound answers where it was heard (core/audio: valence and arousal, 0..1); the
+#: styles above stand in where it was not
+SOUND_MOODS: dict[str, tuple[str, float, float]] = {   # word → (which, lowest, highest)
+    "calm": ("arousal", 0.0, 0.4),
+    "relaxing": ("arousal", 0.0, 0.4),
+    "chill": ("arousal", 0.0, 0.45),
+    "energetic": ("arousal", 0.6, 1.0),
+    "party": ("arousal", 0.55, 1.0),
+    "dark": ("valence", 0.0, 0.35),
+    "gloomy": ("valence", 0.0, 0.35),
+    "sad": ("valence", 0.0, 0.35),
+    "melancholic": ("valence", 0.0, 0.4),
+    "happy": ("valence", 0.6, 1.0),
+    "upbeat": ("valence", 0.55, 1.0),
 }
 
 
@@ -58,6 +76,22 @@ class QueryIntent:
     styles: list[str] = field(default_factory=list)     # named in the words
     genres: list[str] = field(default_factory=list)
     moods: dict[str, list[str]] = field(default_factory=dict)   # mood word → the styles it stands for
+    #: releases whose heard sound fits the mood words, with how ("sounds calm: 72 beats a minute, energy 20 %")
+    by_sound: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def sound_moods(self) -> list[str]:
+        """The mood words a record's sound can answer (only when no style is named: a style always wins)."""
+        return [] if (self.styles or self.genres) else [m for m in self.moods if m in SOUND_MOODS]
+
+    def sound_fits(self, features: dict) -> bool:
+        """Whether a heard sound fits every sound mood word of the query."""
+        for m in self.sound_moods:
+            which, lo, hi = SOUND_MOODS[m]
+            v = features.get(which)
+            if v is None or not (lo <= float(v) <= hi):
+                return False
+        return True
 
     @property
     def tags(self) -> set[str]:
@@ -74,6 +108,8 @@ class QueryIntent:
 
     def explain(self, r: Release) -> str:
         """How ``r`` matches the words, in one line."""
+        if r.id in self.by_sound:
+            return f"matches “{self.text}”: {self.by_sound[r.id]}"
         hit = self.matches(r)
         named = [t for t in hit if t in self.styles or t in self.genres]
         if named:

@@ -179,6 +179,8 @@ class Discoverer:
         ids = [rid for rid, (album, _) in brief.items() if album not in albums]
         if intent is not None and intent.tags:   # the words name styles: only records that carry them
             carrying = self.catalogue.store.tagged_among(intent.tags, ids)
+            if intent.sound_moods:   # mood words: a heard sound decides, the styles stand in where none was
+                carrying = self._sound_matches(intent, ids, carrying)
             ids = [rid for rid in ids if rid in carrying]
         considered = len(ids)
         if not ids:
@@ -192,6 +194,7 @@ class Discoverer:
         qscore = hit = None
         if intent is not None and qvec is not None:
             tagged = self.catalogue.store.tagged_among(intent.tags, ids) if intent.tags else set()
+            tagged |= set(intent.by_sound)
             hit = np.array([rid in tagged for rid in ids])
             qscore = self._query_score(hit, vecs @ qvec, bool(intent.tags))
             # within the words, closeness to the collection decides who the model weighs
@@ -239,6 +242,21 @@ class Discoverer:
                      notes, intent)
 
     # -- steps --------------------------------------------------------------------------------------
+    def _sound_matches(self, intent: QueryIntent, ids: list[int], carrying: set[int]) -> set[int]:
+        """The records that fit the query's mood words: by their sound where it was heard (whatever their styles:
+        a "calm" record tagged Punk fits, an energetic one tagged Ambient does not), by the mood's styles where
+        it was not. Fills ``intent.by_sound`` with how each heard one fits."""
+        heard = self.rec.store.audio_features(ids)
+        out = {rid for rid in carrying if rid not in heard}
+        for rid, f in heard.items():
+            if intent.sound_fits(f):
+                out.add(rid)
+                words = ", ".join(intent.sound_moods)
+                intent.by_sound[rid] = (f"sounds {words} ({float(f.get('tempo_bpm', 0)):.0f} beats a minute, "
+                                        f"energy {float(f.get('energy', 0)):.0%})")
+        return out
+
+
     def _collection_vectors(self, user: str, items: list) -> tuple[np.ndarray, np.ndarray]:
         """(the latest 5,000 records' vectors, the 10 latest dated ones'), kept while the collection is the same."""
         key = (len(items), sum(it.release.id for it in items))

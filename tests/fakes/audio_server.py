@@ -85,6 +85,8 @@ class FakeAudioServices:
         self.requests: list[tuple[str, str]] = []                 # (service, path)
         self.quota_bursts: dict[str, int] = {"deezer": 0, "itunes": 0}   # answer this many next API calls "quota"
         self.expired_links = 0      # hand out this many preview links already expired (a slow client's lot)
+        self.quota_every = 0        # answer every Nth API call "quota" (others on the same address using it up)
+        self._calls = 0
         self._clip_cache: dict[tuple[ClipSpec, str], bytes] = {}
         self._lock = threading.Lock()
         self._next_track = 3_135_556
@@ -184,6 +186,8 @@ class FakeAudioServices:
             burst = self.quota_bursts[svc.name] > 0
             if burst:
                 self.quota_bursts[svc.name] -= 1
+            self._calls += 1
+            burst = burst or bool(self.quota_every and self._calls % self.quota_every == 0)
         if burst or not svc.admit():
             if svc.name == "deezer":
                 return self._send(h, 200, {"error": {"type": "Exception", "message": "Quota limit exceeded",
