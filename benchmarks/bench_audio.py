@@ -119,20 +119,23 @@ def enrich_run(n_records: int, tracks: int, seed: int) -> None:
     print(f"  wall {wall:.0f} s, of which analysis {report.analyse_seconds:.0f} s; "
           f"{wall / max(report.asked, 1):.2f} s a record; iTunes limiter waited "
           f"{svcs[1].limiter.waited:.0f} s (20 a minute)")
-    print("  " + json.dumps({"requests": report.requests, "retries": report.retries, "expired": report.expired,
-                             "unreadable": report.unreadable}))
+    print("  " + json.dumps({"api_requests": report.requests, "previews": report.previews,
+                             "retries": report.retries, "expired": report.expired, "unreadable": report.unreadable}))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seed", type=int, default=777)
+    ap.add_argument("--seed", type=int, default=777, action="append", dest="seeds")
     ap.add_argument("--records", type=int, default=300)
     ap.add_argument("--tracks", type=int, default=3)
     ap.add_argument("--skip-enrich", action="store_true")
     args = ap.parse_args()
-    tempo_table(args.seed)
+    seeds = args.seeds[1:] if len(args.seeds) > 1 else args.seeds
+    for seed in seeds:
+        print(f"\n## seed {seed}")
+        tempo_table(seed)
     if not args.skip_enrich:
-        enrich_run(args.records, args.tracks, args.seed)
+        enrich_run(args.records, args.tracks, seeds[0])
 
 
 if __name__ == "__main__":

@@ -66,6 +66,15 @@ def test_a_silent_clip_is_nothing_to_hear():
     assert quiet.energy == 0.0 and np.all(np.isfinite(quiet.vector))
 
 
+def test_names_match_editions_aside_never_by_containment():
+    from core.audio.services import _same
+
+    assert _same("Remind Me Tomorrow", "Remind Me Tomorrow (Deluxe)")
+    assert _same("Abbey Road", "Abbey Road - 2019 Remaster") and _same("The Cure", "Cure")
+    assert _same("OK Computer", "OK Computer [Collector's Edition]")
+    assert not _same("Live", "Live at Leeds") and not _same("Nirvana", "Nirvana Tribute Band")
+
+
 def test_upc_forms():
     assert upc_forms(["0 724384 960650", "5 099902 988313 "]) == ["0724384960650", "724384960650",
                                                                   "5099902988313"]
@@ -116,8 +125,9 @@ def test_enrich_by_barcode_by_search_then_itunes_and_says_when_nothing(services,
         assert "hdnea" not in row.track_refs and len(row.vector) < 2000
     assert rows[1].track_refs_list[0]["page"].startswith("https://www.deezer.com/track/")
     # requests per service: Deezer answered three records, iTunes only those Deezer lacked
-    assert report.requests == {"deezer": services.count("deezer") + services.count("deezer", "clip"),
-                               "itunes": services.count("itunes") + services.count("itunes", "clip")}
+    assert report.requests == {"deezer": services.count("deezer"), "itunes": services.count("itunes")}
+    assert report.previews == {"deezer": services.count("deezer", "clip"), "itunes": services.count("itunes", "clip")}
+    assert report.previews == {"deezer": 4, "itunes": 2}
     assert services.count("itunes") == 3      # Souvlaki: search + lookup; Nothing Here: search
     # a second run asks nothing again
     before = len(services.requests)

@@ -39,12 +39,14 @@ class EnrichReport:
     expired: int = 0          # preview links that had expired (the album asked again)
     seconds: float = 0.0
     analyse_seconds: float = 0.0
-    requests: dict[str, int] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)   # API calls per service
+    previews: dict[str, int] = field(default_factory=dict)   # previews fetched per service
     retries: dict[str, int] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
-        per = ", ".join(f"{k} {v} requests ({self.retries.get(k, 0)} retries)" for k, v in self.requests.items())
+        per = ", ".join(f"{k} {v} requests ({self.retries.get(k, 0)} retries) and {self.previews.get(k, 0)} previews"
+                        for k, v in self.requests.items())
         return (f"sound analysed for {self.analysed} of {self.asked} records ({self.tracks} previews); "
                 f"{self.none} have no preview anywhere, {self.later} to try again later, {self.skipped} already "
                 f"known; {per}; {self.seconds:.1f} s")
@@ -116,6 +118,7 @@ class AudioEnricher:
                 progress(i, len(todo), release.display)
         for svc in self.services:
             report.requests[svc.service] = svc.requests
+            report.previews[svc.service] = svc.clips
             report.retries[svc.service] = svc.retries
         report.seconds = time.perf_counter() - t0
         return report

@@ -147,14 +147,15 @@ def _at(ac: np.ndarray, lags: np.ndarray) -> np.ndarray:
     return out
 
 
-def _alternation(env: np.ndarray, fps: float, bpm: float) -> float:
-    """How alike alternate pulses of the level ``bpm`` are (1: every pulse as strong; near 0: every other pulse
-    missing or much weaker — the level is a subdivision of the beat), on the strongest train of pulses."""
+def _alternation(env: np.ndarray, fps: float, bpm: float) -> tuple[float, float]:
+    """(how alike alternate pulses of the level ``bpm`` are — 1: every pulse as strong; near 0: every other pulse
+    missing or much weaker, the level is a subdivision of the beat —, how clearly that train of pulses stands
+    out of the envelope: the stronger pulse's height over the envelope's mean)."""
     period = 60.0 * fps / bpm
     e = np.maximum(env - np.median(env), 0)
     n = len(e)
     if n < 4 * period:
-        return 1.0
+        return 1.0, 0.0
 
     def strength(ts: np.ndarray) -> float:
         idx = np.round(ts[ts < n - 1]).astype(int)
@@ -167,7 +168,7 @@ def _alternation(env: np.ndarray, fps: float, bpm: float) -> float:
         if s0 + s1 > best[0]:
             best = (s0 + s1, s0, s1)
     _, s0, s1 = best
-    return min(s0, s1) / max(s0, s1, 1e-9)
+    return min(s0, s1) / max(s0, s1, 1e-9), max(s0, s1) / max(float(e.mean()), 1e-9)
 
 
 #: the beat-level tempo is looked for in this range (an octave and a little: 80–160 BPM inside it)
@@ -190,10 +191,33 @@ def tempo_of(onset_env: np.ndarray, loud_env: np.ndarray, sr: int = SR, hop: int
     bpms = np.arange(TEMPO_RANGE[0], TEMPO_RANGE[1], 0.05)
     lags = 60.0 * fps / bpms
     salience = sum(_at(ac, lags * k) for k in range(1, 9)) / 8
-    bpm = float(bpms[int(np.argmax(salience))])
-    if bpm < 100 and _alternation(loud_env, fps, 2 * bpm) >= 0.4:
+    best = int(np.argmax(salience))
+    bpm = float(bpms[best])
+    # a 3:2 relation (a period of one and a half beats fits the multiples too): the faster level is the beat
+    # when it fits nearly as well
+    faster = bpm * 1.5
+    if faster < TEMPO_RANGE[1]:
+        j = int(np.argmin(np.abs(bpms - faster)))
+        lo, hi = max(j - 20, 0), min(j + 21, len(bpms))
+        k = lo + int(np.argmax(salience[lo:hi]))
+        if salience[k] >= 0.85 * salience[best]:
+            bpm = float(bpms[k])
+
+    def alternation(level: float) -> float:
+        ratio, clarity = _alternation(loud_env, fps, level)
+        # a beat too quiet to stand out in loudness (a soft click under a loud chord): judged by onsets instead
+        return ratio if clarity >= 5.0 else _alternation(onset_env, fps, level)[0]
+
+    def every_pulse_clear(level: float) -> bool:
+        """Whether the weaker of a level's alternate pulses still stands clearly out of the envelope (five times
+        its mean in loudness, or four in onsets): a beat's pulses are all events, a subdivision's every other
+        one may be nothing but a chord's beating."""
+        loud, onset = _alternation(loud_env, fps, level), _alternation(onset_env, fps, level)
+        return loud[0] * loud[1] >= 5.0 or onset[0] * onset[1] >= 4.0
+
+    if bpm < 100 and alternation(2 * bpm) >= 0.4 and every_pulse_clear(2 * bpm):
         bpm *= 2            # every pulse at double the rate is as strong: that is the beat
-    elif bpm > 140 and _alternation(loud_env, fps, bpm) < 0.4:
+    elif bpm > 140 and alternation(bpm) < 0.4:
         bpm /= 2            # every other pulse is weak: a subdivision of a beat half as fast
     return bpm
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -83,11 +84,21 @@ def upc_forms(barcodes: list[str]) -> list[str]:
     return out
 
 
+_EDITION = re.compile(r"\s*(\([^)]*\)|\[[^\]]*\])\s*|\s+-\s+(\d{4}\s+)?(remaster|deluxe|expanded|anniversary|"
+                      r"bonus|edition|special|live|mono|stereo).*$", re.I)
+
+
+def _core_name(name: str) -> str:
+    """A name without its edition: "(Deluxe)", "[Remastered 2009]", " - 2011 Remaster" go; "The" leads nothing."""
+    core = norm_text(_EDITION.sub(" ", name))
+    return core[4:] if core.startswith("the ") else core
+
+
 def _same(a: str, b: str) -> bool:
-    """Loosely the same name: normalised, one containing the other ("Remind Me Tomorrow" in "Remind Me Tomorrow
-    (Deluxe)")."""
-    x, y = norm_text(a), norm_text(b)
-    return bool(x and y) and (x == y or x in y or y in x)
+    """The same album or artist, editions aside ("Remind Me Tomorrow" is "Remind Me Tomorrow (Deluxe)"); never a
+    mere containment ("Live" is not "Live at Leeds": a wrong preview is worse than none)."""
+    x, y = _core_name(a), _core_name(b)
+    return bool(x) and x == y
 
 
 def _artist(release: Release) -> str:
@@ -113,7 +124,8 @@ class _Client:
         self.backoff_s = backoff_s
         self.sleep = sleep
         self.rng = random.Random(seed)
-        self.requests = 0
+        self.requests = 0       # API calls
+        self.clips = 0          # previews fetched
         self.retries = 0
 
     def _backoff(self, attempt: int) -> float:
@@ -175,7 +187,7 @@ class _Client:
     def clip(self, url: str) -> bytes:
         """The preview's bytes (not rate limited by the API's quota: it is a file on a CDN); an expired link is
         :class:`PreviewExpired`."""
-        self.requests += 1
+        self.clips += 1
         try:
             resp = self.http.get(url, timeout=self.timeout)
         except requests.RequestException as exc:
