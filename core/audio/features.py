@@ -190,7 +190,7 @@ def tempo_of(onset_env: np.ndarray, loud_env: np.ndarray, sr: int = SR, hop: int
     fps = sr / hop
     bpms = np.arange(TEMPO_RANGE[0], TEMPO_RANGE[1], 0.05)
     lags = 60.0 * fps / bpms
-    salience = sum(_at(ac, lags * k) for k in range(1, 9)) / 8
+    salience = np.asarray(sum(_at(ac, lags * k) for k in range(1, 9)), dtype=float) / 8
     best = int(np.argmax(salience))
     bpm = float(bpms[best])
     # a 3:2 relation (a period of one and a half beats fits the multiples too): the faster level is the beat
