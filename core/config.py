@@ -282,6 +282,7 @@ class AudioConfig(Section):
     retry_after_days: float
     sounds_like_at: float
     per_run: int
+    start_after_s: float
 
 
 class WorkersConfig(Section):

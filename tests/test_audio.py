@@ -319,9 +319,11 @@ def test_the_bots_hear_a_collection_in_the_background_once_at_a_time(services, t
     rec.store.replace_collection("fan", [CollectionItem(release=DISCOVERY), CollectionItem(release=NOTHING)])
     sound = Sound(rec, InProcessJobs(rec))
     queued: list = []
-    assert sound.in_background("fan", start=queued.append) is True
+    slept: list[float] = []
+    assert sound.in_background("fan", start=queued.append, sleep=slept.append) is True
     assert sound.in_background("fan", start=queued.append) is False     # one run per collector at a time
     queued[0]()
+    assert slept == [120.0]     # after the first model's training, not beside it
     assert rec.store.audio(DISCOVERY.id).status == "ok" and rec.store.audio(NOTHING.id).status == "none"
     assert sound.in_background("fan", start=lambda work: None) is True  # the run is over: another may start
     monkeypatch.setenv("CRATE_AUDIO__IN_BOT", "false")

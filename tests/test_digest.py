@@ -304,3 +304,28 @@ def test_a_digest_carries_three_fresh_picks_that_take_feedback(world, tmp_path):
     broken = Discoverer(rec, Catalogue(rec.cfg, tmp_path / "missing" / "x" / "c.db", tmp_path / "c2.faiss"))
     broken.discover = None   # type: ignore[assignment]
     assert add_picks(rec, USER, base, discoverer=broken).text == base.text
+
+
+def test_the_digest_says_what_the_records_rated_up_sound_like(world, tmp_path):
+    # a copy of the world's database: the audio rows written here stay out of the other tests
+    import sqlite3
+
+    db = tmp_path / "sound.db"
+    with sqlite3.connect(world.url.removeprefix("sqlite:///")) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)   # what the write-ahead log holds too
+    store = Store(f"sqlite:///{db}")
+    assert "🎧" not in build_digest(SimpleNamespace(store=store, cfg=world.cfg,
+                                                    thresholds=world.rec.thresholds), USER, now=world.t2,
+                                    since=world.t1).text     # nothing heard: nothing said
+    kinds = [kind for kind, _ in PLAN]
+    for card, kind in zip(world.cards, kinds):
+        lively = kind in ("like", "bought")
+        store.put_audio(card.release.id, "ok", source="deezer",
+                        features={"tempo_bpm": 128 if lively else 76, "valence": 0.8 if lively else 0.2,
+                                  "arousal": 0.8 if lively else 0.2, "energy": 0.7, "brightness": 0.5})
+    d = build_digest(SimpleNamespace(store=store, cfg=world.cfg, thresholds=world.rec.thresholds), USER,
+                     now=world.t2, since=world.t1)
+    assert ("🎧 The 4 records you rated up sound lively and upbeat (about 128 beats a minute); the 2 you turned "
+            "down, calm and dark (about 76).") in d.text
+    assert d.data["sound"]["up"] == 4
+    store.close()

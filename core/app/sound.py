@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -11,6 +12,7 @@ from core.app.jobs import Jobs
 from core.app.replies import Refusal
 from core.audio import build_enricher
 from core.audio.enrich import EnrichReport, Progress
+from core.audio.features import mood_words
 from core.discogs.gateway import DiscogsError
 from core.domain.refs import NotDiscogsLink, parse_ref_strict
 from core.domain.release import Release
@@ -19,13 +21,6 @@ from core.recommender import Recommender, UnknownRelease
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = {"deezer": "Deezer", "itunes": "Apple Music"}
-
-
-def mood_words(valence: float, arousal: float) -> str:
-    """Valence and arousal in plain words ("lively and upbeat", "calm and dark")."""
-    pace = "lively" if arousal >= 0.6 else "calm" if arousal <= 0.4 else "steady"
-    tone = "upbeat" if valence >= 0.6 else "dark" if valence <= 0.4 else "bittersweet"
-    return f"{pace} and {tone}"
 
 
 @dataclass
@@ -108,10 +103,14 @@ class Sound:
         return AudioFacts(release, row.status, row.source, row.tracks if row.status == "ok" else 0,
                           row.features_dict, row.track_refs_list)
 
-    def in_background(self, user: str, start: Callable[[Callable[[], None]], None] | None = None) -> bool:
+    def in_background(self, user: str, start: Callable[[Callable[[], None]], None] | None = None,
+                      delay_s: float | None = None, sleep: Callable[[float], None] = time.sleep) -> bool:
         """Enrich the user's records after the reply (the bots, after a sync): in the jobs' audio worker, one run
-        per user at a time; False when it is off or already running."""
+        per user at a time, ``audio.start_after_s`` after the sync (a new collector's first model and its
+        refinement train meanwhile: on two cores the analysis would slow them); False when it is off or already
+        running."""
         cfg = self.rec.cfg.audio
+        delay = float(cfg.start_after_s if delay_s is None else delay_s)
         if not (cfg.enabled and cfg.in_bot):
             return False
         with self._lock:
@@ -121,6 +120,8 @@ class Sound:
 
         def work() -> None:
             try:
+                if delay > 0:
+                    sleep(delay)
                 report = self.jobs.audio_enrich(user, int(cfg.per_run))
                 log.info("audio for a collector: %s", report.text)
             except Exception as exc:   # a background extra: logged, never a failure of the chat

@@ -64,6 +64,13 @@ class AudioUnreadable(ValueError):
     """The bytes are not audio this machine can decode (a web page, a truncated file, an unknown codec)."""
 
 
+def mood_words(valence: float, arousal: float) -> str:
+    """Valence and arousal in plain words ("lively and upbeat", "calm and dark")."""
+    pace = "lively" if arousal >= 0.6 else "calm" if arousal <= 0.4 else "steady"
+    tone = "upbeat" if valence >= 0.6 else "dark" if valence <= 0.4 else "bittersweet"
+    return f"{pace} and {tone}"
+
+
 def _z(name: str, value: float) -> float:
     centre, scale = SCALES[name]
     return float((value - centre) / scale)

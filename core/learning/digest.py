@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from core.audio.features import mood_words
 from core.ports import PickSource, Thresholds
 
 log = logging.getLogger(__name__)
@@ -397,6 +398,32 @@ def _chart(d: dict[str, Any], since: datetime, now: datetime, buy: float, maybe:
 # ------------------------------------------------------------------------------------------------ api
 
 
+def _sound(store: Any, fb_rows: list) -> dict[str, Any] | None:
+    """What the records the collector rated up (👍, bought) in the period sound like, beside those they turned
+    down, when at least three of them were heard (core/audio); None otherwise."""
+    up = {fb.release_id for fb in fb_rows if fb.kind in ("like", "bought", "implicit_bought")}
+    down = {fb.release_id for fb in fb_rows if fb.kind == "dislike"} - up
+    heard = store.audio_features(up | down)
+    liked = [heard[r] for r in up if r in heard]
+    if len(liked) < 3:
+        return None
+
+    def mean(rows: list[dict[str, Any]], key: str) -> float:
+        return float(sum(float(r.get(key, 0.0)) for r in rows) / len(rows))
+
+    out: dict[str, Any] = {"up": len(liked), "tempo_bpm": round(mean(liked, "tempo_bpm")),
+                           "valence": round(mean(liked, "valence"), 2), "arousal": round(mean(liked, "arousal"), 2)}
+    line = (f"🎧 The {len(liked)} records you rated up sound {mood_words(out['valence'], out['arousal'])} "
+            f"(about {out['tempo_bpm']} beats a minute)")
+    disliked = [heard[r] for r in down if r in heard]
+    if len(disliked) >= 2:
+        line += (f"; the {len(disliked)} you turned down, "
+                 f"{mood_words(mean(disliked, 'valence'), mean(disliked, 'arousal'))} "
+                 f"(about {round(mean(disliked, 'tempo_bpm'))})")
+    out["line"] = line + "."
+    return out
+
+
 def build_digest(rec: Thresholds, user: str, now: datetime | None = None, since: datetime | None = None) -> Digest:
     """The user's digest for [``since``, ``now``] (defaults: the last digest, or ``digest_every_days`` ago; now).
 
@@ -430,7 +457,10 @@ def build_digest(rec: Thresholds, user: str, now: datetime | None = None, since:
         "thresholds": {"buy": buy, "maybe": maybe},
     }
     data["quiet"] = not (data["added"]["count"] or fb_rows or scores or data["model"]["new"])
+    data["sound"] = _sound(store, fb_rows)
     text = _text(user, data, since, now)
+    if data["sound"] and not data["quiet"]:
+        text += "\n" + data["sound"]["line"]
     png, info = _chart(data, since, now, buy, maybe)
     data["chart"] = info
     return Digest(user, since, now, text, png, data)
