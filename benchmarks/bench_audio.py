@@ -2,7 +2,7 @@
 seconds per 30-second clip on one core, and an enrichment run of a 300-record collection against the local
 Deezer/iTunes fakes (time, requests per service, retries).
 
-    python benchmarks/bench_audio.py [--seed 777] [--records 300] [--tracks 3]
+    python benchmarks/bench_audio.py [--seed 777 [--seed 2027 …]] [--records 300] [--tracks 3]
 
 The fakes serve clips synthesised here (drum patterns at a known tempo, bright or dark, loud or quiet, major or
 minor). No real audio is reachable on this machine: these figures say the pipeline hears what it is given and
@@ -125,12 +125,13 @@ def enrich_run(n_records: int, tracks: int, seed: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seed", type=int, default=777, action="append", dest="seeds")
+    ap.add_argument("--seed", type=int, action="append", dest="seeds",
+                    help="generator seed (repeatable; default 777)")
     ap.add_argument("--records", type=int, default=300)
     ap.add_argument("--tracks", type=int, default=3)
     ap.add_argument("--skip-enrich", action="store_true")
     args = ap.parse_args()
-    seeds = args.seeds[1:] if len(args.seeds) > 1 else args.seeds
+    seeds = args.seeds or [777]
     for seed in seeds:
         print(f"\n## seed {seed}")
         tempo_table(seed)
