@@ -131,7 +131,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def cmd_audio(args: argparse.Namespace) -> int:
     sound = _ops(args).app.sound
     if args.audio_command == "show":
-        facts = sound.show(args.ref)
+        facts = sound.show(args.ref, progress=None if args.json else _progress)
         print(json.dumps(facts.to_json(), ensure_ascii=False, indent=1) if args.json else facts.text)
         return 0
     last = [0.0]

@@ -167,6 +167,15 @@ def test_a_service_down_leaves_the_release_for_later(services, store):
     assert report.later == 1 and "HTTP 503" in store.audio(1).note
 
 
+def test_a_run_gives_up_soon_when_no_service_can_be_reached(store):
+    svcs = [Deezer("http://127.0.0.1:9", RateLimiter(50, 5.0), sleep=lambda s: None, timeout=2),
+            ITunes("http://127.0.0.1:9", RateLimiter(20, 60.0), sleep=lambda s: None, timeout=2)]
+    report = AudioEnricher(store, svcs).run([DISCOVERY, REMIND, SOUVLAKI, NOTHING])
+    assert report.asked == 3 and report.later == 3 and "can be reached" in report.stopped
+    assert svcs[0].requests == 3 * 2 and svcs[1].requests == 3 * 2     # two tries each, no more
+    assert store.audio(NOTHING.id) is None                               # not even asked: next run
+
+
 def test_a_run_killed_part_way_keeps_what_it_heard_and_resumes(services, store):
     calls = {"n": 0}
 

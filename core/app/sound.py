@@ -82,8 +82,9 @@ class Sound:
             raise Refusal(f"No records for {user} yet: import or link a collection first.")
         return build_enricher(self.rec.store, self.rec.cfg).run_user(user, limit, progress)
 
-    def show(self, text: str, listen: bool = True) -> AudioFacts:
-        """What the release ``text`` names sounds like; heard now (``listen``) if it never was."""
+    def show(self, text: str, listen: bool = True, progress: Callable[[str], None] | None = None) -> AudioFacts:
+        """What the release ``text`` names sounds like; heard now (``listen``) if it never was (someone is
+        waiting: each service is tried twice at most, and ``progress`` hears that it is being listened to)."""
         try:
             ref = parse_ref_strict(text)
         except (NotDiscogsLink, ValueError) as exc:
@@ -94,8 +95,10 @@ class Sound:
             raise Refusal(str(exc), 3) from exc
         except DiscogsError as exc:
             raise Refusal(exc.user_message, 3) from exc
-        enricher = build_enricher(self.rec.store, self.rec.cfg)
+        enricher = build_enricher(self.rec.store, self.rec.cfg, attempts=2)
         if listen and self.enabled and enricher.due([release]):
+            if progress:
+                progress(f"listening to previews of {release.display} (Deezer, then Apple Music)…")
             enricher.enrich_one(release, EnrichReport())
         row = self.rec.store.audio(release.id)
         if row is None:

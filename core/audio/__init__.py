@@ -20,13 +20,16 @@ from core.storage import Store
 __all__ = ["AudioEnricher", "EnrichReport", "build_enricher"]
 
 
-def build_enricher(store: Store, cfg: Config, env: Mapping[str, str] | None = None) -> AudioEnricher:
-    """An enricher over both services, at the configured pace (limiters shared by everything in the process)."""
+def build_enricher(store: Store, cfg: Config, env: Mapping[str, str] | None = None, *,
+                   attempts: int | None = None) -> AudioEnricher:
+    """An enricher over both services, at the configured pace (limiters shared by everything in the process);
+    ``attempts`` fewer than configured where someone waits for the answer."""
     a = section(AudioConfig, cfg.audio)
+    tries = int(attempts if attempts is not None else a.attempts)
     deezer_url, itunes_url = base_urls(dict(os.environ) if env is None else dict(env))
     services = [Deezer(deezer_url, limiter_for(f"deezer:{deezer_url}", a.deezer_limit, a.deezer_window_s),
-                       timeout=a.timeout_s, attempts=a.attempts, backoff_s=a.backoff_s),
+                       timeout=a.timeout_s, attempts=tries, backoff_s=a.backoff_s),
                 ITunes(itunes_url, limiter_for(f"itunes:{itunes_url}", a.itunes_limit, a.itunes_window_s),
-                       timeout=a.timeout_s, attempts=a.attempts, backoff_s=a.backoff_s)]
+                       timeout=a.timeout_s, attempts=tries, backoff_s=a.backoff_s)]
     return AudioEnricher(store, services, tracks_per_release=a.tracks_per_release,
                          retry_after_days=a.retry_after_days)

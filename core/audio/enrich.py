@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from core.audio.features import AudioUnreadable, TrackFeatures, aggregate, analyse_bytes
-from core.audio.services import AlbumMatch, PreviewExpired, QuotaExceeded, ServiceError, _Client
+from core.audio.services import AlbumMatch, PreviewExpired, QuotaExceeded, ServiceDown, ServiceError, _Client
 from core.domain.release import Release
 from core.storage import Store, utcnow
 
@@ -39,6 +39,7 @@ class EnrichReport:
     expired: int = 0          # preview links that had expired (the album asked again)
     seconds: float = 0.0
     analyse_seconds: float = 0.0
+    stopped: str = ""         # why the run stopped early (every service unreachable)
     requests: dict[str, int] = field(default_factory=dict)   # API calls per service
     previews: dict[str, int] = field(default_factory=dict)   # previews fetched per service
     retries: dict[str, int] = field(default_factory=dict)
@@ -49,7 +50,7 @@ class EnrichReport:
                         for k, v in self.requests.items())
         return (f"sound analysed for {self.analysed} of {self.asked} records ({self.tracks} previews); "
                 f"{self.none} have no preview anywhere, {self.later} to try again later, {self.skipped} already "
-                f"known; {per}; {self.seconds:.1f} s")
+                f"known; {per}; {self.seconds:.1f} s" + (f". {self.stopped}" if self.stopped else ""))
 
 
 def spread(n_tracks: int, k: int) -> list[int]:
@@ -69,6 +70,9 @@ class AudioEnricher:
         self.retry_after = timedelta(days=float(retry_after_days))
         self.analyse = analyse
         self.clock = clock
+        #: records in a row for which every service was unreachable before a run gives up
+        self.give_up_after = 3
+        self._down = 0
 
     def wanted(self, user: str) -> list[Release]:
         """The user's releases in the order they are enriched: scored (newest first), wantlist, collection."""
@@ -109,9 +113,16 @@ class AudioEnricher:
             todo = todo[:max(0, int(limit))]
         if progress:
             progress(0, len(todo), "")
+        unreachable = 0
         for i, release in enumerate(todo, 1):
+            if unreachable >= self.give_up_after:
+                report.stopped = (f"Stopped after {report.asked} records: neither Deezer nor Apple Music can be "
+                                  "reached from here. Run it again later: nothing heard is lost.")
+                break
             report.asked += 1
+            self._down = 0
             status = self.enrich_one(release, report)
+            unreachable = unreachable + 1 if self._down == len(self.services) else 0
             setattr(report, status if status in ("none", "later") else "analysed",
                     getattr(report, status if status in ("none", "later") else "analysed") + 1)
             if progress:
@@ -133,6 +144,10 @@ class AudioEnricher:
                     continue
                 tracks = self._analyse_album(svc, album, report)
             except QuotaExceeded as exc:
+                busy.append(str(exc))
+                continue
+            except ServiceDown as exc:
+                self._down += 1
                 busy.append(str(exc))
                 continue
             except ServiceError as exc:

@@ -47,6 +47,10 @@ class QuotaExceeded(ServiceError):
     """Still over the quota after backing off: try this release again later."""
 
 
+class ServiceDown(ServiceError):
+    """The service cannot be reached at all (no route, no name, connection refused)."""
+
+
 class PreviewExpired(ServiceError):
     """The signed preview URL is no longer valid (403/404/410)."""
 
@@ -146,6 +150,10 @@ class _Client:
         for attempt in range(self.attempts):
             try:
                 resp = self._get(self.base_url + path, params)
+            except requests.ConnectionError as exc:   # no route, no name, refused: down, not busy
+                last = f"{type(exc).__name__}"
+                if attempt >= 1:
+                    raise ServiceDown(f"{self.service}: unreachable ({last})") from exc
             except requests.RequestException as exc:
                 last = f"{type(exc).__name__}"
             else:
