@@ -144,10 +144,12 @@ class _Client:
             self.limiter.settle(slot)
 
     def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """The JSON answer; retried on quota, 429, 5xx and network errors; :class:`QuotaExceeded` or
-        :class:`ServiceError` when they last."""
+        """The JSON answer; retried on quota, 429, 5xx and network errors; :class:`QuotaExceeded`,
+        :class:`ServiceDown` or :class:`ServiceError` when they last."""
         last = ""
         for attempt in range(self.attempts):
+            more = attempt + 1 < self.attempts
+            wait = self._backoff(attempt)
             try:
                 resp = self._get(self.base_url + path, params)
             except requests.ConnectionError as exc:   # no route, no name, refused: down, not busy
@@ -157,16 +159,14 @@ class _Client:
             except requests.RequestException as exc:
                 last = f"{type(exc).__name__}"
             else:
-                if resp.status_code in (403, 429) or resp.status_code >= 500:
+                if resp.status_code in (403, 429):   # over the quota (Apple answers 403)
                     last = f"HTTP {resp.status_code}"
-                    if resp.status_code in (403, 429):
-                        wait = float(resp.headers.get("Retry-After") or self._backoff(attempt))
-                        self.limiter.block_for(wait)
-                        if attempt + 1 < self.attempts:
-                            self.retries += 1
-                            self.sleep(wait)
-                            continue
+                    wait = float(resp.headers.get("Retry-After") or wait)
+                    self.limiter.block_for(wait)
+                    if not more:
                         raise QuotaExceeded(f"{self.service}: {last}")
+                elif resp.status_code >= 500:
+                    last = f"HTTP {resp.status_code}"
                 elif resp.status_code >= 400:
                     raise ServiceError(f"{self.service}: HTTP {resp.status_code} for {path}")
                 else:
@@ -176,17 +176,13 @@ class _Client:
                         raise ServiceError(f"{self.service}: not JSON for {path}") from exc
                     if not self._over_quota(data):
                         return data
-                    last = "quota"
-                    wait = self._backoff(attempt)
+                    last = "quota"               # Deezer: HTTP 200 with error code 4
                     self.limiter.block_for(wait)
-                    if attempt + 1 < self.attempts:
-                        self.retries += 1
-                        self.sleep(wait)
-                        continue
-                    raise QuotaExceeded(f"{self.service}: quota")
-            if attempt + 1 < self.attempts:
+                    if not more:
+                        raise QuotaExceeded(f"{self.service}: quota")
+            if more:
                 self.retries += 1
-                self.sleep(self._backoff(attempt))
+                self.sleep(wait)
         raise ServiceError(f"{self.service}: {last or 'no answer'} for {path}")
 
     def _over_quota(self, data: Any) -> bool:
