@@ -130,9 +130,10 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=300)
     ap.add_argument("--tracks", type=int, default=3)
     ap.add_argument("--skip-enrich", action="store_true")
+    ap.add_argument("--skip-tempo", action="store_true")
     args = ap.parse_args()
     seeds = args.seeds or [777]
-    for seed in seeds:
+    for seed in [] if args.skip_tempo else seeds:
         print(f"\n## seed {seed}")
         tempo_table(seed)
     if not args.skip_enrich:
