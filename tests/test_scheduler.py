@@ -239,13 +239,15 @@ def test_the_nightly_job_trains_every_user_with_a_collection_one_at_a_time(tmp_p
             raise RuntimeError("cy's model exploded")
         return fake_result(user)
 
+    heard: list[str] = []
+
     async def scenario():
-        s = LearningScheduler(rec, retrain_fn=fake, digest=False)
+        s = LearningScheduler(rec, retrain_fn=fake, digest=False, after_nightly=heard.append)
         s.start()
         s.scheduler.modify_job(JOB_NIGHTLY, next_run_time=datetime.now(timezone.utc))   # due now
         # a feedback-triggered retrain of zed at the same time queues behind, never alongside
         direct = asyncio.create_task(run_retrain("zed"))
-        await wait_until(lambda: len(order) >= 5)
+        await wait_until(lambda: len(order) >= 5 and len(heard) >= 4)
         await direct
         job = s.scheduler.get_job(JOB_NIGHTLY)
         await s.aclose()
@@ -255,6 +257,7 @@ def test_the_nightly_job_trains_every_user_with_a_collection_one_at_a_time(tmp_p
     assert sorted(order) == ["ann", "bob", "cy", "zed", "zed"]
     assert [u for u in order if u != "zed"] == ["ann", "bob", "cy"]   # alphabetical, one at a time
     assert state["max"] == 1
+    assert heard == ["ann", "bob", "cy", "zed"]    # each heard after their nightly retrain, cy's failure too
     assert job is not None and job.next_run_time > datetime.now(timezone.utc)   # the cron job stays
 
 

@@ -158,7 +158,11 @@ class CrateApp:
             return None
         from core.learning.scheduler import LearningScheduler  # APScheduler: only in a bot process
 
-        scheduler = LearningScheduler(self.rec, send_digest=send_digest)
+        # the bots hear each collector's newly scored records after their nightly retrain (one at a time: the
+        # audio worker is one process)
+        hear = ((lambda user: self.sound.in_background(user, delay_s=0.0)) if isinstance(self.jobs, WorkerJobs)
+                else None)
+        scheduler = LearningScheduler(self.rec, send_digest=send_digest, after_nightly=hear)
         scheduler.start()
         self.learning.on_feedback = scheduler.on_feedback
         return scheduler

@@ -1,5 +1,5 @@
-"""How records sound: enrich a collector's records with previews (``crate audio enrich``; the bots after a sync,
-in the background) and tell what one release sounds like (``crate audio show``)."""
+"""How records sound: enrich a collector's records with previews (``crate audio enrich``; the bots after a sync
+and after each nightly retrain, in the background) and tell what one release sounds like (``crate audio show``)."""
 from __future__ import annotations
 
 import logging

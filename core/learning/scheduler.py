@@ -98,6 +98,7 @@ class Registry:
     clock: Callable[[], datetime] = utcnow
     executor: ThreadPoolExecutor | None = None
     digest_every_days: float = 7.0
+    after_nightly: Callable[[str], Any] | None = None           # what follows a user's nightly retrain (hearing)
     owner: Any = None                                           # the LearningScheduler that filled it
 
 
@@ -262,6 +263,11 @@ async def run_nightly() -> dict[str, Any]:
             log.exception("nightly retrain of %s failed", user)
             _say(f"retrain {user}: failed ({type(exc).__name__}: {exc})")
             results[user] = exc
+        if REGISTRY.after_nightly is not None:   # the records scored today are heard for tomorrow's cards
+            try:
+                REGISTRY.after_nightly(user)
+            except Exception:   # an extra never stops the nightly run
+                log.exception("after the nightly retrain of %s", user)
     return results
 
 
@@ -364,7 +370,7 @@ class LearningScheduler:
     def __init__(self, rec: Any, *, url: str | None = None, cfg: Mapping[str, Any] | None = None,
                  clock: Callable[[], datetime] | None = None, send_digest: Callable[[str, Any], Any] | None = None,
                  retrain_fn: Callable[..., Any] | None = None, announce: Callable[[str], None] | None = None,
-                 digest: bool | None = None) -> None:
+                 digest: bool | None = None, after_nightly: Callable[[str], Any] | None = None) -> None:
 
         self.rec = rec
         self.cfg = cfg or rec.cfg
@@ -379,6 +385,7 @@ class LearningScheduler:
         self.send_digest = send_digest
         self.retrain_fn = retrain_fn
         self.announce = announce
+        self.after_nightly = after_nightly
         self.digest = _digest_available() if digest is None else digest
         store_engine = rec.store.engine
         self.url = url or store_engine.url.render_as_string(hide_password=False)
@@ -410,6 +417,7 @@ class LearningScheduler:
         REGISTRY.send_digest = self.send_digest or REGISTRY.send_digest
         REGISTRY.clock, REGISTRY.executor, REGISTRY.owner = self.clock, self._executor, self
         REGISTRY.digest_every_days = self.digest_days
+        REGISTRY.after_nightly = self.after_nightly
         sweep = getattr(self.rec, "sweep_temp_files", None)
         if callable(sweep):
             gone = sweep()
