@@ -123,8 +123,8 @@ class AudioEnricher:
             self._down = 0
             status = self.enrich_one(release, report)
             unreachable = unreachable + 1 if self._down == len(self.services) else 0
-            setattr(report, status if status in ("none", "later") else "analysed",
-                    getattr(report, status if status in ("none", "later") else "analysed") + 1)
+            counter = status if status in ("none", "later") else "analysed"
+            setattr(report, counter, getattr(report, counter) + 1)
             if progress:
                 progress(i, len(todo), release.display)
         for svc in self.services:
