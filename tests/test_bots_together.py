@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from backends import database_url
 from test_conversation import shared_embedding_dir
 from test_telegram_e2e import START_S, _bot_env, stop, telegram_server  # noqa: F401
 
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_one_process_runs_both_bots(tmp_path, tmp_path_factory, telegram_server):  # noqa: F811
     discord_fake = FakeDiscord().start()
     discord_fake.add_guild(700000000000000009)
-    env = _bot_env(telegram_server, f"sqlite:///{tmp_path / 'crate.db'}", tmp_path,
+    env = _bot_env(telegram_server, database_url(tmp_path), tmp_path,
                    shared_embedding_dir(tmp_path_factory))
     env.update({"DISCORD_BOT_TOKEN": discord_fake.token, "DISCORD_API_BASE_URL": discord_fake.api_url,
                 "DISCORD_GATEWAY_URL": discord_fake.gateway_url})

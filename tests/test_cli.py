@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from backends import database_url
 from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
 import bot.terminal  # noqa: F401  imported up front, as a long-lived process would: chat must still use the current stdin
@@ -46,7 +47,7 @@ def _configure(mp: pytest.MonkeyPatch, dirs: SimpleNamespace) -> None:
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
-    return SimpleNamespace(tmp=tmp, db=f"sqlite:///{tmp / 'crate.db'}", models=tmp / "models",
+    return SimpleNamespace(tmp=tmp, db=database_url(tmp), models=tmp / "models",
                            cache=shared_embedding_dir(tmp_path_factory))
 
 

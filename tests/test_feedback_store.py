@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from backends import database_url
 from sqlalchemy import inspect
 
 from core.app import CrateApp
@@ -23,7 +24,7 @@ BUY, MAYBE = float(SC["buy_threshold"]), float(SC["maybe_threshold"])
 
 @pytest.fixture()
 def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'crate.db'}"
+    return database_url(tmp_path)
 
 
 @pytest.fixture()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from backends import database_url
 from sqlalchemy import inspect, text
 
 from core.app.chat_cards import CardRegistry
@@ -62,7 +63,7 @@ def rows_mentioning(store: Store, user: str, user_id: int) -> dict[str, int]:
 
 
 def test_forget_leaves_no_row_of_the_user_in_any_table_and_every_row_of_others(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'crate.db'}")
+    store = Store(database_url(tmp_path))
     cards = CardRegistry(store)
     box = SecretBox(key=SecretBox.generate_key())
     give_everything(store, cards, "tg:gone", box, 1_000)
@@ -86,5 +87,5 @@ def test_forget_leaves_no_row_of_the_user_in_any_table_and_every_row_of_others(t
 
 def test_every_table_exists_whatever_was_imported(tmp_path):
     """The schema is the store's: a fresh database has the chat-card table before any chat module is used."""
-    store = Store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    store = Store(database_url(tmp_path, 'fresh'))
     assert "chat_cards" in inspect(store.engine).get_table_names()

@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from backends import database_url
 from conftest import shared_embedding_dir
 from PIL import Image
 
@@ -27,7 +28,7 @@ PHOTOS = ROOT.parent / "shared" / "data" / "barcode-photos"
 
 @pytest.fixture
 def app(tmp_path, tmp_path_factory, catalogue):
-    rec = Recommender(Store(f"sqlite:///{tmp_path / 'crate.db'}"), catalogue, world_config(),
+    rec = Recommender(Store(database_url(tmp_path)), catalogue, world_config(),
                       EmbeddingCache(shared_embedding_dir(tmp_path_factory)), tmp_path / "models")
     jobs = WorkerJobs(rec)
     yield CrateApp(rec, jobs=jobs)
@@ -96,7 +97,7 @@ def test_workers_end_when_the_bot_is_killed(tmp_path):
     import time
 
     script = tmp_path / "bot.py"
-    script.write_text(ORPHAN.format(root=str(ROOT), url=f"sqlite:///{tmp_path / 'c.db'}"), encoding="utf-8")
+    script.write_text(ORPHAN.format(root=str(ROOT), url=database_url(tmp_path, 'c')), encoding="utf-8")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(p) for p in proc.stdout.readline().split()]

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from backends import database_url
 from conftest import shared_embedding_dir  # noqa: E402
 
 import core.model.embeddings
@@ -54,7 +55,7 @@ def world(tmp_path_factory, catalogue):
     old = sub[:120]                     # v1 sees the oldest 120; "more data" adds the rest
     (tmp / "old.json").write_text(json.dumps(old), encoding="utf-8")
     (tmp / "all.json").write_text(json.dumps(sub), encoding="utf-8")
-    url = f"sqlite:///{tmp / 'crate.db'}"
+    url = database_url(tmp)
     cache_dir = shared_embedding_dir(tmp_path_factory)
     rec = Recommender(Store(url), catalogue, cfg, EmbeddingCache(cache_dir), tmp / "models")
     owned = {r["id"] for r in records}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import database_url, sqlite_only
 from sqlalchemy import event, text
 
 from core.domain.release import CollectionItem, Release
@@ -50,7 +51,7 @@ def items(raw: list[dict[str, Any]]) -> list[CollectionItem]:
 
 @pytest.fixture()
 def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'crate.db'}"
+    return database_url(tmp_path)
 
 
 @pytest.fixture()
@@ -64,6 +65,7 @@ def _snapshot(store: Store) -> list[tuple[int, date | None, int | None, str]]:
     return [(it.release.id, it.date_added, it.rating, it.list_name) for it in store.collection(USER)]
 
 
+@sqlite_only
 def test_sqlite_pragmas(store: Store) -> None:
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
@@ -333,6 +335,7 @@ def _many(n: int, start: int = 10_000, title: str = "T") -> list[CollectionItem]
                            date_added=date(2020, 1, 1 + i % 28), source="csv") for i in range(n)]
 
 
+@sqlite_only
 def test_a_big_replace_lets_other_writers_in_between_its_batches(store: Store) -> None:
     """Another user's write (with no busy wait at all) gets through while a 12k-entry import is being written:
     the import stages its rows in short transactions and holds the write lock only to switch them in."""

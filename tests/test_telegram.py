@@ -22,6 +22,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import zxingcpp
+from backends import database_url
 from PIL import Image
 from telegram import Update
 from test_conversation import shared_embedding_dir
@@ -79,7 +80,7 @@ def make_rec(tmp: Path, catalogue, cache_dir: Path, *, live_url: str | None = No
         cfg["discogs"].update(base_url=live_url, rate_window_s=1, retry_attempts=2, retry_base_s=0.01,
                               retry_cap_s=0.05, read_timeout_s=2, connect_timeout_s=2)
     cfg["discover"].update(catalogue_db=str(tmp / "catalogue.db"), index_file=str(tmp / "catalogue.faiss"))
-    rec = Recommender(Store(f"sqlite:///{tmp / 'crate.db'}"), catalogue, cfg, EmbeddingCache(cache_dir), tmp / "models")
+    rec = Recommender(Store(database_url(tmp)), catalogue, cfg, EmbeddingCache(cache_dir), tmp / "models")
     rec._secret_box = SecretBox(key=SecretBox.generate_key())
     return rec
 

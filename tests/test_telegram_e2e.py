@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from backends import database_url
 from test_conversation import shared_embedding_dir
 
 from core.config import get_config
@@ -58,7 +59,7 @@ def stop(proc: subprocess.Popen) -> None:
 def test_the_bot_process_scores_a_pasted_link_and_stores_a_thumbs_up(tmp_path, tmp_path_factory, catalogue,
                                                                       discogs_server, telegram_server):  # noqa: F811
     # a collector pre-trained in the bot's database
-    db_url = f"sqlite:///{tmp_path / 'crate.db'}"
+    db_url = database_url(tmp_path)
     cache_dir = shared_embedding_dir(tmp_path_factory)
     cfg = copy.deepcopy(get_config())
     cfg["model"]["catboost"]["iterations"] = 60

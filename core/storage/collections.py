@@ -130,7 +130,7 @@ class Collections(ReleaseCache):
             with self._session() as s, s.begin():
                 s.connection().execute(insert(table), list(part))
         params = {"u": uid, "ln": list_name, "b": batch}
-        changed = " OR ".join(f"e.{c} IS NOT g.{c}" for c in _DATA_COLUMNS)
+        changed = " OR ".join(f"e.{c} IS DISTINCT FROM g.{c}" for c in _DATA_COLUMNS)  # SQLite ≥ 3.39 and PostgreSQL
         cols = ", ".join(_ENTRY_COLUMNS)
         with self._session() as s, s.begin():
             conn = s.connection()
@@ -145,7 +145,7 @@ class Collections(ReleaseCache):
             conn.execute(text(
                 f"INSERT INTO collection_entries ({cols}) SELECT {cols} FROM collection_staging AS g "
                 "WHERE g.batch = :b AND NOT EXISTS (SELECT 1 FROM collection_entries AS e WHERE e.user_id = :u "
-                "AND e.list_name = :ln AND e.release_id = g.release_id)"), params)
+                "AND e.list_name = :ln AND e.release_id = g.release_id) ORDER BY g.id"), params)  # file order
         # the staged copy is no longer read: drop it in short transactions, after the switch
         while True:
             with self._session() as s, s.begin():

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Index,
+    Integer,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -46,6 +48,8 @@ MAX_REASON_CHARS = 500
 MAX_EVENT_ID_CHARS = 200
 DIGEST_SETTING = "last_digest_at"
 AUTH_KINDS: tuple[str, ...] = ("username", "token", "oauth")
+#: release ids: BIGINT on PostgreSQL (a pasted id may be any size; INTEGER would refuse the query), SQLite's INTEGER
+RELEASE_ID = BigInteger().with_variant(Integer(), "sqlite")
 _CHUNK = 500  # ids per IN (...) clause: stays under every backend's bound-parameter limit
 
 
@@ -142,7 +146,7 @@ class CachedRelease(SQLModel, table=True):
 
     __tablename__ = "cached_releases"
 
-    release_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    release_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False}, sa_type=RELEASE_ID)
     data: str = Field(sa_type=Text)
     source: str = ""
     fetched_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -162,7 +166,7 @@ class CollectionEntry(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
-    release_id: int = Field(index=True)
+    release_id: int = Field(index=True, sa_type=RELEASE_ID)
     list_name: str = "collection"
     date_added: date | None = None
     rating: int | None = None
@@ -188,7 +192,7 @@ class StagedEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     batch: str = Field(index=True)
     user_id: int = Field(index=True)
-    release_id: int
+    release_id: int = Field(sa_type=RELEASE_ID)
     list_name: str = "collection"
     date_added: date | None = None
     rating: int | None = None
@@ -207,7 +211,7 @@ class ScoreServed(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
-    release_id: int = Field(index=True)
+    release_id: int = Field(index=True, sa_type=RELEASE_ID)
     probability: float
     label: str
     score_type: str
@@ -246,7 +250,7 @@ class Feedback(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
-    release_id: int = Field(index=True)
+    release_id: int = Field(index=True, sa_type=RELEASE_ID)
     score_id: int | None = Field(default=None, foreign_key="scores_served.id")
     kind: str
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -378,7 +382,7 @@ class ReleaseAudio(SQLModel, table=True):
 
     __tablename__ = "release_audio"
 
-    release_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    release_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False}, sa_type=RELEASE_ID)
     status: str = "ok"
     source: str = ""                                   # deezer | itunes
     album_id: str = ""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backends import copy_database, database_url, on_postgres
 from core.config import get_config
 from core.domain.release import ImportResult
 from core.model.embeddings import EmbeddingCache
@@ -66,7 +67,8 @@ def build_template(where: Path, catalogue: dict, cache_dir: Path) -> TrainedTemp
 
 def clone(template: TrainedTemplate, where: Path, user: str = TEMPLATE_USER) -> tuple[str, Path]:
     """Copy the template's database and model files into ``where`` (the user renamed ``user``); returns the
-    database URL and the models folder, for the module to open its own :class:`Recommender` on."""
+    database URL and the models folder, for the module to open its own :class:`Recommender` on. On a PostgreSQL
+    run (``tests/backends.py``) the rows go into a fresh PostgreSQL database of the module's own."""
     where.mkdir(parents=True, exist_ok=True)
     db_file, models_dir = where / "crate.db", where / "models"
     shutil.copy(template.db_file, db_file)
@@ -79,7 +81,10 @@ def clone(template: TrainedTemplate, where: Path, user: str = TEMPLATE_USER) -> 
             con.execute("UPDATE users SET name = ? WHERE name = ?", (user, TEMPLATE_USER))
     finally:
         con.close()
-    return f"sqlite:///{db_file}", models_dir
+    url = database_url(where)
+    if on_postgres():
+        copy_database(f"sqlite:///{db_file}", url)
+    return url, models_dir
 
 
 def cloned_recommender(template: TrainedTemplate, where: Path, user: str, catalogue: dict,
