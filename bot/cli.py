@@ -22,14 +22,17 @@ from core.app import (  # noqa: E402
     ConfigError,
     Operations,
     Refusal,
+    SchemaTooNew,
     SecretError,
     build_app,
     build_operations,
     database_busy,
+    database_unreachable,
     get_config,
     install_redaction,
     render_card,
     render_picks,
+    upgrade_database,
 )
 from core.app.backup import BackupError, backup, restore  # noqa: E402
 from core.app.evaluation import SplitEvalRequest, run_demo, run_eval, run_split_eval
@@ -56,6 +59,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
         raise Refusal(str(exc), 2) from exc
     print(report.text)
     print("Keep it somewhere safe and private: it holds the key that decrypts the stored Discogs tokens.")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    print(upgrade_database(getattr(args, "database", None)))
     return 0
 
 
@@ -413,6 +421,12 @@ def _collection_and_models(sub: Subparsers, default_user: str) -> None:
     m.add_argument("--to", metavar="VERSION", help="the version to activate")
     m.set_defaults(func=cmd_models_rollback)
 
+    s = sub.add_parser("db", help="the database's schema: `upgrade` brings it to this version's (Alembic migrations; "
+                                  "also done on every start)")
+    dsub = s.add_subparsers(dest="db_command", required=True)
+    d = dsub.add_parser("upgrade", help="migrate the database (SQLite or PostgreSQL) to this version's schema")
+    d.set_defaults(func=cmd_db_upgrade)
+
     s = sub.add_parser("schedule", help="run the learning scheduler (nightly and feedback retrains) until Ctrl-C")
     s.add_argument("--run-for", type=float, default=None, help=argparse.SUPPRESS)   # seconds (tests, demos)
     s.set_defaults(func=cmd_schedule)
@@ -548,10 +562,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Refusal as exc:   # what could not be done, and what to do: said, never a traceback
         print(exc.message, file=sys.stderr)
         return exc.code
+    except SchemaTooNew as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     except SecretError as exc:   # a damaged, unsafe or lost key file: what is wrong and what to do
         print(f"Secret key problem: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
+        unreachable = database_unreachable(exc)
+        if unreachable:
+            print(unreachable, file=sys.stderr)
+            return 3
         if not database_busy(exc):
             raise
         print(DATABASE_BUSY, file=sys.stderr)

@@ -249,6 +249,9 @@ class LearningConfig(Section):
     training_workers: int
     digest_every_days: float
     schedule_in_bot: bool
+    leader_ttl_s: float
+    dask_scheduler: str
+    skip_unchanged: bool
 
 
 class DiscoverConfig(Section):

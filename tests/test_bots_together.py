@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backends import database_url
 from test_conversation import shared_embedding_dir
 from test_telegram_e2e import START_S, _bot_env, stop, telegram_server  # noqa: F401
 
+from backends import database_url
 from fakes.discord_server import FakeDiscord
 
 ROOT = Path(__file__).resolve().parent.parent

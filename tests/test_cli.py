@@ -12,11 +12,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from backends import database_url
 from conftest import bullets, release_url, shared_embedding_dir  # noqa: E402
 
 import bot.terminal  # noqa: F401  imported up front, as a long-lived process would: chat must still use the current stdin
 import core.model.embeddings
+from backends import database_url
 from bot.cli import main
 from core.app.cards import ATTRIBUTION
 from core.config import get_config

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from backends import database_url
 from sqlalchemy import inspect
 
+from backends import database_url
 from core.app import CrateApp
 from core.app.conversation import parse_feedback
 from core.config import get_config

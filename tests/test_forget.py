@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from backends import database_url
 from sqlalchemy import inspect, text
 
+from backends import database_url
 from core.app.chat_cards import CardRegistry
 from core.domain.release import CollectionItem, Release
 from core.learning.scheduler import JOBS_TABLE, retrain_job_id

@@ -9,10 +9,10 @@ import signal
 from pathlib import Path
 
 import pytest
-from backends import database_url
 from conftest import shared_embedding_dir
 from PIL import Image
 
+from backends import database_url
 from core.app import CrateApp, Refusal
 from core.app.jobs import WORKER_DIED, WorkerDied, WorkerJobs
 from core.barcode import PhotoError

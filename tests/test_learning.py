@@ -13,10 +13,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from backends import database_url
 from conftest import shared_embedding_dir  # noqa: E402
 
 import core.model.embeddings
+from backends import database_url
 from bot.cli import main
 from core.config import get_config
 from core.domain.release import album_key

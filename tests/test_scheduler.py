@@ -24,10 +24,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from backends import database_url
 from conftest import shared_embedding_dir  # noqa: E402
 from sqlalchemy import text
 
+from backends import database_url
 from core.config import get_config
 from core.domain.release import CollectionItem, Release
 from core.learning.scheduler import (

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import database_url, sqlite_only
 from sqlalchemy import event, text
 
+from backends import database_url, sqlite_only
 from core.domain.release import CollectionItem, Release
 from core.storage import CachedRelease, CollectionEntry, Store
 

@@ -22,12 +22,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import zxingcpp
-from backends import database_url
 from PIL import Image
 from telegram import Update
 from test_conversation import shared_embedding_dir
 
 import core.discogs.ratelimit as ratelimit
+from backends import database_url
 from bot.telegram.app import build_application
 from bot.telegram.handlers import (
     APOLOGY,

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from backends import database_url
 from test_conversation import shared_embedding_dir
 
+from backends import database_url
 from core.config import get_config
 from core.model.embeddings import EmbeddingCache
 from core.recommender import Recommender

@@ -21,7 +21,14 @@ from core.app.feedback import KINDS
 from core.app.group import Group, GroupAnswer, TasteMatch
 from core.app.inbox import DurableInbox
 from core.app.jobs import WorkerDied, jobs_for
-from core.app.operations import DATABASE_BUSY, OAuthFlow, Operations, database_busy
+from core.app.operations import (
+    DATABASE_BUSY,
+    OAuthFlow,
+    Operations,
+    database_busy,
+    database_unreachable,
+    upgrade_database,
+)
 from core.app.replies import (
     FEEDBACK_SHORT,
     CardReply,
@@ -60,10 +67,12 @@ from core.picks import Pick, Picks
 from core.recommender import Recommender, ScoreCard
 from core.secrets import SecretError, install_redaction, register_secret
 from core.storage import Store
+from core.storage.migrate import SchemaTooNew
 
 __all__ = ["build_app", "build_operations", "jobs_for", "WorkerDied", "CrateApp", "Group", "GroupAnswer",
            "TasteMatch", "SyncOutcome", "DurableInbox", "Operations", "Refusal", "OAuthFlow", "BarcodeAnswer",
-           "ConfigError", "SecretError", "DATABASE_BUSY", "database_busy", "get_config", "BUY_SHARES", "CURRENCIES",
+           "ConfigError", "SecretError", "DATABASE_BUSY", "database_busy",
+           "database_unreachable", "upgrade_database", "SchemaTooNew", "get_config", "BUY_SHARES", "CURRENCIES",
            "FORGET_ASK",
            "NOT_KNOWN", "NOT_LINKED", "BUSY", "SYNC_STOPPED", "NOT_SYNCED", "OFFLINE", "SERVER_ONLY", "SETTING_NAMES",
            "KINDS",

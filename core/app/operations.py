@@ -44,6 +44,33 @@ def database_busy(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "locked" in str(exc).lower()
 
 
+def database_unreachable(exc: BaseException) -> str | None:
+    """A sentence when ``exc`` is the database server refusing or not answering (PostgreSQL down, wrong port or
+    user), else None."""
+    if not isinstance(exc, OperationalError) or database_busy(exc):
+        return None
+    first = (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
+    if not any(w in first.lower() for w in ("connect", "connection", "server closed", "timeout expired")):
+        return None
+    return f"Cannot reach the database ({first}). Is the server running, and is DATABASE_URL right?"
+
+
+def upgrade_database(database: str | None = None) -> str:
+    """``crate db upgrade``: bring the database's schema to this program's (Alembic), say what was done."""
+    from core.config import database_url
+    from core.storage import Store
+    from core.storage.migrate import SchemaTooNew
+
+    try:
+        store = Store(database or database_url())
+    except SchemaTooNew as exc:
+        raise Refusal(str(exc), 2) from exc
+    try:
+        return store.schema_upgrade.text()
+    finally:
+        store.close()
+
+
 def _discogs(exc: DiscogsError) -> Refusal:
     return Refusal(exc.user_message, 4)
 

@@ -56,12 +56,14 @@ from apscheduler.events import (
 )
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_PAUSED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.config import LearningConfig, section
 from core.learning import retrain as retraining
+from core.learning.leader import Leadership
 from core.storage import JOBS_TABLE, USER_JOB_PREFIXES, make_engine
 
 log = logging.getLogger(__name__)
@@ -370,7 +372,8 @@ class LearningScheduler:
     def __init__(self, rec: Any, *, url: str | None = None, cfg: Mapping[str, Any] | None = None,
                  clock: Callable[[], datetime] | None = None, send_digest: Callable[[str, Any], Any] | None = None,
                  retrain_fn: Callable[..., Any] | None = None, announce: Callable[[str], None] | None = None,
-                 digest: bool | None = None, after_nightly: Callable[[str], Any] | None = None) -> None:
+                 digest: bool | None = None, after_nightly: Callable[[str], Any] | None = None,
+                 leadership: Leadership | None = None) -> None:
 
         self.rec = rec
         self.cfg = cfg or rec.cfg
@@ -400,6 +403,11 @@ class LearningScheduler:
         self.scheduler.add_listener(self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
                                     | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         self._executor: ThreadPoolExecutor | None = None
+        # one leader among the processes on this database runs the jobs (core.learning.leader)
+        ttl = float(getattr(lcfg, "leader_ttl_s", 30) or 30)
+        self.leadership = leadership or (Leadership(rec.store, ttl, clock=self.clock)
+                                         if hasattr(rec.store, "take_lease") else None)
+        self._leading_task: asyncio.Task[None] | None = None
 
     # -- life cycle
     @property
@@ -423,10 +431,56 @@ class LearningScheduler:
             gone = sweep()
             if gone:
                 self._say(f"removed {len(gone)} stale temporary model file(s)")
-        self.scheduler.start()
+        self.scheduler.start(paused=self.leadership is not None)   # runs jobs only while it leads
         self.ensure_nightly()
         if self.digest:
             self.ensure_digest()
+        if self.leadership is not None:
+            self.beat()
+            self._leading_task = asyncio.get_running_loop().create_task(self._keep_leading())
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process runs the scheduled jobs (always, without a leadership)."""
+        return self.leadership is None or self.leadership.leading
+
+    def beat(self) -> bool:
+        """Take or renew the lease now and act on it (see :meth:`_apply`); returns whether this process leads."""
+        if self.leadership is None:
+            return True
+        was = self.leadership.leading
+        self.leadership.beat()
+        self._apply(was)
+        return self.leadership.leading
+
+    def _apply(self, was: bool) -> None:
+        """Resume the scheduler when leading (and wake it, so jobs other processes added to the shared job store
+        are seen within one beat), pause it when not."""
+        if self.leadership is None or not self.scheduler.running:
+            return
+        if self.leadership.leading:
+            if self.scheduler.state == STATE_PAUSED:
+                self.scheduler.resume()
+            else:
+                self.scheduler.wakeup()
+            if not was:
+                self._say(f"leading: this process ({self.leadership.holder}) runs the scheduled jobs")
+        else:
+            if self.scheduler.state != STATE_PAUSED:
+                self.scheduler.pause()
+            if was or self._leading_task is None:
+                self._say(f"following: {self.leadership.current() or 'another process'} runs the scheduled jobs")
+
+    async def _keep_leading(self) -> None:
+        assert self.leadership is not None
+        while True:
+            await asyncio.sleep(self.leadership.interval_s)
+            try:
+                was = self.leadership.leading
+                await asyncio.to_thread(self.leadership.beat)   # the database call off the loop…
+                self._apply(was)                                 # …the scheduler touched on it
+            except Exception:   # never let the heartbeat die: the next beat tries again
+                log.exception("leader heartbeat")
 
     def shutdown(self) -> None:
         """Stop scheduling (takes effect on the loop's next iteration; see :meth:`aclose`)."""
@@ -434,7 +488,10 @@ class LearningScheduler:
             self.scheduler.shutdown(wait=False)
 
     async def aclose(self, wait_for_training: bool = True) -> None:
-        """Stop scheduling, then (by default) wait for a retrain in progress to finish."""
+        """Stop scheduling, then (by default) wait for a retrain in progress to finish; give the lease up."""
+        if self._leading_task is not None:
+            self._leading_task.cancel()
+            self._leading_task = None
         self.shutdown()
         for _ in range(100):
             if not self.scheduler.running:
@@ -443,6 +500,8 @@ class LearningScheduler:
         if self._executor is not None:
             ex = self._executor
             await asyncio.to_thread(ex.shutdown, wait=wait_for_training, cancel_futures=True)
+        if self.leadership is not None:
+            await asyncio.to_thread(self.leadership.resign)
         if REGISTRY.owner is self:   # leave nothing of this scheduler behind (a later one, or the CLI, starts clean)
             fresh = Registry()
             REGISTRY.owner, REGISTRY.executor = None, None

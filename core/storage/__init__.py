@@ -40,6 +40,7 @@ from core.storage.chat_cards import ChatCards
 from core.storage.collections import Collections
 from core.storage.database import Database
 from core.storage.inbox import Inbox
+from core.storage.leases import Leases
 from core.storage.models import ModelVersions
 from core.storage.releases import ReleaseCache
 from core.storage.schema import (
@@ -100,7 +101,7 @@ __all__ = ["Store", "AUTH_KINDS", "CachedRelease", "ChatCard", "CollectionEntry"
 
 
 class Store(Users, Collections, ReleaseCache, ScoresAndFeedback, ModelVersions, LinkedAccounts, Inbox, Sharing,
-            ChatCards, AudioStore, Database):
+            ChatCards, AudioStore, Leases, Database):
     """All persistence for the bot. ``Store(url)``, ``Store(engine)`` or ``Store()`` (configured URL)."""
 
     def users_with_collection(self) -> list[str]:

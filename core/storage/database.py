@@ -15,6 +15,8 @@ from sqlalchemy.schema import CreateColumn
 from sqlmodel import Session, SQLModel, col, select
 
 from core.config import get_config
+from core.storage.migrate import BASELINE_TABLES, UpgradeReport
+from core.storage.migrate import upgrade as upgrade_schema
 from core.storage.schema import (
     Feedback,
     ModelVersion,
@@ -41,63 +43,66 @@ class Database:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
         self._buy_threshold = buy_threshold
         self._maybe_threshold = maybe_threshold
-        SQLModel.metadata.create_all(self.engine)
-        self.migrations: list[str] = self._migrate()
+        #: what start-up did to the schema (Alembic; see core.storage.migrate): empty when it was up to date
+        self.schema_upgrade: UpgradeReport = upgrade_schema(self.engine, legacy=self._migrate)
+        self.migrations: list[str] = self.schema_upgrade.steps
         log.debug("store ready on %s", self.engine.url.render_as_string(hide_password=True))
 
     # -- schema migration
 
-    def _migrate(self) -> list[str]:
-        """Bring tables created by older versions up to date; returns what was done (empty when nothing).
+    def _migrate(self, conn: Connection) -> list[str]:
+        """A database made before Alembic (no ``alembic_version``): bring it to the baseline (revision 0001).
 
-        Light and additive only: missing columns are added with ``ALTER TABLE ... ADD COLUMN`` (nullable or with
-        a server default) and backfilled, then missing indexes (the unique ones included) are created. Runs in
-        one transaction (on SQLite, DDL may commit on its own; every step checks first, so a rerun completes an
-        interrupted migration except for the one-off backfills).
+        Light and additive only: missing baseline tables are created, missing columns are added with ``ALTER
+        TABLE ... ADD COLUMN`` (nullable or with a server default) and backfilled, then missing indexes (the
+        unique ones included) are created. Every step checks first, so a rerun completes an interrupted
+        migration except for the one-off backfills. Tables and columns added after the baseline come from the
+        Alembic migrations that follow it, never from here.
         """
         done: list[str] = []
         dialect = self.engine.dialect
         prep = dialect.identifier_preparer
-        with self.engine.begin() as conn:
-            insp = inspect(conn)
-            tables = set(insp.get_table_names())
-            for table in SQLModel.metadata.sorted_tables:
-                if table.name not in tables:
+        baseline = [t for t in SQLModel.metadata.sorted_tables if t.name in BASELINE_TABLES]
+        insp = inspect(conn)
+        tables = set(insp.get_table_names())
+        missing = [t for t in baseline if t.name not in tables]
+        if missing:
+            SQLModel.metadata.create_all(conn, tables=missing)
+            done.append(f"created {', '.join(t.name for t in missing)}")
+        for table in baseline:
+            if table.name not in tables:
+                continue
+            have = {c["name"] for c in insp.get_columns(table.name)}
+            added: set[str] = set()
+            for column in table.columns:
+                if column.name in have:
                     continue
-                have = {c["name"] for c in insp.get_columns(table.name)}
-                added: set[str] = set()
-                for col in table.columns:
-                    if col.name in have:
-                        continue
-                    if not col.nullable and col.server_default is None:  # a programming error, not a data one
-                        raise RuntimeError(f"cannot add NOT NULL column {table.name}.{col.name} without a default")
-                    ddl = CreateColumn(col).compile(dialect=dialect)
-                    conn.exec_driver_sql(f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {ddl}")
-                    added.add(col.name)
-                if added:
-                    done.append(f"{table.name}: added {', '.join(sorted(added))}")
-                    self._backfill(conn, table.name, added, done)
-            for table in SQLModel.metadata.sorted_tables:
-                if table.name not in tables:
+                if not column.nullable and column.server_default is None:  # a programming error, not a data one
+                    raise RuntimeError(f"cannot add NOT NULL column {table.name}.{column.name} without a default")
+                ddl = CreateColumn(column).compile(dialect=dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {ddl}")
+                added.add(column.name)
+            if added:
+                done.append(f"{table.name}: added {', '.join(sorted(added))}")
+                self._backfill(conn, table.name, added, done)
+        for table in baseline:
+            if table.name not in tables:
+                continue
+            names = {i["name"] for i in insp.get_indexes(table.name)}
+            names |= {u["name"] for u in insp.get_unique_constraints(table.name)}
+            for idx in sorted(table.indexes, key=lambda i: str(i.name)):
+                if idx.name in names:
                     continue
-                names = {i["name"] for i in insp.get_indexes(table.name)}
-                names |= {u["name"] for u in insp.get_unique_constraints(table.name)}
-                for idx in sorted(table.indexes, key=lambda i: str(i.name)):
-                    if idx.name in names:
-                        continue
-                    if idx.unique and idx.dialect_kwargs.get(f"{dialect.name}_where") is None:
-                        self._drop_duplicates(conn, table.name, [c.name for c in idx.columns], done)
-                    idx.create(conn)
-                    done.append(f"{table.name}: created index {idx.name}")
-            if "model_versions" in tables:   # before "retired" existed, a replaced version stayed "active"
-                mv = ModelVersion.__table__  # type: ignore[attr-defined]
-                stale = (mv.c.status == "active") & mv.c.active.is_(False)
-                # read first: a start writes nothing when nothing is due (another writer may hold the lock)
-                if conn.execute(select(func.count()).select_from(mv).where(stale)).scalar():
-                    res = conn.execute(update(mv).where(stale).values(status="retired"))
-                    done.append(f"model_versions: {res.rowcount} replaced versions marked retired")
-        for step in done:
-            log.info("schema migration: %s", step)
+                if idx.unique and idx.dialect_kwargs.get(f"{dialect.name}_where") is None:
+                    self._drop_duplicates(conn, table.name, [c.name for c in idx.columns], done)
+                idx.create(conn)
+                done.append(f"{table.name}: created index {idx.name}")
+        if "model_versions" in tables:   # before "retired" existed, a replaced version stayed "active"
+            mv = ModelVersion.__table__  # type: ignore[attr-defined]
+            stale = (mv.c.status == "active") & mv.c.active.is_(False)
+            if conn.execute(select(func.count()).select_from(mv).where(stale)).scalar():
+                res = conn.execute(update(mv).where(stale).values(status="retired"))
+                done.append(f"model_versions: {res.rowcount} replaced versions marked retired")
         return done
 
     def _backfill(self, conn: Connection, table: str, added: set[str], done: list[str]) -> None:

@@ -427,6 +427,17 @@ class ForgetReport:
 # ---------------------------------------------------------------------------------------------- store
 
 
+class Lease(SQLModel, table=True):
+    """A named lease held by one process until ``expires_at`` (renewed while it lives): which of several bot
+    processes on one database runs the scheduled jobs (:mod:`core.learning.leader`)."""
+
+    __tablename__ = "leases"
+    name: str = Field(primary_key=True, max_length=100)
+    holder: str = Field(max_length=200)
+    acquired_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     try:

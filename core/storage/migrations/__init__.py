@@ -1,0 +1,1 @@
+"""The schema's Alembic migrations (``crate db upgrade``; see :mod:`core.storage.migrate`)."""
