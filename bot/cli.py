@@ -306,20 +306,36 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     users = ops.users_with_collection() if args.all else [args.user]
     if not users:
         raise Refusal("No user has a collection yet: run `crate import FILE --user NAME` first.")
-    rc = 0
+    scheduler = (args.scheduler or str(get_config().learning.dask_scheduler or "")) if args.all else ""
+    if scheduler:   # one task a user on the Dask cluster, a line each as they finish
+        print(f"retraining {len(users)} users on the Dask cluster at {scheduler}…", flush=True)
+        report = ops.retrain_on_cluster(users, scheduler, changed_only=args.changed_only,
+                                        on_result=lambda run: print(run.line(), flush=True))
+        print(report.summary())
+        return 1 if any(r.status == "failed" for r in report.runs) else 0
+    rc, t0, done, failed = 0, time.perf_counter(), 0, 0
     for user in users:
         if args.all:
             print(f"== {user} ==", flush=True)
+        if args.changed_only:
+            why = ops.nothing_new(user)
+            if why:
+                print(f"{user}: unchanged — {why}")
+                continue
         try:
             res = ops.retrain(user, progress=_progress)
         except Refusal as exc:
             print(exc.message, file=sys.stderr)
-            rc = exc.code
+            rc, failed = exc.code, failed + 1
             continue
         if res is None:
             print(f"{user}: already training in this process, skipped")
             continue
+        done += 1
         _print_retrain(res, ops.holdout_fraction())
+    if args.all:
+        print(f"retrained {done} users in {time.perf_counter() - t0:.1f} s on 1 worker (in process)"
+              + (f", {failed} failed" if failed else ""))
     return rc
 
 
@@ -407,7 +423,13 @@ def _collection_and_models(sub: Subparsers, default_user: str) -> None:
     s = sub.add_parser("retrain", help="retrain now: a challenger replaces the model only if not worse on a hold-out")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--user", default=default_user)
-    g.add_argument("--all", action="store_true", help="every user with a collection, one at a time")
+    g.add_argument("--all", action="store_true", help="every user with a collection: one at a time, or one task a "
+                                                      "user on a Dask cluster (--scheduler)")
+    s.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                   help="with --all: fan the retrains out to this Dask distributed scheduler (default: "
+                        "learning.dask_scheduler, CRATE_LEARNING__DASK_SCHEDULER; empty = in process)")
+    s.add_argument("--changed-only", action="store_true",
+                   help="skip users with nothing new (records or feedback) since their last training")
     s.set_defaults(func=cmd_retrain)
 
     s = sub.add_parser("models", help="the user's model versions: list, roll back")

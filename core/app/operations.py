@@ -272,6 +272,26 @@ class Operations:
         except LookupError as exc:
             raise Refusal(f"{user}: nothing to train on: {exc}. Run `crate import FILE --user {user}` first.") from exc
 
+    def nothing_new(self, user: str) -> str | None:
+        """Why ``user`` need not be retrained now, or None (see :func:`core.learning.cluster.nothing_new`)."""
+        from core.learning.cluster import nothing_new
+
+        return nothing_new(self.store, user)
+
+    def retrain_on_cluster(self, users: list[str], scheduler: str, *, changed_only: bool = False,
+                           on_result: Callable[[Any], None] | None = None) -> Any:
+        """One retrain task per user on the Dask cluster at ``scheduler`` (:func:`core.learning.cluster.fan_out`).
+        A database URL with a password is not sent with the tasks: the workers then need ``DATABASE_URL``."""
+        from core.learning.cluster import ClusterUnreachable, fan_out
+
+        url = self.store.engine.url
+        database = "" if url.password else url.render_as_string(hide_password=False)
+        try:
+            return fan_out(users, database, self.rec.models_dir, scheduler=scheduler, skip_unchanged=changed_only,
+                           on_result=on_result)
+        except ClusterUnreachable as exc:
+            raise Refusal(str(exc), 3) from exc
+
     def models(self, user: str) -> list[ModelVersion]:
         return list(self.store.models(user))
 

@@ -238,7 +238,7 @@ def self_split(rec: Trainable, user: str, before: date | None = None,
                  "self_agreement": own.agreement, "cut": str(cut_day)}
 
 
-def retrain(rec: Trainable, user: str, progress=None) -> RetrainResult:
+def retrain(rec: Trainable, user: str, progress=None, run_id: str | None = None) -> RetrainResult:
     """Train a new version; it replaces the current one only if it is not worse on held-out data.
 
     Each version is measured the same way when it is trained — a copy trained without the user's newest
@@ -293,6 +293,8 @@ def retrain(rec: Trainable, user: str, progress=None) -> RetrainResult:
                            "challenger": challenger_score.__dict__ if challenger_score else None,
                            "champion": champion_score.__dict__ if champion_score else None},
                "decision": reason}
+    if run_id:
+        metrics["run"] = run_id
     report = rec.train(user, progress=progress, activate=accepted, status="active" if accepted else "rejected",
                        note=reason, extra_metrics=metrics)
     keep = lcfg.keep_versions
