@@ -167,6 +167,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if platforms == ["telegram"]:
         from bot.telegram.app import run
 
+        if args.workers > 1:
+            if not args.webhook:
+                print("--workers needs --webhook (one port, several processes).", file=sys.stderr)
+                return 2
+            from bot.telegram.app import TOKEN_ENV
+            from bot.telegram.webhook import run_workers
+
+            if not os.environ.get(TOKEN_ENV, "").strip():
+                print(f"Set {TOKEN_ENV} to the token BotFather gave you (see README, 'Telegram bot').",
+                      file=sys.stderr)
+                return 2
+            return run_workers(webhook=args.webhook, listen=args.listen, port=args.port, workers=args.workers,
+                               database=args.database)
         return run(webhook=args.webhook, listen=args.listen, port=args.port, database=args.database)
     if args.webhook:
         print("--webhook is for `crate run telegram` alone.", file=sys.stderr)
@@ -528,6 +541,8 @@ def _chat_and_picks(sub: Subparsers, default_user: str) -> None:
     s.add_argument("--webhook", metavar="URL", help="receive updates on this public HTTPS URL (default: polling)")
     s.add_argument("--listen", default="0.0.0.0", help="webhook: address to listen on")
     s.add_argument("--port", type=int, default=8443, help="webhook: port to listen on")
+    s.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="webhook: N bot processes behind the one port (SO_REUSEPORT); best on PostgreSQL")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("backup", help="write everything kept (database, models, secret key, catalogue) to FILE.tar.gz")

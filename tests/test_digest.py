@@ -16,6 +16,7 @@ from conftest import shared_embedding_dir  # noqa: E402
 from PIL import Image
 
 import core.model.embeddings
+from backends import copy_database, database_url, on_postgres
 from bot.cli import main
 from core.config import get_config
 from core.domain.release import CollectionItem
@@ -308,12 +309,17 @@ def test_a_digest_carries_three_fresh_picks_that_take_feedback(world, tmp_path):
 
 def test_the_digest_says_what_the_records_rated_up_sound_like(world, tmp_path):
     # a copy of the world's database: the audio rows written here stay out of the other tests
-    import sqlite3
+    if on_postgres():
+        url = database_url(tmp_path, "sound")
+        copy_database(world.url, url)
+    else:
+        import sqlite3
 
-    db = tmp_path / "sound.db"
-    with sqlite3.connect(world.url.removeprefix("sqlite:///")) as src, sqlite3.connect(db) as dst:
-        src.backup(dst)   # what the write-ahead log holds too
-    store = Store(f"sqlite:///{db}")
+        db = tmp_path / "sound.db"
+        with sqlite3.connect(world.url.removeprefix("sqlite:///")) as src, sqlite3.connect(db) as dst:
+            src.backup(dst)   # what the write-ahead log holds too
+        url = f"sqlite:///{db}"
+    store = Store(url)
     assert "🎧" not in build_digest(SimpleNamespace(store=store, cfg=world.cfg,
                                                     thresholds=world.rec.thresholds), USER, now=world.t2,
                                     since=world.t1).text     # nothing heard: nothing said

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 from test_conversation import shared_embedding_dir
 from test_telegram_e2e import START_S, stop
 
+from backends import database_url
 from core.app import CardRegistry
 from core.secrets import SecretBox
 from core.storage import Store
@@ -29,19 +31,19 @@ USER_ID = 4343
 KILL_SEED = int(os.environ.get("CRATE_KILL_SEED", "22"))
 
 
-def _count(db: Path, sql: str) -> int:
-    con = sqlite3.connect(db, timeout=10)
+def _count(db_url: str, sql: str) -> int:
+    engine = create_engine(db_url, poolclass=NullPool)
     try:
-        return int(con.execute(sql).fetchone()[0])
+        with engine.connect() as conn:
+            return int(conn.exec_driver_sql(sql).scalar() or 0)
     finally:
-        con.close()
+        engine.dispose()
 
 
 def test_no_thumbs_up_that_reached_the_discord_bot_is_lost_when_it_is_killed_at_20_random_moments(
         tmp_path, tmp_path_factory, catalogue):
     rng = random.Random(KILL_SEED)
-    db_path = tmp_path / "crate.db"
-    db_url = f"sqlite:///{db_path}"
+    db_url = database_url(tmp_path)
     user = f"dc:{USER_ID}"
     fake = FakeDiscord().start()
     alice = fake.user(USER_ID, "Alice")
@@ -84,7 +86,7 @@ def test_no_thumbs_up_that_reached_the_discord_bot_is_lost_when_it_is_killed_at_
             liked = f"SELECT count(*) FROM feedback WHERE score_id = {sid}"
             fake.react(alice, msg, "👍")
             deadline = time.monotonic() + 30
-            while not (_count(db_path, inbox_sql) or _count(db_path, liked)):   # it reached the bot
+            while not (_count(db_url, inbox_sql) or _count(db_url, liked)):   # it reached the bot
                 assert time.monotonic() < deadline, (tmp_path / f"run{n}.log").read_text(errors="replace")[-3000:]
                 time.sleep(0.002)
             delay = rng.uniform(0.0, 0.15)
@@ -100,8 +102,8 @@ def test_no_thumbs_up_that_reached_the_discord_bot_is_lost_when_it_is_killed_at_
             time.sleep(0.05)
         deadline = time.monotonic() + START_S
         while True:
-            likes = _count(db_path, "SELECT count(*) FROM feedback WHERE kind = 'like'")
-            pending = _count(db_path, inbox_sql)
+            likes = _count(db_url, "SELECT count(*) FROM feedback WHERE kind = 'like'")
+            pending = _count(db_url, inbox_sql)
             if likes >= len(messages) and not pending:
                 break
             assert time.monotonic() < deadline, (moments, likes, pending,

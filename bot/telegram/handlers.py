@@ -80,7 +80,7 @@ async def post_init(app: Application) -> None:
         await app.bot.send_photo(chat_id, digest.chart_png, caption=fit(digest.text, CAPTION_LIMIT))
 
     bot.scheduler = bot.app.start_learning(send_digest)
-    replay = getattr(app, "replay_pending", None)
+    replay = getattr(app, "replay_pending", None) if getattr(app, "replays_pending", True) else None
     if replay is not None:   # updates stored before the last stop but never handled: handle them now
         await replay()
 
