@@ -65,7 +65,8 @@ async def serve_updates(app: Any, *, listen: str, port: int, path: str, secret: 
     return runner
 
 
-def _worker(index: int, n: int, webhook: str, listen: str, port: int, database: str | None, secret: str) -> None:
+def _worker(index: int, n: int, webhook: str, listen: str, port: int, database: str | None, secret: str,
+            ready: Any = None) -> None:
     """One worker process: a whole bot behind the shared port."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s w{index} %(name)s: %(message)s")
     from core.app import build_app, install_redaction, register_secret
@@ -97,6 +98,8 @@ def _worker(index: int, n: int, webhook: str, listen: str, port: int, database: 
         await tg.start()
         runner = await serve_updates(tg, listen=listen, port=port, path=path, secret=secret)
         print(f"worker {index + 1} of {n} ready (pid {os.getpid()})", flush=True)
+        if ready is not None:
+            ready.set()
         try:
             await stop.wait()
         finally:
@@ -114,10 +117,13 @@ def run_workers(*, webhook: str, listen: str, port: int, workers: int, database:
     secret = os.environ.get(SECRET_ENV, "").strip() or secrets.token_urlsafe(32)
     ctx = multiprocessing.get_context("spawn")
     procs: dict[int, Any] = {}
+    readies: dict[int, Any] = {}
     stopping = False
+    failed: int | None = None
 
     def start(i: int) -> None:
-        p = ctx.Process(target=_worker, args=(i, workers, webhook, listen, port, database, secret),
+        readies[i] = ctx.Event()
+        p = ctx.Process(target=_worker, args=(i, workers, webhook, listen, port, database, secret, readies[i]),
                         name=f"crate-webhook-{i}", daemon=False)
         p.start()
         procs[i] = p
@@ -135,6 +141,11 @@ def run_workers(*, webhook: str, listen: str, port: int, workers: int, database:
     while not stopping:
         time.sleep(0.5)
         for i, p in list(procs.items()):
+            if not p.is_alive() and not readies[i].is_set():   # it never started: a restart would fail the same
+                failed, stopping = i, True
+                print(f"worker {i + 1} could not start (code {p.exitcode}); stopping. See the lines above.",
+                      file=sys.stderr, flush=True)
+                break
             if not p.is_alive() and not stopping:
                 wait = 1.0 if time.monotonic() - restarts.get(i, 0.0) > 30 else 10.0   # a crash loop slows down
                 log.warning("webhook worker %d exited (code %s): starting it again in %.0f s", i, p.exitcode, wait)
@@ -150,4 +161,4 @@ def run_workers(*, webhook: str, listen: str, port: int, workers: int, database:
         if p.is_alive():
             p.kill()
     print("stopped", flush=True)
-    return 0
+    return 1 if failed is not None else 0
