@@ -101,26 +101,40 @@ def _tree(pid: int) -> list[int]:
 
 
 class Sampler(threading.Thread):
-    """CPU seconds of each group of processes over the load, and the bot workers' peak RSS."""
+    """CPU seconds of each group of processes over the load (sampled every 0.5 s, so a process that exits
+    keeps what it used), and the bot workers' peak RSS."""
 
     def __init__(self, groups: dict[str, int], workers: list[int]) -> None:
         super().__init__(daemon=True)
         self.groups, self.workers = groups, workers
-        self.start_ticks = {g: sum(_cpu_ticks(p) for p in _tree(pid)) for g, pid in groups.items()}
+        self.first: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.members: dict[str, set[int]] = {g: set() for g in groups}
         self.peak: dict[int, float] = {w: 0.0 for w in workers}
         self.stop_ev = threading.Event()
         self.t0 = time.monotonic()
+        self._sample()
+
+    def _sample(self) -> None:
+        for g, root in self.groups.items():
+            for p in _tree(root):
+                t = _cpu_ticks(p)
+                if t:
+                    self.members[g].add(p)
+                    self.first.setdefault(p, t)
+                    self.last[p] = t
+        for w in self.workers:
+            self.peak[w] = max(self.peak[w], _rss_mb(w))
 
     def run(self) -> None:
         while not self.stop_ev.wait(0.5):
-            for w in self.workers:
-                self.peak[w] = max(self.peak[w], _rss_mb(w))
+            self._sample()
 
     def finish(self) -> tuple[dict[str, float], float]:
+        self._sample()
         self.stop_ev.set()
         wall = time.monotonic() - self.t0
-        used = {g: (sum(_cpu_ticks(p) for p in _tree(pid)) - self.start_ticks[g]) / CLK
-                for g, pid in self.groups.items()}
+        used = {g: sum(self.last[p] - self.first[p] for p in ps) / CLK for g, ps in self.members.items()}
         return used, wall
 
 
@@ -150,7 +164,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rate", type=float, default=167.0, help="updates a second, all chats together")
     ap.add_argument("--seconds", type=int, default=60)
-    ap.add_argument("--users", type=int, default=50, help="chats (each a collector with a trained model)")
+    ap.add_argument("--users", type=int, default=400,
+                    help="chats (each a collector with a trained model); each posts at rate/users a second and "
+                         "waits for the webhook's answer, so enough of them keep the rate up when answers slow down")
     ap.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the last cards")
     ap.add_argument("--database", help="database URL (default: a new SQLite file)")
     ap.add_argument("--postgres", action="store_true", help="a throw-away PostgreSQL server (scripts/pg)")
@@ -164,7 +180,7 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     try:
         if args.postgres:
-            pgdir = tmp / "pg"
+            pgdir = Path(tempfile.mkdtemp(prefix="crate-pg-"))   # in /tmp: reachable by the server (scripts/pg)
             server = subprocess.run([str(ROOT / "scripts" / "pg"), "start", str(pgdir), str(_free_port())],
                                     check=True, capture_output=True, text=True).stdout.strip()
             from sqlalchemy import create_engine
@@ -229,7 +245,10 @@ def main() -> None:
                                    "--stop-timeout", "5"], env=lenv, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
         procs.append(locust)
-        sampler = Sampler({"bot workers": bot.pid, "fake Bot API": fake.pid, "locust": locust.pid}, workers)
+        groups = {"bot workers": bot.pid, "fake Bot API": fake.pid, "locust": locust.pid}
+        if pgdir is not None:
+            groups["PostgreSQL"] = int((pgdir / "data" / "postmaster.pid").read_text().split()[0])
+        sampler = Sampler(groups, workers)
         sampler.start()
         lout, _ = locust.communicate(timeout=args.seconds + 120)
         used, wall = sampler.finish()
@@ -288,6 +307,7 @@ def main() -> None:
                     p.kill()
         if pgdir is not None:
             subprocess.run([str(ROOT / "scripts" / "pg"), "stop", str(pgdir)], check=False)
+            shutil.rmtree(pgdir, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

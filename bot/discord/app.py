@@ -65,10 +65,27 @@ def build_client(recommender: CrateApp | Recommender, *, start_learning: bool = 
     """The client, pointed where the environment says."""
     base = os.environ.get(BASE_URL_ENV, "").strip() or None
     gateway = os.environ.get(GATEWAY_URL_ENV, "").strip() or None
+    shard_id, shard_count = shard_from_env()
     client = PointedClient(recommender, start_learning=start_learning, sync_commands=sync_commands,
-                           progress_interval=progress_interval)
+                           progress_interval=progress_interval, shard_id=shard_id, shard_count=shard_count)
     client.ask_gateway = point_at(base, gateway)
     return client
+
+
+SHARD_ENV, SHARD_COUNT_ENV = "DISCORD_SHARD_ID", "DISCORD_SHARD_COUNT"
+
+
+def shard_from_env() -> tuple[int | None, int | None]:
+    """(shard id, shard count) from ``DISCORD_SHARD_ID`` / ``DISCORD_SHARD_COUNT``: one process per shard, each
+    started with its own id (0 … count-1) and the same count; (None, None) when unset: one connection for all
+    servers (Discord requires shards from 2,500 servers on). Only shard 0 gets direct messages."""
+    count = os.environ.get(SHARD_COUNT_ENV, "").strip()
+    if not count:
+        return None, None
+    n, i = int(count), int(os.environ.get(SHARD_ENV, "0").strip() or 0)
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"{SHARD_ENV}={i} must be between 0 and {SHARD_COUNT_ENV}-1 ({n - 1})")
+    return i, n
 
 
 def token_from_env() -> str | None:

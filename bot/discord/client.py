@@ -83,8 +83,9 @@ class CrateDiscord(discord.Client):
     (:class:`bot.discord.app.PointedClient` registers them)."""
 
     def __init__(self, app: CrateApp | Recommender, *, sync_commands: bool = True, progress_interval: float = 1.0,
-                 start_learning: bool = True) -> None:
-        super().__init__(intents=intents(), allowed_mentions=discord.AllowedMentions.none())
+                 start_learning: bool = True, shard_id: int | None = None, shard_count: int | None = None) -> None:
+        shards: dict[str, Any] = {"shard_id": shard_id, "shard_count": shard_count} if shard_count else {}
+        super().__init__(intents=intents(), allowed_mentions=discord.AllowedMentions.none(), **shards)
         self.app = app if isinstance(app, CrateApp) else build_app(recommender=app, workers=True)
         self.group = self.app.group(PLATFORM)
         self.inbox = self.app.inbox(PLATFORM)
