@@ -435,3 +435,30 @@ def test_a_retrain_killed_mid_training_leaves_everything_as_it_was(tmp_path, tmp
     assert any("removed 1 stale temporary model file" in m for m in said)
     store2.close()
     rec.store.close()
+
+
+def test_the_nightly_job_skips_users_with_nothing_new_since_their_model(tmp_path):
+    """A cheaper night: a user whose model saw everything they have (no new records, no new feedback) is not
+    retrained; one record or one 👍 more and they are."""
+    url = database_url(tmp_path)
+    rec = stand_in(url, make_cfg())
+    for user in ("ann", "bob", "cy"):
+        give_collection(rec.store, user)
+        rec.store.register_model(user, f"v-{user}", str(tmp_path / f"{user}.cbm"), {}, 3, 9)
+    give_collection(rec.store, "bob", n=4)   # a record more since bob's model
+    add_feedback(rec.store, "cy", 1)
+    trained: list[str] = []
+
+    def fake(r, user, progress):
+        trained.append(user)
+        return fake_result(user)
+
+    async def scenario():
+        s = LearningScheduler(rec, retrain_fn=fake, digest=False)
+        s.start()
+        out = await run_nightly()
+        await s.aclose()
+        return out
+
+    out = asyncio.run(scenario())
+    assert out["ann"] is None and sorted(trained) == ["bob", "cy"]

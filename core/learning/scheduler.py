@@ -63,6 +63,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.config import LearningConfig, section
 from core.learning import retrain as retraining
+from core.learning.cluster import nothing_new
 from core.learning.leader import Leadership
 from core.storage import JOBS_TABLE, USER_JOB_PREFIXES, make_engine
 
@@ -252,25 +253,60 @@ async def run_retrain(user: str, trigger: str = "manual") -> Any:
 
 
 async def run_nightly() -> dict[str, Any]:
-    """Job ``nightly-retrain``: every user with a collection, one at a time. A user's failure is logged and
-    the run goes on; the result maps user → RetrainResult, None (skipped) or the exception."""
+    """Job ``nightly-retrain``: every user with a collection — those with nothing new skipped
+    (``learning.skip_unchanged``) — one at a time here, or one task a user on the Dask cluster at
+    ``learning.dask_scheduler``. A user's failure is logged and the run goes on; the result maps user →
+    RetrainResult (a :class:`core.learning.cluster.UserRun` on a cluster), None (skipped) or the exception."""
     rec = _rec()
     users = users_with_collection(rec.store)
-    _say(f"nightly retrain: {len(users)} users")
+    lcfg = section(LearningConfig, rec.cfg["learning"])
     results: dict[str, Any] = {}
+    if lcfg.dask_scheduler:
+        return await _nightly_on_cluster(rec, users, lcfg)
+    _say(f"nightly retrain: {len(users)} users")
     for user in users:
+        if lcfg.skip_unchanged:
+            why = await asyncio.to_thread(nothing_new, rec.store, user)
+            if why:
+                _say(f"retrain {user}: unchanged — {why}")
+                results[user] = None
+                continue
         try:
             results[user] = await train_off_loop(user, "nightly")
         except Exception as exc:
             log.exception("nightly retrain of %s failed", user)
             _say(f"retrain {user}: failed ({type(exc).__name__}: {exc})")
             results[user] = exc
-        if REGISTRY.after_nightly is not None:   # the records scored today are heard for tomorrow's cards
-            try:
-                REGISTRY.after_nightly(user)
-            except Exception:   # an extra never stops the nightly run
-                log.exception("after the nightly retrain of %s", user)
+        _after_nightly(user)
     return results
+
+
+def _after_nightly(user: str) -> None:
+    if REGISTRY.after_nightly is not None:   # the records scored today are heard for tomorrow's cards
+        try:
+            REGISTRY.after_nightly(user)
+        except Exception:   # an extra never stops the nightly run
+            log.exception("after the nightly retrain of %s", user)
+
+
+async def _nightly_on_cluster(rec: Any, users: list[str], lcfg: LearningConfig) -> dict[str, Any]:
+    """The nightly run as one Dask task a user (:func:`core.learning.cluster.fan_out`), off the event loop."""
+    from core.learning.cluster import fan_out
+
+    url = rec.store.engine.url
+    database = "" if url.password else url.render_as_string(hide_password=False)
+    _say(f"nightly retrain: {len(users)} users on the Dask cluster at {lcfg.dask_scheduler}")
+    try:
+        report = await asyncio.to_thread(fan_out, users, database, rec.models_dir, scheduler=lcfg.dask_scheduler,
+                                         skip_unchanged=lcfg.skip_unchanged, on_result=lambda r: _say(r.line()))
+    except Exception as exc:   # the cluster is down: said, and tomorrow's run tries again
+        log.exception("nightly retrain on the cluster failed")
+        _say(f"nightly retrain: the cluster failed ({type(exc).__name__}: {exc})")
+        return {"": exc}
+    _say(report.summary())
+    for run in report.runs:   # a promoted model is picked up by the bots' next score (they check the version)
+        _after_nightly(run.user)
+    return {run.user: run for run in report.runs}
 
 
 async def _maybe_await(x: Any) -> Any:
