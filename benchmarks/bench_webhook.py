@@ -168,6 +168,7 @@ def main() -> None:
                     help="chats (each a collector with a trained model); each posts at rate/users a second and "
                          "waits for the webhook's answer, so enough of them keep the rate up when answers slow down")
     ap.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the last cards")
+    ap.add_argument("--warm", type=int, default=3, help="links each chat pastes before the measured load")
     ap.add_argument("--database", help="database URL (default: a new SQLite file)")
     ap.add_argument("--postgres", action="store_true", help="a throw-away PostgreSQL server (scripts/pg)")
     ap.add_argument("--fake-telegram", metavar="OUT", help=argparse.SUPPRESS)
@@ -222,16 +223,34 @@ def main() -> None:
                 raise SystemExit("the bot did not start:\n" + bot_log.read_text(errors="replace")[-3000:])
             time.sleep(0.3)
         workers = [int(p) for p in re.findall(r"ready \(pid (\d+)\)", bot_log.read_text())]
-        # warm every worker (model load, first CatBoost call): a few posts each, not measured
+        # warm-up, not measured: every chat pastes --warm links (each worker it lands on loads that user's model)
         import urllib.request
-        for i in range(4 * args.workers):
-            upd = {"update_id": 1 + i, "message": {"message_id": 1 + i, "date": int(time.time()), "text": "/help",
-                                                   "from": {"id": 1, "is_bot": False, "first_name": "U"},
-                                                   "chat": {"id": 1, "type": "private"}}}
+        from concurrent.futures import ThreadPoolExecutor
+
+        def post(i: int) -> None:
+            chat = chats[i % len(chats)]
+            link = f"https://www.discogs.com/release/{picks[i % len(picks)]}"
+            upd = {"update_id": 1 + i, "message": {"message_id": 1 + i, "date": int(time.time()), "text": link,
+                                                   "entities": [{"type": "url", "offset": 0, "length": len(link)}],
+                                                   "from": {"id": chat, "is_bot": False, "first_name": "U"},
+                                                   "chat": {"id": chat, "type": "private"}}}
             req = urllib.request.Request(hook, data=json.dumps(upd).encode(), method="POST", headers={
                 "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET})
-            urllib.request.urlopen(req, timeout=10).read()
-        time.sleep(3)
+            urllib.request.urlopen(req, timeout=300).read()
+
+        t_warm = time.monotonic()
+        n_warm = args.warm * len(chats)
+        with ThreadPoolExecutor(8) as ex:
+            list(ex.map(post, range(n_warm)))
+        idle, last = 0, -1
+        while idle < 3 and time.monotonic() - t_warm < 900:   # until the workers have handled them all
+            time.sleep(1)
+            now = sum(_cpu_ticks(p) for p in workers)
+            idle = idle + 1 if now - last < CLK * 0.2 else 0
+            last = now
+        if n_warm:
+            print(f"warm-up: {n_warm} links from {len(chats)} chats handled in {time.monotonic() - t_warm:.0f} s "
+                  f"(each user's model loaded by the worker that got them)", flush=True)
 
         sent_path = tmp / "sent.jsonl"
         lenv = {**os.environ, "CRATE_LOAD_RATE": str(args.rate), "CRATE_LOAD_USERS": str(args.users),

@@ -171,6 +171,7 @@ class ScoringConfig(Section):
     buy_threshold: float
     maybe_threshold: float
     max_reasons: int
+    models_in_memory: int
 
 
 class EvalConfig(Section):

@@ -12,6 +12,7 @@ import pickle
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -127,7 +128,11 @@ class Recommender:
         self._catalogue = catalogue
         self.embeddings = embeddings or default_cache()
         self.models_dir = models_dir or resolve_path(self.cfg.paths.models_dir)
-        self._models: dict[str, tuple[str, ServingScorer]] = {}
+        # the users' loaded models, least recently used first: bounded (scoring.models_in_memory), or a bot
+        # serving thousands of collectors would end up holding every model it ever loaded
+        self._models: OrderedDict[str, tuple[str, ServingScorer]] = OrderedDict()
+        self._models_max = max(1, int(getattr(self.cfg.scoring, "models_in_memory", 64) or 64))
+        self._models_lock = threading.Lock()
         self._gateways: dict[str, Any] = {}
         self._secret_box = None
         # trainings at once in this process (chat trainings and scheduled retrains together): each takes a core
@@ -248,7 +253,7 @@ class Recommender:
             if (not activate or note) else {}
         self.store.register_model(user, version, str(path), metrics, n_pos, len(ts.negatives), **kwargs)
         if activate:
-            self._models[user] = (version, scorer)
+            self._keep_model(user, version, scorer)
         return TrainReport(user, version, n_pos, len(ts.negatives), time.perf_counter() - t0, False, ts.log)
 
     def _embed_with_progress(self, releases: list[Release], say: Progress, every_s: float = 3.0) -> None:
@@ -331,6 +336,13 @@ class Recommender:
             log.info("removed %d stale temporary model file(s) from %s", len(gone), self.models_dir)
         return gone
 
+    def _keep_model(self, user: str, version: str, scorer: ServingScorer) -> None:
+        with self._models_lock:
+            self._models[user] = (version, scorer)
+            self._models.move_to_end(user)
+            while len(self._models) > self._models_max:
+                self._models.popitem(last=False)
+
     def model_for(self, user: str,
                   active: ModelVersion | None | Literal[False] = False) -> tuple[str | None, ServingScorer]:
         """The user's active model (loaded lazily), or a cold-start scorer. ``active``: the already looked-up
@@ -340,11 +352,14 @@ class Recommender:
         if active is not None:
             cached = self._models.get(user)
             if cached and cached[0] == active.version:
+                with self._models_lock:
+                    if user in self._models:
+                        self._models.move_to_end(user)
                 return cached
             try:
                 with open(active.path, "rb") as fh:
                     scorer = pickle.load(fh).attach(self.embed)
-                self._models[user] = (active.version, scorer)
+                self._keep_model(user, active.version, scorer)
                 return active.version, scorer
             except (OSError, pickle.UnpicklingError, EOFError) as exc:
                 log.warning("model %s for %s unreadable (%s): falling back to cold start", active.version,
@@ -591,7 +606,8 @@ class Recommender:
         """Delete everything stored about the user (store rows in one transaction, then model files and the
         loaded model). Returns the store's :class:`~core.storage.ForgetReport`."""
         report = self.store.forget_user(user)
-        self._models.pop(user, None)
+        with self._models_lock:
+            self._models.pop(user, None)
         for path in report.model_paths:
             try:
                 Path(path).unlink(missing_ok=True)

@@ -347,3 +347,19 @@ def test_trainings_beyond_the_configured_workers_wait_their_turn_and_say_so(tmp_
     t.join(5)
     assert not t.is_alive() and ran == ["b"]
     assert rec.training_slots.acquire(blocking=False)           # given back after the training
+
+
+def test_a_process_keeps_only_so_many_models_loaded(tmp_path, trained_template, catalogue):
+    """scoring.models_in_memory: the least recently used model leaves first (a bot serving thousands of
+    collectors must not hold every model it ever loaded)."""
+    from fakes.world import cloned_recommender
+
+    rec = cloned_recommender(trained_template, tmp_path / "w", "u1", catalogue, tmp_path / "cache")
+    mv = rec.store.active_model("u1")
+    for u in ("u2", "u3"):
+        rec.store.register_model(u, mv.version, mv.path, mv.metrics_dict, mv.n_positives, mv.n_negatives)
+    rec._models_max = 2
+    for u in ("u1", "u2", "u1", "u3"):
+        assert rec.model_for(u)[0] == mv.version
+    assert list(rec._models) == ["u1", "u3"]    # u2 was the least recently used
+    rec.store.close()
