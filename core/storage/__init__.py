@@ -8,8 +8,9 @@ transaction, so an exception part-way leaves the previous state intact.
 
 Feedback is written exactly once per event and per (user, score, slot) (see :meth:`Store.record_feedback`);
 implicit evidence (scored-then-bought, scored-often-never-bought) is derived from served scores and the
-collection. Databases created by older versions are upgraded on open by a light, additive migration (missing
-columns added and backfilled, missing indexes created; see :meth:`Store._migrate`).
+collection. The schema is versioned with Alembic (:mod:`core.storage.migrate`, ``crate db upgrade``): every open
+brings the database to this version's revision; a database made before schema versions is first brought to the
+baseline by the old additive migration (:meth:`Store._migrate`) and stamped.
 
 JSON payloads (release data, settings, reasons, metrics) are stored as text. Timestamps are timezone-aware
 UTC on every backend (naive values given to the store are taken as UTC).
