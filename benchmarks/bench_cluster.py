@@ -96,10 +96,12 @@ class Cluster:
 
 
 def run(users, database, models, address, killer=None):
+    from core.app.cluster import worker_recommender
     from core.learning.cluster import fan_out
 
     lines = []
-    report = fan_out(users, database, models, scheduler=address, on_result=lambda r: lines.append(r.line()))
+    report = fan_out(users, database, models, worker_recommender, scheduler=address,
+                     on_result=lambda r: lines.append(r.line()))
     return report, lines
 
 
@@ -201,9 +203,10 @@ def main() -> None:
               f"{users[0]}); every user has an active model on disk: {active}")
 
         # 4: nothing new since: skipped
+        from core.app.cluster import worker_recommender
         from core.learning.cluster import fan_out
         t = time.perf_counter()
-        r4 = fan_out(users, database, models, scheduler=cluster.address, skip_unchanged=True)
+        r4 = fan_out(users, database, models, worker_recommender, scheduler=cluster.address, skip_unchanged=True)
         print(f"nothing new: {r4.summary()} ({(time.perf_counter() - t) / len(users) * 1000:.0f} ms a user)")
         client.close()
     finally:

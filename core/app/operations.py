@@ -282,13 +282,14 @@ class Operations:
                            on_result: Callable[[Any], None] | None = None) -> Any:
         """One retrain task per user on the Dask cluster at ``scheduler`` (:func:`core.learning.cluster.fan_out`).
         A database URL with a password is not sent with the tasks: the workers then need ``DATABASE_URL``."""
+        from core.app.cluster import worker_recommender
         from core.learning.cluster import ClusterUnreachable, fan_out
 
         url = self.store.engine.url
         database = "" if url.password else url.render_as_string(hide_password=False)
         try:
-            return fan_out(users, database, self.rec.models_dir, scheduler=scheduler, skip_unchanged=changed_only,
-                           on_result=on_result)
+            return fan_out(users, database, self.rec.models_dir, worker_recommender, scheduler=scheduler,
+                           skip_unchanged=changed_only, on_result=on_result)
         except ClusterUnreachable as exc:
             raise Refusal(str(exc), 3) from exc
 
@@ -322,9 +323,10 @@ class Operations:
 
     def scheduler(self, announce: Progress) -> Any:
         """The learning scheduler (nightly and feedback retrains, digests), not yet started."""
+        from core.app.cluster import worker_recommender
         from core.learning.scheduler import LearningScheduler  # APScheduler: only when asked for
 
-        return LearningScheduler(self.rec, announce=announce)
+        return LearningScheduler(self.rec, announce=announce, make_rec=worker_recommender)
 
     def digest_path(self, user: str, out: str | None) -> Path:
         return Path(out) if out else self.rec.models_dir / f"{safe_name(user)}-digest.png"

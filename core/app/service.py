@@ -162,7 +162,10 @@ class CrateApp:
         # audio worker is one process)
         hear = ((lambda user: self.sound.in_background(user, delay_s=0.0)) if isinstance(self.jobs, WorkerJobs)
                 else None)
-        scheduler = LearningScheduler(self.rec, send_digest=send_digest, after_nightly=hear)
+        from core.app.cluster import worker_recommender
+
+        scheduler = LearningScheduler(self.rec, send_digest=send_digest, after_nightly=hear,
+                                      make_rec=worker_recommender)
         scheduler.start()
         self.learning.on_feedback = scheduler.on_feedback
         return scheduler

@@ -96,7 +96,12 @@ def nothing_new(store: Any, user: str) -> str | None:
 _RECS: dict[tuple[str, str], Any] = {}
 
 
-def _recommender(database: str, models_dir: str) -> Any:
+#: (database URL, models folder) -> a Recommender: given by the application (core.app.root.worker_recommender); the
+#: learning layer never builds the hub itself. A module-level function, so Dask sends it by reference.
+MakeRec = Callable[[str, str], Any]
+
+
+def _recommender(database: str, models_dir: str, make_rec: MakeRec) -> Any:
     """This process's Recommender for the database (built once: catalogue, embeddings and model stay loaded)."""
     database = database or os.environ.get("DATABASE_URL", "")
     if not database:
@@ -104,10 +109,7 @@ def _recommender(database: str, models_dir: str) -> Any:
                            "with the tasks): start `dask worker` with DATABASE_URL set")
     key = (database, models_dir)
     if key not in _RECS:
-        from core.recommender import Recommender
-        from core.storage import Store
-
-        _RECS[key] = Recommender(Store(database), models_dir=Path(models_dir))
+        _RECS[key] = make_rec(database, models_dir)
     return _RECS[key]
 
 
@@ -115,7 +117,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # Linux: kilobytes
 
 
-def retrain_user(user: str, database: str, models_dir: str, run_id: str, skip_unchanged: bool = False) -> dict:
+def retrain_user(user: str, database: str, models_dir: str, run_id: str, make_rec: MakeRec,
+                 skip_unchanged: bool = False) -> dict:
     """One user's retrain (a Dask task, or called in process); returns a :class:`UserRun` as a dict.
 
     Never raises for the user's own problems (those are the line "failed"); a worker that dies raises nothing
@@ -125,7 +128,7 @@ def retrain_user(user: str, database: str, models_dir: str, run_id: str, skip_un
     where = f"{socket.gethostname()}:{os.getpid()}"
     t0 = time.perf_counter()
     try:
-        rec = _recommender(database, models_dir)
+        rec = _recommender(database, models_dir, make_rec)
         done = [m for m in rec.store.models(user) if m.metrics_dict.get("run") == run_id]
         if done:   # a retried task whose first attempt finished: do not train again
             m = done[-1]
@@ -149,7 +152,8 @@ def retrain_user(user: str, database: str, models_dir: str, run_id: str, skip_un
 
 # ------------------------------------------------------------------------------------------ the fan-out
 
-def fan_out(users: Iterable[str], database: str, models_dir: str | Path, *, scheduler: str | None = None,
+def fan_out(users: Iterable[str], database: str, models_dir: str | Path, make_rec: MakeRec, *,
+            scheduler: str | None = None,
             skip_unchanged: bool = False, on_result: Callable[[UserRun], None] | None = None,
             connect_timeout_s: float = 10.0) -> FanOutReport:
     """Retrain ``users``: on the Dask cluster at ``scheduler`` (one task a user), else one after another here.
@@ -162,7 +166,7 @@ def fan_out(users: Iterable[str], database: str, models_dir: str | Path, *, sche
     t0 = time.perf_counter()
     if not scheduler:
         for user in users:
-            run = UserRun(**retrain_user(user, database, models_dir, run_id, skip_unchanged))
+            run = UserRun(**retrain_user(user, database, models_dir, run_id, make_rec, skip_unchanged))
             run.worker = ""
             runs.append(run)
             say(run)
@@ -182,7 +186,7 @@ def fan_out(users: Iterable[str], database: str, models_dir: str | Path, *, sche
         if workers == 0:
             client.wait_for_workers(1, timeout=connect_timeout_s * 3)
             workers = len(client.scheduler_info().get("workers", {}))
-        futures = {client.submit(retrain_user, user, database, models_dir, run_id, skip_unchanged,
+        futures = {client.submit(retrain_user, user, database, models_dir, run_id, make_rec, skip_unchanged,
                                  key=f"retrain-{user}-{run_id[:8]}", pure=False, retries=1): user
                    for user in users}
         for fut in as_completed(futures):

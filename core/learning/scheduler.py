@@ -102,6 +102,7 @@ class Registry:
     executor: ThreadPoolExecutor | None = None
     digest_every_days: float = 7.0
     after_nightly: Callable[[str], Any] | None = None           # what follows a user's nightly retrain (hearing)
+    make_rec: Callable[[str, str], Any] | None = None           # a Dask worker's Recommender (nightly on a cluster)
     owner: Any = None                                           # the LearningScheduler that filled it
 
 
@@ -261,8 +262,8 @@ async def run_nightly() -> dict[str, Any]:
     users = users_with_collection(rec.store)
     lcfg = section(LearningConfig, rec.cfg["learning"])
     results: dict[str, Any] = {}
-    if lcfg.dask_scheduler:
-        return await _nightly_on_cluster(rec, users, lcfg)
+    if lcfg.dask_scheduler and REGISTRY.make_rec is not None:
+        return await _nightly_on_cluster(rec, users, lcfg, REGISTRY.make_rec)
     _say(f"nightly retrain: {len(users)} users")
     for user in users:
         if lcfg.skip_unchanged:
@@ -289,7 +290,8 @@ def _after_nightly(user: str) -> None:
             log.exception("after the nightly retrain of %s", user)
 
 
-async def _nightly_on_cluster(rec: Any, users: list[str], lcfg: LearningConfig) -> dict[str, Any]:
+async def _nightly_on_cluster(rec: Any, users: list[str], lcfg: LearningConfig,
+                              make_rec: Callable[[str, str], Any]) -> dict[str, Any]:
     """The nightly run as one Dask task a user (:func:`core.learning.cluster.fan_out`), off the event loop."""
     from core.learning.cluster import fan_out
 
@@ -297,7 +299,8 @@ async def _nightly_on_cluster(rec: Any, users: list[str], lcfg: LearningConfig) 
     database = "" if url.password else url.render_as_string(hide_password=False)
     _say(f"nightly retrain: {len(users)} users on the Dask cluster at {lcfg.dask_scheduler}")
     try:
-        report = await asyncio.to_thread(fan_out, users, database, rec.models_dir, scheduler=lcfg.dask_scheduler,
+        report = await asyncio.to_thread(fan_out, users, database, rec.models_dir, make_rec,
+                                         scheduler=lcfg.dask_scheduler,
                                          skip_unchanged=lcfg.skip_unchanged, on_result=lambda r: _say(r.line()))
     except Exception as exc:   # the cluster is down: said, and tomorrow's run tries again
         log.exception("nightly retrain on the cluster failed")
@@ -409,7 +412,7 @@ class LearningScheduler:
                  clock: Callable[[], datetime] | None = None, send_digest: Callable[[str, Any], Any] | None = None,
                  retrain_fn: Callable[..., Any] | None = None, announce: Callable[[str], None] | None = None,
                  digest: bool | None = None, after_nightly: Callable[[str], Any] | None = None,
-                 leadership: Leadership | None = None) -> None:
+                 leadership: Leadership | None = None, make_rec: Callable[[str, str], Any] | None = None) -> None:
 
         self.rec = rec
         self.cfg = cfg or rec.cfg
@@ -425,6 +428,7 @@ class LearningScheduler:
         self.retrain_fn = retrain_fn
         self.announce = announce
         self.after_nightly = after_nightly
+        self.make_rec = make_rec
         self.digest = _digest_available() if digest is None else digest
         store_engine = rec.store.engine
         self.url = url or store_engine.url.render_as_string(hide_password=False)
@@ -462,6 +466,7 @@ class LearningScheduler:
         REGISTRY.clock, REGISTRY.executor, REGISTRY.owner = self.clock, self._executor, self
         REGISTRY.digest_every_days = self.digest_days
         REGISTRY.after_nightly = self.after_nightly
+        REGISTRY.make_rec = self.make_rec
         sweep = getattr(self.rec, "sweep_temp_files", None)
         if callable(sweep):
             gone = sweep()
