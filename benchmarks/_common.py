@@ -55,3 +55,36 @@ def grow_collection(rec, user: str, size: int, seed: int = 1) -> int:
     rec.store.add_items(user, [CollectionItem(release=r, list_name="collection", source="bench") for r in extra])
     return len({it.release.id for it in rec.owned(user)})
 
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_postgres() -> tuple[str, Path]:
+    """A throw-away PostgreSQL server (scripts/pg) with an empty database ``crate``: (its URL, the server's
+    folder for :func:`stop_postgres`). The folder is made in /tmp, where the server's user can reach it."""
+    import subprocess
+
+    from sqlalchemy import create_engine
+
+    pgdir = Path(tempfile.mkdtemp(prefix="crate-pg-"))
+    server = subprocess.run([str(ROOT / "scripts" / "pg"), "start", str(pgdir), str(free_port())],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    eng = create_engine(server, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.exec_driver_sql('CREATE DATABASE "crate"')
+    eng.dispose()
+    return server.rsplit("/", 1)[0] + "/crate", pgdir
+
+
+def stop_postgres(pgdir: Path) -> None:
+    import shutil
+    import subprocess
+
+    subprocess.run([str(ROOT / "scripts" / "pg"), "stop", str(pgdir)], check=False)
+    shutil.rmtree(pgdir, ignore_errors=True)

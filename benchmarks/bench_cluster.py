@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import LANEBECKER, ROOT, machine
+from _common import LANEBECKER, ROOT, machine, start_postgres, stop_postgres
 
 BIN = Path(sys.executable).parent
 
@@ -126,15 +126,7 @@ def main() -> None:
     cluster = None
     try:
         if args.postgres:
-            pgdir = Path(tempfile.mkdtemp(prefix="crate-pg-"))   # in /tmp: reachable by the server (scripts/pg)
-            server = subprocess.run([str(ROOT / "scripts" / "pg"), "start", str(pgdir), str(_free_port())],
-                                    check=True, capture_output=True, text=True).stdout.strip()
-            from sqlalchemy import create_engine
-            eng = create_engine(server, isolation_level="AUTOCOMMIT")
-            with eng.connect() as c:
-                c.exec_driver_sql('CREATE DATABASE "crate"')
-            eng.dispose()
-            database = server.rsplit("/", 1)[0] + "/crate"
+            database, pgdir = start_postgres()
         else:
             database = f"sqlite:///{tmp / 'crate.db'}"
         t0 = time.perf_counter()
@@ -213,8 +205,7 @@ def main() -> None:
         if cluster is not None:
             cluster.close()
         if pgdir is not None:
-            subprocess.run([str(ROOT / "scripts" / "pg"), "stop", str(pgdir)], check=False)
-            shutil.rmtree(pgdir, ignore_errors=True)
+            stop_postgres(pgdir)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

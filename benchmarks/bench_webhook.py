@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import LANEBECKER, ROOT, machine, warm_embeddings
+from _common import LANEBECKER, ROOT, machine, start_postgres, stop_postgres, warm_embeddings
 
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -181,15 +181,7 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     try:
         if args.postgres:
-            pgdir = Path(tempfile.mkdtemp(prefix="crate-pg-"))   # in /tmp: reachable by the server (scripts/pg)
-            server = subprocess.run([str(ROOT / "scripts" / "pg"), "start", str(pgdir), str(_free_port())],
-                                    check=True, capture_output=True, text=True).stdout.strip()
-            from sqlalchemy import create_engine
-            eng = create_engine(server, isolation_level="AUTOCOMMIT")
-            with eng.connect() as c:
-                c.exec_driver_sql('CREATE DATABASE "crate"')
-            eng.dispose()
-            database = server.rsplit("/", 1)[0] + "/crate"
+            database, pgdir = start_postgres()
         else:
             database = args.database or f"sqlite:///{tmp / 'crate.db'}"
         t0 = time.perf_counter()
@@ -326,8 +318,7 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     p.kill()
         if pgdir is not None:
-            subprocess.run([str(ROOT / "scripts" / "pg"), "stop", str(pgdir)], check=False)
-            shutil.rmtree(pgdir, ignore_errors=True)
+            stop_postgres(pgdir)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
