@@ -24,7 +24,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,15 +32,9 @@ import threading
 import time
 from pathlib import Path
 
-from _common import LANEBECKER, ROOT, machine, start_postgres, stop_postgres
+from _common import LANEBECKER, ROOT, free_port, machine, start_postgres, stop_postgres
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def prepare(database: str, tmp: Path, n: int) -> list[str]:
@@ -67,7 +60,7 @@ def prepare(database: str, tmp: Path, n: int) -> list[str]:
 
 class Cluster:
     def __init__(self, tmp: Path, env: dict[str, str]) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.env, self.tmp = env, tmp
         self.procs: dict[str, subprocess.Popen] = {}

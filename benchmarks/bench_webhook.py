@@ -25,7 +25,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,19 +32,13 @@ import threading
 import time
 from pathlib import Path
 
-from _common import LANEBECKER, ROOT, machine, start_postgres, stop_postgres, warm_embeddings
+from _common import LANEBECKER, ROOT, free_port, machine, start_postgres, stop_postgres, warm_embeddings
 
 sys.path.insert(0, str(ROOT / "tests"))
 
 SECRET = "load-test-secret"
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:
@@ -194,7 +187,7 @@ def main() -> None:
                                 stdout=subprocess.PIPE, text=True)
         procs.append(fake)
         base_url = fake.stdout.readline().strip() if fake.stdout else ""
-        port = _free_port()
+        port = free_port()
         hook = f"http://127.0.0.1:{port}/tg-hook"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CRATE_", "TELEGRAM_"))}
         from core.secrets import SecretBox

@@ -273,8 +273,8 @@ class Operations:
             raise Refusal(f"{user}: nothing to train on: {exc}. Run `crate import FILE --user {user}` first.") from exc
 
     def nothing_new(self, user: str) -> str | None:
-        """Why ``user`` need not be retrained now, or None (see :func:`core.learning.cluster.nothing_new`)."""
-        from core.learning.cluster import nothing_new
+        """Why ``user`` need not be retrained now, or None (see :func:`core.learning.retrain.nothing_new`)."""
+        from core.learning.retrain import nothing_new
 
         return nothing_new(self.store, user)
 
@@ -283,10 +283,9 @@ class Operations:
         """One retrain task per user on the Dask cluster at ``scheduler`` (:func:`core.learning.cluster.fan_out`).
         A database URL with a password is not sent with the tasks: the workers then need ``DATABASE_URL``."""
         from core.app.cluster import worker_recommender
-        from core.learning.cluster import ClusterUnreachable, fan_out
+        from core.learning.cluster import ClusterUnreachable, fan_out, task_database
 
-        url = self.store.engine.url
-        database = "" if url.password else url.render_as_string(hide_password=False)
+        database = task_database(self.store.engine.url)
         try:
             return fan_out(users, database, self.rec.models_dir, worker_recommender, scheduler=scheduler,
                            skip_unchanged=changed_only, on_result=on_result)

@@ -23,11 +23,8 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from core.storage.schema import EXPLICIT_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +72,10 @@ class FanOutReport:
                 f"worker{'s' if self.workers != 1 else ''}{extra}")
 
 
-def nothing_new(store: Any, user: str) -> str | None:
-    """Why ``user`` need not be retrained (a sentence), or None when something is new: records added, or
-    explicit feedback, since their newest model version — or no active model at all."""
-    active = store.active_model(user)
-    models = store.models(user)
-    if active is None or not models:
-        return None
-    since: datetime = max(m.created_at for m in models)
-    if store.collection_added_since(user, since, None):
-        return None
-    counts = store.feedback_counts(user, since)
-    if any(int(counts.get(k, 0)) for k in EXPLICIT_KINDS):
-        return None
-    return f"nothing new since {since:%Y-%m-%d %H:%M} UTC; {active.version} stays active"
+def task_database(url: Any) -> str:
+    """The database URL the tasks carry: ``""`` when it holds a password (never sent to the workers, which then
+    read their own ``DATABASE_URL``)."""
+    return "" if url.password else url.render_as_string(hide_password=False)
 
 
 # ------------------------------------------------------------------------------------------ the task
@@ -123,7 +110,7 @@ def retrain_user(user: str, database: str, models_dir: str, run_id: str, make_re
 
     Never raises for the user's own problems (those are the line "failed"); a worker that dies raises nothing
     here, and Dask runs the task again elsewhere."""
-    from core.learning.retrain import retrain
+    from core.learning.retrain import nothing_new, retrain
 
     where = f"{socket.gethostname()}:{os.getpid()}"
     t0 = time.perf_counter()
@@ -132,7 +119,7 @@ def retrain_user(user: str, database: str, models_dir: str, run_id: str, make_re
         done = [m for m in rec.store.models(user) if m.metrics_dict.get("run") == run_id]
         if done:   # a retried task whose first attempt finished: do not train again
             m = done[-1]
-            return asdict(UserRun(user, m.status if m.status in ("rejected",) else "accepted", m.version,
+            return asdict(UserRun(user, "rejected" if m.status == "rejected" else "accepted", m.version,
                                   m.note or "", 0.0, where, _peak_rss_mb(), again=True))
         if skip_unchanged:
             why = nothing_new(rec.store, user)

@@ -38,11 +38,36 @@ from core.domain.release import Release, others_pool, stable_sample
 from core.model.scorers.base import TrainingSet, negative_count
 from core.model.scorers.catboost_model import CatBoostScorer
 from core.ports import Trainable
+from core.storage.schema import EXPLICIT_KINDS
 
 log = logging.getLogger(__name__)
 
 POSITIVE_KINDS = ("bought", "implicit_bought", "like")
 NEGATIVE_KINDS = ("dislike", "weak_negative")
+
+
+def last_training_at(store: Any, user: str) -> datetime | None:
+    """When the user's newest model version (any status) was registered, or None."""
+    models = store.models(user)
+    return max(m.created_at for m in models) if models else None
+
+
+def pending_feedback(store: Any, user: str) -> int:
+    """Explicit feedback events (👍/👎/bought) created or changed since the user's last training."""
+    counts = store.feedback_counts(user, last_training_at(store, user))
+    return sum(int(counts.get(k, 0)) for k in EXPLICIT_KINDS)
+
+
+def nothing_new(store: Any, user: str) -> str | None:
+    """Why ``user`` need not be retrained (a sentence), or None when something is new: records added, or
+    explicit feedback, since their newest model version — or no active model at all."""
+    active = store.active_model(user)
+    since = last_training_at(store, user)
+    if active is None or since is None:
+        return None
+    if store.collection_added_since(user, since, None) or pending_feedback(store, user):
+        return None
+    return f"nothing new since {since:%Y-%m-%d %H:%M} UTC; {active.version} stays active"
 
 
 def weights(cfg: Config | Mapping[str, Any]) -> dict[str, float]:

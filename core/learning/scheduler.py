@@ -63,8 +63,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.config import LearningConfig, section
 from core.learning import retrain as retraining
-from core.learning.cluster import nothing_new
 from core.learning.leader import Leadership
+from core.learning.retrain import nothing_new, pending_feedback
 from core.storage import JOBS_TABLE, USER_JOB_PREFIXES, make_engine
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,6 @@ JOB_DIGEST = "weekly-digest"
 FUNC_RETRAIN = "core.learning.scheduler:run_retrain"
 FUNC_NIGHTLY = "core.learning.scheduler:run_nightly"
 FUNC_DIGESTS = "core.learning.scheduler:run_digests"
-EXPLICIT_KINDS = ("like", "dislike", "bought")
 
 
 def retrain_job_id(user: str) -> str:
@@ -225,18 +224,6 @@ def users_with_collection(store: Any) -> list[str]:
     return list(store.users_with_collection())
 
 
-def last_training_at(store: Any, user: str) -> datetime | None:
-    """When the user's newest model version (any status) was registered, or None."""
-    models = store.models(user)
-    return max(m.created_at for m in models) if models else None
-
-
-def pending_feedback(store: Any, user: str) -> int:
-    """Explicit feedback events (👍/👎/bought) created or changed since the user's last training."""
-    counts = store.feedback_counts(user, last_training_at(store, user))
-    return sum(int(counts.get(k, 0)) for k in EXPLICIT_KINDS)
-
-
 # -------------------------------------------------------------------------------------- job callables
 
 
@@ -293,10 +280,9 @@ def _after_nightly(user: str) -> None:
 async def _nightly_on_cluster(rec: Any, users: list[str], lcfg: LearningConfig,
                               make_rec: Callable[[str, str], Any]) -> dict[str, Any]:
     """The nightly run as one Dask task a user (:func:`core.learning.cluster.fan_out`), off the event loop."""
-    from core.learning.cluster import fan_out
+    from core.learning.cluster import fan_out, task_database
 
-    url = rec.store.engine.url
-    database = "" if url.password else url.render_as_string(hide_password=False)
+    database = task_database(rec.store.engine.url)
     _say(f"nightly retrain: {len(users)} users on the Dask cluster at {lcfg.dask_scheduler}")
     try:
         report = await asyncio.to_thread(fan_out, users, database, rec.models_dir, make_rec,
