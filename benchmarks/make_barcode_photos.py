@@ -10,7 +10,7 @@ Each image is a sleeve-like background (colour, gradient, shapes, the release's 
 striped artwork that looks a little like bars) with the code drawn by zxing-cpp (``create_barcode`` →
 ``to_image``, quiet zones on, human-readable digits on most) on a label, then photographed: perspective skew,
 rotation, lighting fall-off, low contrast, glare, Gaussian blur, sensor noise, JPEG compression and, for a few,
-an EXIF orientation tag with the pixels stored sideways. The set is split into 22 condition groups (18 images
+an EXIF orientation tag with the pixels stored sideways. The set is split into 24 condition groups (18 images
 each by default: :data:`GROUPS`) so each condition's decode rate can be read on its own; every image records all
 its parameters. Frames are 960×1280 to 3000×2250, or 4000×3000 (12 MP, always a JPEG, as a camera writes it)
 for the small-code group, a share of the two-code and everything-at-once groups.
@@ -49,7 +49,7 @@ shop photo has them. Their JPEGs are saved at quality 40–85, or as PNG.
 
 Deterministic: the same ``--seed`` and ``--n`` write byte-identical files. Run from the repository root::
 
-    python benchmarks/make_barcode_photos.py [OUT_DIR] [--n 396] [--seed 4]
+    python benchmarks/make_barcode_photos.py [OUT_DIR] [--n 432] [--seed 4] [--groups converging,no_code]
 
 Seed 4 is the set the pipeline was tuned on; report figures on another seed (the README's are seed 23).
 
@@ -87,9 +87,12 @@ DEFAULT_OUT = ROOT / "out" / "barcode-bench"
 GROUPS = ("clean", "rotation", "skew", "blur", "noise", "glare", "jpeg", "low_contrast", "small_12mp",
           "two_codes", "ean8_upce", "mixed", "damaged",
           # what phone photos of sleeves in a shop add (see the module docstring)
-          "keystone", "curved", "specular", "motion", "low_light", "thumb", "sticker", "dark_sleeve", "phone")
-#: groups whose codes are intact (the decode-rate target is about these; ``damaged`` tests for misreads)
-INTACT = tuple(g for g in GROUPS if g != "damaged")
+          "keystone", "curved", "specular", "motion", "low_light", "thumb", "sticker", "dark_sleeve", "phone",
+          # the camera tilted along the bars (they converge) at any rotation; a 12-MP photo with no code at all
+          "converging", "no_code")
+#: groups whose codes are intact (the decode-rate target is about these; ``damaged`` tests for misreads,
+#: ``no_code`` for misreads and for how long giving up takes)
+INTACT = tuple(g for g in GROUPS if g not in ("damaged", "no_code"))
 #: ordinary photo sizes (what chat apps pass on, and phone cameras' own) — 12 MP is used by its own groups
 FRAMES = ((1280, 960), (1600, 1200), (2048, 1536), (960, 1280), (1200, 1600), (3000, 2250))
 FRAME_12MP = (4000, 3000)
@@ -215,8 +218,8 @@ def _u(rng: random.Random, a: float, b: float) -> float:
     return round(rng.uniform(a, b), 3)
 
 
-def build_specs(n: int = 396, seed: int = 4, codes: list[RealCode] | None = None) -> list[PhotoSpec]:
-    """``n`` photo specifications dealt round-robin over :data:`GROUPS` (so each group has ~n/22 images)."""
+def build_specs(n: int = 432, seed: int = 4, codes: list[RealCode] | None = None) -> list[PhotoSpec]:
+    """``n`` photo specifications dealt round-robin over :data:`GROUPS` (so each group has ~n/24 images)."""
     codes = codes if codes is not None else real_codes()
     rng = random.Random(seed)
     order = list(codes)
@@ -304,6 +307,20 @@ def build_specs(n: int = 396, seed: int = 4, codes: list[RealCode] | None = None
             s.frame = r.choice(((1600, 1200), (2048, 1536), (3000, 2250), FRAME_12MP))
         elif group == "dark_sleeve":
             s.dark = True
+        elif group == "converging":   # tilted along the bars: they converge, the label turned any way round
+            s.skew, s.skew_axis = _u(r, 0.10, 0.35), "y"
+            s.rotation = _u(r, 0, 360)
+            s.module_px = _u(r, 2.5, 5.0)
+            s.glare = _u(r, 0.3, 0.8)
+            s.contrast = 0.6
+            s.jpeg_quality = 45
+            s.blur = _u(r, 0.0, 1.2)
+            s.frame = r.choice(FRAMES + (FRAME_12MP,))
+        elif group == "no_code":   # a 12-MP sleeve photo with no barcode in it (the back of the wrong sleeve)
+            s.codes = []
+            s.frame = FRAME_12MP
+            s.stripes = r.random() < 0.6
+            s.jpeg_quality = r.choice([70, 85, 90])
         elif group == "phone":   # a shop photo: several of the above at once, inside the promised zone
             s.rotation = _u(r, 0, 180)
             s.skew, s.skew_axis = _u(r, 0.0, 0.3), r.choice("xy")
@@ -545,10 +562,11 @@ def _sleeve(spec: PhotoSpec, rng: random.Random) -> Image.Image:
             d.rectangle((x, y0, x + rng.randint(1, step - 1), y0 + rng.randint(H // 10, H // 3)), fill=col)
     big = ImageFont.load_default(size=max(16, H // 12))
     small = ImageFont.load_default(size=max(9, H // 90))
-    c0 = spec.codes[0]
+    c0 = spec.codes[0] if spec.codes else None
     ink = tuple(rng.randint(0, 255) for _ in range(3))
-    d.text((rng.randint(0, W // 3), rng.randint(0, H // 6)), (c0.artist or "Various")[:40], font=big, fill=ink)
-    d.text((rng.randint(0, W // 3), rng.randint(H // 6, H // 3)), (c0.title or "Untitled")[:40], font=big, fill=ink)
+    d.text((rng.randint(0, W // 3), rng.randint(0, H // 6)), (c0 and c0.artist or "Various")[:40], font=big, fill=ink)
+    d.text((rng.randint(0, W // 3), rng.randint(H // 6, H // 3)), (c0 and c0.title or "Untitled")[:40], font=big,
+           fill=ink)
     ink = tuple(rng.randint(0, 255) for _ in range(3))
     y = rng.randint(H // 2, 3 * H // 4)
     x = rng.randint(0, W // 2)
@@ -673,20 +691,25 @@ def render(spec: PhotoSpec) -> tuple[bytes, str]:
     return encode(img, spec.jpeg_quality, spec.exif_orientation)
 
 
-def write_set(out_dir: Path, n: int = 396, seed: int = 4, log_every: int = 20) -> list[dict[str, Any]]:
-    """Render ``n`` photos into ``out_dir`` and write ``manifest.json`` there; returns the manifest entries."""
+def write_set(out_dir: Path, n: int = 432, seed: int = 4, log_every: int = 20,
+              groups: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """Render ``n`` photos into ``out_dir`` and write ``manifest.json`` there; returns the manifest entries.
+    With ``groups``, only the photos of those groups (the same files as in the whole set)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
     t0 = time.perf_counter()
-    for i, spec in enumerate(build_specs(n, seed)):
+    specs = [s for s in build_specs(n, seed) if groups is None or s.group in groups]
+    for i, spec in enumerate(specs):
         data, ext = render(spec)
         fname = f"{spec.name}.{ext}"
         (out_dir / fname).write_bytes(data)
         entry = {"file": fname, "bytes": len(data), **spec.manifest()}
         entries.append(entry)
         if log_every and (i + 1) % log_every == 0:
-            print(f"  … {i + 1} of {n} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    manifest = {"seed": seed, "n": n, "groups": list(GROUPS), "intact_groups": list(INTACT), "images": entries}
+            print(f"  … {i + 1} of {len(specs)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    shown = [g for g in GROUPS if groups is None or g in groups]
+    manifest = {"seed": seed, "n": n, "groups": shown, "intact_groups": [g for g in INTACT if g in shown],
+                "images": entries}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return entries
 
@@ -694,12 +717,17 @@ def write_set(out_dir: Path, n: int = 396, seed: int = 4, log_every: int = 20) -
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir", nargs="?", default=str(DEFAULT_OUT))
-    ap.add_argument("--n", type=int, default=396, help="number of photos (dealt over the 22 condition groups)")
+    ap.add_argument("--n", type=int, default=432, help="number of photos (dealt over the 24 condition groups)")
     ap.add_argument("--seed", type=int, default=4)
+    ap.add_argument("--groups", help="only these groups, comma-separated (the same photos as in the whole set)")
     args = ap.parse_args(argv)
+    groups = tuple(args.groups.split(",")) if args.groups else None
+    unknown = set(groups or ()) - set(GROUPS)
+    if unknown:
+        ap.error(f"unknown groups: {', '.join(sorted(unknown))} (known: {', '.join(GROUPS)})")
     codes = real_codes()
     print(f"{len(codes)} distinct real barcodes (dump sample + API fixtures)")
-    entries = write_set(Path(args.out_dir), args.n, args.seed)
+    entries = write_set(Path(args.out_dir), args.n, args.seed, groups=groups)
     print(f"wrote {len(entries)} photos and manifest.json to {args.out_dir}")
     return 0
 

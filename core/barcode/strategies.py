@@ -20,6 +20,7 @@ from core.barcode.views import (
     _scale_m,
     _translate_m,
     _View,
+    converging,
 )
 
 
@@ -109,31 +110,56 @@ def _s_pyramid(r: _Reader) -> Iterator[_View]:
         yield _View("scale-2", "x2", up, _scale_m(2.0), _LA)
 
 
-def _bar_regions(img: Image.Image, block: int = 8,
-                 max_regions: int = 6) -> list[tuple[np.ndarray, float, float, float]]:
+def _tensor(img: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The gradient structure tensor's products (gx², gy², gx·gy) and the brightness of ``img`` at its own
+    resolution, as float32 arrays: summed over blocks later, so that bars of two or three pixels a module (a
+    small code in a 12-MP photo), which a box-filtered thumbnail would blur into grey, still count."""
+    a = np.asarray(img, dtype=np.float32)
+    try:
+        import cv2
+    except Exception:   # pragma: no cover - OpenCV comes with rapidocr-onnxruntime
+        gx = np.zeros_like(a)
+        gy = np.zeros_like(a)
+        gx[:, 1:-1] = a[:, 2:] - a[:, :-2]
+        gy[1:-1, :] = a[2:, :] - a[:-2, :]
+        return gx * gx, gy * gy, gx * gy, a
+    kernel = np.array([[-1.0, 0.0, 1.0]], np.float32)
+    gx = cv2.filter2D(a, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+    gy = cv2.filter2D(a, -1, kernel.T, borderType=cv2.BORDER_REPLICATE)
+    return cv2.multiply(gx, gx), cv2.multiply(gy, gy), cv2.multiply(gx, gy), a
+
+
+def _block_sums(x: np.ndarray, block: int) -> np.ndarray:
+    """Sums of ``x`` over ``block``×``block`` tiles (the ragged edge dropped)."""
+    H, W = x.shape
+    bh, bw = H // block, W // block
+    x = x[:bh * block, :bw * block]
+    try:
+        import cv2
+        return cv2.resize(x, (bw, bh), interpolation=cv2.INTER_AREA) * float(block * block)
+    except Exception:   # pragma: no cover - OpenCV comes with rapidocr-onnxruntime
+        return x.reshape(bh, block, bw, block).sum(axis=(1, 3))
+
+
+def _bar_regions(img: Image.Image, block: int = 8, max_regions: int = 6,
+                 tensor: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+                 ) -> list[tuple[np.ndarray, float, float, float]]:
     """Bar-like regions of ``img``: (center, extent along the gradient, extent across it, gradient angle°).
 
     Per block of ``block``×``block`` pixels, the gradient structure tensor gives the edge energy and how much
     of it runs one way (coherence); blocks that are both strong and coherent, joined with neighbours of a
     similar orientation, are the candidate barcodes (text is strong but incoherent, flat print is weak).
+    ``tensor`` (:func:`_tensor` of ``img``) is reused when given.
     """
-    a = np.asarray(img, dtype=np.float32)
-    gx = np.zeros_like(a)
-    gy = np.zeros_like(a)
-    gx[:, 1:-1] = a[:, 2:] - a[:, :-2]
-    gy[1:-1, :] = a[2:, :] - a[:-2, :]
+    txx, tyy, txy, a = tensor if tensor is not None else _tensor(img)
     H, W = a.shape
     bh, bw = H // block, W // block
     if bh < 3 or bw < 3:
         return []
-
-    def bsum(x: np.ndarray) -> np.ndarray:
-        return x[:bh * block, :bw * block].reshape(bh, block, bw, block).sum(axis=(1, 3))
-
-    jxx, jyy, jxy = bsum(gx * gx), bsum(gy * gy), bsum(gx * gy)
+    jxx, jyy, jxy = _block_sums(txx, block), _block_sums(tyy, block), _block_sums(txy, block)
     energy = jxx + jyy
     coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / (energy + 1e-6)
-    mean = bsum(a) / (block * block)
+    mean = _block_sums(a, block) / (block * block)
     # edge energy relative to the local brightness: a flat, dim photo's bars still count
     rel = np.sqrt(energy / (block * block)) / (mean + 20.0)
     good = (coherence > 0.55) & (rel > max(0.08, float(np.percentile(rel, 60))))
@@ -152,8 +178,11 @@ def _bar_regions(img: Image.Image, block: int = 8,
             for yy, xx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1), (y - 1, x - 1), (y + 1, x + 1),
                            (y - 1, x + 1), (y + 1, x - 1)):
                 if 0 <= yy < bh and 0 <= xx < bw and good[yy, xx] and not seen[yy, xx]:
-                    d = abs(theta[yy, xx] - t0) % 180
-                    if min(d, 180 - d) < 20:
+                    # close to the neighbour it grows from, and not too far from where it started: bars that
+                    # converge (the camera tilted along them) turn a little from block to block
+                    d = abs(theta[yy, xx] - theta[y, x]) % 180
+                    d0 = abs(theta[yy, xx] - t0) % 180
+                    if min(d, 180 - d) < 12 and min(d0, 180 - d0) < 40:
                         seen[yy, xx] = True
                         stack.append((yy, xx))
         if len(members) < 4:
@@ -176,28 +205,36 @@ def _bar_regions(img: Image.Image, block: int = 8,
 
 
 def _regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
-    """Bar-like regions in working-image pixels, found at ~800 px (and ~1600 px for large photos, where a
-    small code's bars would merge at 800): (center, length along the gradient, height, gradient angle). Found
-    once per photo: the cascade and the OCR of the digits share them."""
-    if r.regions is None:
-        r.regions = _find_regions(r)
-    return r.regions
+    """Bar-like regions in working-image pixels, in blocks of ~1/100 of the photo's long side (and ~1/200 for
+    large photos, where a small code would be only a few blocks): (center, length along the gradient, height,
+    gradient angle). Found once per photo: the cascade and the OCR of the digits share them."""
+    with r.lock:
+        if r.regions is None:
+            r.regions = _find_regions(r)
+        return r.regions
 
 
 def _find_regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
     w, h = r.work.size
+    # the tensor at up to ~6 MP: a module of 2.5 px in a 12-MP photo is still more than a pixel there
+    f = 1
+    while (w // f) * (h // f) > 6_500_000:
+        f *= 2
+    src = r.reduced(f)
+    tensor = _tensor(src)
     out: list[tuple[np.ndarray, float, float, float]] = []
     for side in (800, 1600):
         k = max(1, math.ceil(max(w, h) / side))
         if side > 800 and max(w, h) <= 2000:
             break
-        for c, ext_u, ext_v, ang in _bar_regions(r.reduced(k), max_regions=5):
+        block = max(2, round(8 * k / f))
+        for c, ext_u, ext_v, ang in _bar_regions(src, block, max_regions=5, tensor=tensor):
             if ext_u < 0.5 * ext_v:    # far taller than wide: ruled lines, not a barcode
                 continue
-            c = c * k
-            if any(np.hypot(*(c - o[0])) < 0.5 * max(o[1], ext_u * k) for o in out):
+            c = c * f
+            if any(np.hypot(*(c - o[0])) < 0.5 * max(o[1], ext_u * f) for o in out):
                 continue
-            out.append((c, ext_u * k, ext_v * k, ang))
+            out.append((c, ext_u * f, ext_v * f, ang))
     return out[:6]
 
 
@@ -221,6 +258,9 @@ def _s_regions(r: _Reader) -> Iterator[_View]:
             other_v = _View(f"{name}-squash-half", fam + "q4h", other, sq_m @ np.diag([2.0, 1.0, 1.0]), _LA, False)
         views = [_View(name, fam, crop, m, _LA, False), _View(f"{name}-squash", fam + "q4", sq, sq_m, _LA, False),
                  other_v, _View(f"{name}-gh", fam, crop, m, _GH, False)]
+        tilted = converging(crop)
+        if tilted:   # bars that lean apart (the camera tilted along them): straighten them first
+            views = list(_rectified_views(r, crop, m, fam, name)) + views
         for v in views:
             yield v
             if r.settled(center, length / 2):
@@ -239,7 +279,8 @@ def _s_regions(r: _Reader) -> Iterator[_View]:
                                _LA, False),
                          _View(f"{name}-x2-squash-sharp", fam + "q4d", sq_up.filter(ImageFilter.UnsharpMask(4, 250, 0)),
                                up_m @ np.diag([1.0, up.height / sq_up.height, 1.0]), _LA, False)]
-            late = list(_rectified_views(r, crop, m, fam, name)) + late
+            if not tilted:
+                late = list(_rectified_views(r, crop, m, fam, name)) + late
             wide, wide_m, wide_fam = r.level_crop(center, length * 1.6, height * 1.2, ang)
             if wide is not None:   # the region found may be only part of the code (glare, a thumb)
                 late.append(_View(f"{name}-wide", wide_fam + "w", wide, wide_m, _LA, False))

@@ -97,10 +97,72 @@ def _homography(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
     return np.append(h, 1.0).reshape(3, 3)
 
 
+def _lean_fit(gx: np.ndarray, gy: np.ndarray, x0: int, x1: int, strips: int = 12) -> tuple[float, float, float] | None:
+    """How the bars lean across a level crop: ``(a, b, xc)`` with a bar crossing the middle row at ``x`` running
+    ``a + b·(x − xc)`` pixels sideways per pixel down. ``b`` is not 0 when the bars converge (the camera tilted
+    along them): then they all meet at one point, and every bar is still a straight line through it. Fitted to
+    the lean of ``strips`` vertical strips of bar columns ``x0..x1`` (gradient structure tensor per strip,
+    weighted by its edge energy and coherence)."""
+    xs, ts, ws = [], [], []
+    edges = np.linspace(x0, x1, strips + 1).astype(int)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if hi - lo < 3:
+            continue
+        sx, sy = gx[:, lo:hi], gy[:, lo:hi]
+        jxx, jyy, jxy = float((sx * sx).sum()), float((sy * sy).sum()), float((sx * sy).sum())
+        energy = jxx + jyy
+        if energy <= 0:
+            continue
+        coh = math.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / energy
+        theta = 0.5 * math.atan2(2 * jxy, jxx - jyy)     # across the bars
+        if abs(theta) > 1.2:                             # more than ~70° off level: not these bars
+            continue
+        xs.append((lo + hi) / 2)
+        ts.append(-math.tan(theta))                      # the bars run at theta + 90°: x moves by -tan θ per y
+        ws.append(energy * coh * coh)
+    if len(xs) < 3:
+        return None
+    x, t, w = np.array(xs), np.array(ts), np.array(ws)
+    w = w / w.max()
+    keep = w > 0.15                                      # strips of bars, not of the quiet zone beside them
+    if keep.sum() < 3:
+        return None
+    x, t, w = x[keep], t[keep], w[keep]
+    xc = float((x * w).sum() / w.sum())
+    for _ in range(2):                                   # one pass to drop the strip that fits worst (a glare)
+        A = np.c_[np.ones_like(x), x - xc] * np.sqrt(w)[:, None]
+        coef, *_ = np.linalg.lstsq(A, t * np.sqrt(w), rcond=None)
+        res = np.abs(t - (coef[0] + coef[1] * (x - xc)))
+        if len(x) <= 4 or res.max() < 0.03:
+            break
+        drop = int(np.argmax(res))
+        x, t, w = np.delete(x, drop), np.delete(t, drop), np.delete(w, drop)
+    return float(coef[0]), float(coef[1]), xc
+
+
+def _bar_run(profile: np.ndarray, width: int) -> tuple[int, int] | None:
+    """The widest run of bar columns in a column-energy profile, bridging gaps of up to 4 % of the width
+    (wide bars, spaces); None unless it spans at least 30 % of it."""
+    col = np.convolve(profile, np.ones(9) / 9, mode="same")
+    on = col > 0.3 * float(np.percentile(col, 90))     # bars under glare are fainter than the rest
+    if on.sum() < 16:
+        return None
+    idx = np.nonzero(on)[0]
+    gaps = np.nonzero(np.diff(idx) > max(3, int(0.04 * width)))[0]
+    starts, ends = np.r_[idx[0], idx[gaps + 1]], np.r_[idx[gaps], idx[-1]]
+    k = int(np.argmax(ends - starts))
+    xl, xr = int(starts[k]), int(ends[k])
+    return (xl, xr) if xr - xl >= 0.3 * width else None
+
+
 def _bar_quad(crop: Image.Image) -> np.ndarray | None:
-    """The corners (TL, TR, BR, BL; crop pixels) of the block of bars in a level crop, from where the bars'
-    horizontal gradients are: the first and last bar columns, and at each end the bars' lean and top and bottom.
-    Under a keystone the block is a trapezoid, and mapping it back to a rectangle undoes the perspective."""
+    """The corners (TL, TR, BR, BL; crop pixels) of the block of bars in a level crop.
+
+    The bars' lean is fitted across the whole block (:func:`_lean_fit`): parallel bars lean alike, converging
+    bars (the camera tilted along them) lean apart, each a straight line through one vanishing point. The crop
+    is straightened along those lines, the first and last bar columns and, at each end, the bars' top and bottom
+    are read off it, and mapped back. Under a keystone either way the block is a quadrilateral whose sides are
+    its first and last bars, and mapping it back to a rectangle undoes the perspective (:func:`_rectified`)."""
     a = np.asarray(crop, dtype=np.float32)
     h, w = a.shape
     if w < 48 or h < 16:
@@ -109,38 +171,60 @@ def _bar_quad(crop: Image.Image) -> np.ndarray | None:
     gy = np.zeros_like(a)
     gx[:, 1:-1] = a[:, 2:] - a[:, :-2]
     gy[1:-1, :] = a[2:, :] - a[:-2, :]
-    mag = np.abs(gx)
-    col = np.convolve(mag.mean(axis=0), np.ones(9) / 9, mode="same")
-    on = col > 0.35 * col.max()
-    if on.sum() < 16:
+    run = _bar_run(np.abs(gx).mean(axis=0), w)
+    if run is None:
         return None
-    # the widest run of bar columns, bridging gaps of up to 4 % of the width (wide bars, spaces)
-    idx = np.nonzero(on)[0]
-    gaps = np.nonzero(np.diff(idx) > max(3, int(0.04 * w)))[0]
-    starts, ends = np.r_[idx[0], idx[gaps + 1]], np.r_[idx[gaps], idx[-1]]
-    k = int(np.argmax(ends - starts))
-    xl, xr = int(starts[k]), int(ends[k])
+    fit = _lean_fit(gx, gy, *run)
+    if fit is None:
+        return None
+    la, lb, xc = fit
+    yc = (h - 1) / 2
+
+    def lean(x: float | np.ndarray) -> float | np.ndarray:
+        return la + lb * (x - xc)
+
+    # straighten: column u of ``s`` is the bar that crosses the middle row at x = u
+    uu, vv = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x = uu + lean(uu) * (vv - yc)
+    try:
+        import cv2
+        g = cv2.remap(np.abs(gx), map_x.astype(np.float32), vv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    except Exception:   # pragma: no cover - OpenCV comes with rapidocr-onnxruntime
+        xi = np.clip(np.round(map_x).astype(int), 0, w - 1)
+        g = np.where((map_x >= 0) & (map_x <= w - 1), np.abs(gx)[vv.astype(int), xi], 0.0)
+    run = _bar_run(g.mean(axis=0), w)
+    if run is None:
+        return None
+    xl, xr = run
     span = xr - xl
-    if span < 0.3 * w:
-        return None
     corners = []
-    for lo, hi in ((xl, xl + max(4, int(0.15 * span))), (xr - max(4, int(0.15 * span)), xr + 1)):
-        m_ = mag[:, lo:hi]
-        rows = np.convolve(m_.mean(axis=1), np.ones(5) / 5, mode="same")
+    end = max(4, int(0.15 * span))
+    for lo, hi, x in ((xl, xl + end, float(xl)), (xr - end, xr + 1, float(xr))):
+        rows = np.convolve(g[:, lo:hi].mean(axis=1), np.ones(5) / 5, mode="same")
         ys = np.nonzero(rows > 0.35 * rows.max())[0]
         if len(ys) < 4:
             return None
         top, bot = float(ys[0]), float(ys[-1])
-        jxx = float((gx[:, lo:hi] ** 2).sum())
-        jxy = float((gx[:, lo:hi] * gy[:, lo:hi]).sum())
-        jyy = float((gy[:, lo:hi] ** 2).sum())
-        theta = 0.5 * math.atan2(2 * jxy, jxx - jyy)    # across the bars; the bars run at theta + 90°
-        x = (lo + hi) / 2 if False else (lo if lo == xl else hi - 1)
-        yc = (top + bot) / 2
-        lean = math.tan(theta)                          # x moves by -lean per unit of y along a bar
-        corners.append(((x - (top - yc) * lean, top), (x - (bot - yc) * lean, bot)))
+        t = float(lean(x))
+        corners.append(((x + t * (top - yc), top), (x + t * (bot - yc), bot)))
     (tl, bl), (tr, br) = corners
     return np.array([tl, tr, br, bl], float)
+
+
+def converging(crop: Image.Image) -> bool:
+    """Whether the bars of a level crop lean apart: their lean changes by more than ~3° across the block (the
+    camera tilted along them), so no straight scan line crosses them all alike."""
+    a = np.asarray(crop, dtype=np.float32)
+    h, w = a.shape
+    if w < 48 or h < 16:
+        return False
+    gx = np.zeros_like(a)
+    gy = np.zeros_like(a)
+    gx[:, 1:-1] = a[:, 2:] - a[:, :-2]
+    gy[1:-1, :] = a[2:, :] - a[:-2, :]
+    run = _bar_run(np.abs(gx).mean(axis=0), w)
+    fit = _lean_fit(gx, gy, *run) if run else None
+    return fit is not None and abs(fit[1]) * (run[1] - run[0]) > 0.05   # type: ignore[index]
 
 
 def _rectified(r: _Photo, crop: Image.Image, m: np.ndarray, fam: str) -> tuple[Image.Image, np.ndarray, str] | None:
