@@ -124,9 +124,9 @@ def _tensor(img: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
         gy[1:-1, :] = a[2:, :] - a[:-2, :]
         return gx * gx, gy * gy, gx * gy, a
     kernel = np.array([[-1.0, 0.0, 1.0]], np.float32)
-    gx = cv2.filter2D(a, -1, kernel, borderType=cv2.BORDER_REPLICATE)
-    gy = cv2.filter2D(a, -1, kernel.T, borderType=cv2.BORDER_REPLICATE)
-    return cv2.multiply(gx, gx), cv2.multiply(gy, gy), cv2.multiply(gx, gy), a
+    dx = cv2.filter2D(a, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+    dy = cv2.filter2D(a, -1, kernel.T, borderType=cv2.BORDER_REPLICATE)
+    return cv2.multiply(dx, dx), cv2.multiply(dy, dy), cv2.multiply(dx, dy), a
 
 
 def _block_sums(x: np.ndarray, block: int) -> np.ndarray:
