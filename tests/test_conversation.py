@@ -223,3 +223,23 @@ def test_a_message_with_many_links_scores_the_first_and_says_so(world):
     assert len(replies) == 4 and all(r.card is not None for r in replies[:3])
     assert replies[3].text == ("That message has 100 Discogs links; I scored the first 3. Send the others a few at a "
                                "time (up to 3 per message).")
+
+
+def test_choices_shown_together_are_numbered_on(world):
+    """Two barcodes in one photo, each with several pressings: the second list goes on from the first's
+    numbers, so a typed number names one pressing."""
+    from core.app import Choice, Notice
+    from core.app.conversation import Context
+    from core.discogs.gateway import Candidate
+
+    ids = world.targets[:5]
+    cand = [Candidate(rid, f"Pressing {rid}", 2001, "UK", ["Vinyl"], None, [], None, None, True) for rid in ids]
+    first, second = Choice("0 93624 75552 4", cand[:2]), Choice("8 29707 95171 8", cand[2:], first=3)
+    ctx = Context()
+    ctx.seen([Notice("I read 2 different barcodes in that photo"), first, second])
+    assert ctx.choice == list(ids)
+    assert [line.split(".")[0] for line in second.lines()] == ["3", "4", "5"]
+    (reply,) = world.conv.handle(USER, "4", context=ctx)
+    assert reply.card.release.id == ids[3]
+    (reply,) = world.conv.handle(USER, "6", context=ctx)
+    assert reply.text == "Pick a number from 1 to 5."

@@ -165,16 +165,20 @@ def card_of(tg: Harness, user: dict, rid: int, chat: dict | None = None) -> tupl
     return cards[0], sid
 
 
-def photo_bytes(code: str | None) -> bytes:
-    """A photo-like JPEG: the code printed on a sleeve-coloured background (None: sensor noise only)."""
+def photo_bytes(code: str | None, *more: str) -> bytes:
+    """A photo-like JPEG: the code(s) printed side by side on a sleeve-coloured background (None: sensor noise)."""
     if code is None:
         arr = (np.random.default_rng(0).random((480, 640, 3)) * 255).astype("uint8")
         img = Image.fromarray(arr)
     else:
-        bars = Image.fromarray(np.asarray(zxingcpp.create_barcode(code, zxingcpp.BarcodeFormat.UPCA)
-                                          .to_image(scale=4, add_quiet_zones=True, add_hrt=True))).convert("RGB")
-        img = Image.new("RGB", (bars.width + 240, bars.height + 200), (235, 228, 214))
-        img.paste(bars, (120, 100))
+        bars = [Image.fromarray(np.asarray(zxingcpp.create_barcode(c, zxingcpp.BarcodeFormat.UPCA)
+                                           .to_image(scale=4, add_quiet_zones=True, add_hrt=True))).convert("RGB")
+                for c in (code, *more)]
+        img = Image.new("RGB", (sum(b.width + 120 for b in bars) + 120, bars[0].height + 200), (235, 228, 214))
+        x = 120
+        for b in bars:
+            img.paste(b, (x, 100))
+            x += b.width + 120
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=90)
     return buf.getvalue()
@@ -739,6 +743,16 @@ def test_barcode_photos(live, world, monkeypatch):
         card = only(calls, "sendMessage", "sendPhoto")[0]
         assert VERDICT.search(text_of(card))
         assert store.last_score("tg:1001").release_id == int(picks[0].split(":")[1])
+        # two different barcodes in one photo (a sleeve and its hype sticker): both, each with its pressings
+        h.api.add_file(photo_bytes(RELEASE_4_UPC, SHARED_UPC), "photos/file_5.jpg", file_id="BOTH")
+        calls = h.send(U.photo(ALICE, "BOTH"))
+        head, choice = only(calls, "sendMessage")
+        assert head.params["text"].startswith("I read 2 different barcodes in that photo: 0 93624 75552 4 and "
+                                              "8 29707 95171 8.")
+        (card,) = only(calls, "sendPhoto")
+        assert "Faze Action" in card.params["caption"] and VERDICT.search(card.params["caption"])
+        assert sorted(b["callback_data"] for b in buttons(choice)) == ["pick:6084149", "pick:6084161"]
+        assert choice.params["text"] == "📷 Barcode 8 29707 95171 8: 2 pressings carry it. Which one is yours?"
         h.api.add_file(photo_bytes(None), "photos/file_3.jpg", file_id="NOISE")
         (msg,) = only(h.send(U.photo(ALICE, "NOISE")), "sendMessage")
         assert "closer" in msg.params["text"] and "flat" in msg.params["text"] and "light" in msg.params["text"]

@@ -83,9 +83,15 @@ class Barcodes:
             return lead + [Notice(exc.user_message)]
         except DiscogsError as exc:
             return lead + [Notice(exc.user_message)]
-        seen: dict[int, Candidate] = {}
+        per_code: list[tuple[FoundCode, list[Candidate]]] = []
         for m in matches:
-            for c in m.candidates:
+            cands = list({c.release_id: c for c in m.candidates}.values())
+            per_code.append((m.found, cands))
+        if len(per_code) > 1 and len({tuple(c.release_id for c in cs) for _, cs in per_code}) > 1:
+            return lead + self._each_code(user, per_code)
+        seen: dict[int, Candidate] = {}
+        for _, cs in per_code:
+            for c in cs:
                 seen.setdefault(c.release_id, c)
         cands = list(seen.values())
         if not cands:
@@ -94,6 +100,26 @@ class Barcodes:
         if len(cands) == 1:
             return lead + [self.scoring.score(user, cands[0].release_id)]
         return lead + [Choice(shown, cands)]
+
+    def _each_code(self, user: str, per_code: list[tuple[FoundCode, list[Candidate]]]) -> list[Reply]:
+        """Two or more different barcodes in one photo (a sleeve and its hype sticker, a box set's two codes):
+        each is listed with its own pressings (a card when one pressing carries it), never one picked for the
+        collector. Choices are numbered on from each other, so a typed number names one pressing."""
+        names = [spaced(f) for f, _ in per_code]
+        listed = ", ".join(names[:-1]) + " and " + names[-1]
+        out: list[Reply] = [Notice(f"I read {len(per_code)} different barcodes in that photo: {listed}. Here is "
+                                   "each one with the pressings that carry it.")]
+        first = 1
+        for found, cands in per_code:
+            name = spaced(found)
+            if not cands:
+                out.append(Notice(f"Barcode {name}: no release on Discogs carries it."))
+            elif len(cands) == 1:
+                out.append(self.scoring.score(user, cands[0].release_id))
+            else:
+                out.append(Choice(name, cands, first=first))
+                first += len(cands)
+        return out
 
     # -- the shell's look-up: a photo file or typed digits, listed ----------------------------------------------
     def lookup(self, user: str, photo: str, data: bytes | None, limit: int = 10) -> BarcodeAnswer:

@@ -108,13 +108,15 @@ class Context:
     choice: list[int] = field(default_factory=list)
 
     def seen(self, replies: list[Reply]) -> None:
+        choices: list[int] = []      # the choices of one answer are numbered on from each other
         for r in replies:
             if isinstance(r, CardReply) and r.score_id is not None:
                 self.card = r.score_id
             elif isinstance(r, PicksReply):
                 self.picks, self.page, self.choice = r.page.session, r.page.page, []
             elif isinstance(r, Choice):
-                self.choice, self.picks = [c.release_id for c in r.options], None
+                choices += [c.release_id for c in r.options]
+                self.choice, self.picks = list(choices), None
 
 
 def small_number(text: str) -> int | None:

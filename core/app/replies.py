@@ -59,13 +59,14 @@ class Choice:
     options: list[Candidate]
     score_id: None = None
     card: None = None
+    first: int = 1          # the number of the first option (choices shown together are numbered on)
 
     @property
     def prompt(self) -> str:
         return f"📷 Barcode {self.shown}: {len(self.options)} pressings carry it. Which one is yours?"
 
     def lines(self) -> list[str]:
-        return [f"{i}. {c.describe()} — release {c.release_id}" for i, c in enumerate(self.options, 1)]
+        return [f"{i}. {c.describe()} — release {c.release_id}" for i, c in enumerate(self.options, self.first)]
 
     @property
     def text(self) -> str:
