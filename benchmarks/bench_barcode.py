@@ -87,10 +87,11 @@ def plain_zxing(data: bytes) -> list[str]:
 def bench_real(d: Path, repeat: int = 1, json_out: str | None = None) -> int:
     """Per set: photos read by the pipeline and by plain zxing-cpp, wrong codes, reads from the printed digits,
     and times (bytes in → codes out)."""
-    from core.barcode import PhotoError, decode_photo
+    from core.barcode import PhotoError, decode_photo, warm
 
     sets = real_photo_sets(d)
     first = next(iter(sets.values()))[0][0]
+    warm()                             # as the bots' photo worker does at start
     decode_photo(first.read_bytes())   # warm-up
     rows = []
     for name, photos in sets.items():
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cores and hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))[: args.cores]
         os.sched_setaffinity(0, cpus)
-    from core.barcode import PhotoError, decode_photo
+    from core.barcode import PhotoError, decode_photo, warm
 
     d = Path(args.dir)
     if not (d / "manifest.json").is_file() and real_photo_sets(d):
@@ -158,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     images = [e for e in manifest["images"] if e["megapixels"] >= args.min_mp][: args.limit or None]
     intact = set(manifest.get("intact_groups") or manifest["groups"])
-    # warm-up (imports, first zxing call) on the first photo, not timed
+    # warm-up as the bots' photo worker does at start (imports, the OCR engine), then the first photo; not timed
+    warm()
     decode_photo((d / images[0]["file"]).read_bytes())
 
     rows = []

@@ -315,7 +315,7 @@ def build_specs(n: int = 432, seed: int = 4, codes: list[RealCode] | None = None
             s.contrast = 0.6
             s.jpeg_quality = 45
             s.blur = _u(r, 0.0, 1.2)
-            s.frame = r.choice(FRAMES + (FRAME_12MP,))
+            s.frame = FRAME_12MP if r.random() < 0.5 else r.choice(FRAMES)   # half of them off a phone camera
         elif group == "no_code":   # a 12-MP sleeve photo with no barcode in it (the back of the wrong sleeve)
             s.codes = []
             s.frame = FRAME_12MP

@@ -223,6 +223,7 @@ class PhotoConfig(Section):
     threads: int
     ocr: bool
     ocr_regions: int
+    ocr_extra_s: float
 
 
 class WeightsConfig(Section):

@@ -149,6 +149,92 @@ def test_exif_rotated_jpeg_is_read_upright(codes):
     assert bx0 <= fx <= bx1 and by0 <= fy <= by1
 
 
+def _converging_bars(vp_depth: float, lean: float = 0.0, size: tuple[int, int] = (420, 200)) -> Image.Image:
+    """Bars on white, drawn as straight lines through one vanishing point ``vp_depth`` px above the crop's
+    middle column (``inf``: parallel bars), all leaning ``lean`` (dx per dy) besides: what a level crop of a
+    code shot with the camera tilted along its bars looks like."""
+    from PIL import ImageDraw
+
+    w, h = size
+    img = Image.new("L", size, 255)
+    d = ImageDraw.Draw(img)
+    rng = np.random.default_rng(3)
+    x, bottom, top = 60.0, h - 20, 20
+    while x < w - 60:
+        bw = float(rng.choice([3, 6, 9]))
+
+        def at(xb: float, y: float) -> float:   # where the bar through xb (on the bottom row) is at row y
+            t = 0.0 if np.isinf(vp_depth) else (xb - w / 2) / (vp_depth + bottom)
+            return xb - (t + lean) * (bottom - y)
+
+        d.polygon([(at(x, top), top), (at(x + bw, top), top), (x + bw, bottom), (x, bottom)], fill=0)
+        x += bw + float(rng.choice([3, 6, 9]))
+    return img
+
+
+def test_the_lean_of_converging_bars_is_fitted_and_their_block_found():
+    """The rectifier's geometry: bars through one vanishing point lean apart; the block's quadrilateral has
+    those bars as its sides (the top narrower by how far the point is), and parallel bars are told apart from
+    converging ones whatever their common lean."""
+    from core.barcode.views import _bar_quad, converging
+
+    img = _converging_bars(vp_depth=600.0)
+    assert converging(img)
+    tl, tr, br, bl = _bar_quad(img)
+    top, bottom = tr[0] - tl[0], br[0] - bl[0]
+    # bars meet 600 px above the middle column (180 px above the bottom row): rows 20 and 180 are 780 and 620
+    # px from it, so the top row is 620/780 of the bottom's width
+    assert top / bottom == pytest.approx((600 + 20) / (600 + 180), abs=0.04)
+    assert not converging(_converging_bars(vp_depth=float("inf"), lean=0.25))   # parallel, leaning 14°
+    assert not converging(_converging_bars(vp_depth=float("inf")))
+
+
+def test_converging_bars_at_any_rotation_are_read(codes):
+    """The camera tilted along the bars (the top of the label 30 % narrower than the bottom) with the label
+    turned 120°, glare, contrast 0.6, JPEG 45: plain zxing-cpp reads nothing; the regions lane fits the
+    bars' lean, straightens them in one projective resampling and reads the code."""
+    c = by_format(codes, "EAN13", 3)
+    data = render(c, frame=(1600, 1200), module_px=3.2, skew=0.3, skew_axis="y", rotation=120.0, glare=0.5,
+                  contrast=0.6, jpeg_quality=45, blur=0.6, seed=21)
+    grey = Image.open(io.BytesIO(data)).convert("L")
+    assert not zxingcpp.read_barcodes(grey), "precondition: plain zxing-cpp fails"
+    seen: list[str] = []
+    real_read = bp._Reader.read
+
+    def read(self: Any, view: Any, spots: Any = None) -> Any:
+        seen.append(view.name)
+        return real_read(self, view, spots)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bp._Reader, "read", read)
+        res = decode_photo(data, PhotoLimits(time_budget_s=10.0))   # generous: the test machine may be busy
+    assert res.codes == [c.code] and res.strategy == "regions"
+    region_views = [n for n in seen if n.startswith("region")]
+    rectified = [n for n in region_views if n.endswith("-rectified")]
+    assert rectified                                 # …and straightened first, not after every other look
+    region = rectified[0].split("-")[0]
+    assert [n for n in region_views if n.startswith(region + "-") or n == region][0] == rectified[0]
+
+
+def test_a_photo_nothing_reads_spends_no_ocr_past_the_budget(codes, monkeypatch):
+    """A large photo with no barcode gives up within its time budget: the printed digits are read only when OCR
+    should be done in time (its cost is estimated from the pixels it would see)."""
+    import random
+
+    spec = mbp.PhotoSpec(name="t", group="test", codes=[], frame=(4000, 3000), seed=5, stripes=True)
+    sleeve = mbp._sleeve(spec, random.Random(5))
+    buf = io.BytesIO()
+    sleeve.save(buf, "JPEG", quality=85)
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(bpd, "read_printed_codes", lambda img: calls.append(img.size) or [])
+    res = decode_photo(buf.getvalue(), PhotoLimits(time_budget_s=0.2))
+    assert res.codes == [] and calls == []
+    # with time to spare, the same photo's bar-like regions are read for digits
+    res = decode_photo(buf.getvalue(), PhotoLimits(time_budget_s=30.0))
+    assert res.codes == [] and calls
+    assert bpd._timed_ocr(Image.new("L", (300, 100)), deadline=time.perf_counter()) is None
+
+
 # -- guards -----------------------------------------------------------------------------------------------------
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that claims ``width`` × ``height`` pixels (IHDR, one tiny IDAT, IEND): a decompression bomb's header."""

@@ -157,6 +157,14 @@ def _run_photo(data: bytes) -> DecodeResult:
     return decode_photo(data)
 
 
+def _warm_photo() -> int:
+    """Load the barcode reader's libraries and the OCR engine now, so the first photo meets its time budget."""
+    from core.barcode import warm
+
+    warm()
+    return os.getpid()
+
+
 def _ping() -> int:
     return os.getpid()
 
@@ -251,7 +259,7 @@ class WorkerJobs:
         """Start a worker now (its imports take seconds) rather than under the first job; the data worker loads
         the sentence model too."""
         try:
-            self._run(kind, _warm_models if kind == "data" else _ping)
+            self._run(kind, {"data": _warm_models, "photo": _warm_photo}.get(kind, _ping))
         except Exception as exc:   # a failed start is met again, and said, by the first real job (or: stopping)
             if not self._closed:
                 log.warning("could not start the %s worker: %s", kind, exc)

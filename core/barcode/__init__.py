@@ -36,11 +36,11 @@ re-reads), ``strategies`` (the cascade), ``decode``, ``ocr`` (the printed digits
 """
 from __future__ import annotations
 
-from core.barcode.decode import decode_image, decode_photo, decode_photo_async
+from core.barcode.decode import decode_image, decode_photo, decode_photo_async, warm
 from core.barcode.loading import DAMAGED, NO_BARCODE_HINT, NOT_AN_IMAGE, PhotoError, PhotoLimits, load_photo
 from core.barcode.lookup import CodeMatches, PhotoLookup, find_pressings, find_pressings_async, lookup_codes, typed_code
 from core.barcode.reader import DecodeResult, FoundCode
 
 __all__ = ["NO_BARCODE_HINT", "NOT_AN_IMAGE", "DAMAGED", "PhotoError", "PhotoLimits", "load_photo", "FoundCode",
            "DecodeResult", "decode_image", "decode_photo", "decode_photo_async", "CodeMatches", "PhotoLookup",
-           "typed_code", "lookup_codes", "find_pressings", "find_pressings_async"]
+           "typed_code", "lookup_codes", "find_pressings", "find_pressings_async", "warm"]

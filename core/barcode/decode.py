@@ -39,11 +39,39 @@ log = logging.getLogger("core.barcode")
 OCR_WHOLE_PIXELS = 1_500_000
 
 
-def _read_digits(reader: _Reader, max_regions: int = 2) -> list[FoundCode]:
+#: seconds of OCR per megapixel the text detector sees (RapidOCR scales a crop's short side up to 736 px),
+#: learnt from the calls this process makes; the first guess is what 2 cores do
+_OCR_RATE = [0.7]
+
+
+def _ocr_cost(img: Image.Image) -> float:
+    """What reading ``img`` with OCR should take, in seconds."""
+    w, h = img.size
+    up = max(1.0, 736 / max(1, min(w, h)))
+    return w * h * up * up / 1e6 * _OCR_RATE[0] + 0.03
+
+
+def _timed_ocr(img: Image.Image, deadline: float) -> list[Any] | None:
+    """The printed codes OCR reads in ``img``, or None when there is no time left for it before ``deadline``."""
+    cost = _ocr_cost(img)
+    t = time.perf_counter()
+    if t + cost > deadline:
+        log.debug("barcode photo: no time left for OCR (%.2f s needed)", cost)
+        return None
+    got = read_printed_codes(img)
+    took = time.perf_counter() - t
+    w, h = img.size
+    up = max(1.0, 736 / max(1, min(w, h)))
+    _OCR_RATE[0] = 0.7 * _OCR_RATE[0] + 0.3 * max(0.05, took - 0.03) / max(1e-3, w * h * up * up / 1e6)
+    return got
+
+
+def _read_digits(reader: _Reader, max_regions: int = 2, deadline: float = math.inf) -> list[FoundCode]:
     """Codes read from the digits printed under the bars (see :mod:`core.barcode.ocr`): each bar-like region is
     cut out level and tall enough to hold the digits on either side, OCR reads it, and a code is kept only when
     its bar pattern fits the region's bars better than any code one digit away (a misread that passes the check
-    digit does not). A small photo with no such region is read whole, and its codes checked the same way."""
+    digit does not). A small photo with no such region is read whole, and its codes checked the same way.
+    A crop is read only when OCR should be done with it before ``deadline``."""
     if not ocr_available():
         return []
     crops: list[tuple[Image.Image, np.ndarray, np.ndarray | None]] = []
@@ -65,13 +93,13 @@ def _read_digits(reader: _Reader, max_regions: int = 2) -> list[FoundCode]:
         crops.append((crop, m, bar_profile(bars) if bars is not None else None))
     out: dict[str, FoundCode] = {}
     for crop, m, profile in crops:
-        for pc in read_printed_codes(crop):
+        for pc in _timed_ocr(crop, deadline) or []:
             if pc.code not in out and bars_agree(profile, pc.printed, pc.format):
                 out[pc.code] = _digits_found(pc, m)
         if out:
             break
     if not out and w * h <= OCR_WHOLE_PIXELS and crops:
-        for pc in read_printed_codes(reader.work):
+        for pc in _timed_ocr(reader.work, deadline) or []:
             if pc.code not in out and any(bars_agree(p, pc.printed, pc.format) for _, _, p in crops):
                 out[pc.code] = _digits_found(pc, np.eye(3))
     return sorted(out.values(), key=lambda f: (f.box[0], f.box[1]))
@@ -85,9 +113,12 @@ def _digits_found(pc: Any, m: np.ndarray) -> FoundCode:
     return FoundCode(pc.code, pc.printed, pc.format, 0, box, "digits")
 
 
-def decode_image(img: Image.Image, time_budget_s: float = 2.0, size: tuple[int, int] | None = None,
-                 threads: int = 2, ocr: bool = True, ocr_regions: int = 2) -> DecodeResult:
-    """Run the cascade on an already-loaded image (any mode); see :func:`decode_photo`."""
+def decode_image(img: Image.Image, time_budget_s: float = 0.9, size: tuple[int, int] | None = None,
+                 threads: int = 2, ocr: bool = True, ocr_regions: int = 2, ocr_extra_s: float = 1.2) -> DecodeResult:
+    """Run the cascade on an already-loaded image (any mode); see :func:`decode_photo`. ``time_budget_s`` covers
+    the cascade and the printed digits both: OCR reads a crop only when it should be done in time. A small photo
+    (at most :data:`OCR_WHOLE_PIXELS`: a chat thumbnail, a tight crop, where the digits are often legible when
+    the bars are not) gives OCR ``ocr_extra_s`` more; a large one gives up within the budget."""
     t0 = time.perf_counter()
     work = img.convert("L") if img.mode != "L" else img
     reader = _Reader(work, t0 + time_budget_s)
@@ -102,7 +133,8 @@ def decode_image(img: Image.Image, time_budget_s: float = 2.0, size: tuple[int, 
     found = reader.winners()
     strategy = reader.first if found else None
     if not found and ocr:
-        found = _read_digits(reader, ocr_regions)
+        small = work.width * work.height <= OCR_WHOLE_PIXELS
+        found = _read_digits(reader, ocr_regions, reader.deadline + (ocr_extra_s if small else 0.0))
         strategy = "digits" if found else None
     if not found and reader.out_of_time():
         log.info("barcode photo: time budget of %.1f s spent", time_budget_s)
@@ -124,7 +156,7 @@ def decode_photo(data: bytes, limits: PhotoLimits | None = None) -> DecodeResult
     t0 = time.perf_counter()
     grey, upright = load_photo(data, limits)
     res = decode_image(grey, max(0.1, limits.time_budget_s - (time.perf_counter() - t0)), upright, limits.threads,
-                       limits.ocr, limits.ocr_regions)
+                       limits.ocr, limits.ocr_regions, limits.ocr_extra_s)
     # boxes back in the photo's own pixels when it was read downscaled
     if grey.size != upright:
         fx, fy = upright[0] / grey.width, upright[1] / grey.height
@@ -139,3 +171,15 @@ def decode_photo(data: bytes, limits: PhotoLimits | None = None) -> DecodeResult
 async def decode_photo_async(data: bytes, limits: PhotoLimits | None = None) -> DecodeResult:
     """:func:`decode_photo` in a worker thread, so the event loop (the chat adapters') never blocks."""
     return await asyncio.to_thread(decode_photo, data, limits)
+
+
+def warm() -> None:
+    """Load what reading a photo needs (zxing-cpp, OpenCV, the OCR engine) and read a blank one, so the first
+    real photo meets its time budget; a worker process calls this when it starts."""
+    import io
+
+    blank = io.BytesIO()
+    Image.new("L", (64, 64), 200).save(blank, "PNG")
+    decode_photo(blank.getvalue())
+    if ocr_available():
+        read_printed_codes(Image.new("L", (96, 32), 255))

@@ -54,10 +54,11 @@ class PhotoLimits:
     max_decoded_bytes: int = 150_000_000   # decoded size (pixels × bytes per pixel of its mode) before decoding
     max_aspect: float = 100.0            # longest side over shortest (a tight crop of the bars may be 30:1)…
     max_side: int = 40_000               # …and the longest side: a photo, not a strip of millions of pixels
-    time_budget_s: float = 2.0           # the cascade stops here (a last resort; typical photos take < 0.5 s)
+    time_budget_s: float = 0.9           # the answer's budget, load to last OCR (typical photos take < 0.2 s)
     threads: int = 2                     # the fallbacks run in two lanes side by side (1: one after another)
     ocr: bool = True                     # bars unreadable: read the printed digits (core.barcode.ocr)
     ocr_regions: int = 2                 # …in at most this many bar-like regions of the photo
+    ocr_extra_s: float = 1.2             # …and in a photo of ≤ 1.5 MP, this long past the time budget
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None = None) -> "PhotoLimits":
@@ -66,7 +67,8 @@ class PhotoLimits:
         sec = section(PhotoConfig, cfg["photo"])
         return cls(max_bytes=sec.max_bytes, max_pixels=sec.max_pixels, pixel_budget=sec.pixel_budget,
                    max_decoded_bytes=sec.max_decoded_bytes, max_aspect=sec.max_aspect, max_side=sec.max_side,
-                   time_budget_s=sec.time_budget_s, threads=sec.threads, ocr=sec.ocr, ocr_regions=sec.ocr_regions)
+                   time_budget_s=sec.time_budget_s, threads=sec.threads, ocr=sec.ocr, ocr_regions=sec.ocr_regions,
+                   ocr_extra_s=sec.ocr_extra_s)
 
 
 # -- loading ---------------------------------------------------------------------------------------------------

@@ -215,27 +215,42 @@ def _regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
 
 
 def _find_regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
+    """Regions from two looks at the photo: a thumbnail's tensor (the box filter averages sensor noise away) and
+    the tensor at up to ~6 MP summed over the same blocks (a module of 2.5 px in a 12-MP photo is still more than
+    a pixel there, where the thumbnail blurs it into grey). A region both find once is kept once."""
     w, h = r.work.size
-    # the tensor at up to ~6 MP: a module of 2.5 px in a 12-MP photo is still more than a pixel there
     f = 1
     while (w // f) * (h // f) > 6_500_000:
         f *= 2
-    src = r.reduced(f)
-    tensor = _tensor(src)
-    out: list[tuple[np.ndarray, float, float, float]] = []
+    fine = r.reduced(f)
+    tensor = _tensor(fine)
+    found: list[tuple[np.ndarray, float, float, float]] = []
     for side in (800, 1600):
         k = max(1, math.ceil(max(w, h) / side))
         if side > 800 and max(w, h) <= 2000:
             break
+        looks = [(k, _bar_regions(r.reduced(k), max_regions=5))]
         block = max(2, round(8 * k / f))
-        for c, ext_u, ext_v, ang in _bar_regions(src, block, max_regions=5, tensor=tensor):
-            if ext_u < 0.5 * ext_v:    # far taller than wide: ruled lines, not a barcode
-                continue
-            c = c * f
-            if any(np.hypot(*(c - o[0])) < 0.5 * max(o[1], ext_u * f) for o in out):
-                continue
-            out.append((c, ext_u * f, ext_v * f, ang))
-    return out[:6]
+        if block >= 3:   # the fine look differs from the thumbnail's
+            looks.append((f, _bar_regions(fine, block, max_regions=5, tensor=tensor)))
+        for scale, regions in looks:
+            for c, ext_u, ext_v, ang in regions:
+                if ext_u < 0.5 * ext_v:    # far taller than wide: ruled lines, not a barcode
+                    continue
+                c, ext_u, ext_v = c * scale, ext_u * scale, ext_v * scale
+                if any(_same_region((c, ext_u, ang), (o[0], o[1], o[3])) for o in found):
+                    continue
+                found.append((c, ext_u, ext_v, ang))
+    return found[:8]
+
+
+def _same_region(a: tuple[np.ndarray, float, float], b: tuple[np.ndarray, float, float]) -> bool:
+    """Whether two regions (center, length, angle) are one: near, as long and turned alike. A region of the
+    fine look that holds a thumbnail's piece of a code (split by glare, or by bars that converge) is not."""
+    (ca, la, aa), (cb, lb, ab) = a, b
+    turn = abs(aa - ab) % 180
+    return bool(np.hypot(*(ca - cb)) < 0.25 * max(la, lb) and 0.75 < la / max(lb, 1e-6) < 1.33
+                and min(turn, 180 - turn) < 10)
 
 
 def _s_regions(r: _Reader) -> Iterator[_View]:
