@@ -18,6 +18,9 @@ os.environ["CRATE_DISCOGS__LIVE"] = "false"
 # the bots' imports, trainings and photos run in process (fast, and monkeypatchable); tests/test_jobs.py runs them in
 # worker processes
 os.environ.setdefault("CRATE_WORKERS__PROCESSES", "false")
+# barcode photos: the tests assert what is read, not how fast (benchmarks/bench_barcode.py measures that), so a
+# busy test machine gets the time a quiet one would not need; tests of the budget set their own
+os.environ.setdefault("CRATE_PHOTO__TIME_BUDGET_S", "5")
 os.environ["DISCOGS_API_BASE_URL"] = "http://127.0.0.1:9"
 # the candidate catalogue of a test that does not make its own: a throw-away folder, never the user's own
 _scratch = __import__("tempfile").mkdtemp(prefix="crate-test-catalogue-")

@@ -142,14 +142,16 @@ def _block_sums(x: np.ndarray, block: int) -> np.ndarray:
 
 
 def _bar_regions(img: Image.Image, block: int = 8, max_regions: int = 6,
-                 tensor: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-                 ) -> list[tuple[np.ndarray, float, float, float]]:
+                 tensor: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 converging: bool = False) -> list[tuple[np.ndarray, float, float, float]]:
     """Bar-like regions of ``img``: (center, extent along the gradient, extent across it, gradient angle°).
 
     Per block of ``block``×``block`` pixels, the gradient structure tensor gives the edge energy and how much
     of it runs one way (coherence); blocks that are both strong and coherent, joined with neighbours of a
     similar orientation, are the candidate barcodes (text is strong but incoherent, flat print is weak).
-    ``tensor`` (:func:`_tensor` of ``img``) is reused when given.
+    ``tensor`` (:func:`_tensor` of ``img``) is reused when given. A region grows over blocks turned less than
+    20° from its first; with ``converging``, over blocks turned less than 12° from the neighbour it grows from
+    and 40° from its first (bars that converge, the camera tilted along them, turn a little block by block).
     """
     txx, tyy, txy, a = tensor if tensor is not None else _tensor(img)
     H, W = a.shape
@@ -178,11 +180,9 @@ def _bar_regions(img: Image.Image, block: int = 8, max_regions: int = 6,
             for yy, xx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1), (y - 1, x - 1), (y + 1, x + 1),
                            (y - 1, x + 1), (y + 1, x - 1)):
                 if 0 <= yy < bh and 0 <= xx < bw and good[yy, xx] and not seen[yy, xx]:
-                    # close to the neighbour it grows from, and not too far from where it started: bars that
-                    # converge (the camera tilted along them) turn a little from block to block
                     d = abs(theta[yy, xx] - theta[y, x]) % 180
                     d0 = abs(theta[yy, xx] - t0) % 180
-                    if min(d, 180 - d) < 12 and min(d0, 180 - d0) < 40:
+                    if (min(d, 180 - d) < 12 and min(d0, 180 - d0) < 40) if converging else min(d0, 180 - d0) < 20:
                         seen[yy, xx] = True
                         stack.append((yy, xx))
         if len(members) < 4:
@@ -232,7 +232,7 @@ def _find_regions(r: _Reader) -> list[tuple[np.ndarray, float, float, float]]:
         looks = [(k, _bar_regions(r.reduced(k), max_regions=5))]
         block = max(2, round(8 * k / f))
         if block >= 3:   # the fine look differs from the thumbnail's
-            looks.append((f, _bar_regions(fine, block, max_regions=5, tensor=tensor)))
+            looks.append((f, _bar_regions(fine, block, max_regions=5, tensor=tensor, converging=True)))
         for scale, regions in looks:
             for c, ext_u, ext_v, ang in regions:
                 if ext_u < 0.5 * ext_v:    # far taller than wide: ruled lines, not a barcode
