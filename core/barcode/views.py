@@ -163,21 +163,11 @@ def _bar_quad(crop: Image.Image) -> np.ndarray | None:
     is straightened along those lines, the first and last bar columns and, at each end, the bars' top and bottom
     are read off it, and mapped back. Under a keystone either way the block is a quadrilateral whose sides are
     its first and last bars, and mapping it back to a rectangle undoes the perspective (:func:`_rectified`)."""
-    a = np.asarray(crop, dtype=np.float32)
-    h, w = a.shape
-    if w < 48 or h < 16:
+    lean_of = _block_lean(crop)
+    if lean_of is None:
         return None
-    gx = np.zeros_like(a)
-    gy = np.zeros_like(a)
-    gx[:, 1:-1] = a[:, 2:] - a[:, :-2]
-    gy[1:-1, :] = a[2:, :] - a[:-2, :]
-    run = _bar_run(np.abs(gx).mean(axis=0), w)
-    if run is None:
-        return None
-    fit = _lean_fit(gx, gy, *run)
-    if fit is None:
-        return None
-    la, lb, xc = fit
+    gx, _, _, (la, lb, xc) = lean_of
+    h, w = gx.shape
     yc = (h - 1) / 2
 
     def lean(x: float | np.ndarray) -> float | np.ndarray:
@@ -214,17 +204,28 @@ def _bar_quad(crop: Image.Image) -> np.ndarray | None:
 def converging(crop: Image.Image) -> bool:
     """Whether the bars of a level crop lean apart: their lean changes by more than ~3° across the block (the
     camera tilted along them), so no straight scan line crosses them all alike."""
+    lean_of = _block_lean(crop)
+    if lean_of is None:
+        return False
+    _, _, (x0, x1), (_, slope, _) = lean_of
+    return abs(slope) * (x1 - x0) > 0.05
+
+
+def _block_lean(crop: Image.Image) -> tuple[np.ndarray, np.ndarray, tuple[int, int],
+                                             tuple[float, float, float]] | None:
+    """A level crop's gradients, its run of bar columns and how its bars lean (:func:`_lean_fit`); None when it
+    holds no block of bars."""
     a = np.asarray(crop, dtype=np.float32)
     h, w = a.shape
     if w < 48 or h < 16:
-        return False
+        return None
     gx = np.zeros_like(a)
     gy = np.zeros_like(a)
     gx[:, 1:-1] = a[:, 2:] - a[:, :-2]
     gy[1:-1, :] = a[2:, :] - a[:-2, :]
     run = _bar_run(np.abs(gx).mean(axis=0), w)
     fit = _lean_fit(gx, gy, *run) if run else None
-    return fit is not None and abs(fit[1]) * (run[1] - run[0]) > 0.05   # type: ignore[index]
+    return (gx, gy, run, fit) if run and fit else None
 
 
 def _rectified(r: _Photo, crop: Image.Image, m: np.ndarray, fam: str) -> tuple[Image.Image, np.ndarray, str] | None:
