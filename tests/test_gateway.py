@@ -190,6 +190,42 @@ def test_price_in_users_currency_is_cached(discogs_server):
     assert discogs_server.count_requests(r"^/marketplace/stats/1$") == 1
 
 
+def test_marketplace_stats_follow_the_market_as_it_changes(discogs_server):
+    """``market_stats`` asks Discogs each time (no cache): the fake's prices move with its clock, a release
+    barred from sale says so, a deleted one is NotFound."""
+    from core.discogs.gateway import MarketStats, NotFound
+
+    rid = next(r for r in sorted(discogs_server.data.releases) if r not in discogs_server.deleted_ids)
+    clock = [1_000.0]
+    discogs_server.market_clock = lambda: clock[0]
+    discogs_server.set_market(rid, 20.0, 3, at=1_000.0)
+    discogs_server.set_market(rid, 12.5, 4, at=2_000.0)
+    discogs_server.set_market(rid, None, 0, at=3_000.0, blocked=True)
+    gw = gateway(discogs_server)
+    assert gw.market_stats(rid, "USD") == MarketStats(20.0, "USD", 3, False)
+    clock[0] = 2_500.0
+    eur = gw.market_stats(rid, "eur")
+    assert eur.currency == "EUR" and eur.num_for_sale == 4 and eur.lowest is not None and eur.lowest < 12.5
+    clock[0] = 3_000.0
+    assert gw.market_stats(rid, "USD") == MarketStats(None, "USD", 0, True)
+    assert discogs_server.count_requests(rf"^/marketplace/stats/{rid}$") == 3
+    discogs_server.delete_release(rid)
+    with pytest.raises(NotFound):
+        gw.market_stats(rid, "USD")
+
+
+def test_price_suggestions_per_condition_need_a_token(discogs_server):
+    from core.discogs.gateway import AuthFailed
+
+    rid = min(discogs_server.data.releases)
+    got = gateway(discogs_server).price_suggestions(rid)
+    assert list(got)[:3] == ["Mint (M)", "Near Mint (NM or M-)", "Very Good Plus (VG+)"]
+    assert got["Mint (M)"][0] > got["Very Good Plus (VG+)"][0] > got["Poor (P)"][0] > 0
+    assert {cur for _, cur in got.values()} == {discogs_server.user(COLLECTOR).currency}
+    with pytest.raises(AuthFailed):
+        gateway(discogs_server, token=None).price_suggestions(rid)
+
+
 def test_token_never_in_repr_or_logs(discogs_server, caplog):
     import logging
 

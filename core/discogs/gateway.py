@@ -190,6 +190,16 @@ class Candidate:
 PRICE_KEEPS = 5
 
 
+@dataclass(frozen=True)
+class MarketStats:
+    """What ``GET /marketplace/stats/{id}`` says of a release's marketplace now."""
+
+    lowest: float | None      # the cheapest copy for sale, in ``currency`` (None: none for sale)
+    currency: str
+    num_for_sale: int
+    blocked: bool             # Discogs bars the release from sale
+
+
 class PriceLater(Exception):
     """A price that would have to wait for the rate limit (asked with ``wait=False``)."""
 
@@ -296,13 +306,27 @@ class DiscogsGateway:
                 return hit.value
         if not wait and self.limiter is not None and not self.limiter.has_room(keep=PRICE_KEEPS):
             raise PriceLater(f"no room in the rate-limit window for the price of {release_id} now")
-        data = self.get(f"/marketplace/stats/{int(release_id)}", curr_abbr=currency.upper())
-        lp = (data or {}).get("lowest_price") or None
-        value = ((float(lp["value"]), str(lp.get("currency") or currency.upper()))
-                 if lp and lp.get("value") is not None else None)
+        stats = self.market_stats(release_id, currency)
+        value = (stats.lowest, stats.currency) if stats.lowest is not None else None
         with self._lock:
             self._prices[key] = _Cached(value, now)
         return value
+
+    def market_stats(self, release_id: int, currency: str = "EUR") -> MarketStats:
+        """The release's marketplace now (one request, never cached): the lowest price in ``currency``, how many
+        copies are for sale, whether Discogs bars it from sale. A deleted release raises :class:`NotFound`."""
+        data = self.get(f"/marketplace/stats/{int(release_id)}", curr_abbr=currency.upper()) or {}
+        lp = data.get("lowest_price") or None
+        lowest = float(lp["value"]) if lp and lp.get("value") is not None else None
+        cur = str((lp or {}).get("currency") or currency.upper())
+        return MarketStats(lowest, cur, _int(data.get("num_for_sale")) or 0, bool(data.get("blocked_from_sale")))
+
+    def price_suggestions(self, release_id: int) -> dict[str, tuple[float, str]]:
+        """Discogs' suggested price per condition ("Mint (M)", "Near Mint (NM or M-)", "Very Good Plus (VG+)", …),
+        in the currency of the token owner's profile; needs a user's token (:class:`AuthFailed` otherwise)."""
+        data = self.get(f"/marketplace/price_suggestions/{int(release_id)}") or {}
+        return {str(grade): (float(v["value"]), str(v.get("currency") or ""))
+                for grade, v in data.items() if isinstance(v, dict) and v.get("value") is not None}
 
     def identity(self) -> str:
         return str(self.get("/oauth/identity")["username"])

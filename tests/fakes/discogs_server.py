@@ -34,7 +34,9 @@ Endpoints (GET unless noted; JSON shapes copied from the real responses in
   ``added``/``asc``), ``/users/{u}/wants`` (same sorting); owner-only writes: ``PUT``/``DELETE
   /users/{u}/wants/{release_id}``, ``POST /users/{u}/collection/folders/1/releases/{release_id}``,
   ``DELETE /users/{u}/collection/folders/{f}/releases/{release_id}/instances/{instance_id}``
-* ``/marketplace/stats/{release_id}[?curr_abbr=EUR]``, ``/marketplace/listings/{id}`` (``add_listing()``, plus
+* ``/marketplace/stats/{release_id}[?curr_abbr=EUR]`` (``set_market()``: prices that change with ``market_clock``;
+  blocked from sale), ``/marketplace/price_suggestions/{release_id}`` (a user's token; the profile's currency),
+  ``/marketplace/listings/{id}`` (``add_listing()``, plus
   the fixture's listing 150899904 of an unknown release), ``/users/{u}/inventory``
 * ``/oauth/identity``; ``GET|POST /oauth/request_token``, ``GET|POST /oauth/access_token``,
   ``GET /oauth/authorize?oauth_token=...&username=...`` (fake-only stand-in for the web authorize page)
@@ -185,6 +187,15 @@ class CollectionEntry:
     notes: str = ""
 
 
+class MarketState(NamedTuple):
+    """The marketplace of one release from ``at`` on (see ``FakeDiscogsServer.set_market``)."""
+
+    at: float
+    lowest_usd: float | None
+    num_for_sale: int
+    blocked: bool
+
+
 @dataclass
 class FakeUser:
     """A registered user; read it through ``server.user(name)``, change it through the server's methods."""
@@ -317,6 +328,8 @@ class FakeDiscogsServer:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._deleted: set[int] = set(int(i) for i in deleted_ids)
+        self._market: dict[int, list[MarketState]] = {}
+        self.market_clock: Callable[[], float] = time.time   # what "now" is for set_market's timelines
         self._users: dict[str, FakeUser] = {}
         self._tokens: dict[str, _Token] = {}
         self._revoked: set[str] = set()
@@ -563,6 +576,35 @@ class FakeDiscogsServer:
         """Undo ``delete_release``."""
         with self._lock:
             self._deleted.difference_update(int(r) for r in release_ids)
+
+    def set_market(self, release_id: int, lowest_usd: float | None, num_for_sale: int, *, at: float | None = None,
+                   blocked: bool = False) -> None:
+        """From ``at`` (``market_clock()`` time; default: now) the marketplace of ``release_id`` holds
+        ``num_for_sale`` copies, the cheapest at ``lowest_usd`` US dollars (converted for ``curr_abbr``);
+        ``blocked``: Discogs bars the release from sale (nothing for sale, ``blocked_from_sale: true``). Calls
+        build a timeline, so prices change as the tests move the clock; without one the figures are
+        ``market_numbers``'s."""
+        state = MarketState(self.market_clock() if at is None else float(at), lowest_usd,
+                            0 if blocked else int(num_for_sale), blocked)
+        with self._lock:
+            line = self._market.setdefault(int(release_id), [])
+            line.append(state)
+            line.sort(key=lambda st: st.at)
+
+    def market(self, release_id: int, currency: str = "USD") -> tuple[int, float | None, bool]:
+        """``(num_for_sale, lowest price in currency, blocked)`` as ``/marketplace/stats`` answers them now."""
+        with self._lock:
+            line = self._market.get(int(release_id))
+            now = self.market_clock()
+            state = next((st for st in reversed(line or []) if st.at <= now), None)
+        if state is None:
+            num, price = market_numbers(release_id, currency)
+            return num, price, False
+        if state.blocked or state.lowest_usd is None or state.num_for_sale == 0:
+            return state.num_for_sale if not state.blocked else 0, None, state.blocked
+        rate = CURRENCY_RATES.get(currency.upper(), 1.0)
+        value = round(state.lowest_usd * rate) if currency.upper() == "JPY" else round(state.lowest_usd * rate, 2)
+        return state.num_for_sale, float(value), False
 
     @property
     def deleted_ids(self) -> frozenset[int]:
@@ -1286,9 +1328,34 @@ def _market_stats(srv: FakeDiscogsServer, m: re.Match[str], query: dict[str, str
     currency = (query.get("curr_abbr") or "USD").upper()
     if currency not in CURRENCY_RATES:
         raise _HTTPError(422, f"Invalid currency: {currency}")
-    num, price = market_numbers(rid, currency)
+    num, price, blocked = srv.market(rid, currency)
     return srv._ok({"lowest_price": None if price is None else {"currency": currency, "value": price},
-                    "num_for_sale": num, "blocked_from_sale": False})
+                    "num_for_sale": num, "blocked_from_sale": blocked})
+
+
+#: the conditions ``/marketplace/price_suggestions`` prices, best first, and what each fetches of a Mint copy
+SUGGESTION_GRADES = (("Mint (M)", 1.0), ("Near Mint (NM or M-)", 0.9), ("Very Good Plus (VG+)", 0.7),
+                     ("Very Good (VG)", 0.5), ("Good Plus (G+)", 0.35), ("Good (G)", 0.25), ("Fair (F)", 0.15),
+                     ("Poor (P)", 0.1))
+
+
+def _price_suggestions(srv: FakeDiscogsServer, m: re.Match[str], query: dict[str, str], auth: _Auth,
+                       **_: Any) -> _Response:
+    """GET /marketplace/price_suggestions/{release_id}: a suggested price per condition, in the currency of the
+    authenticated user's profile; needs a user's token (401 otherwise), 404 for an unknown or deleted release."""
+    if auth.username is None:
+        raise _HTTPError(401, MSG_NOT_AUTHENTICATED)
+    rid = int(m.group(1))
+    with srv._lock:
+        deleted = rid in srv._deleted
+    if deleted or rid not in srv.data.releases:
+        raise _HTTPError(404, "Release not found.")
+    currency = srv._user_or_404(auth.username).currency
+    _, usd = market_numbers(rid, "USD")
+    mint = (usd or 20.0) * 1.6
+    rate = CURRENCY_RATES.get(currency.upper(), 1.0)
+    return srv._ok({grade: {"currency": currency, "value": round(mint * f * rate, 6)}
+                    for grade, f in SUGGESTION_GRADES})
 
 
 def _get_listing(srv: FakeDiscogsServer, m: re.Match[str], query: dict[str, str], auth: _Auth, **_: Any) -> _Response:
@@ -1406,6 +1473,7 @@ _ROUTES: list[tuple[frozenset[str], re.Pattern[str], _RouteFn]] = [
     (_GET, re.compile(r"/users/([^/]+)/wants"), _get_wants),
     (frozenset({"GET", "PUT", "POST", "DELETE"}), re.compile(r"/users/([^/]+)/wants/(\d+)"), _edit_want),
     (_GET, re.compile(r"/marketplace/stats/(\d+)"), _market_stats),
+    (_GET, re.compile(r"/marketplace/price_suggestions/(\d+)"), _price_suggestions),
     (_GET, re.compile(r"/marketplace/listings/(\d+)"), _get_listing),
     (_GET, re.compile(r"/users/([^/]+)/inventory"), _get_inventory),
     (_GET, re.compile(r"/oauth/identity"), _identity),
