@@ -87,10 +87,11 @@ from core.storage.schema import (
 from core.storage.scores import ScoresAndFeedback
 from core.storage.sharing import Sharing
 from core.storage.users import Users
+from core.storage.watches import Check, Watches
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Store", "AUTH_KINDS", "CachedRelease", "ChatCard", "CollectionEntry", "DIGEST_SETTING",
+__all__ = ["Store", "Check", "AUTH_KINDS", "CachedRelease", "ChatCard", "CollectionEntry", "DIGEST_SETTING",
            "EXPLICIT_KINDS", "FEEDBACK_KINDS", "FEEDBACK_SLOTS", "FEEDBACK_SOURCES", "Feedback", "ForgetReport",
            "IMPLICIT_KINDS", "InboxEvent", "JOBS_TABLE", "LIST_NAMES", "LinkedAccount", "MAX_EVENT_ID_CHARS",
            "MAX_REASON_CHARS",
@@ -102,7 +103,7 @@ __all__ = ["Store", "AUTH_KINDS", "CachedRelease", "ChatCard", "CollectionEntry"
 
 
 class Store(Users, Collections, ReleaseCache, ScoresAndFeedback, ModelVersions, LinkedAccounts, Inbox, Sharing,
-            ChatCards, AudioStore, Leases, Database):
+            ChatCards, AudioStore, Leases, Watches, Database):
     """All persistence for the bot. ``Store(url)``, ``Store(engine)`` or ``Store()`` (configured URL)."""
 
     def users_with_collection(self) -> list[str]:
@@ -137,7 +138,8 @@ class Store(Users, Collections, ReleaseCache, ScoresAndFeedback, ModelVersions, 
             paths = select(col(ModelVersion.path)).where(col(ModelVersion.user_id) == uid)
             report.model_paths = list(s.exec(paths).all())
             for forget in (self._forget_scores, self._forget_collections, self._forget_models,
-                           self._forget_accounts, self._forget_sharing):   # every repository erases its own rows
+                           self._forget_accounts, self._forget_sharing,
+                           self._forget_watches):   # every repository erases its own rows
                 report.deleted.update(forget(s, uid, user_name))
             res = s.exec(delete(User).where(col(User.id) == uid))
             report.deleted["users"] = res.rowcount or 0

@@ -438,6 +438,61 @@ class Lease(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class Watch(SQLModel, table=True):
+    """A record a collector watches on the marketplace: marked on a card or with ``/watch`` (``source`` "watch"),
+    or on their Discogs wantlist ("wantlist"). What the poller last saw is kept with it, and the price an alert
+    last went out at, so the same price never alerts twice."""
+
+    __tablename__ = "watches"
+    __table_args__ = (UniqueConstraint("user_id", "release_id", name="uq_watch_user_release"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    release_id: int = Field(index=True, sa_type=RELEASE_ID)
+    source: str = Field(default="watch", max_length=20)        # watch | wantlist
+    max_price: float | None = None                            # in ``currency``; None: any price that is a drop
+    currency: str = Field(default="EUR", max_length=3)
+    added_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lowest_price: float | None = None                         # what the marketplace said at ``checked_at``
+    num_for_sale: int | None = None
+    blocked: bool = False                                     # Discogs bars the release from sale
+    gone: bool = False                                        # the release was deleted from Discogs
+    alerted_price: float | None = None                        # the price the last alert went out at
+    alerted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PriceHistory(SQLModel, table=True):
+    """A release's lowest marketplace price over time, in one currency (shared: a fact about the market, not
+    about anyone): the first seen, the lowest seen and the last."""
+
+    __tablename__ = "price_history"
+
+    release_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False}, sa_type=RELEASE_ID)
+    currency: str = Field(primary_key=True, max_length=3)
+    first_price: float | None = None
+    first_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    lowest_price: float | None = None
+    lowest_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_price: float | None = None
+    last_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    checks: int = 0
+
+
+class WatchAlert(SQLModel, table=True):
+    """An alert sent to a collector about a watched record (the daily cap counts them; the digest lists them)."""
+
+    __tablename__ = "watch_alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    release_id: int = Field(sa_type=RELEASE_ID)
+    price: float | None = None
+    currency: str = Field(default="EUR", max_length=3)
+    reason: str = Field(default="", max_length=40)            # back | below_max | drop
+    sent_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     try:
