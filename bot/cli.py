@@ -252,6 +252,40 @@ def cmd_barcode(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """The records watched on the marketplace: add, list, remove, and one polling pass now."""
+    ops = _ops(args)
+    if args.action in ("add", "remove") and not args.ref:
+        raise Refusal(f"Say which record: `crate watch {args.action} URL_OR_RELEASE_ID`.", 2)
+    if args.action == "add":
+        row = ops.watch_add(args.user, args.ref, args.max)
+        print(f"Watching {row.title} (release {row.release_id})"
+              + (f", up to {row.max_price:,.2f} {row.currency}" if row.max_price is not None else "")
+              + ". `crate watch poll` checks its price now; the bots check every "
+              f"{ops.rec.cfg.watch.poll_every_min:g} minutes.")
+        return 0
+    if args.action == "remove":
+        rid = ops.watch_remove(args.user, args.ref)
+        print(f"Stopped watching release {rid}.")
+        return 0
+    if args.action == "list":
+        rows = ops.watch_rows(args.user)
+        if args.json:
+            print(json.dumps([r.as_json() for r in rows], indent=1))
+        elif not rows:
+            print(f"{args.user} watches nothing yet: `crate watch add URL [--max PRICE]`, or link a Discogs "
+                  "account (its wantlist is watched).")
+        else:
+            for r in rows:
+                print(r.line())
+        return 0
+    alerts = ops.watch_poll(args.user)
+    for a in alerts:
+        print(a.line())
+    print(f"{len(alerts)} alert{'' if len(alerts) == 1 else 's'}. Data provided by Discogs.")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.split or args.split_dir:
         run_split_eval(SplitEvalRequest(splits=args.split or [], split_dirs=args.split_dir or [],
@@ -414,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     p.add_argument("--database", help="database URL (default: configs/default.yaml or DATABASE_URL)")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_collection_and_models, _discogs_commands, _chat_and_picks, _evaluation):
+    for add in (_collection_and_models, _discogs_commands, _watch_commands, _chat_and_picks, _evaluation):
         add(sub, default_user)
     return p
 
@@ -498,6 +532,20 @@ def _discogs_commands(sub: Subparsers, default_user: str) -> None:
     s.add_argument("--user", default=default_user)
     s.add_argument("--limit", type=int, default=10, help="candidate pressings to list per barcode")
     s.set_defaults(func=cmd_barcode)
+
+
+def _watch_commands(sub: Subparsers, default_user: str) -> None:
+    """watch add|list|remove|poll."""
+    s = sub.add_parser("watch", help="watch records' marketplace prices: add REF [--max PRICE], list [--json], "
+                                     "remove REF, poll (one pass now, printing each alert)")
+    s.add_argument("action", choices=["add", "list", "remove", "poll"])
+    s.add_argument("ref", nargs="?", help="a release/master/marketplace link or a release id (remove: or its "
+                                          "number in the list)")
+    s.add_argument("--max", type=float, default=None, metavar="PRICE",
+                   help="alert when it is for sale at this price or less (in your currency)")
+    s.add_argument("--user", default=default_user)
+    s.add_argument("--json", action="store_true", help="list: print JSON")
+    s.set_defaults(func=cmd_watch)
 
 
 def _chat_and_picks(sub: Subparsers, default_user: str) -> None:

@@ -294,6 +294,13 @@ class WorkersConfig(Section):
     processes: bool
 
 
+class WatchConfig(Section):
+    daily_cap: int
+    quiet_hours: str
+    poll_every_min: float
+    keep_slots: int
+
+
 class Config(Section):
     """The whole configuration, one typed section per heading of configs/default.yaml."""
 
@@ -314,6 +321,7 @@ class Config(Section):
     discover: DiscoverConfig
     audio: AudioConfig
     workers: WorkersConfig
+    watch: WatchConfig
 
 
 class _Environment(EnvSettingsSource):

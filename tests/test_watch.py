@@ -143,3 +143,67 @@ def test_a_check_of_an_unchanged_market_is_no_alert(store):
     assert judge(USER, before, hist, Check(16.9, "EUR", 3)).reason == "drop"    # 15.5 % under 20
     assert judge(USER, before, hist, Check(17.5, "EUR", 3)) is None             # 12.5 %: not clearly
 
+
+
+@pytest.fixture
+def live_cli(discogs_server, tmp_path, monkeypatch):
+    """Live Discogs on, pointed at the fake (1-s windows), a fresh database and secret key."""
+    import core.discogs.ratelimit as ratelimit
+    import core.model.embeddings
+    from core.config import get_config
+    from core.secrets import SecretBox
+
+    env = {"CRATE_DISCOGS__LIVE": "true", "DISCOGS_API_BASE_URL": discogs_server.base_url,
+           "CRATE_DISCOGS__RATE_WINDOW_S": "1", "CRATE_SECRET_KEY": SecretBox.generate_key(),
+           "CRATE_PATHS__MODELS_DIR": str(tmp_path / "models"), "CRATE_PATHS__CACHE_DIR": str(tmp_path / "cache")}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    for k in ("DATABASE_URL", "CRATE_CONFIG"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(core.model.embeddings, "_default_cache", None)
+    monkeypatch.setattr(ratelimit, "_registry", {})
+    get_config.cache_clear()
+    try:
+        yield f"sqlite:///{tmp_path / 'crate.db'}"
+    finally:
+        monkeypatch.undo()
+        get_config.cache_clear()
+
+
+def test_crate_watch_add_list_poll_remove(live_cli, discogs_server, monkeypatch, capsys):
+    """The shell's interface, exactly: add with a maximum, the JSON list, a pass that prints its alert, a second
+    pass at the same price that prints none, remove by number."""
+    import io
+    import json
+    import sys
+
+    from bot.cli import main
+
+    db = ["--database", live_cli]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(COLLECTOR_TOKEN + "\n"))
+    assert main([*db, "link", "--token-stdin", "--user", "u"]) == 0
+    rid = releases(discogs_server, 1)[0]
+    discogs_server.set_market(rid, 30.0, 3, at=0)
+    capsys.readouterr()
+    assert main([*db, "watch", "add", f"https://www.discogs.com/release/{rid}-X", "--max", "35", "--user", "u"]) == 0
+    assert f"(release {rid}), up to 35.00" in capsys.readouterr().out
+    assert main([*db, "watch", "list", "--json", "--user", "u"]) == 0
+    (item,) = json.loads(capsys.readouterr().out)
+    assert {"release_id", "max_price", "currency", "lowest_price", "num_for_sale", "score", "checked_at"} <= set(item)
+    assert (item["release_id"], item["max_price"], item["checked_at"]) == (rid, 35.0, None)
+    assert main([*db, "watch", "poll", "--user", "u"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    cur = item["currency"]
+    assert len(out) == 2 and f"[release {rid}]: " in out[0] and f" {cur} · " in out[0]
+    assert "within your maximum" in out[0] and out[1].startswith("1 alert.")
+    assert main([*db, "watch", "poll", "--user", "u"]) == 0
+    assert capsys.readouterr().out.startswith("0 alerts.")           # the same price: no repeat
+    assert main([*db, "watch", "list", "--json", "--user", "u"]) == 0
+    (item,) = json.loads(capsys.readouterr().out)
+    assert item["lowest_price"] is not None and item["num_for_sale"] == 3 and item["checked_at"]
+    assert main([*db, "watch", "remove", "1", "--user", "u"]) == 0
+    assert f"Stopped watching release {rid}." in capsys.readouterr().out
+    assert main([*db, "watch", "remove", "1", "--user", "u"]) != 0
+    assert main([*db, "watch", "add", "not a link", "--user", "u"]) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip()

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from core.app.barcodes import BarcodeAnswer
 from core.app.replies import Refusal
 from core.app.service import CrateApp
+from core.app.watching import AlertOut, Watching, WatchRefused, WatchRow
 from core.barcode import typed_code
 from core.catalogue import BuildReport
 from core.discogs.gateway import DiscogsError, DiscogsGateway
@@ -257,6 +258,36 @@ class Operations:
         return self.app.barcodes.lookup(user, photo, data, limit)
 
     # -- models ---------------------------------------------------------------------------------------------
+    # -- watching prices ------------------------------------------------------------------------------------
+    @property
+    def watching(self) -> Watching:
+        return Watching(self.rec)
+
+    def watch_add(self, user: str, ref: str, max_price: float | None = None) -> WatchRow:
+        """Watch a record (a link or a release id); its row as the list shows it."""
+        try:
+            w = self.watching.add(user, ref, max_price)
+        except WatchRefused as exc:
+            raise Refusal(str(exc)) from exc
+        return next(r for r in self.watching.rows(user) if r.release_id == w.release_id)
+
+    def watch_rows(self, user: str) -> list[WatchRow]:
+        return self.watching.rows(user)
+
+    def watch_remove(self, user: str, ref: str) -> int:
+        try:
+            return self.watching.remove(user, ref)
+        except WatchRefused as exc:
+            raise Refusal(str(exc)) from exc
+
+    def watch_poll(self, user: str, now: datetime | None = None) -> list[AlertOut]:
+        try:
+            return self.watching.poll(user, now or datetime.now(timezone.utc))
+        except WatchRefused as exc:
+            raise Refusal(str(exc)) from exc
+        except DiscogsError as exc:
+            raise Refusal(exc.user_message, 4) from exc
+
     def users_with_collection(self) -> list[str]:
         from core.learning.scheduler import users_with_collection
 
