@@ -243,3 +243,25 @@ def test_choices_shown_together_are_numbered_on(world):
     assert reply.card.release.id == ids[3]
     (reply,) = world.conv.handle(USER, "6", context=ctx)
     assert reply.text == "Pick a number from 1 to 5."
+
+
+def test_watch_and_unwatch_in_the_chat(world):
+    """/watch lists (with the buy score), /watch <link> [max] adds, /unwatch <number or link> removes; a bad link
+    or price gets a sentence."""
+    t = world.targets[1]
+    (reply,) = world.conv.handle(USER, "/watch")
+    assert reply.text.startswith("You're not watching anything yet.")
+    (reply,) = world.conv.handle(USER, f"/watch {release_url(t)} €25")
+    assert reply.text.startswith("👀 Watching ") and "at 25.00 EUR or less" in reply.text
+    (reply,) = world.conv.handle(USER, "/watch")
+    first, line = reply.text.splitlines()
+    assert first.startswith("👀 Watching") and line.startswith("1. ") and "not checked yet" in line
+    assert "your maximum 25.00 EUR" in line and re.search(r"buy score \d{1,3} %", line)
+    (reply,) = world.conv.handle(USER, f"/watch {t} cheap")
+    assert reply.text.startswith("I didn't understand the price 'cheap'")
+    (reply,) = world.conv.handle(USER, "/watch https://example.com/record/5")
+    assert reply.text == NOT_DISCOGS_MESSAGE
+    (reply,) = world.conv.handle(USER, "/unwatch 1")
+    assert reply.text == f"Stopped watching release {t}."
+    (reply,) = world.conv.handle(USER, f"/unwatch {release_url(t)}")
+    assert reply.text == f"You're not watching release {t}."

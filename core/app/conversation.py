@@ -7,6 +7,7 @@ and reactions skip the parsing and call the entry points (:class:`core.app.Crate
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from core.app.barcodes import Barcodes
@@ -14,6 +15,7 @@ from core.app.feedback import Feedback
 from core.app.picks import Discover
 from core.app.replies import CardReply, Choice, Notice, PicksReply, Reply
 from core.app.scoring import Scoring
+from core.app.watching import Watching, WatchRefused
 from core.app.words import BAD_CHECK_DIGIT, HELP, NO_LINK, NO_PICKS_YET, SORRY
 from core.barcode import typed_code
 from core.discogs.barcodes import digits
@@ -128,8 +130,10 @@ def small_number(text: str) -> int | None:
 class Conversation:
     """Free text → the entry point it means, over the application's use cases."""
 
-    def __init__(self, scoring: Scoring, barcodes: Barcodes, feedback: Feedback, discover: Discover) -> None:
+    def __init__(self, scoring: Scoring, barcodes: Barcodes, feedback: Feedback, discover: Discover,
+                 watching: Watching | None = None) -> None:
         self.scoring, self.barcodes, self.feedback, self.discover = scoring, barcodes, feedback, discover
+        self.watching = watching
 
     def handle(self, user: str, text: str, score_id: int | None = None, *, event_id: str | int | None = None,
                source: str = "chat", context: Context | None = None) -> list[Reply]:
@@ -153,6 +157,8 @@ class Conversation:
         low = text.lower().strip(" !.")
         if not text or low in {"/start", "/help", "help", "?"}:
             return [Notice(HELP)]
+        if self.watching is not None and low.split(" ", 1)[0] in ("/watch", "/unwatch"):
+            return [watch_command(self.watching, user, text)]
         n = small_number(text) if context is not None else None
         if n is not None and context is not None:
             if context.choice:
@@ -182,3 +188,42 @@ class Conversation:
                 pass
             return [Notice(NO_LINK)]
         return self.scoring.score_refs(user, refs)
+
+
+_MONEY = r"(?:[€$£¥]|eur|usd|gbp|jpy|chf|cad|aud)"
+_PRICE = re.compile(rf"^{_MONEY}?\s*(\d+(?:[.,]\d{{1,2}})?)\s*{_MONEY}?$", re.I)
+
+
+def watch_command(watching: Watching, user: str, text: str) -> Reply:
+    """``/watch`` (the list), ``/watch <link> [max price]``, ``/unwatch <link or number>``."""
+    command, _, rest = text.strip().partition(" ")
+    rest = rest.strip()
+    try:
+        if command.lower() == "/unwatch":
+            if not rest:
+                return Notice("Say which: /unwatch followed by the record's link, or its number in /watch.")
+            rid = watching.remove(user, rest)
+            return Notice(f"Stopped watching release {rid}.")
+        if not rest:
+            rows = watching.rows(user)
+            if not rows:
+                return Notice("You're not watching anything yet. /watch a Discogs link (and a maximum price, e.g. "
+                              "/watch https://www.discogs.com/release/249504 25), or tap 👀 on a card; your "
+                              "Discogs wantlist is watched once you /link and /sync.")
+            return Notice("\n".join(["👀 Watching (lowest price now, for sale):", *(r.line() for r in rows)]))
+        words = rest.split()
+        max_price = None
+        if len(words) > 1:
+            m = _PRICE.match(" ".join(words[1:]))
+            if m is None:
+                return Notice(f"I didn't understand the price {' '.join(words[1:])!r}: give a number, e.g. 25 "
+                              "or 19.99.")
+            max_price = float(m.group(1).replace(",", "."))
+        w = watching.add(user, words[0], max_price)
+        row = next(r for r in watching.rows(user) if r.release_id == w.release_id)
+        most = (f" I'll tell you when it's for sale at {w.max_price:,.2f} {w.currency} or less, or when its price "
+                f"drops clearly." if w.max_price is not None else
+                " I'll tell you when its price drops clearly, or when it's for sale again.")
+        return Notice(f"👀 Watching {row.title}.{most}")
+    except WatchRefused as exc:
+        return Notice(str(exc))

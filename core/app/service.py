@@ -21,6 +21,7 @@ from core.app.picks import Discover
 from core.app.replies import Refusal, Reply, SettingsReply
 from core.app.scoring import Scoring
 from core.app.sound import Sound
+from core.app.watching import Watching
 from core.app.words import FORGET_ASK
 from core.learning.digest import Digest, add_picks, build_digest, mark_sent
 from core.picks import Discoverer
@@ -47,7 +48,8 @@ class CrateApp:
         bots = isinstance(self.jobs, WorkerJobs)
         self.accounts = Accounts(recommender, self.jobs, background=in_a_thread if bots else None,
                                  warm=self.warm_models, after_sync=self.sound.in_background if bots else None)
-        self.conv = Conversation(self.scoring, self.barcodes, self.learning, self.picks)
+        self.watching = Watching(recommender)
+        self.conv = Conversation(self.scoring, self.barcodes, self.learning, self.picks, self.watching)
         self._groups: dict[str, Group] = {}
         #: which chat message shows which card, for every platform
         self.cards = CardRegistry(recommender.store)
