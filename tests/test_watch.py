@@ -207,3 +207,23 @@ def test_crate_watch_add_list_poll_remove(live_cli, discogs_server, monkeypatch,
     assert main([*db, "watch", "add", "not a link", "--user", "u"]) != 0
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.strip()
+
+
+def test_a_linked_sync_watches_the_wantlist(discogs_server, store):
+    """The wantlist is watched after a sync (in the link's currency); a want removed on Discogs stops being
+    watched at the next sync, a record the collector marked stays."""
+    from core.discogs.sync import CollectionSync
+    from fakes.fixtures import COLLECTOR, COLLECTOR_WANTS
+
+    store.link_account(USER, COLLECTOR, "username", currency="GBP")
+    sync = CollectionSync(gateway(discogs_server, token=None), store, per_page=100)
+    sync.sync_linked(USER, now=T0)
+    ws = store.watches(USER)
+    assert len(ws) == COLLECTOR_WANTS and {w.source for w in ws} == {"wantlist"} and {w.currency for w in ws} == {"GBP"}
+    marked = ws[0].release_id
+    store.watch(USER, marked, max_price=10.0, currency="GBP")
+    wants = discogs_server.user(COLLECTOR).wants
+    discogs_server.user(COLLECTOR).wants = [e for e in wants if e.release_id not in (marked, ws[1].release_id)]
+    sync.sync_linked(USER, full=True, now=T0 + timedelta(days=1))
+    after = {w.release_id: w.source for w in store.watches(USER)}
+    assert after[marked] == "watch" and ws[1].release_id not in after and len(after) == COLLECTOR_WANTS - 1

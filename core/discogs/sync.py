@@ -118,6 +118,10 @@ class CollectionSync:
         state = dict(acct.sync_state_dict)
         reports = self.sync(user, acct.discogs_username, full=full, progress=progress, state=state)
         self.store.set_sync_state(user, state, now or datetime.now(timezone.utc))
+        if any(r.list_name == "wantlist" for r in reports):   # the wantlist is watched on the marketplace
+            wanted = [it.release.id for it in self.store.collection(user, "wantlist")]
+            added, dropped = self.store.sync_wanted(user, wanted, acct.currency or "EUR", now)
+            log.info("wantlist watches of %s: %d added, %d dropped", user, added, dropped)
         return reports
 
 
