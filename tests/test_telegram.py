@@ -193,7 +193,7 @@ def test_initialize_and_post_init_register_the_command_menu(world):
         (menu,) = h.api.calls_of("setMyCommands")
         names = [c["command"] for c in menu.params["commands"]]
         assert names == ["start", "help", "link", "token", "import", "sync", "stats", "discover", "settings", "digest",
-                     "forget"]
+                     "watch", "unwatch", "forget"]
         assert names == [c.command for c in COMMANDS] and all(c["description"] for c in menu.params["commands"])
         assert REGISTRY.owner is not None and REGISTRY.owner.running       # post_init started the scheduler
     finally:
@@ -484,6 +484,34 @@ def test_stats_says_what_the_bot_knows(tg, world):
     assert f"{len(world.store.scores('tg:1001'))} served" in text and "not linked" in text
     (msg,) = tg.send(U.text(BOB, "/stats"))
     assert "0 in your collection" in msg.params["text"] and "nothing imported" in msg.params["text"]
+
+
+def test_watch_a_record_and_the_price_alert_as_telegram_shows_it(tg, world):
+    """/watch <link> <max> and /watch in a private chat; a price alert rendered with the buy score, its reasons,
+    👍 / 👎 / 🛒 on its card, 🔕 and the marketplace page; 🔕 stops watching."""
+    from bot.telegram.watch import alert_keyboard, render_alert
+    from core.app import AlertOut
+    from core.watch import Alert
+
+    rid = world.targets[2]
+    (msg,) = only(tg.send(U.text(ALICE, f"/watch {url(rid)} 30")), "sendMessage")
+    assert msg.params["text"].startswith("👀 Watching ") and "30.00 EUR or less" in msg.params["text"]
+    (msg,) = only(tg.send(U.text(ALICE, "/watch")), "sendMessage")
+    assert msg.params["text"].splitlines()[1].startswith("1. ") and "buy score" in msg.params["text"]
+    card = world.rec.score("tg:1001", rid)
+    alert = AlertOut(Alert("tg:1001", 1, rid, 24.5, "EUR", 2, "below_max",
+                           "24.50 EUR — within your maximum of 30.00 EUR (2 copies for sale)"),
+                     "Some Artist – Some Title", card.probability, card.reasons, card.score_id)
+    text = render_alert(alert)
+    assert text.startswith("💸 Some Artist – Some Title\n24.50 EUR — within your maximum")
+    assert f"Buy score {round(100 * card.probability)} %" in text and ATTRIBUTION in text
+    rows = alert_keyboard(alert).inline_keyboard
+    assert [b.callback_data for b in rows[0]] == [f"fb:{k}:{card.score_id}" for k in ("like", "dislike", "bought")]
+    assert rows[1][0].callback_data == f"unwatch:{rid}" and rows[1][1].url.endswith(f"/sell/release/{rid}")
+    (msg,) = only(tg.send(U.text(ALICE, "/watch")), "sendMessage")
+    calls = tg.send(U.callback(ALICE, msg.result, f"unwatch:{rid}"))
+    assert only(calls, "answerCallbackQuery")[0].params["text"].startswith("🔕")
+    assert world.store.watches("tg:1001") == []
 
 
 def test_settings_change_the_buy_threshold_and_currency(tg, world):

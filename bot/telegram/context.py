@@ -34,6 +34,8 @@ class CrateBot:
         self.scheduler: Any = None
         #: where digests of other platforms' users go when another bot shares this process and its scheduler
         self.other_digests: Any = None
+        #: …and their price alerts
+        self.other_alerts: Any = None
 
     def progress(self, message: Message) -> ProgressMessage:
         return ProgressMessage(message, asyncio.get_running_loop(), self.progress_interval)

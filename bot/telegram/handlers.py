@@ -19,7 +19,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 
 from core.app import DATABASE_BUSY, database_busy
 
-from . import account, discover, scoring, settings, token_step
+from . import account, discover, scoring, settings, token_step, watch
 from .context import CrateBot, crate, who
 from .limits import ANSWER_LIMIT, CAPTION_LIMIT, fit
 from .render import ProgressMessage
@@ -34,6 +34,7 @@ from .texts import (
     START,
     TOKEN_PROMPT,
 )
+from .watch import alert_keyboard, render_alert
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def register(app: Application, bot: CrateBot) -> None:
     text is the token), then the catch-alls and the error handler."""
     app.bot_data["crate"] = bot
     only_new = filters.UpdateType.MESSAGE   # edits of old messages are not new requests
-    for feature in (token_step, account, settings, discover, scoring):
+    for feature in (token_step, account, settings, discover, watch, scoring):
         feature.register(app, only_new)
     app.add_handler(CallbackQueryHandler(expired))
     app.add_handler(MessageHandler(only_new & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
@@ -79,7 +80,16 @@ async def post_init(app: Application) -> None:
         chat_id = int(user.split(":", 1)[1])   # a private chat's id is the user's id
         await app.bot.send_photo(chat_id, digest.chart_png, caption=fit(digest.text, CAPTION_LIMIT))
 
-    bot.scheduler = bot.app.start_learning(send_digest)
+    async def send_alert(user: str, alert: Any) -> None:
+        if not user.startswith("tg:"):
+            if bot.other_alerts is not None:   # another bot in this process
+                await bot.other_alerts(user, alert)
+            return
+        chat_id = int(user.split(":", 1)[1])
+        await app.bot.send_message(chat_id, render_alert(alert), reply_markup=alert_keyboard(alert),
+                                   disable_web_page_preview=True)
+
+    bot.scheduler = bot.app.start_learning(send_digest, send_alert)
     replay = getattr(app, "replay_pending", None) if getattr(app, "replays_pending", True) else None
     if replay is not None:   # updates stored before the last stop but never handled: handle them now
         await replay()

@@ -58,6 +58,8 @@ COMMANDS = [
     BotCommand("discover", "picks of what to buy next: /discover [words or a mood]"),
     BotCommand("settings", "buy threshold, currency, adventurous picks"),
     BotCommand("digest", "what changed since last time"),
+    BotCommand("watch", "watch a record's price: /watch link [max price]; /watch lists them"),
+    BotCommand("unwatch", "stop watching: /unwatch link or number"),
     BotCommand("forget", "delete everything I know about you"),
 ]
 

@@ -15,7 +15,7 @@ from core.app.accounts import SyncOutcome
 from core.app.barcodes import BarcodeAnswer
 from core.app.cards import ATTRIBUTION, percent, render_card, render_chat_card, render_why
 from core.app.chat_cards import CardRef, CardRegistry
-from core.app.conversation import Context
+from core.app.conversation import Context, watch_command
 from core.app.discover import EXPIRED, KIND_LABELS, PickPage, pick_card, render_picks
 from core.app.feedback import KINDS
 from core.app.group import Group, GroupAnswer, TasteMatch
@@ -43,6 +43,7 @@ from core.app.replies import (
 )
 from core.app.root import build_app, build_operations
 from core.app.service import CrateApp
+from core.app.watching import AlertOut, Watching, WatchRefused, WatchRow
 from core.app.words import (
     BUSY,
     BUY_SHARES,
@@ -81,4 +82,5 @@ __all__ = ["build_app", "build_operations", "jobs_for", "WorkerDied", "CrateApp"
            "FEEDBACK_SHORT", "ScoreCard", "Candidate", "CardRef", "CardRegistry", "DiscogsError", "Recommender",
            "Store", "ATTRIBUTION", "percent", "render_card", "render_chat_card", "render_why", "find_refs",
            "typed_code", "install_redaction", "register_secret",
-           "EXPIRED", "KIND_LABELS", "PickPage", "Pick", "Picks", "pick_card", "render_picks"]
+           "EXPIRED", "KIND_LABELS", "PickPage", "Pick", "Picks", "pick_card", "render_picks",
+           "AlertOut", "Watching", "WatchRefused", "WatchRow", "watch_command"]

@@ -153,7 +153,8 @@ class CrateApp:
         threading.Thread(target=self.jobs.warm, args=("data",), name="warm-data-worker", daemon=True).start()
         threading.Thread(target=self.rec.embeddings.warm, name="warm-sentence-model", daemon=True).start()
 
-    def start_learning(self, send_digest: Callable[[str, Any], Any] | None = None) -> Any:
+    def start_learning(self, send_digest: Callable[[str, Any], Any] | None = None,
+                       send_alert: Callable[[str, Any], Any] | None = None) -> Any:
         """Start the learning scheduler (retrains after feedback or nightly, weekly digests) in the running event
         loop when ``learning.schedule_in_bot`` says so; feedback then schedules retrains. Returns it, or None."""
         if not self.rec.cfg.learning.schedule_in_bot:
@@ -167,7 +168,8 @@ class CrateApp:
         from core.app.cluster import worker_recommender
 
         scheduler = LearningScheduler(self.rec, send_digest=send_digest, after_nightly=hear,
-                                      make_rec=worker_recommender)
+                                      make_rec=worker_recommender, watchers=self.rec.store.users_watching,
+                                      watch_pass=self.watching.poll_quietly, send_alert=send_alert)
         scheduler.start()
         self.learning.on_feedback = scheduler.on_feedback
         return scheduler

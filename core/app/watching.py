@@ -185,6 +185,15 @@ class Watching:
             self.store.record_alert(user, a.watch_id, a.price, a.currency, a.reason, now)
         return out
 
+    def poll_quietly(self, user: str, now: datetime) -> list[AlertOut]:
+        """:meth:`poll` for the scheduler: a user it cannot poll (no live Discogs, Discogs down) gets no alerts
+        this time and a log line, never an error."""
+        try:
+            return self.poll(user, now)
+        except (WatchRefused, DiscogsError) as exc:
+            log.info("no watch poll for %s: %s", user, exc)
+            return []
+
     def _dressed(self, user: str, a: Alert) -> AlertOut:
         title, score, reasons, sid = f"release {a.release_id}", None, [], None
         try:

@@ -61,7 +61,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from core.config import LearningConfig, section
+from core.config import LearningConfig, WatchConfig, section
 from core.learning import retrain as retraining
 from core.learning.leader import Leadership
 from core.learning.retrain import nothing_new, pending_feedback
@@ -71,9 +71,11 @@ log = logging.getLogger(__name__)
 
 JOB_NIGHTLY = "nightly-retrain"
 JOB_DIGEST = "weekly-digest"
+JOB_WATCH = "watch-poll"
 FUNC_RETRAIN = "core.learning.scheduler:run_retrain"
 FUNC_NIGHTLY = "core.learning.scheduler:run_nightly"
 FUNC_DIGESTS = "core.learning.scheduler:run_digests"
+FUNC_WATCH = "core.learning.scheduler:run_watch_polls"
 
 
 def retrain_job_id(user: str) -> str:
@@ -103,6 +105,9 @@ class Registry:
     after_nightly: Callable[[str], Any] | None = None           # what follows a user's nightly retrain (hearing)
     make_rec: Callable[[str, str], Any] | None = None           # a Dask worker's Recommender (nightly on a cluster)
     owner: Any = None                                           # the LearningScheduler that filled it
+    watchers: Callable[[], list[str]] | None = None             # the users watching records (core.app.watching)
+    watch_pass: Callable[[str, datetime], list[Any]] | None = None   # one polling pass: the alerts to send
+    send_alert: Callable[[str, Any], Any] | None = None         # the bot adapter's sender of an alert
 
 
 REGISTRY = Registry()
@@ -302,6 +307,26 @@ async def _maybe_await(x: Any) -> Any:
     return await x if inspect.isawaitable(x) else x
 
 
+async def run_watch_polls() -> dict[str, int]:
+    """Job ``watch-poll``: a polling pass over each watching user's records (``REGISTRY.watch_pass``, in a thread:
+    it waits on Discogs), then the registered sender for each alert. A user whose pass fails is logged and the
+    others go on."""
+    if REGISTRY.watchers is None or REGISTRY.watch_pass is None or REGISTRY.send_alert is None:
+        return {}
+    out: dict[str, int] = {}
+    for user in await asyncio.to_thread(REGISTRY.watchers):
+        try:
+            alerts = await asyncio.to_thread(REGISTRY.watch_pass, user, REGISTRY.clock())
+            for alert in alerts:
+                await _maybe_await(REGISTRY.send_alert(user, alert))
+            out[user] = len(alerts)
+        except Exception:  # one user's failure never stops the others'
+            log.exception("watch poll for %s failed", user)
+    if out:
+        _say(f"watch poll: {sum(out.values())} alert(s) for {len(out)} user(s)")
+    return out
+
+
 async def run_digests() -> dict[str, str]:
     """Job ``weekly-digest``: for each user with a collection whose last digest is older than
     ``learning.digest_every_days``: ``core.learning.digest.build_digest(rec, user, now=…)`` (in a thread: it renders a
@@ -398,7 +423,10 @@ class LearningScheduler:
                  clock: Callable[[], datetime] | None = None, send_digest: Callable[[str, Any], Any] | None = None,
                  retrain_fn: Callable[..., Any] | None = None, announce: Callable[[str], None] | None = None,
                  digest: bool | None = None, after_nightly: Callable[[str], Any] | None = None,
-                 leadership: Leadership | None = None, make_rec: Callable[[str, str], Any] | None = None) -> None:
+                 leadership: Leadership | None = None, make_rec: Callable[[str, str], Any] | None = None,
+                 watchers: Callable[[], list[str]] | None = None,
+                 watch_pass: Callable[[str, datetime], list[Any]] | None = None,
+                 send_alert: Callable[[str, Any], Any] | None = None) -> None:
 
         self.rec = rec
         self.cfg = cfg or rec.cfg
@@ -415,6 +443,9 @@ class LearningScheduler:
         self.announce = announce
         self.after_nightly = after_nightly
         self.make_rec = make_rec
+        self.watchers, self.watch_pass, self.send_alert = watchers, watch_pass, send_alert
+        self.watch_every_min = float(section(WatchConfig, self.cfg["watch"]).poll_every_min) if "watch" in self.cfg \
+            else 0.0
         self.digest = _digest_available() if digest is None else digest
         store_engine = rec.store.engine
         self.url = url or store_engine.url.render_as_string(hide_password=False)
@@ -453,6 +484,7 @@ class LearningScheduler:
         REGISTRY.digest_every_days = self.digest_days
         REGISTRY.after_nightly = self.after_nightly
         REGISTRY.make_rec = self.make_rec
+        REGISTRY.watchers, REGISTRY.watch_pass, REGISTRY.send_alert = self.watchers, self.watch_pass, self.send_alert
         sweep = getattr(self.rec, "sweep_temp_files", None)
         if callable(sweep):
             gone = sweep()
@@ -462,6 +494,8 @@ class LearningScheduler:
         self.ensure_nightly()
         if self.digest:
             self.ensure_digest()
+        if self.watch_pass is not None and self.send_alert is not None and self.watch_every_min > 0:
+            self.ensure_watch()
         if self.leadership is not None:
             self.beat()
             self._leading_task = asyncio.get_running_loop().create_task(self._keep_leading())
@@ -559,6 +593,11 @@ class LearningScheduler:
         h, m = self.nightly_at
         return self._ensure(JOB_NIGHTLY, FUNC_NIGHTLY, CronTrigger(hour=h, minute=m, timezone=self.scheduler.timezone),
                             "nightly retrain")
+
+    def ensure_watch(self) -> Any:
+        return self._ensure(JOB_WATCH, FUNC_WATCH,
+                            IntervalTrigger(minutes=self.watch_every_min, timezone=self.scheduler.timezone),
+                            "watch poll")
 
     def ensure_digest(self) -> Any:
         return self._ensure(JOB_DIGEST, FUNC_DIGESTS,

@@ -1,0 +1,62 @@
+"""/watch and /unwatch on Telegram, the 🔕 button of a price alert, and how an alert is shown."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
+
+from core.app import Watching, WatchRefused, watch_command
+
+from .context import crate, user_key, who
+from .keyboards import FEEDBACK_LABELS
+
+UNWATCH = "unwatch"
+
+
+async def watch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/watch (the list), /watch <link> [max price], /unwatch <link or number>: the conversation's answer."""
+    bot, (message, tg_user) = crate(context), who(update)
+    watching: Watching = bot.app.watching
+    reply = await asyncio.to_thread(watch_command, watching, user_key(tg_user), message.text or "")
+    await bot.render.reply(message, reply.text)
+
+
+async def on_unwatch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """🔕 under an alert: stop watching that record (the alert's owner only: alerts come in private chats)."""
+    bot, q = crate(context), update.callback_query
+    assert q is not None
+    rid = int((q.data or "").split(":")[1])
+    try:
+        await asyncio.to_thread(bot.app.watching.remove, user_key(q.from_user), str(rid))
+        await q.answer("🔕 Not watching it any more.")
+    except WatchRefused as exc:
+        await q.answer(str(exc))
+
+
+def render_alert(alert: Any) -> str:
+    """A price alert as a Telegram message: what, the price and why, the buy score, the reasons."""
+    a = alert.alert
+    score = (f"Buy score {round(100 * alert.score)} %" if alert.score is not None else "No buy score yet")
+    lines = [f"💸 {alert.title}", f"{a.why}.", score + (":" if alert.reasons else ".")]
+    lines += [f"• {r}" for r in alert.reasons[:3]]
+    lines.append("Data provided by Discogs.")
+    return "\n".join(lines)
+
+
+def alert_keyboard(alert: Any) -> InlineKeyboardMarkup:
+    """👍 / 👎 / 🛒 bought on the alert's card, 🔕 stop watching, and the release's marketplace page."""
+    rows = []
+    if alert.score_id is not None:
+        rows.append([InlineKeyboardButton(label, callback_data=f"fb:{kind}:{alert.score_id}")
+                     for kind, label in FEEDBACK_LABELS.items()])
+    rows.append([InlineKeyboardButton("🔕 stop watching", callback_data=f"{UNWATCH}:{alert.alert.release_id}"),
+                 InlineKeyboardButton("For sale on Discogs ↗", url=alert.market_url)])
+    return InlineKeyboardMarkup(rows)
+
+
+def register(app: Application, only_new: filters.BaseFilter) -> None:
+    app.add_handler(CommandHandler("watch", watch, filters=only_new))
+    app.add_handler(CommandHandler("unwatch", watch, filters=only_new))
+    app.add_handler(CallbackQueryHandler(on_unwatch, pattern=rf"^{UNWATCH}:\d+$"))
