@@ -330,6 +330,55 @@ def test_the_digest_job_builds_sends_and_marks(tmp_path, monkeypatch):
     assert asyncio.run(run_digests()) == {}
 
 
+def test_the_watch_poll_job_polls_every_watching_user_and_sends_their_alerts(tmp_path):
+    """With a sender of alerts, the scheduler keeps a ``watch-poll`` job every ``watch.poll_every_min``; a run
+    polls each user watching something (one user's failure leaves the others) and sends what the pass found."""
+    from core.learning.scheduler import JOB_WATCH, run_watch_polls
+
+    url = database_url(tmp_path)
+    cfg = make_cfg()
+    cfg["watch"]["poll_every_min"] = 20
+    rec = stand_in(url, cfg)
+    for user, rid in (("ann", 1), ("bob", 2), ("cy", 3)):
+        rec.store.watch(user, rid)
+    when = datetime.now(timezone.utc)
+    polled, sent = [], []
+
+    def watch_pass(user, now):
+        polled.append((user, now))
+        if user == "bob":
+            raise RuntimeError("Discogs fell over")
+        return [f"alert for {user}"] if user == "ann" else []
+
+    async def send(user, alert):
+        sent.append((user, alert))
+
+    async def scenario():
+        s = LearningScheduler(rec, clock=lambda: when, digest=False, watchers=rec.store.users_watching,
+                              watch_pass=watch_pass, send_alert=send)
+        s.start()
+        job = s.scheduler.get_job(JOB_WATCH)
+        out = await run_watch_polls()
+        await s.aclose()
+        return job, out
+
+    job, out = asyncio.run(scenario())
+    assert job is not None and job.trigger.interval == timedelta(minutes=20)
+    assert polled == [("ann", when), ("bob", when), ("cy", when)]
+    assert out == {"ann": 1, "cy": 0} and sent == [("ann", "alert for ann")]
+
+    other = stand_in(database_url(tmp_path, "other"), cfg)
+
+    async def without_sender():   # the shell's `crate schedule`: nobody to send alerts to, no job
+        s = LearningScheduler(other, clock=lambda: when, digest=False)
+        s.start()
+        ids = [j.id for j in s.jobs()]
+        await s.aclose()
+        return ids
+
+    assert asyncio.run(without_sender()) == [JOB_NIGHTLY]
+
+
 # --------------------------------------------------------------------------------- killed mid-training
 
 
