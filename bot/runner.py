@@ -65,6 +65,7 @@ async def _serve(platforms: list[str], tokens: dict[str, str], app: CrateApp) ->
             crate = tg.bot_data["crate"]
             if dc is not None:
                 crate.other_digests = dc.send_digest
+                crate.other_alerts = dc.send_alert
             await post_init(tg)
             await tg.start()
             assert tg.updater is not None

@@ -134,7 +134,7 @@ def test_connects_without_privileged_intents_and_registers_every_command(world):
     assert world.fake.identify is not None and not int(world.fake.identify["intents"]) & PRIVILEGED_INTENTS
     cmds = {c["name"]: c for c in world.fake.commands}
     for name in ("link", "token", "import", "sync", "score", "barcode", "stats", "settings", "discover", "digest",
-                 "forget",
+                 "watch", "unwatch", "forget",
                  "help", "share", "whowants", "groupbuy", "taste"):
         assert cmds[name]["type"] == 1 and cmds[name]["description"]
     assert cmds["Score this record"]["type"] == 3 and cmds["Who here would buy this?"]["type"] == 3
@@ -363,6 +363,38 @@ def test_digest_is_private_with_its_chart_attached(world):
     m = ix.wait_original(lambda m: bool(m.get("content")) and bool(m.get("attachments")), timeout=60)
     assert m["attachments"][0]["filename"] == "digest.png" and "Alice" in m["content"]
     assert world.fake.file_bytes(m["attachments"][0]).startswith(b"\x89PNG")
+
+
+def test_watch_and_unwatch_are_private_and_an_alert_comes_as_a_dm(world):
+    """/watch link max_price answers privately, /watch lists with the buy score, /unwatch by number; the
+    scheduler's alert for a Discord user goes to their DMs with the score, the reasons and the marketplace."""
+    from core.app import AlertOut
+    from core.watch import Alert
+
+    rid = world.targets[3]
+    ix = world.fake.slash("watch", world.alice, options=[{"name": "link", "type": 3, "value": url(rid)},
+                                                         {"name": "max_price", "type": 10, "value": 20}],
+                          guild_id=GUILD)
+    assert ix.wait_response()["data"]["flags"] & EPHEMERAL
+    m = ix.wait_original(lambda m: bool(m.get("content")))
+    assert m["content"].startswith("👀 Watching ") and "20.00" in m["content"]
+    ix = world.fake.slash("watch", world.alice, guild_id=GUILD)
+    m = ix.wait_original(lambda m: bool(m.get("content")))
+    assert re.search(r"\n\\?1\. \S", m["content"]) and "buy score" in m["content"]   # Discord escapes "1."
+    card = world.rec.score(f"dc:{ALICE_ID}", rid)
+    alert = AlertOut(Alert(f"dc:{ALICE_ID}", 1, rid, 18.0, "EUR", 1, "below_max",
+                           "18.00 EUR — within your maximum of 20.00 EUR (1 copy for sale)"),
+                     "Some Artist – Some Title", card.probability, card.reasons, card.score_id)
+    bot = world.bot
+    asyncio.run_coroutine_threadsafe(bot.client.send_alert(f"dc:{ALICE_ID}", alert), bot.loop).result(30)
+    dm = world.fake.dm_channel(world.alice)
+    sent = world.fake.wait_message(lambda m: m["channel_id"] == dm["id"] and "💸" in (m.get("content") or ""))
+    assert "within your maximum of 20.00 EUR" in sent["content"] and f"/sell/release/{rid}" in sent["content"]
+    assert f"Buy score {round(100 * card.probability)} %" in sent["content"]
+    ix = world.fake.slash("unwatch", world.alice, options=[{"name": "target", "type": 3, "value": "1"}],
+                          guild_id=GUILD)
+    m = ix.wait_original(lambda m: bool(m.get("content")))
+    assert m["content"] == f"Stopped watching release {rid}."
 
 
 def test_discover_is_private_with_numbers_that_open_cards_and_pages(world):

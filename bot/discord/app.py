@@ -21,7 +21,7 @@ from discord.gateway import DiscordWebSocket
 
 from core.app import CrateApp, Recommender, register_secret
 
-from . import account, groups, scoring
+from . import account, groups, scoring, watch
 from .client import CrateDiscord
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class PointedClient(CrateDiscord):
 
     def __init__(self, app: CrateApp | Recommender, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
-        for feature in (account, scoring, groups):
+        for feature in (account, scoring, groups, watch):
             feature.register(self)
 
     async def setup_hook(self) -> None:

@@ -109,7 +109,7 @@ class CrateDiscord(discord.Client):
         if replayed:
             log.info("replayed %d event(s) a previous run had not finished", replayed)
         if self._start_learning:
-            self.scheduler = self.app.start_learning(send_digest=self.send_digest)
+            self.scheduler = self.app.start_learning(send_digest=self.send_digest, send_alert=self.send_alert)
 
     async def close(self) -> None:
         """Finish the interactions in flight (a few seconds at most: their answers are on their way), then stop."""
@@ -135,6 +135,12 @@ class CrateDiscord(discord.Client):
         member = await self.fetch_user(int(user[3:]))
         files = [discord.File(io.BytesIO(digest.chart_png), "digest.png")] if digest.chart_png else []
         await member.send(say(digest.text), files=files)
+
+    async def send_alert(self, user: str, alert: Any) -> None:
+        """The scheduler's price alert, as a DM (only for Discord users)."""
+        from .watch import send_alert
+
+        await send_alert(self, user, alert)
 
     def progress(self, interaction: discord.Interaction) -> Progress:
         return Progress(interaction, asyncio.get_running_loop(), self.progress_interval)

@@ -1,0 +1,60 @@
+"""/watch and /unwatch on Discord (private answers), and a price alert as a DM."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from core.app import watch_command
+
+from .account import anywhere
+from .client import CrateDiscord, bot_of, user_key
+from .text import say
+
+
+@app_commands.command(name="watch", description="Watch a record's price (a link and a maximum), or list them")
+@app_commands.describe(link="a Discogs release link or id (leave out to list what you watch)",
+                       max_price="tell me when it is for sale at this price or less (your currency)")
+async def watch(interaction: discord.Interaction, link: str | None = None, max_price: float | None = None) -> None:
+    bot = bot_of(interaction)
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    text = "/watch" + (f" {link}" if link else "") + (f" {max_price}" if link and max_price is not None else "")
+    reply = await asyncio.to_thread(watch_command, bot.app.watching, user_key(interaction.user), text)
+    await interaction.edit_original_response(content=say(reply.text))
+
+
+@app_commands.command(name="unwatch", description="Stop watching a record (its link, or its number in /watch)")
+@app_commands.describe(target="the record's Discogs link or id, or its number in /watch")
+async def unwatch(interaction: discord.Interaction, target: str) -> None:
+    bot = bot_of(interaction)
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    reply = await asyncio.to_thread(watch_command, bot.app.watching, user_key(interaction.user), f"/unwatch {target}")
+    await interaction.edit_original_response(content=say(reply.text))
+
+
+def alert_text(alert: Any) -> str:
+    """A price alert as a Discord DM: what, the price and why, the buy score and reasons, where to buy it."""
+    a = alert.alert
+    score = (f"Buy score {round(100 * alert.score)} %" if alert.score is not None else "No buy score yet")
+    lines = [f"💸 **{alert.title}**", f"{a.why}.", score + (":" if alert.reasons else ".")]
+    lines += [f"• {r}" for r in alert.reasons[:3]]
+    lines += [f"For sale on Discogs: <{alert.market_url}> · `/unwatch {a.release_id}` stops these.",
+              "Data provided by Discogs."]
+    return "\n".join(lines)
+
+
+async def send_alert(bot: CrateDiscord, user: str, alert: Any) -> None:
+    """The scheduler's alert for a Discord user, as a DM."""
+    if not user.startswith("dc:"):
+        return
+    member = await bot.fetch_user(int(user[3:]))
+    await member.send(say(alert_text(alert)))
+
+
+def register(bot: CrateDiscord) -> None:
+    commands: list[Any] = [watch, unwatch]
+    for cmd in commands:
+        anywhere(cmd)
+        bot.tree.add_command(cmd)
