@@ -395,6 +395,15 @@ def test_watch_and_unwatch_are_private_and_an_alert_comes_as_a_dm(world):
                           guild_id=GUILD)
     m = ix.wait_original(lambda m: bool(m.get("content")))
     assert m["content"] == f"Stopped watching release {rid}."
+    # 👀 on a card: Bob watches the record Alice was shown, on his own list, privately
+    msg, _ = _card(world, world.alice, rid)
+    assert f"crate:watch:{rid}" in _ids(msg)
+    press = world.fake.click(world.bob, msg, f"crate:watch:{rid}")
+    answer = press.wait_original(lambda m: bool(m.get("content")))
+    assert answer["content"].startswith("👀 Watching ") and answer["flags"] & EPHEMERAL
+    assert [w.release_id for w in world.store.watches(f"dc:{BOB_ID}")] == [rid]
+    assert world.store.watches(f"dc:{ALICE_ID}") == []
+    world.store.unwatch(f"dc:{BOB_ID}", rid)
 
 
 def test_discover_is_private_with_numbers_that_open_cards_and_pages(world):

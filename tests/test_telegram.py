@@ -512,6 +512,14 @@ def test_watch_a_record_and_the_price_alert_as_telegram_shows_it(tg, world):
     calls = tg.send(U.callback(ALICE, msg.result, f"unwatch:{rid}"))
     assert only(calls, "answerCallbackQuery")[0].params["text"].startswith("🔕")
     assert world.store.watches("tg:1001") == []
+    # 👀 on a card: watched, on the presser's own list
+    card, _ = card_of(tg, ALICE, rid)
+    (eye,) = [b for b in buttons(card) if b.get("callback_data", "").startswith("watch:")]
+    assert eye["text"] == "👀 watch" and eye["callback_data"] == f"watch:{rid}"
+    calls = tg.send(U.callback(BOB, card.result, eye["callback_data"]))
+    assert only(calls, "answerCallbackQuery")[0].params["text"].startswith("👀 Watching it")
+    assert [w.release_id for w in world.store.watches("tg:1002")] == [rid] and world.store.watches("tg:1001") == []
+    world.store.unwatch("tg:1002", rid)
 
 
 def test_settings_change_the_buy_threshold_and_currency(tg, world):

@@ -29,6 +29,7 @@ from core.app import (
     Refusal,
     build_app,
     register_secret,
+    watch_command,
 )
 
 from .outbox import ChannelOutbox
@@ -42,6 +43,7 @@ from .views import (
     ScoreMineButton,
     SettingsView,
     TokenModal,
+    WatchButton,
     score_mine_view,
 )
 
@@ -100,7 +102,7 @@ class CrateDiscord(discord.Client):
 
     # -- life --------------------------------------------------------------------------------------------
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(CardButton, ScoreMineButton, PickButton, PageButton)
+        self.add_dynamic_items(CardButton, ScoreMineButton, PickButton, PageButton, WatchButton)
         await asyncio.to_thread(self.app.warm_up)
         if self.sync_commands:
             synced = await self.tree.sync()
@@ -160,6 +162,13 @@ class CrateDiscord(discord.Client):
         await self.render.thinking(interaction, ephemeral=True)
         reply = await asyncio.to_thread(self.app.score_release, user, release_id)
         await self.render.respond(interaction, user, [reply], ephemeral=True)
+
+    async def watch_release_for(self, interaction: discord.Interaction, release_id: int) -> None:
+        """👀 on a card: the presser now watches the record's price (their own list), answered privately."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reply = await asyncio.to_thread(watch_command, self.app.watching, user_key(interaction.user),
+                                        f"/watch {release_id}")
+        await interaction.edit_original_response(content=say(reply.text))
 
     async def on_card_button(self, interaction: discord.Interaction, kind: str, score_id: int) -> None:
         user = user_key(interaction.user)

@@ -57,6 +57,23 @@ class ScoreMineButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crat
         await _bot(interaction).score_release_for(interaction, self.release_id)
 
 
+class WatchButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crate:watch:(?P<rid>[0-9]{1,18})"):
+    """👀 on a card: watch the record's price, on the presser's own list (answered privately)."""
+
+    def __init__(self, release_id: int) -> None:
+        super().__init__(discord.ui.Button(style=discord.ButtonStyle.secondary, emoji="👀", label="watch",
+                                           custom_id=f"crate:watch:{release_id}"))
+        self.release_id = release_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: Any) -> "WatchButton":
+        return cls(int(match["rid"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _bot(interaction).watch_release_for(interaction, self.release_id)
+
+
 class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crate:pick:(?P<sid>[0-9]{1,18})"):
     """A number on a page of /discover picks: opens that pick as a card (with 👍 / 👎 / 🛒), for its owner."""
 
@@ -111,6 +128,7 @@ def card_view(score_id: int | None, release_id: int) -> discord.ui.View:
         for kind in KINDS:
             view.add_item(CardButton(kind, score_id))
     view.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label="Discogs", url=release_url(release_id)))
+    view.add_item(WatchButton(release_id))
     return view
 
 

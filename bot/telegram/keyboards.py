@@ -18,9 +18,13 @@ def discogs_url(release_id: int) -> str:
     return f"https://www.discogs.com/release/{release_id}"
 
 
+#: the 👀 button on a card: watch the record's price (whoever presses it, on their own list)
+WATCH = "watch"
+
+
 def card_keyboard(score_id: int, release_id: int | None = None, *, chosen: frozenset[str] | set[str] = frozenset(),
                   why: bool = True) -> InlineKeyboardMarkup:
-    """👍 / 👎 / 🛒 bought, then ℹ️ why and a link to the release; ``chosen`` kinds get a ✓."""
+    """👍 / 👎 / 🛒 bought, then ℹ️ why, a link to the release and 👀 watch; ``chosen`` kinds get a ✓."""
     row = [InlineKeyboardButton(label + (" ✓" if kind in chosen else ""), callback_data=f"fb:{kind}:{score_id}")
            for kind, label in FEEDBACK_LABELS.items()]
     second = []
@@ -28,6 +32,7 @@ def card_keyboard(score_id: int, release_id: int | None = None, *, chosen: froze
         second.append(InlineKeyboardButton("ℹ️ why", callback_data=f"{WHY}:{score_id}"))
     if release_id:
         second.append(InlineKeyboardButton("Discogs ↗", url=discogs_url(release_id)))
+        second.append(InlineKeyboardButton("👀 watch", callback_data=f"{WATCH}:{release_id}"))
     return InlineKeyboardMarkup([row, second] if second else [row])
 
 

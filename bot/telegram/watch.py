@@ -9,6 +9,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from core.app import Watching, WatchRefused, watch_command
 
+from . import keyboards as kb
 from .context import crate, user_key, who
 from .keyboards import FEEDBACK_LABELS
 
@@ -33,6 +34,19 @@ async def on_unwatch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await q.answer("🔕 Not watching it any more.")
     except WatchRefused as exc:
         await q.answer(str(exc))
+
+
+async def on_watch_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """👀 under a card: watch that record's price, on the presser's own list."""
+    bot, q = crate(context), update.callback_query
+    assert q is not None
+    rid = int((q.data or "").split(":")[1])
+    try:
+        await asyncio.to_thread(bot.app.watching.add, user_key(q.from_user), str(rid))
+        await q.answer("👀 Watching it: I'll tell you when its price drops. /watch lists what you watch; "
+                       "/watch with its link and a price sets your maximum.", show_alert=True)
+    except WatchRefused as exc:
+        await q.answer(str(exc), show_alert=True)
 
 
 def render_alert(alert: Any) -> str:
@@ -60,3 +74,4 @@ def register(app: Application, only_new: filters.BaseFilter) -> None:
     app.add_handler(CommandHandler("watch", watch, filters=only_new))
     app.add_handler(CommandHandler("unwatch", watch, filters=only_new))
     app.add_handler(CallbackQueryHandler(on_unwatch, pattern=rf"^{UNWATCH}:\d+$"))
+    app.add_handler(CallbackQueryHandler(on_watch_button, pattern=rf"^{kb.WATCH}:\d+$"))
