@@ -335,3 +335,32 @@ def test_the_digest_says_what_the_records_rated_up_sound_like(world, tmp_path):
             "down, calm and dark (about 76).") in d.text
     assert d.data["sound"]["up"] == 4
     store.close()
+
+
+def test_the_digest_lists_watched_records_that_got_cheaper_best_buy_score_first(world):
+    """"Worth a look this week": watched or wanted records whose price, checked in the period, is under the first
+    price seen, ranked by the buy score; a record that got dearer, or was checked before the period, is not."""
+    from core.learning.digest import add_price_drops
+    from core.storage import Check
+
+    rec, store = world.rec, world.store
+    owned = {it.release.id for it in rec.owned(USER)}
+    a, b, c = [rid for rid in sorted(world.catalogue) if rid not in owned][5:8]
+    base = build_digest(rec, USER)
+    before = base.since - timedelta(days=1)
+    for rid, first, now_price, when in ((a, 30.0, 24.0, base.until), (b, 20.0, 15.0, base.until),
+                                        (c, 10.0, 12.0, base.until)):
+        w = store.watch(USER, rid, currency="EUR", source="wantlist" if rid == b else "watch")
+        store.record_check(w.id, Check(first, "EUR", 2), before)
+        store.record_check(w.id, Check(now_price, "EUR", 3), when)
+    d = add_price_drops(rec, USER, base)
+    drops = d.data["price_drops"]
+    assert {x["release_id"] for x in drops} == {a, b}                     # c got dearer
+    probs = [x["probability"] for x in drops]
+    assert probs == sorted(probs, reverse=True)
+    assert d.text.startswith(base.text) and "💸 Worth a look this week" in d.text
+    line = next(ln for ln in d.text.splitlines() if "(was 30.00; 3 for sale)" in ln)
+    assert "24.00 EUR" in line and re.match(r"• [<>]?\d{1,3}% ", line)
+    for rid in (a, b, c):
+        store.unwatch(USER, rid)
+    assert add_price_drops(rec, USER, base).text == base.text

@@ -23,7 +23,7 @@ from core.app.scoring import Scoring
 from core.app.sound import Sound
 from core.app.watching import Watching
 from core.app.words import FORGET_ASK
-from core.learning.digest import Digest, add_picks, build_digest, mark_sent
+from core.learning.digest import Digest, add_picks, add_price_drops, build_digest, mark_sent
 from core.picks import Discoverer
 from core.recommender import Recommender
 
@@ -112,7 +112,8 @@ class CrateApp:
         missing = self.knows(user)
         if missing:
             raise Refusal(missing)
-        return add_picks(self.rec, user, build_digest(self.rec, user), discoverer=self.picks.discoverer)
+        digest = add_price_drops(self.rec, user, build_digest(self.rec, user))
+        return add_picks(self.rec, user, digest, discoverer=self.picks.discoverer)
 
     def digest_sent(self, user: str, until: Any) -> None:
         mark_sent(self.rec, user, until)

@@ -497,6 +497,47 @@ def add_picks(rec: PickSource, user: str, digest: Digest, now: datetime | None =
                   digest.chart_png, data)
 
 
+#: price drops the digest lists at most
+PRICE_DROPS = 5
+
+
+def add_price_drops(rec: Any, user: str, digest: Digest, limit: int = PRICE_DROPS) -> Digest:
+    """The digest with "worth a look this week": watched or wanted records whose lowest price, checked in the
+    digest's period, is under the first price seen for them, best buy score first. Never fatal."""
+    try:
+        rows = []
+        for w in rec.store.watches(user):
+            if w.gone or w.lowest_price is None or w.checked_at is None or _utc(w.checked_at) < digest.since:
+                continue
+            hist = rec.store.price_history(w.release_id, w.currency)
+            was = hist.first_price if hist is not None else None
+            if was is None or w.lowest_price >= was:
+                continue
+            try:
+                card = rec.score(user, w.release_id, record=False)
+                p, title = float(card.probability), card.release.display
+            except Exception:   # noqa: BLE001 — a record the model cannot score is listed last
+                p, title = -1.0, f"release {w.release_id}"
+            rows.append((p, title, w, was))
+    except Exception as exc:   # noqa: BLE001 — a digest must still go out
+        log.warning("no price drops in %s's digest: %s", user, type(exc).__name__)
+        return digest
+    if not rows:
+        return digest
+    rows.sort(key=lambda r: -r[0])
+    lines = ["💸 Worth a look this week — cheaper than when I first saw them:"]
+    for p, title, w, was in rows[:limit]:
+        score = f"{_pct(p)} " if p >= 0 else ""
+        lines.append(f"• {score}{title} — {w.lowest_price:,.2f} {w.currency} (was {was:,.2f}; "
+                     f"{w.num_for_sale} for sale)")
+    data = dict(digest.data)
+    data["price_drops"] = [{"release_id": w.release_id, "lowest_price": w.lowest_price, "was": was,
+                            "currency": w.currency, "probability": p if p >= 0 else None} for p, _, w, was in rows]
+    data["quiet"] = False
+    return Digest(digest.user, digest.since, digest.until, digest.text + "\n" + "\n".join(lines),
+                  digest.chart_png, data)
+
+
 def mark_sent(rec: Thresholds, user: str, now: datetime | None = None) -> None:
     """Record that the user's digest was sent at ``now`` (default: now): the next one starts there."""
     rec.store.set_last_digest_at(user, now)

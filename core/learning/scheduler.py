@@ -351,6 +351,8 @@ async def run_digests() -> dict[str, str]:
             continue
         try:
             digest = await asyncio.to_thread(digest_mod.build_digest, rec, user, now=now)
+            if digest is not None and hasattr(digest_mod, "add_price_drops"):   # a quiet week can still hold one
+                digest = await asyncio.to_thread(digest_mod.add_price_drops, rec, user, digest)
             if digest is None or getattr(digest, "quiet", False):
                 out[user] = "quiet"   # nothing happened: not sent, and the next digest covers this period too
                 continue
