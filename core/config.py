@@ -298,7 +298,7 @@ class WatchConfig(Section):
     daily_cap: int
     quiet_hours: str
     poll_every_min: float
-    keep_slots: int
+    keep_share: float
 
 
 class Config(Section):

@@ -12,7 +12,7 @@ from core.discogs.gateway import DiscogsError
 from core.domain.refs import DiscogsRef, NotDiscogsLink, parse_ref_strict
 from core.recommender import Recommender
 from core.storage.schema import Watch
-from core.watch import Alert, poll_user
+from core.watch import Alert, kept_slots, poll_user
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +93,12 @@ class Watching:
     """The collector's watch list and the polling passes over it."""
 
     def __init__(self, rec: Recommender, *, daily_cap: int | None = None,
-                 quiet_hours: tuple[int, int] | None = None, keep: int | None = None) -> None:
+                 quiet_hours: tuple[int, int] | None = None, keep_share: float | None = None) -> None:
         self.rec, self.store = rec, rec.store
         cfg = rec.cfg.watch
         self.daily_cap = int(cfg.daily_cap if daily_cap is None else daily_cap)
         self.quiet_hours = quiet_hours if quiet_hours is not None else parse_quiet_hours(cfg.quiet_hours)
-        self.keep = int(cfg.keep_slots if keep is None else keep)
+        self.keep_share = float(cfg.keep_share if keep_share is None else keep_share)
 
     # -- the list ----------------------------------------------------------------------------------------------
     def _release_id(self, user: str, text: str) -> int:
@@ -173,7 +173,8 @@ class Watching:
         if gw is None:
             raise WatchRefused("Live Discogs look-ups are off here (discogs.live: false), so I can't check prices.")
         scores: dict[int, float] = {}
-        report = poll_user(self.store, gw, user, self.currency(user), now, scores, keep=self.keep)
+        report = poll_user(self.store, gw, user, self.currency(user), now, scores,
+                           keep=kept_slots(gw, self.keep_share))
         if self.quiet(now):
             return []
         sent_today = len(self.store.alerts_since(user, now - timedelta(days=1)))

@@ -10,7 +10,7 @@ it fell under the collector's maximum, or clearly under its own history; never t
 """
 from __future__ import annotations
 
-from core.watch.poller import PollReport, poll_user
+from core.watch.poller import KEEP_SHARE, PollReport, kept_slots, poll_user
 from core.watch.rules import CLEAR_DROP, Alert, judge
 
-__all__ = ["Alert", "CLEAR_DROP", "PollReport", "judge", "poll_user"]
+__all__ = ["Alert", "CLEAR_DROP", "KEEP_SHARE", "PollReport", "judge", "kept_slots", "poll_user"]

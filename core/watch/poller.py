@@ -35,11 +35,23 @@ def priority(w: Watch, score: float | None, now: datetime) -> float:
     return (0.05 + (score or 0.0)) * (1 + hours / 24) / (1 + 0.1 * (w.num_for_sale or 0))
 
 
+#: the share of the token's rate-limit window a polling pass leaves to the collector's own look-ups
+KEEP_SHARE = 0.34
+
+
+def kept_slots(gateway: DiscogsGateway, share: float = KEEP_SHARE) -> int:
+    """Slots of the token's window a pass never takes: a share of its limit (60 a minute with a token, 25
+    without), at least :data:`~core.discogs.gateway.PRICE_KEEPS`."""
+    limit = gateway.limiter.limit if gateway.limiter is not None else 60
+    return max(PRICE_KEEPS, math.ceil(limit * share))
+
+
 def poll_user(store: Watches, gateway: DiscogsGateway, user: str, currency: str, now: datetime,
-              scores: Mapping[int, float] | None = None, *, keep: int = PRICE_KEEPS,
+              scores: Mapping[int, float] | None = None, *, keep: int | None = None,
               limit: int | None = None) -> PollReport:
     """Check the user's watched releases (not those Discogs deleted), most promising first, while the user's
-    rate-limit window has more than ``keep`` slots free (their own look-ups keep those); each check is kept
+    rate-limit window has more than ``keep`` slots free (default :func:`kept_slots`: their own look-ups keep
+    those, a burst of links pasted at once included); each check is kept
     (the watch, the release's price history) before the next, so a pass stopped anywhere resumes where it
     stopped. ``scores``: the user's buy probability per release, where known. Returns the alerts called for;
     sending them (quiet hours, the daily cap) is the caller's."""
@@ -50,7 +62,8 @@ def poll_user(store: Watches, gateway: DiscogsGateway, user: str, currency: str,
         report.left += max(0, len(todo) - limit)
         todo = todo[:limit]
     for i, w in enumerate(todo):
-        if gateway.limiter is not None and not gateway.limiter.has_room(keep=keep):
+        if gateway.limiter is not None and not gateway.limiter.has_room(keep=kept_slots(gateway) if keep is None
+                                                                         else keep):
             report.left += len(todo) - i
             report.stopped = "the rate-limit window is kept for the collector's own look-ups"
             break
