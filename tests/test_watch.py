@@ -201,6 +201,14 @@ def test_crate_watch_add_list_poll_remove(live_cli, discogs_server, monkeypatch,
     assert main([*db, "watch", "list", "--json", "--user", "u"]) == 0
     (item,) = json.loads(capsys.readouterr().out)
     assert item["lowest_price"] is not None and item["num_for_sale"] == 3 and item["checked_at"]
+    # the wantlist is watched after a sync; unlinking drops those watches and keeps the marked one
+    assert main([*db, "sync", "--user", "u"]) == 0
+    assert main([*db, "watch", "list", "--json", "--user", "u"]) == 0
+    sources = [it["source"] for it in _json_tail(capsys)]
+    assert sources.count("watch") == 1 and sources.count("wantlist") >= 30
+    assert main([*db, "unlink", "--user", "u"]) == 0
+    assert main([*db, "watch", "list", "--json", "--user", "u"]) == 0
+    assert [it["release_id"] for it in _json_tail(capsys)] == [rid]
     assert main([*db, "watch", "remove", "1", "--user", "u"]) == 0
     assert f"Stopped watching release {rid}." in capsys.readouterr().out
     assert main([*db, "watch", "remove", "1", "--user", "u"]) != 0
@@ -227,3 +235,11 @@ def test_a_linked_sync_watches_the_wantlist(discogs_server, store):
     sync.sync_linked(USER, full=True, now=T0 + timedelta(days=1))
     after = {w.release_id: w.source for w in store.watches(USER)}
     assert after[marked] == "watch" and ws[1].release_id not in after and len(after) == COLLECTOR_WANTS - 1
+
+
+def _json_tail(capsys) -> list:
+    """The JSON list a command printed last (what came before it: other commands' lines)."""
+    import json
+
+    out = capsys.readouterr().out
+    return json.loads(out[out.index("\n[") + 1:] if not out.startswith("[") else out)

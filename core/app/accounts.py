@@ -154,7 +154,10 @@ class Accounts:
         return acct.discogs_username if acct is not None else None
 
     def unlink(self, user: str) -> None:
+        """Remove the link and its tokens. The wantlist's watches go with it (the link brought them); the records
+        the collector marked to watch stay, checked anonymously from now on."""
         self.rec.store.unlink_account(user)
+        self.rec.store.sync_wanted(user, [], "EUR")
 
     def _gateway(self, user: str | None) -> DiscogsGateway:
         gw = self.rec.gateway_for(user)
