@@ -243,3 +243,35 @@ def _json_tail(capsys) -> list:
 
     out = capsys.readouterr().out
     return json.loads(out[out.index("\n[") + 1:] if not out.startswith("[") else out)
+
+
+def test_quiet_hours_hold_the_pass_and_the_daily_cap_holds_the_rest(store, discogs_server):
+    """The use case over a pass: nothing is checked in the quiet hours (the pass after them alerts), and no more
+    than the daily cap of alerts goes out in 24 hours."""
+    from types import SimpleNamespace
+
+    from core.app.watching import Watching
+    from core.config import get_config
+
+    ids = releases(discogs_server, 4)
+    for rid in ids:
+        discogs_server.set_market(rid, 10.0, 1, at=0)
+        store.watch(USER, rid, max_price=12.0, currency="USD", now=T0)
+    gw = gateway(discogs_server)
+
+    def no_score(*a, **k):
+        raise LookupError("no model here")
+
+    rec = SimpleNamespace(store=store, cfg=get_config(), gateway_for=lambda user: gw, score=no_score)
+    watching = Watching(rec, daily_cap=3, quiet_hours=(22, 8))
+    night = T0.replace(hour=23)
+    assert watching.poll(USER, night) == [] and discogs_server.count_requests(r"^/marketplace/stats/") == 0
+    morning = night + timedelta(hours=9)
+    sent = watching.poll(USER, morning)
+    assert len(sent) == 3 and {a.alert.reason for a in sent} == {"below_max"}
+    assert all(a.score is None and a.line().endswith(a.alert.why) for a in sent)   # no model: said, not hidden
+    assert len(store.alerts_since(USER, morning - timedelta(days=1))) == 3
+    assert watching.poll(USER, morning + timedelta(hours=1)) == []       # the cap: the fourth waits
+    waiting = [w.release_id for w in store.watches(USER) if w.alerted_price is None]
+    later = watching.poll(USER, morning + timedelta(days=1, hours=1))   # the next day: the one that waited
+    assert len(waiting) == 1 and [a.alert.release_id for a in later] == waiting

@@ -167,16 +167,17 @@ class Watching:
         return (start <= h < end) if start <= end else (h >= start or h < end)
 
     def poll(self, user: str, now: datetime) -> list[AlertOut]:
-        """One pass over the user's watch list now; the alerts to send (none in quiet hours, at most
-        ``daily_cap`` a day). Each alert sent is recorded, so the same price never alerts again."""
+        """One pass over the user's watch list now; the alerts to send (no pass in quiet hours; at most
+        ``daily_cap`` alerts a day, the rest are left to the digest). Each alert sent is recorded, so the same
+        price never alerts again."""
         gw = self.rec.gateway_for(user)
         if gw is None:
             raise WatchRefused("Live Discogs look-ups are off here (discogs.live: false), so I can't check prices.")
+        if self.quiet(now):   # no checks either: the first pass after the quiet hours sees what changed in them
+            return []
         scores: dict[int, float] = {}
         report = poll_user(self.store, gw, user, self.currency(user), now, scores,
                            keep=kept_slots(gw, self.keep_share))
-        if self.quiet(now):
-            return []
         sent_today = len(self.store.alerts_since(user, now - timedelta(days=1)))
         out: list[AlertOut] = []
         for a in report.alerts:
