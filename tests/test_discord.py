@@ -389,12 +389,18 @@ def test_watch_and_unwatch_are_private_and_an_alert_comes_as_a_dm(world):
     asyncio.run_coroutine_threadsafe(bot.client.send_alert(f"dc:{ALICE_ID}", alert), bot.loop).result(30)
     dm = world.fake.dm_channel(world.alice)
     sent = world.fake.wait_message(lambda m: m["channel_id"] == dm["id"] and "💸" in (m.get("content") or ""))
-    assert "within your maximum of 20.00 EUR" in sent["content"] and f"/sell/release/{rid}" in sent["content"]
+    assert "within your maximum of 20.00 EUR" in sent["content"] and "Data provided by Discogs." in sent["content"]
     assert f"Buy score {round(100 * card.probability)} %" in sent["content"]
-    ix = world.fake.slash("unwatch", world.alice, options=[{"name": "target", "type": 3, "value": "1"}],
+    assert _ids(sent) == [f"crate:like:{card.score_id}", f"crate:dislike:{card.score_id}",
+                          f"crate:bought:{card.score_id}", f"crate:why:{card.score_id}", f"crate:unwatch:{rid}",
+                          f"https://www.discogs.com/sell/release/{rid}"]
+    press = world.fake.click(world.alice, sent, f"crate:unwatch:{rid}")        # 🔕 under the alert
+    m = press.wait_original(lambda m: bool(m.get("content")))
+    assert m["content"] == f"Stopped watching release {rid}." and world.store.watches(f"dc:{ALICE_ID}") == []
+    ix = world.fake.slash("unwatch", world.alice, options=[{"name": "target", "type": 3, "value": str(rid)}],
                           guild_id=GUILD)
     m = ix.wait_original(lambda m: bool(m.get("content")))
-    assert m["content"] == f"Stopped watching release {rid}."
+    assert m["content"] == f"You're not watching release {rid}."
     # 👀 on a card: Bob watches the record Alice was shown, on his own list, privately
     msg, _ = _card(world, world.alice, rid)
     assert f"crate:watch:{rid}" in _ids(msg)

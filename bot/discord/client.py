@@ -43,6 +43,7 @@ from .views import (
     ScoreMineButton,
     SettingsView,
     TokenModal,
+    UnwatchButton,
     WatchButton,
     score_mine_view,
 )
@@ -102,7 +103,7 @@ class CrateDiscord(discord.Client):
 
     # -- life --------------------------------------------------------------------------------------------
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(CardButton, ScoreMineButton, PickButton, PageButton, WatchButton)
+        self.add_dynamic_items(CardButton, ScoreMineButton, PickButton, PageButton, WatchButton, UnwatchButton)
         await asyncio.to_thread(self.app.warm_up)
         if self.sync_commands:
             synced = await self.tree.sync()
@@ -168,6 +169,13 @@ class CrateDiscord(discord.Client):
         await interaction.response.defer(ephemeral=True, thinking=True)
         reply = await asyncio.to_thread(watch_command, self.app.watching, user_key(interaction.user),
                                         f"/watch {release_id}")
+        await interaction.edit_original_response(content=say(reply.text))
+
+    async def unwatch_release_for(self, interaction: discord.Interaction, release_id: int) -> None:
+        """🔕 under an alert: the presser stops watching the record, answered privately."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reply = await asyncio.to_thread(watch_command, self.app.watching, user_key(interaction.user),
+                                        f"/unwatch {release_id}")
         await interaction.edit_original_response(content=say(reply.text))
 
     async def on_card_button(self, interaction: discord.Interaction, kind: str, score_id: int) -> None:

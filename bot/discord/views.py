@@ -74,6 +74,34 @@ class WatchButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crate:wa
         await _bot(interaction).watch_release_for(interaction, self.release_id)
 
 
+class UnwatchButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crate:unwatch:(?P<rid>[0-9]{1,18})"):
+    """🔕 under a price alert: stop watching that record (answered privately)."""
+
+    def __init__(self, release_id: int) -> None:
+        super().__init__(discord.ui.Button(style=discord.ButtonStyle.secondary, emoji="🔕", label="stop watching",
+                                           custom_id=f"crate:unwatch:{release_id}"))
+        self.release_id = release_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: Any) -> "UnwatchButton":
+        return cls(int(match["rid"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _bot(interaction).unwatch_release_for(interaction, self.release_id)
+
+
+def alert_view(score_id: int | None, release_id: int, market_url: str) -> discord.ui.View:
+    """👍 / 👎 / 🛒 bought / why on the alert's card, 🔕 stop watching, and the release's marketplace page."""
+    view = discord.ui.View(timeout=None)
+    if score_id is not None:
+        for kind in KINDS:
+            view.add_item(CardButton(kind, score_id))
+    view.add_item(UnwatchButton(release_id))
+    view.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label="For sale on Discogs", url=market_url))
+    return view
+
+
 class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=r"crate:pick:(?P<sid>[0-9]{1,18})"):
     """A number on a page of /discover picks: opens that pick as a card (with 👍 / 👎 / 🛒), for its owner."""
 

@@ -12,6 +12,7 @@ from core.app import watch_command
 from .account import anywhere
 from .client import CrateDiscord, bot_of, user_key
 from .text import say
+from .views import alert_view
 
 
 @app_commands.command(name="watch", description="Watch a record's price (a link and a maximum), or list them")
@@ -40,8 +41,7 @@ def alert_text(alert: Any) -> str:
     score = (f"Buy score {round(100 * alert.score)} %" if alert.score is not None else "No buy score yet")
     lines = [f"💸 **{alert.title}**", f"{a.why}.", score + (":" if alert.reasons else ".")]
     lines += [f"• {r}" for r in alert.reasons[:3]]
-    lines += [f"For sale on Discogs: <{alert.market_url}> · `/unwatch {a.release_id}` stops these.",
-              "Data provided by Discogs."]
+    lines += ["Data provided by Discogs."]
     return "\n".join(lines)
 
 
@@ -50,7 +50,8 @@ async def send_alert(bot: CrateDiscord, user: str, alert: Any) -> None:
     if not user.startswith("dc:"):
         return
     member = await bot.fetch_user(int(user[3:]))
-    await member.send(say(alert_text(alert)))
+    await member.send(say(alert_text(alert)),
+                      view=alert_view(alert.score_id, alert.alert.release_id, alert.market_url))
 
 
 def register(bot: CrateDiscord) -> None:
