@@ -261,6 +261,13 @@ def test_watch_and_unwatch_in_the_chat(world):
     assert reply.text.startswith("I didn't understand the price 'cheap'")
     (reply,) = world.conv.handle(USER, "/watch https://example.com/record/5")
     assert reply.text == NOT_DISCOGS_MESSAGE
+    (reply,) = world.conv.handle(USER, "/watch quiet 22-7")
+    assert reply.text.startswith("🔕 No price alerts from 22:00 to 07:00 (UTC)")
+    assert world.conv.watching.quiet_hours_of(USER) == (22, 7)
+    (reply,) = world.conv.handle(USER, "/watch quiet soon")
+    assert reply.text.startswith("Say the quiet hours like /watch quiet 22-8")
+    (reply,) = world.conv.handle(USER, "/watch quiet off")
+    assert reply.text == "🔔 Price alerts at any hour." and world.conv.watching.quiet_hours_of(USER) is None
     (reply,) = world.conv.handle(USER, "/unwatch 1")
     assert reply.text == f"Stopped watching release {t}."
     (reply,) = world.conv.handle(USER, f"/unwatch {release_url(t)}")

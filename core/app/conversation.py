@@ -195,7 +195,8 @@ _PRICE = re.compile(rf"^{_MONEY}?\s*(\d+(?:[.,]\d{{1,2}})?)\s*{_MONEY}?$", re.I)
 
 
 def watch_command(watching: Watching, user: str, text: str) -> Reply:
-    """``/watch`` (the list), ``/watch <link> [max price]``, ``/unwatch <link or number>``."""
+    """``/watch`` (the list), ``/watch <link> [max price]``, ``/watch quiet 22-8|off``, ``/unwatch <link or
+    number>``."""
     command, _, rest = text.strip().partition(" ")
     rest = rest.strip()
     try:
@@ -204,6 +205,15 @@ def watch_command(watching: Watching, user: str, text: str) -> Reply:
                 return Notice("Say which: /unwatch followed by the record's link, or its number in /watch.")
             rid = watching.remove(user, rest)
             return Notice(f"Stopped watching release {rid}.")
+        if rest.lower().startswith("quiet"):
+            arg = rest[5:].strip()
+            try:
+                hours = watching.set_quiet_hours(user, arg)
+            except ValueError:
+                return Notice("Say the quiet hours like /watch quiet 22-8 (from 22:00 to 08:00 UTC), or "
+                              "/watch quiet off.")
+            return Notice("🔕 No price alerts from {:02d}:00 to {:02d}:00 (UTC); what changes meanwhile comes "
+                          "after.".format(*hours) if hours else "🔔 Price alerts at any hour.")
         if not rest:
             rows = watching.rows(user)
             if not rows:

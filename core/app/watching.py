@@ -30,6 +30,10 @@ def parse_quiet_hours(text: str) -> tuple[int, int] | None:
     return a, b
 
 
+#: the user setting that holds their quiet hours ("22-8" or "off")
+QUIET_SETTING = "watch_quiet_hours"
+
+
 class WatchRefused(ValueError):
     """What the collector asked cannot be done; the message says why and what to do."""
 
@@ -159,10 +163,28 @@ class Watching:
         return str(getattr(link, "currency", None) or "EUR").upper()
 
     # -- a pass ------------------------------------------------------------------------------------------------
-    def quiet(self, now: datetime) -> bool:
-        if self.quiet_hours is None:
+    def set_quiet_hours(self, user: str, text: str) -> tuple[int, int] | None:
+        """The collector's own quiet hours ("22-8", UTC; "off": none), over the operator's default."""
+        hours = None if text.strip().lower() in ("off", "none", "") else parse_quiet_hours(text)
+        settings = dict(self.store.get_settings(user))
+        settings[QUIET_SETTING] = "off" if hours is None else f"{hours[0]}-{hours[1]}"
+        self.store.set_settings(user, settings)
+        return hours
+
+    def quiet_hours_of(self, user: str) -> tuple[int, int] | None:
+        own = self.store.get_settings(user).get(QUIET_SETTING)
+        if own is None:
+            return self.quiet_hours
+        try:
+            return None if own == "off" else parse_quiet_hours(str(own))
+        except ValueError:
+            return self.quiet_hours
+
+    def quiet(self, now: datetime, user: str | None = None) -> bool:
+        hours = self.quiet_hours_of(user) if user is not None else self.quiet_hours
+        if hours is None:
             return False
-        start, end = self.quiet_hours
+        start, end = hours
         h = now.hour
         return (start <= h < end) if start <= end else (h >= start or h < end)
 
@@ -173,7 +195,7 @@ class Watching:
         gw = self.rec.gateway_for(user)
         if gw is None:
             raise WatchRefused("Live Discogs look-ups are off here (discogs.live: false), so I can't check prices.")
-        if self.quiet(now):   # no checks either: the first pass after the quiet hours sees what changed in them
+        if self.quiet(now, user):   # no checks either: the first pass after the quiet hours sees what changed in them
             return []
         scores: dict[int, float] = {}
         report = poll_user(self.store, gw, user, self.currency(user), now, scores,
