@@ -33,6 +33,7 @@ HELP = ("What I understand here:\n"
         "• a Discogs release or master link, or a release id, or the digits under a barcode: a score card\n"
         "• 👍 / 👎 / bought (\"👎 too expensive\"): feedback on the card last shown\n"
         "• /discover [words]: picks of what to buy next; a pick's number opens it as a card; /more: the next page\n"
+        "• /watch LINK [MAX PRICE]: watch its price · /watch: the list · /unwatch N · /watch quiet 22-8\n"
         "• /stats what I know about you · /settings [buy 5 | currency USD | adventurous 40] · /digest what changed"
         "\n• /forget deletes everything about you (asks first) · quit")
 _BEAT = re.compile(r"…? \d+ s$")   # the seconds core's heartbeat adds to a step that goes on

@@ -25,6 +25,7 @@ HELP = (
     "• `/barcode` with a photo of the sleeve's barcode (or its digits)\n"
     "• 👍 / 👎 / 🛒 on a card (buttons or reactions) teach your own model; `/digest` shows what it learnt\n"
     "• `/discover` picks of what to buy next (add words or a mood: `/discover dark ambient for late nights`)\n"
+    "• `/watch` a link and a maximum price: a DM when it is cheap enough (or 👀 on a card); `/unwatch` stops\n"
     "• `/stats`, `/settings` (buy threshold, currency, adventurous picks), `/sync`, `/forget`\n"
     "In a server: `/share on` to take part, then `/whowants` a record (who here would buy it), `/groupbuy` (how "
     "well it suits the group) and `/taste @member` (how your tastes match).\n"

@@ -28,6 +28,7 @@ HELP = (
     "/discover [words] picks of what to buy next (\"/discover dark ambient for late nights\")\n"
     "/settings buy threshold, currency and how adventurous picks are\n"
     "/digest what changed since last time, with a chart\n"
+    "/watch a link [max price]: tell me when it is cheap enough (or 👀 on a card); /watch lists, /unwatch stops\n"
     "/forget delete everything I know about you\n\n"
     "In groups I answer commands and messages that mention me. " + ATTRIBUTION)
 IMPORT_HELP = (
