@@ -259,7 +259,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise Refusal(f"Say which record: `crate watch {args.action} URL_OR_RELEASE_ID`.", 2)
     if args.action == "add":
         row = ops.watch_add(args.user, args.ref, args.max)
-        print(f"Watching {row.title} (release {row.release_id})"
+        named = row.title if row.title == f"release {row.release_id}" else f"{row.title} (release {row.release_id})"
+        print(f"Watching {named}"
               + (f", up to {row.max_price:,.2f} {row.currency}" if row.max_price is not None else "")
               + ". `crate watch poll` checks its price now; the bots check every "
               f"{ops.rec.cfg.watch.poll_every_min:g} minutes.")
@@ -279,11 +280,16 @@ def cmd_watch(args: argparse.Namespace) -> int:
             for r in rows:
                 print(r.line())
         return 0
-    alerts = ops.watch_poll(args.user)
+    alerts, report = ops.watch_poll(args.user)
     for a in alerts:
         print(a.line())
-    print(f"{len(alerts)} alert{'' if len(alerts) == 1 else 's'}. Data provided by Discogs.")
-    return 0
+    if report is None:
+        print("Quiet hours: no prices checked now (`/watch quiet off` in the chat lifts them).")
+        return 0
+    checked = f"checked {report.checked} watched record{'' if report.checked == 1 else 's'}"
+    left = f", {report.left} left for the next pass ({report.stopped})" if report.left else ""
+    print(f"{len(alerts)} alert{'' if len(alerts) == 1 else 's'}; {checked}{left}. Data provided by Discogs.")
+    return 0 if report.checked or not report.left else 4
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -97,7 +97,7 @@ def test_a_poll_leaves_the_window_room_for_the_collectors_own_look_ups(store):
             store.watch(USER, rid, currency="EUR", now=T0)
         gw = window_of(server, 10)
         report = poll_user(store, gw, USER, "EUR", T0, keep=5)
-        assert report.checked == 5 and report.left == 7 and "own look-ups" in (report.stopped or "")
+        assert report.checked == 5 and report.left == 7 and "your own look-ups" in (report.stopped or "")
         assert gw.limiter.has_room() and gw.release(ids[0]).id == ids[0]   # at once, no wait
         assert server.over_limit == 0
         first = {w.release_id for w in store.watches(USER) if w.checked_at == T0}
@@ -121,7 +121,7 @@ def test_a_429_or_a_5xx_stops_the_pass_and_a_deleted_release_is_not_asked_again(
     discogs_server.clear_faults()
     discogs_server.fail(r"^/marketplace/stats/", 503, times=None)
     report = poll_user(store, gw, USER, "USD", T0)
-    assert report.checked == 0 and report.left == 3 and "did not answer" in (report.stopped or "")
+    assert report.checked == 0 and report.left == 3 and "down or unreachable" in (report.stopped or "")
     discogs_server.clear_faults()
     discogs_server.delete_release(b)
     report = poll_user(store, gw, USER, "USD", T0 + timedelta(minutes=1))
@@ -195,9 +195,9 @@ def test_crate_watch_add_list_poll_remove(live_cli, discogs_server, monkeypatch,
     out = capsys.readouterr().out.splitlines()
     cur = item["currency"]
     assert len(out) == 2 and f"[release {rid}]: " in out[0] and f" {cur} · " in out[0]
-    assert "within your maximum" in out[0] and out[1].startswith("1 alert.")
+    assert "within your maximum" in out[0] and out[1].startswith("1 alert; checked 1 watched record.")
     assert main([*db, "watch", "poll", "--user", "u"]) == 0
-    assert capsys.readouterr().out.startswith("0 alerts.")           # the same price: no repeat
+    assert capsys.readouterr().out.startswith("0 alerts; checked 1")   # the same price: no repeat
     assert main([*db, "watch", "list", "--json", "--user", "u"]) == 0
     (item,) = json.loads(capsys.readouterr().out)
     assert item["lowest_price"] is not None and item["num_for_sale"] == 3 and item["checked_at"]

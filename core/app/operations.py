@@ -30,6 +30,7 @@ from core.picks import Discoverer, Picks
 from core.picks.service import NothingToGoOn
 from core.recommender import ScoreCard, TrainReport, UnknownRelease, safe_name
 from core.storage import ModelVersion
+from core.watch import PollReport
 
 log = logging.getLogger(__name__)
 
@@ -280,9 +281,9 @@ class Operations:
         except WatchRefused as exc:
             raise Refusal(str(exc)) from exc
 
-    def watch_poll(self, user: str, now: datetime | None = None) -> list[AlertOut]:
+    def watch_poll(self, user: str, now: datetime | None = None) -> tuple[list[AlertOut], PollReport | None]:
         try:
-            return self.watching.poll(user, now or datetime.now(timezone.utc))
+            return self.watching.run_pass(user, now or datetime.now(timezone.utc))
         except WatchRefused as exc:
             raise Refusal(str(exc)) from exc
         except DiscogsError as exc:

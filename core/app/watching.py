@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.discogs.gateway import DiscogsError
+from core.discogs.gateway import DiscogsError, NotFound
 from core.domain.refs import DiscogsRef, NotDiscogsLink, parse_ref_strict
 from core.recommender import Recommender
 from core.storage.schema import Watch
-from core.watch import Alert, kept_slots, poll_user
+from core.watch import Alert, PollReport, kept_slots, poll_user
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,13 @@ class Watching:
         if max_price is not None and max_price <= 0:
             raise WatchRefused("A maximum price must be more than 0.")
         rid = self._release_id(user, text)
+        if self.rec.resolve_local(rid) is None:   # known by name in the list and the alerts, when Discogs answers
+            try:
+                self.rec.resolve(DiscogsRef("release", rid), user)
+            except NotFound as exc:
+                raise WatchRefused(exc.user_message) from exc
+            except (DiscogsError, LookupError) as exc:   # Discogs down, or offline: watched all the same
+                log.info("watching %s unnamed for now: %s", rid, type(exc).__name__)
         return self.store.watch(user, rid, max_price=max_price, currency=self.currency(user))
 
     def remove(self, user: str, text: str) -> int:
@@ -189,6 +196,10 @@ class Watching:
         return (start <= h < end) if start <= end else (h >= start or h < end)
 
     def poll(self, user: str, now: datetime) -> list[AlertOut]:
+        """The alerts of :meth:`run_pass`."""
+        return self.run_pass(user, now)[0]
+
+    def run_pass(self, user: str, now: datetime) -> tuple[list[AlertOut], PollReport | None]:
         """One pass over the user's watch list now; the alerts to send (no pass in quiet hours; at most
         ``daily_cap`` alerts a day, the rest are left to the digest). Each alert sent is recorded, so the same
         price never alerts again."""
@@ -196,7 +207,7 @@ class Watching:
         if gw is None:
             raise WatchRefused("Live Discogs look-ups are off here (discogs.live: false), so I can't check prices.")
         if self.quiet(now, user):   # no checks either: the first pass after the quiet hours sees what changed in them
-            return []
+            return [], None
         scores: dict[int, float] = {}
         report = poll_user(self.store, gw, user, self.currency(user), now, scores,
                            keep=kept_slots(gw, self.keep_share))
@@ -207,7 +218,7 @@ class Watching:
                 break
             out.append(self._dressed(user, a))
             self.store.record_alert(user, a.watch_id, a.price, a.currency, a.reason, now)
-        return out
+        return out, report
 
     def poll_quietly(self, user: str, now: datetime) -> list[AlertOut]:
         """:meth:`poll` for the scheduler: a user it cannot poll (no live Discogs, Discogs down) gets no alerts

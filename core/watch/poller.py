@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.discogs.gateway import PRICE_KEEPS, DiscogsError, DiscogsGateway, NotFound, RateLimited
+from core.discogs.gateway import PRICE_KEEPS, DiscogsError, DiscogsGateway, NotFound
 from core.storage.schema import Watch
 from core.storage.watches import Check, Watches
 from core.watch.rules import Alert, judge
@@ -65,7 +65,7 @@ def poll_user(store: Watches, gateway: DiscogsGateway, user: str, currency: str,
         if gateway.limiter is not None and not gateway.limiter.has_room(keep=kept_slots(gateway) if keep is None
                                                                          else keep):
             report.left += len(todo) - i
-            report.stopped = "the rate-limit window is kept for the collector's own look-ups"
+            report.stopped = "the rest of this minute's Discogs requests are kept for your own look-ups"
             break
         try:
             stats = gateway.market_stats(w.release_id, currency)
@@ -73,13 +73,10 @@ def poll_user(store: Watches, gateway: DiscogsGateway, user: str, currency: str,
         except NotFound:
             check = Check(None, currency.upper(), 0, gone=True)
             report.gone += 1
-        except RateLimited as exc:
+        except DiscogsError as exc:   # a 429 after the retries, a 5xx, no answer: the next pass resumes here
             report.left += len(todo) - i
-            report.stopped = f"Discogs asked to slow down ({exc})"
-            break
-        except DiscogsError as exc:
-            report.left += len(todo) - i
-            report.stopped = f"Discogs did not answer ({type(exc).__name__})"
+            report.stopped = exc.user_message.rstrip(".")
+            log.info("watch pass for %s stopped: %s", user, type(exc).__name__)
             break
         assert w.id is not None
         kept = store.record_check(w.id, check, now)
