@@ -369,6 +369,7 @@ def test_watch_and_unwatch_are_private_and_an_alert_comes_as_a_dm(world):
     """/watch link max_price answers privately, /watch lists with the buy score, /unwatch by number; the
     scheduler's alert for a Discord user goes to their DMs with the score, the reasons and the marketplace."""
     from core.app import AlertOut
+    from core.app.cards import chance_line, verdict_line
     from core.watch import Alert
 
     rid = world.targets[3]
@@ -384,13 +385,14 @@ def test_watch_and_unwatch_are_private_and_an_alert_comes_as_a_dm(world):
     card = world.rec.score(f"dc:{ALICE_ID}", rid)
     alert = AlertOut(Alert(f"dc:{ALICE_ID}", 1, rid, 18.0, "EUR", 1, "below_max",
                            "18.00 EUR — within your maximum of 20.00 EUR (1 copy for sale)"),
-                     "Some Artist – Some Title", card.probability, card.reasons, card.score_id)
+                     "Some Artist – Some Title", card.probability, card.reasons, card.score_id, verdict_line(card),
+                     chance_line(card))
     bot = world.bot
     asyncio.run_coroutine_threadsafe(bot.client.send_alert(f"dc:{ALICE_ID}", alert), bot.loop).result(30)
     dm = world.fake.dm_channel(world.alice)
     sent = world.fake.wait_message(lambda m: m["channel_id"] == dm["id"] and "💸" in (m.get("content") or ""))
     assert "within your maximum of 20.00 EUR" in sent["content"] and "Data provided by Discogs." in sent["content"]
-    assert f"Buy score {round(100 * card.probability)} %" in sent["content"]
+    assert "chance you'd buy it" in sent["content"] and "\\*" not in sent["content"]
     assert _ids(sent) == [f"crate:like:{card.score_id}", f"crate:dislike:{card.score_id}",
                           f"crate:bought:{card.score_id}", f"crate:why:{card.score_id}", f"crate:unwatch:{rid}",
                           f"https://www.discogs.com/sell/release/{rid}"]

@@ -491,6 +491,7 @@ def test_watch_a_record_and_the_price_alert_as_telegram_shows_it(tg, world):
     👍 / 👎 / 🛒 on its card, 🔕 and the marketplace page; 🔕 stops watching."""
     from bot.telegram.watch import alert_keyboard, render_alert
     from core.app import AlertOut
+    from core.app.cards import chance_line, verdict_line
     from core.watch import Alert
 
     rid = world.targets[2]
@@ -501,10 +502,11 @@ def test_watch_a_record_and_the_price_alert_as_telegram_shows_it(tg, world):
     card = world.rec.score("tg:1001", rid)
     alert = AlertOut(Alert("tg:1001", 1, rid, 24.5, "EUR", 2, "below_max",
                            "24.50 EUR — within your maximum of 30.00 EUR (2 copies for sale)"),
-                     "Some Artist – Some Title", card.probability, card.reasons, card.score_id)
+                     "Some Artist – Some Title", card.probability, card.reasons, card.score_id, verdict_line(card),
+                     chance_line(card))
     text = render_alert(alert)
     assert text.startswith("💸 Some Artist – Some Title\n24.50 EUR — within your maximum")
-    assert f"Buy score {round(100 * card.probability)} %" in text and ATTRIBUTION in text
+    assert VERDICT.search(text) and CHANCE.search(text) and ATTRIBUTION in text
     rows = alert_keyboard(alert).inline_keyboard
     assert [b.callback_data for b in rows[0]] == [f"fb:{k}:{card.score_id}" for k in ("like", "dislike", "bought")]
     assert rows[1][0].callback_data == f"unwatch:{rid}" and rows[1][1].url.endswith(f"/sell/release/{rid}")

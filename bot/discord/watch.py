@@ -36,13 +36,8 @@ async def unwatch(interaction: discord.Interaction, target: str) -> None:
 
 
 def alert_text(alert: Any) -> str:
-    """A price alert as a Discord DM: what, the price and why, the buy score and reasons, where to buy it."""
-    a = alert.alert
-    score = (f"Buy score {round(100 * alert.score)} %" if alert.score is not None else "No buy score yet")
-    lines = [f"💸 **{alert.title}**", f"{a.why}.", score + (":" if alert.reasons else ".")]
-    lines += [f"• {r}" for r in alert.reasons[:3]]
-    lines += ["Data provided by Discogs."]
-    return "\n".join(lines)
+    """A price alert as a Discord DM (the buttons carry 👍 / 👎 / 🛒, 🔕 and the marketplace page)."""
+    return "\n".join(alert.chat_lines())
 
 
 async def send_alert(bot: CrateDiscord, user: str, alert: Any) -> None:

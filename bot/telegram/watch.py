@@ -50,13 +50,8 @@ async def on_watch_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 def render_alert(alert: Any) -> str:
-    """A price alert as a Telegram message: what, the price and why, the buy score, the reasons."""
-    a = alert.alert
-    score = (f"Buy score {round(100 * alert.score)} %" if alert.score is not None else "No buy score yet")
-    lines = [f"💸 {alert.title}", f"{a.why}.", score + (":" if alert.reasons else ".")]
-    lines += [f"• {r}" for r in alert.reasons[:3]]
-    lines.append("Data provided by Discogs.")
-    return "\n".join(lines)
+    """A price alert as a Telegram message: what, the price and why, the card's verdict and chance, its reasons."""
+    return "\n".join(alert.chat_lines())
 
 
 def alert_keyboard(alert: Any) -> InlineKeyboardMarkup:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.app.cards import ATTRIBUTION, chance_line, percent, verdict_line
 from core.discogs.gateway import DiscogsError, NotFound
 from core.domain.refs import DiscogsRef, NotDiscogsLink, parse_ref_strict
 from core.recommender import Recommender
@@ -82,6 +83,8 @@ class AlertOut:
     score: float | None
     reasons: list[str]
     score_id: int | None
+    verdict: str | None = None       # the card's headline ("🟡 Maybe — top 8 % for you")
+    chance: str | None = None        # the card's chance line ("12 % chance you'd buy it (a typical record: 2 %)")
 
     @property
     def market_url(self) -> str:
@@ -89,8 +92,19 @@ class AlertOut:
 
     def line(self) -> str:
         a = self.alert
-        score = f"buy score {round(100 * self.score)} %" if self.score is not None else "no buy score yet"
+        score = f"buy score {percent(self.score)}" if self.score is not None else "no buy score yet"
         return f"{self.title} [release {a.release_id}]: {a.price:,.2f} {a.currency} · {score} · {a.why}"
+
+    def chat_lines(self) -> list[str]:
+        """The alert as a chat shows it: what, the price and why, the card's verdict and chance, its reasons."""
+        lines = [f"💸 {self.title}", f"{self.alert.why}."]
+        if self.verdict and self.chance:
+            lines += [self.verdict, self.chance]
+        else:
+            lines.append("No buy score yet: link or import your collection and I'll score it.")
+        lines += [f"• {r}" for r in self.reasons[:3]]
+        lines.append(ATTRIBUTION)
+        return lines
 
 
 class Watching:
@@ -230,12 +244,13 @@ class Watching:
             return []
 
     def _dressed(self, user: str, a: Alert) -> AlertOut:
-        title, score, reasons, sid = f"release {a.release_id}", None, [], None
+        title = f"release {a.release_id}"
         try:
             card = self.rec.score(user, DiscogsRef("release", a.release_id))
-            r = card.release
-            title = f"{', '.join(r.artists[:2])} – {r.title}" if r.artists else r.title
-            score, reasons, sid = float(card.probability), list(card.reasons), card.score_id
         except Exception as exc:   # the alert goes out without a score rather than not at all
             log.info("alert without a score for %s: %s", a.release_id, type(exc).__name__)
-        return AlertOut(a, title, score, reasons, sid)
+            return AlertOut(a, title, None, [], None)
+        r = card.release
+        title = f"{', '.join(r.artists[:2])} – {r.title}" if r.artists else r.title
+        return AlertOut(a, title, float(card.probability), list(card.reasons), card.score_id, verdict_line(card),
+                        chance_line(card))
