@@ -25,8 +25,6 @@ from test_gateway import gateway
 
 import core.barcode.decode as bpd
 import core.barcode.reader as bp
-import core.discogs.ratelimit as ratelimit
-import core.model.embeddings
 from core.barcode import (
     NO_BARCODE_HINT,
     PhotoError,
@@ -37,8 +35,7 @@ from core.barcode import (
 )
 from core.config import get_config
 from core.discogs.barcodes import digits, normalise_barcode
-from core.secrets import SecretBox
-from fakes.fixtures import COLLECTOR_TOKEN, discogs_server  # noqa: F401
+from fakes.fixtures import COLLECTOR_TOKEN, discogs_server, live_cli  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("make_barcode_photos", ROOT / "benchmarks" / "make_barcode_photos.py")
@@ -457,26 +454,6 @@ def test_async_wrapper_runs_off_the_event_loop(codes, monkeypatch):
 
 
 # -- crate barcode -----------------------------------------------------------------------------------------------------
-@pytest.fixture
-def live_cli(discogs_server, tmp_path, monkeypatch):
-    """Live Discogs on, pointed at the fake (1-s windows), a fresh database and secret key; restored after."""
-    env = {"CRATE_DISCOGS__LIVE": "true", "DISCOGS_API_BASE_URL": discogs_server.base_url,
-           "CRATE_DISCOGS__RATE_WINDOW_S": "1", "CRATE_SECRET_KEY": SecretBox.generate_key(),
-           "CRATE_PATHS__MODELS_DIR": str(tmp_path / "models"), "CRATE_PATHS__CACHE_DIR": str(tmp_path / "cache")}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    for k in ("DATABASE_URL", "CRATE_CONFIG"):
-        monkeypatch.delenv(k, raising=False)
-    monkeypatch.setattr(core.model.embeddings, "_default_cache", None)
-    monkeypatch.setattr(ratelimit, "_registry", {})
-    get_config.cache_clear()
-    try:
-        yield f"sqlite:///{tmp_path / 'crate.db'}"
-    finally:
-        monkeypatch.undo()
-        get_config.cache_clear()
-
-
 def spaced_digits(code: str) -> str:
     """The code as a collector would type it off the sleeve: in groups, with spaces."""
     return f"{code[0]} {code[1:7]} {code[7:]}" if len(code) == 13 else f"{code[0]} {code[1:6]} {code[6:11]} {code[11:]}"

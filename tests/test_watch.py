@@ -13,7 +13,7 @@ from core.discogs.gateway import DiscogsGateway
 from core.discogs.ratelimit import RateLimiter
 from core.storage import Check, Store
 from core.watch import poll_user
-from fakes.fixtures import COLLECTOR_TOKEN, discogs_server, make_server  # noqa: F401
+from fakes.fixtures import COLLECTOR_TOKEN, discogs_server, live_cli, make_server  # noqa: F401
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 USER = "alice"
@@ -143,31 +143,6 @@ def test_a_check_of_an_unchanged_market_is_no_alert(store):
     assert judge(USER, before, hist, Check(16.9, "EUR", 3)).reason == "drop"    # 15.5 % under 20
     assert judge(USER, before, hist, Check(17.5, "EUR", 3)) is None             # 12.5 %: not clearly
 
-
-
-@pytest.fixture
-def live_cli(discogs_server, tmp_path, monkeypatch):
-    """Live Discogs on, pointed at the fake (1-s windows), a fresh database and secret key."""
-    import core.discogs.ratelimit as ratelimit
-    import core.model.embeddings
-    from core.config import get_config
-    from core.secrets import SecretBox
-
-    env = {"CRATE_DISCOGS__LIVE": "true", "DISCOGS_API_BASE_URL": discogs_server.base_url,
-           "CRATE_DISCOGS__RATE_WINDOW_S": "1", "CRATE_SECRET_KEY": SecretBox.generate_key(),
-           "CRATE_PATHS__MODELS_DIR": str(tmp_path / "models"), "CRATE_PATHS__CACHE_DIR": str(tmp_path / "cache")}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    for k in ("DATABASE_URL", "CRATE_CONFIG"):
-        monkeypatch.delenv(k, raising=False)
-    monkeypatch.setattr(core.model.embeddings, "_default_cache", None)
-    monkeypatch.setattr(ratelimit, "_registry", {})
-    get_config.cache_clear()
-    try:
-        yield f"sqlite:///{tmp_path / 'crate.db'}"
-    finally:
-        monkeypatch.undo()
-        get_config.cache_clear()
 
 
 def test_crate_watch_add_list_poll_remove(live_cli, discogs_server, monkeypatch, capsys):

@@ -45,6 +45,7 @@ from .views import (
     TokenModal,
     UnwatchButton,
     WatchButton,
+    alert_view,
     score_mine_view,
 )
 
@@ -140,10 +141,13 @@ class CrateDiscord(discord.Client):
         await member.send(say(digest.text), files=files)
 
     async def send_alert(self, user: str, alert: Any) -> None:
-        """The scheduler's price alert, as a DM (only for Discord users)."""
-        from .watch import send_alert
-
-        await send_alert(self, user, alert)
+        """The scheduler's price alert, as a DM (only for Discord users): the card's words, with 👍 / 👎 / 🛒 /
+        why, 🔕 stop watching and the marketplace page as buttons."""
+        if not user.startswith("dc:"):
+            return
+        member = await self.fetch_user(int(user[3:]))
+        await member.send(say("\n".join(alert.chat_lines())),
+                          view=alert_view(alert.score_id, alert.alert.release_id, alert.market_url))
 
     def progress(self, interaction: discord.Interaction) -> Progress:
         return Progress(interaction, asyncio.get_running_loop(), self.progress_interval)

@@ -1,4 +1,4 @@
-"""/watch and /unwatch on Discord (private answers), and a price alert as a DM."""
+"""/watch and /unwatch on Discord (private answers); the alerts come as DMs (``CrateDiscord.send_alert``)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +12,6 @@ from core.app import watch_command
 from .account import anywhere
 from .client import CrateDiscord, bot_of, user_key
 from .text import say
-from .views import alert_view
 
 
 @app_commands.command(name="watch", description="Watch a record's price (a link and a maximum), or list them")
@@ -33,20 +32,6 @@ async def unwatch(interaction: discord.Interaction, target: str) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     reply = await asyncio.to_thread(watch_command, bot.app.watching, user_key(interaction.user), f"/unwatch {target}")
     await interaction.edit_original_response(content=say(reply.text))
-
-
-def alert_text(alert: Any) -> str:
-    """A price alert as a Discord DM (the buttons carry 👍 / 👎 / 🛒, 🔕 and the marketplace page)."""
-    return "\n".join(alert.chat_lines())
-
-
-async def send_alert(bot: CrateDiscord, user: str, alert: Any) -> None:
-    """The scheduler's alert for a Discord user, as a DM."""
-    if not user.startswith("dc:"):
-        return
-    member = await bot.fetch_user(int(user[3:]))
-    await member.send(say(alert_text(alert)),
-                      view=alert_view(alert.score_id, alert.alert.release_id, alert.market_url))
 
 
 def register(bot: CrateDiscord) -> None:

@@ -24,29 +24,27 @@ async def watch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await bot.render.reply(message, reply.text)
 
 
-async def on_unwatch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """🔕 under an alert: stop watching that record (the alert's owner only: alerts come in private chats)."""
+async def _release_button(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str, done: str) -> None:
+    """A button carrying a release id: ``action`` ("add" or "remove") on the presser's own watch list."""
     bot, q = crate(context), update.callback_query
     assert q is not None
-    rid = int((q.data or "").split(":")[1])
+    rid = (q.data or "").split(":")[1]
     try:
-        await asyncio.to_thread(bot.app.watching.remove, user_key(q.from_user), str(rid))
-        await q.answer("🔕 Not watching it any more.")
+        await asyncio.to_thread(getattr(bot.app.watching, action), user_key(q.from_user), rid)
+        await q.answer(done, show_alert=action == "add")
     except WatchRefused as exc:
-        await q.answer(str(exc))
+        await q.answer(str(exc), show_alert=True)
+
+
+async def on_unwatch(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """🔕 under an alert: stop watching that record (the alert's owner only: alerts come in private chats)."""
+    await _release_button(update, context, "remove", "🔕 Not watching it any more.")
 
 
 async def on_watch_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """👀 under a card: watch that record's price, on the presser's own list."""
-    bot, q = crate(context), update.callback_query
-    assert q is not None
-    rid = int((q.data or "").split(":")[1])
-    try:
-        await asyncio.to_thread(bot.app.watching.add, user_key(q.from_user), str(rid))
-        await q.answer("👀 Watching it: I'll tell you when its price drops. /watch lists what you watch; "
-                       "/watch with its link and a price sets your maximum.", show_alert=True)
-    except WatchRefused as exc:
-        await q.answer(str(exc), show_alert=True)
+    await _release_button(update, context, "add", "👀 Watching it: I'll tell you when its price drops. /watch lists "
+                                                  "what you watch; /watch with its link and a price sets your maximum.")
 
 
 def render_alert(alert: Any) -> str:

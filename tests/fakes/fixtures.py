@@ -69,3 +69,29 @@ def fake_discogs_client(discogs_server: FakeDiscogsServer) -> Any:
     discogs_server.point_client(client)
     client.set_timeout(connect=5, read=5)
     return client
+
+
+@pytest.fixture
+def live_cli(discogs_server: FakeDiscogsServer, tmp_path: Any, monkeypatch: Any) -> Iterator[str]:
+    """The shell with live Discogs on, pointed at the fake (1-s windows), a fresh database and secret key:
+    yields the database URL to pass as ``--database``; everything is restored after."""
+    import core.discogs.ratelimit as ratelimit
+    import core.model.embeddings
+    from core.config import get_config
+    from core.secrets import SecretBox
+
+    env = {"CRATE_DISCOGS__LIVE": "true", "DISCOGS_API_BASE_URL": discogs_server.base_url,
+           "CRATE_DISCOGS__RATE_WINDOW_S": "1", "CRATE_SECRET_KEY": SecretBox.generate_key(),
+           "CRATE_PATHS__MODELS_DIR": str(tmp_path / "models"), "CRATE_PATHS__CACHE_DIR": str(tmp_path / "cache")}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    for k in ("DATABASE_URL", "CRATE_CONFIG"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(core.model.embeddings, "_default_cache", None)
+    monkeypatch.setattr(ratelimit, "_registry", {})
+    get_config.cache_clear()
+    try:
+        yield f"sqlite:///{tmp_path / 'crate.db'}"
+    finally:
+        monkeypatch.undo()
+        get_config.cache_clear()
