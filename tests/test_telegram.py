@@ -196,6 +196,22 @@ def test_initialize_and_post_init_register_the_command_menu(world):
                      "watch", "unwatch", "forget"]
         assert names == [c.command for c in COMMANDS] and all(c["description"] for c in menu.params["commands"])
         assert REGISTRY.owner is not None and REGISTRY.owner.running       # post_init started the scheduler
+        # the scheduler's price alerts go out through this bot: a message to the collector's private chat
+        from core.app import AlertOut
+        from core.learning.scheduler import JOB_WATCH
+        from core.watch import Alert
+
+        assert REGISTRY.owner.scheduler.get_job(JOB_WATCH) is not None
+        alert = AlertOut(Alert("tg:1001", 1, world.targets[4], 9.5, "EUR", 1, "drop",
+                               "9.50 EUR, 20 % under the lowest seen before (11.90 EUR; 1 copy for sale)"),
+                         "Some Artist – Some Title", None, [], None)
+        h.run(REGISTRY.send_alert("tg:1001", alert))
+        (sent,) = h.api.calls_of("sendMessage")
+        assert sent.params["chat_id"] == ALICE["id"] and sent.params["text"].startswith("💸 Some Artist – Some Title")
+        assert "No buy score yet" in sent.params["text"]
+        assert [b["callback_data"] for b in buttons(sent) if "callback_data" in b] == [f"unwatch:{world.targets[4]}"]
+        h.run(REGISTRY.send_alert("dc:501", alert))                           # not a Telegram user: not here
+        assert len(h.api.calls_of("sendMessage")) == 1
     finally:
         h.close()
     assert not REGISTRY.owner.running      # and shutting down stopped it: no scheduler outlives the test
