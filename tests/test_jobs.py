@@ -117,3 +117,38 @@ def test_workers_end_when_the_bot_is_killed(tmp_path):
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(alive(p) for p in pids)
+
+
+def test_a_worker_ends_when_the_bot_is_killed_while_the_worker_is_still_starting():
+    """The bot killed (SIGKILL) a moment after it started a worker, before the worker's own code ran: the worker
+    ends all the same (it knows the bot by the pid that spawned it, not by whoever is its parent by then)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import multiprocessing, sys, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from core.app.jobs import _ping, _start_worker\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = multiprocessing.get_context('spawn')\n"
+        "    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_start_worker,\n"
+        "                               initargs=({'db_url': None}, ctx.Queue()))\n"
+        "    pool.submit(_ping)\n"
+        "    print('started', flush=True)\n"
+        "    time.sleep(120)\n")
+    root = Path(__file__).resolve().parent.parent
+    bot = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=root)
+    try:
+        assert bot.stdout is not None and bot.stdout.readline().strip() == "started"
+        time.sleep(0.2)                                   # the worker is spawned and still importing
+        kids = subprocess.run(["pgrep", "-P", str(bot.pid)], capture_output=True, text=True).stdout.split()
+        assert kids
+    finally:
+        bot.send_signal(signal.SIGKILL)
+        bot.wait()
+    deadline = time.monotonic() + 90
+    while any(Path(f"/proc/{k}").exists() for k in kids):
+        assert time.monotonic() < deadline, f"workers {kids} outlived the bot"
+        time.sleep(0.5)

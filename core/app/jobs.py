@@ -94,7 +94,10 @@ def _start_worker(spec: dict[str, Any], progress: Any) -> None:
 
     install_redaction()
     _PROGRESS = progress
-    parent = os.getppid()
+    # the bot's pid as it spawned this worker: if the bot was killed while the worker was still starting, the
+    # parent now is init (1), and comparing with that would wait forever
+    spawner = multiprocessing.parent_process()
+    parent = spawner.pid if spawner is not None and spawner.pid else os.getppid()
     threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
     if spec.get("db_url") is not None:
         _REC = Recommender(Store(spec["db_url"]), spec.get("catalogue"), spec["cfg"],
