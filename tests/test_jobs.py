@@ -143,7 +143,7 @@ def test_a_worker_ends_when_the_bot_is_killed_while_the_worker_is_still_starting
     try:
         assert bot.stdout is not None and bot.stdout.readline().strip() == "started"
         time.sleep(0.2)                                   # the worker is spawned and still importing
-        kids = subprocess.run(["pgrep", "-P", str(bot.pid)], capture_output=True, text=True).stdout.split()
+        kids = children(bot.pid)
         assert kids
     finally:
         bot.send_signal(signal.SIGKILL)
@@ -152,3 +152,16 @@ def test_a_worker_ends_when_the_bot_is_killed_while_the_worker_is_still_starting
     while any(Path(f"/proc/{k}").exists() for k in kids):
         assert time.monotonic() < deadline, f"workers {kids} outlived the bot"
         time.sleep(0.5)
+
+
+def children(pid: int) -> list[str]:
+    """The pids whose parent is ``pid`` (read from /proc: no procps needed)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:   # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            out.append(stat.parent.name)
+    return out
