@@ -312,13 +312,16 @@ def _populate(store: Store, user: str, box: SecretBox, base_id: int) -> str:
     store.register_model(user, "v1", f"/models/{user}/v1", {"auc": 0.7}, 3, 9)
     store.link_account(user, f"{user}_discogs", "token", token=tok, box=box)
     store.set_settings(user, {"currency": "EUR"})
+    w = store.watch(user, base_id + 2, max_price=20.0)                 # a record watched on the marketplace…
+    store.record_alert(user, w.id or 0, 18.0, "EUR", "below_max", datetime(2025, 2, 1, tzinfo=timezone.utc))
     return tok
 
 
 def _rows_of(store: Store, user_id: int) -> dict[str, int]:
     with store.engine.connect() as conn:
         out = {t: conn.execute(text(f"SELECT COUNT(*) FROM {t} WHERE user_id = :u"), {"u": user_id}).scalar()
-               for t in ("collection_entries", "scores_served", "feedback", "model_versions", "linked_accounts")}
+               for t in ("collection_entries", "scores_served", "feedback", "model_versions", "linked_accounts",
+                         "watches", "watch_alerts")}
         out["users"] = conn.execute(text("SELECT COUNT(*) FROM users WHERE id = :u"), {"u": user_id}).scalar()
     return out
 
@@ -337,7 +340,7 @@ def test_forget_user_removes_everything_of_that_user_only(store: Store, db_path:
     assert report.found
     assert report.deleted == {"feedback": 2, "scores_served": 1, "collection_entries": 4, "model_versions": 1,
                               "linked_accounts": 1, "server_shares": 0, "users": 1, "chat_cards": 0,
-                              "apscheduler_jobs": 0}
+                              "apscheduler_jobs": 0, "watches": 1, "watch_alerts": 1}
     assert report.model_paths == ["/models/ana/v1"]
     assert all(n == 0 for n in _rows_of(store, ana_id).values())
     assert store.users() == ["ben"]

@@ -369,4 +369,5 @@ class Accounts:
         if not report.found:
             return report, NOTHING_TO_FORGET
         return report, FORGOTTEN.format(collection=d.get("collection_entries", 0), scores=d.get("scores_served", 0),
-                                        feedback=d.get("feedback", 0), models=d.get("model_versions", 0))
+                                        feedback=d.get("feedback", 0), models=d.get("model_versions", 0),
+                                        watches=d.get("watches", 0))

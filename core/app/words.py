@@ -15,9 +15,10 @@ NOT_SYNCED = "You're linked to Discogs as {name}, but I haven't read your collec
 NOT_LINKED = "You're not linked to Discogs yet: /link your username (or /token), then /sync."
 OFFLINE = "Live Discogs look-ups are switched off on this bot, so I can't reach Discogs for that."
 FORGET_ASK = ("This deletes everything I know about you: your imported collection and wantlist, your Discogs link "
-              "and token, every score, your 👍/👎 and your models. Are you sure?")
+              "and token, every score, your 👍/👎, your models and the records you watch. Are you sure?")
 FORGOTTEN = ("🗑 Done. I deleted your {collection} collection and wantlist records, {scores} scores, {feedback} "
-             "reactions, {models} models and your Discogs link. /link or /import whenever you want to start again.")
+             "reactions, {models} models, {watches} watched records and your Discogs link. /link or /import "
+             "whenever you want to start again.")
 NOTHING_TO_FORGET = "I had nothing stored about you. Nothing to delete."
 NO_CARD_YET = "Paste a Discogs link first — then I'll take your 👍 / 👎 on it."
 BUSY = "I'm still busy with your {what}; I'll tell you when it's done."
