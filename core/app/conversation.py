@@ -230,7 +230,7 @@ def watch_command(watching: Watching, user: str, text: str) -> Reply:
                               "or 19.99.")
             max_price = float(m.group(1).replace(",", "."))
         w = watching.add(user, words[0], max_price)
-        row = next(r for r in watching.rows(user) if r.release_id == w.release_id)
+        (row,) = watching.rows(user, only=w.release_id)
         most = (f" I'll tell you when it's for sale at {w.max_price:,.2f} {w.currency} or less, or when its price "
                 f"drops clearly." if w.max_price is not None else
                 " I'll tell you when its price drops clearly, or when it's for sale again.")

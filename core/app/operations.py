@@ -262,7 +262,7 @@ class Operations:
     # -- watching prices ------------------------------------------------------------------------------------
     @property
     def watching(self) -> Watching:
-        return Watching(self.rec)
+        return self.app.watching   # the application's one use case, not a second copy per call
 
     def watch_add(self, user: str, ref: str, max_price: float | None = None) -> WatchRow:
         """Watch a record (a link or a release id); its row as the list shows it."""
@@ -270,7 +270,7 @@ class Operations:
             w = self.watching.add(user, ref, max_price)
         except WatchRefused as exc:
             raise Refusal(str(exc)) from exc
-        return next(r for r in self.watching.rows(user) if r.release_id == w.release_id)
+        return self.watching.rows(user, only=w.release_id)[0]
 
     def watch_rows(self, user: str) -> list[WatchRow]:
         return self.watching.rows(user)

@@ -158,9 +158,12 @@ class Watching:
             raise WatchRefused(f"You're not watching release {rid}.")
         return rid
 
-    def rows(self, user: str) -> list[WatchRow]:
+    def rows(self, user: str, only: int | None = None) -> list[WatchRow]:
+        """The list as shown, numbered; ``only``: just that release's row (one score, not the whole list's)."""
         out = []
         for i, w in enumerate(self.store.watches(user), 1):
+            if only is not None and w.release_id != only:
+                continue
             title, score = self._title_and_score(user, w.release_id)
             out.append(WatchRow(i, w.release_id, title, w.source, w.max_price, w.currency, w.lowest_price,
                                 w.num_for_sale, score, w.checked_at, w.gone, w.blocked))
